@@ -1,0 +1,202 @@
+import { Packr, addExtension } from 'msgpackr';
+import { InvalidValueError } from './errors.js';
+
+/**
+ * The msgpackr codec shared by everything that encodes values (the store's
+ * private copies, commit records, and later the WAL and snapshot files).
+ * Records keep object encoding compact; `mapsAsObjects: false` keeps `Map`
+ * distinct from plain objects; 64-bit integers decode as `bigint` so a
+ * `bigint` reads back as a `bigint`.
+ */
+const packr = new Packr({ useRecords: true, mapsAsObjects: false, int64AsType: 'bigint', moreTypes: true });
+
+/** msgpack has no negative zero for integers; carry it as an extension so `-0` reads back as `-0`. */
+class NegativeZero {}
+const NEGATIVE_ZERO = new NegativeZero();
+const NEGATIVE_ZERO_EXT_TYPE = 0x45;
+addExtension({ Class: NegativeZero, type: NEGATIVE_ZERO_EXT_TYPE, pack: () => Buffer.alloc(0), unpack: () => -0 });
+
+/** Deepest nesting of arrays, objects, maps and sets a value may have. */
+export const MAX_VALUE_DEPTH = 512;
+
+const TYPED_ARRAY_CLASSES: ReadonlySet<unknown> = new Set([
+  Uint8Array, Int8Array, Uint8ClampedArray, Uint16Array, Int16Array, Uint32Array, Int32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array, Buffer,
+]);
+
+/** A value made ready for the store: validated, encoded, and copied into a form no caller can mutate. */
+export interface PreparedValue {
+  /** The msgpackr encoding (an own copy, safe to keep). */
+  readonly encoded: Uint8Array;
+  /** What the store keeps: a deep-frozen copy, or (when {@link copyOnRead}) the encoded bytes. */
+  readonly stored: unknown;
+  /**
+   * True when the value holds something `Object.freeze` cannot protect
+   * (`Date`, `Map`, `Set`, typed arrays): readers then get a fresh decoded copy.
+   */
+  readonly copyOnRead: boolean;
+}
+
+interface Inspection {
+  freezable: boolean;
+  negativeZero: boolean;
+}
+
+/**
+ * Validates, encodes and copies a value for storage.
+ *
+ * Accepted: `null`, booleans, numbers (including `-0`, `NaN`, `±Infinity`),
+ * `bigint`, well-formed strings, arrays (holes read back as `undefined`),
+ * plain objects, `Date`, `Map`, `Set` and typed arrays, nested up to
+ * {@link MAX_VALUE_DEPTH}. Rejected with {@link InvalidValueError}: `undefined`
+ * at the top level, functions, symbols, cyclic references, strings with lone
+ * surrogates, own `__proto__` keys, class instances and other exotic objects,
+ * and encodings larger than `maxBytes`.
+ *
+ * @param what names the argument in error messages, e.g. `"put(): value"`.
+ */
+export function prepareValue(value: unknown, maxBytes: number, what: string): PreparedValue {
+  if (value === undefined) throw new InvalidValueError(`${what} must not be undefined (use delete() to remove a key)`);
+  const inspection: Inspection = { freezable: true, negativeZero: false };
+  inspect(value, inspection, [], new Set(), what);
+  const toEncode = inspection.negativeZero ? withNegativeZeroMarkers(value) : value;
+  let encoded: Uint8Array;
+  try {
+    encoded = new Uint8Array(packr.pack(toEncode));
+  } catch (cause) {
+    throw new InvalidValueError(`${what} cannot be encoded: ${(cause as Error).message}`, { cause });
+  }
+  if (encoded.byteLength > maxBytes) {
+    throw new InvalidValueError(`${what} is ${encoded.byteLength} bytes encoded, over the limit of ${maxBytes} bytes (maxValueBytes)`);
+  }
+  return finish(encoded, inspection.freezable, value);
+}
+
+/**
+ * Rebuilds a {@link PreparedValue} from bytes made by {@link prepareValue}
+ * (for replaying commit records).
+ */
+export function prepareEncoded(encoded: Uint8Array): PreparedValue {
+  const decoded = decodeValue(encoded);
+  const inspection: Inspection = { freezable: true, negativeZero: false };
+  inspect(decoded, inspection, [], new Set(), 'encoded value');
+  return finish(encoded, inspection.freezable, decoded);
+}
+
+function finish(encoded: Uint8Array, freezable: boolean, original: unknown): PreparedValue {
+  if (!freezable) return { encoded, stored: encoded, copyOnRead: true };
+  if (original === null || typeof original !== 'object') return { encoded, stored: original, copyOnRead: false };
+  return { encoded, stored: deepFreeze(decodeValue(encoded)), copyOnRead: false };
+}
+
+/** Returns what a reader may see of a stored value: the frozen copy itself, or a fresh decoded copy. */
+export function materialize(stored: unknown, copyOnRead: boolean): unknown {
+  return copyOnRead ? decodeValue(stored as Uint8Array) : stored;
+}
+
+/** Encodes any value with the shared codec (no validation). */
+export function encodeValue(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/** Decodes bytes made by the shared codec. */
+export function decodeValue(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}
+
+function describe(what: string, path: readonly (string | number)[]): string {
+  let out = what;
+  for (const segment of path) out += typeof segment === 'number' ? `[${segment}]` : `.${segment}`;
+  return out;
+}
+
+function inspect(value: unknown, state: Inspection, path: (string | number)[], ancestors: Set<object>, what: string): void {
+  switch (typeof value) {
+    case 'string':
+      if (!value.isWellFormed()) throw new InvalidValueError(`${describe(what, path)} is a string with a lone surrogate, which cannot be stored faithfully`);
+      return;
+    case 'number':
+      if (value === 0 && 1 / value < 0) state.negativeZero = true;
+      return;
+    case 'boolean':
+    case 'bigint':
+      return;
+    case 'undefined':
+      // Nested undefined (an object property or array slot) round-trips.
+      return;
+    case 'function':
+      throw new InvalidValueError(`${describe(what, path)} is a function, which cannot be stored`);
+    case 'symbol':
+      throw new InvalidValueError(`${describe(what, path)} is a symbol, which cannot be stored`);
+  }
+  if (value === null) return;
+  const object = value as object;
+  if (ancestors.has(object)) throw new InvalidValueError(`${describe(what, path)} is a cyclic reference, which cannot be stored`);
+  if (path.length >= MAX_VALUE_DEPTH) throw new InvalidValueError(`${describe(what, path)} is nested deeper than ${MAX_VALUE_DEPTH} levels`);
+  ancestors.add(object);
+  if (Array.isArray(object)) {
+    for (let i = 0; i < object.length; i++) {
+      path.push(i);
+      inspect(object[i], state, path, ancestors, what);
+      path.pop();
+    }
+  } else {
+    const proto = Object.getPrototypeOf(object) as object | null;
+    if (proto === Object.prototype || proto === null) {
+      for (const name of Object.keys(object)) {
+        if (name === '__proto__') throw new InvalidValueError(`${describe(what, path)} has an own "__proto__" key, which cannot be stored`);
+        path.push(name);
+        inspect((object as Record<string, unknown>)[name], state, path, ancestors, what);
+        path.pop();
+      }
+    } else if (object instanceof Date) {
+      state.freezable = false;
+    } else if (object instanceof Map) {
+      state.freezable = false;
+      let i = 0;
+      for (const [k, v] of object) {
+        path.push(`<key ${i}>`);
+        inspect(k, state, path, ancestors, what);
+        path.pop();
+        path.push(`<value ${i++}>`);
+        inspect(v, state, path, ancestors, what);
+        path.pop();
+      }
+    } else if (object instanceof Set) {
+      state.freezable = false;
+      let i = 0;
+      for (const v of object) {
+        path.push(`<item ${i++}>`);
+        inspect(v, state, path, ancestors, what);
+        path.pop();
+      }
+    } else if (TYPED_ARRAY_CLASSES.has(proto.constructor)) {
+      state.freezable = false;
+    } else {
+      const name = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
+      throw new InvalidValueError(`${describe(what, path)} is an instance of ${name}; only plain objects, arrays, Date, Map, Set and typed arrays can be stored`);
+    }
+  }
+  ancestors.delete(object);
+}
+
+function withNegativeZeroMarkers(value: unknown): unknown {
+  if (typeof value === 'number') return value === 0 && 1 / value < 0 ? NEGATIVE_ZERO : value;
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(withNegativeZeroMarkers);
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [withNegativeZeroMarkers(k), withNegativeZeroMarkers(v)]));
+  if (value instanceof Set) return new Set([...value].map(withNegativeZeroMarkers));
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = withNegativeZeroMarkers(v);
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,103 @@
+/**
+ * The stable error codes of EpochDB. Codes never change between major
+ * versions; messages may.
+ */
+export const ERROR_CODES = [
+  'INVALID_KEY',
+  'INVALID_VALUE',
+  'INVALID_OPTION',
+  'CLOSED',
+  'SNAPSHOT_RELEASED',
+  'TRANSACTION_FINISHED',
+  'CONFLICT',
+  'VERSION_MISMATCH',
+  'VERSION_UNAVAILABLE',
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * The base class of every error EpochDB throws on purpose. Match on
+ * {@link EpochError.code}, which is stable, rather than on the message.
+ */
+export abstract class EpochError extends Error {
+  /** The stable machine-readable code of this error. */
+  abstract readonly code: ErrorCode;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A key is not a non-empty, well-formed string within the size limit. */
+export class InvalidKeyError extends EpochError {
+  readonly code = 'INVALID_KEY' as const;
+}
+
+/** A value cannot be stored: it cannot be encoded, or it is too large. */
+export class InvalidValueError extends EpochError {
+  readonly code = 'INVALID_VALUE' as const;
+}
+
+/** An options object or other argument has an unknown name or a bad value. */
+export class InvalidOptionError extends EpochError {
+  readonly code = 'INVALID_OPTION' as const;
+}
+
+/** The database has been closed; nothing can be read or written through it. */
+export class DatabaseClosedError extends EpochError {
+  readonly code = 'CLOSED' as const;
+}
+
+/** A snapshot was used after `release()`. */
+export class SnapshotReleasedError extends EpochError {
+  readonly code = 'SNAPSHOT_RELEASED' as const;
+}
+
+/** A transaction was used after it committed or aborted. */
+export class TransactionFinishedError extends EpochError {
+  readonly code = 'TRANSACTION_FINISHED' as const;
+}
+
+/**
+ * A transaction lost to a concurrent commit: another transaction wrote a key
+ * it wrote (both isolation levels) or changed what it read (`'serializable'`).
+ */
+export class ConflictError extends EpochError {
+  readonly code = 'CONFLICT' as const;
+  /** The key whose concurrent change caused the conflict. */
+  readonly key: string;
+
+  constructor(message: string, key: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.key = key;
+  }
+}
+
+/** A conditional write (`ifVersion`) found the key at another version. */
+export class VersionMismatchError extends EpochError {
+  readonly code = 'VERSION_MISMATCH' as const;
+  /** The key that was checked. */
+  readonly key: string;
+  /** The version the caller required (0 = must not exist). */
+  readonly expected: number;
+  /** The version the key actually has (0 = it does not exist). */
+  readonly actual: number;
+
+  constructor(key: string, expected: number, actual: number) {
+    super(
+      `conditional write on key ${JSON.stringify(key)} refused: ifVersion ${expected} required, ` +
+        (actual === 0 ? 'but the key does not exist' : `but its current version is ${actual}`),
+    );
+    this.key = key;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** A version was asked for that is older than the GC horizon or newer than the database. */
+export class VersionUnavailableError extends EpochError {
+  readonly code = 'VERSION_UNAVAILABLE' as const;
+}

@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * from './types.js';
+export * from './clock.js';
+export * from './codec.js';
+export * from './schemas.js';
+export * from './validate.js';

@@ -1,0 +1,55 @@
+/** A key: a non-empty string, ordered by JavaScript string comparison (UTF-16 code units). */
+export type Key = string;
+
+/**
+ * A commit version: a positive safe integer from one global, strictly
+ * monotonic counter. `0` means "no version" (the key does not exist).
+ */
+export type Version = number;
+
+/** The version reported for a transaction's own, not yet committed, writes. */
+export const UNCOMMITTED_VERSION = -1;
+
+/** A live entry as read from the database, a snapshot or a transaction. Frozen. */
+export interface Entry<V = unknown> {
+  readonly key: Key;
+  readonly value: V;
+  /** The version that wrote this value ({@link UNCOMMITTED_VERSION} inside a transaction for its own writes). */
+  readonly version: Version;
+  readonly run?: string;
+  readonly type?: string;
+  /** Epoch milliseconds after which the entry is invisible. */
+  readonly expiresAt?: number;
+}
+
+/** A source of wall-clock time in epoch milliseconds. Inject one with `open({ clock })`. */
+export interface Clock {
+  now(): number;
+}
+
+/** What a commit did to one key, as handed to commit listeners (and, later, the WAL). */
+export type CommitOp =
+  | {
+      readonly kind: 'put';
+      readonly key: Key;
+      /** The value as msgpackr bytes (see `encodeValue`). */
+      readonly encoded: Uint8Array;
+      readonly run?: string;
+      readonly type?: string;
+      readonly expiresAt?: number;
+    }
+  | { readonly kind: 'delete'; readonly key: Key }
+  /** A delete made by the TTL cleaner for an entry that had expired. */
+  | { readonly kind: 'expire'; readonly key: Key };
+
+/**
+ * One committed batch or transaction: everything needed to replay it. Commit
+ * records are emitted in version order, synchronously with the commit, and a
+ * store can be rebuilt from them with `MvccStore.applyRecord`.
+ */
+export interface CommitRecord {
+  readonly version: Version;
+  /** Commit time (epoch ms) from the database clock. */
+  readonly time: number;
+  readonly ops: readonly CommitOp[];
+}

@@ -1,0 +1,63 @@
+import type { Version } from '@epochdb/core';
+import type { KeyRange } from './key-range.js';
+import type { IndexName } from './read-view.js';
+import type { VersionNode } from './version-node.js';
+
+/** What one commit did to one key: the head before and after. */
+export interface KeyChange {
+  readonly key: string;
+  readonly before: VersionNode | undefined;
+  readonly after: VersionNode | undefined;
+}
+
+/** A range a serializable transaction read: over all keys, or within one run/type. */
+export interface RangeRead {
+  readonly range: KeyRange;
+  readonly index?: { readonly name: IndexName; readonly tag: string };
+}
+
+/**
+ * The recent commits a serializable transaction must validate its range reads
+ * against. Kept only while a serializable transaction is open, trimmed to the
+ * oldest one's start.
+ */
+export class CommitLog {
+  #entries: { version: Version; changes: readonly KeyChange[] }[] = [];
+
+  get length(): number {
+    return this.#entries.length;
+  }
+
+  append(version: Version, changes: readonly KeyChange[]): void {
+    if (changes.length > 0) this.#entries.push({ version, changes });
+  }
+
+  /** Drops every commit at or below `version`. */
+  trim(version: Version | undefined): void {
+    if (version === undefined) {
+      this.#entries = [];
+      return;
+    }
+    let drop = 0;
+    while (drop < this.#entries.length && this.#entries[drop]!.version <= version) drop++;
+    if (drop > 0) this.#entries.splice(0, drop);
+  }
+
+  /**
+   * The first key changed after `since` that falls in one of `reads`, or
+   * `undefined`. Complexity: O(changes since `since` × reads).
+   */
+  findOverlap(since: Version, reads: readonly RangeRead[]): string | undefined {
+    for (let i = this.#entries.length - 1; i >= 0 && this.#entries[i]!.version > since; i--) {
+      for (const change of this.#entries[i]!.changes) {
+        for (const read of reads) {
+          if (!read.range.includes(change.key)) continue;
+          if (read.index === undefined) return change.key;
+          const { name, tag } = read.index;
+          if (change.before?.[name] === tag || change.after?.[name] === tag) return change.key;
+        }
+      }
+    }
+    return undefined;
+  }
+}

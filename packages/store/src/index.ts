@@ -1,0 +1,10 @@
+export { MvccStore } from './mvcc-store.js';
+export type { BatchOp, CommitListener, Committed, DeleteOptions, MvccStoreOptions, PutOptions, StoreStats, TransactionCheck } from './mvcc-store.js';
+export { Snapshot } from './snapshot.js';
+export { Transaction } from './transaction.js';
+export type { Isolation, TransactionOptions } from './transaction.js';
+export { KeyRange, prefixEnd } from './key-range.js';
+export type { ScanOptions } from './key-range.js';
+export type { ReadApi } from './read-api.js';
+export { compareStrings, createStringTree, NODE_SIZE } from './btree.js';
+export type { BTree } from './btree.js';

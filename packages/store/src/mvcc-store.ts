@@ -1,0 +1,767 @@
+import {
+  ConflictError,
+  DatabaseClosedError,
+  InvalidOptionError,
+  VersionMismatchError,
+  VersionUnavailableError,
+  assertKey,
+  batchSchema,
+  deleteOptionsSchema,
+  parseArgument,
+  prepareEncoded,
+  prepareValue,
+  putOptionsSchema,
+  systemClock,
+  tagSchema,
+  transactionOptionsSchema,
+  type Clock,
+  type CommitOp,
+  type CommitRecord,
+  type Entry,
+  type Version,
+} from '@epochdb/core';
+import { createStringTree, type BTree } from './btree.js';
+import { CommitLog, type KeyChange, type RangeRead } from './commit-log.js';
+import type { ScanOptions } from './key-range.js';
+import { expiryOf, type PendingWrite } from './pending-write.js';
+import { PinSet } from './pin-set.js';
+import type { ReadApi } from './read-api.js';
+import { INDEX_SEPARATOR, ReadView, type IndexName, type TreeSet } from './read-view.js';
+import { parseScanOptions } from './scan-options.js';
+import { Snapshot } from './snapshot.js';
+import { Transaction, type Isolation, type TransactionOptions } from './transaction.js';
+import { VersionNode, chainLength } from './version-node.js';
+
+/** Options of an {@link MvccStore}. */
+export interface MvccStoreOptions {
+  /** Time source for TTL (default: `Date.now`). */
+  readonly clock?: Clock | undefined;
+  /** Longest key in UTF-8 bytes (default 1024). */
+  readonly maxKeyBytes?: number | undefined;
+  /** Largest encoded value in bytes (default 16 MiB). */
+  readonly maxValueBytes?: number | undefined;
+  /** Versions of history kept readable behind the newest even when no snapshot pins them (default 0). */
+  readonly retainVersions?: number | undefined;
+}
+
+/** Options of `put()`. */
+export interface PutOptions {
+  /** Run / session / tenant id, queryable with `byRun`. */
+  readonly run?: string | undefined;
+  /** Type tag, queryable with `byType`. */
+  readonly type?: string | undefined;
+  /** Time to live in ms from the commit. */
+  readonly ttl?: number | undefined;
+  /** Absolute expiry in epoch ms. */
+  readonly expiresAt?: number | undefined;
+  /** Commit only if the key is at this version (0 or null: only if it does not exist). */
+  readonly ifVersion?: Version | null | undefined;
+}
+
+/** Options of `delete()`. */
+export interface DeleteOptions {
+  /** Commit only if the key is at this version. */
+  readonly ifVersion?: Version | null | undefined;
+}
+
+/** One operation of `batch()`. */
+export type BatchOp =
+  | ({ readonly op: 'put'; readonly key: string; readonly value: unknown } & PutOptions)
+  | ({ readonly op: 'delete'; readonly key: string } & DeleteOptions);
+
+/** Called synchronously, in version order, with every commit; may return a promise the write waits for (durability). */
+export type CommitListener = (record: CommitRecord) => void | Promise<void>;
+
+/** Counters describing the store. */
+export interface StoreStats {
+  /** Newest committed version. */
+  readonly version: Version;
+  /** Oldest version `snapshotAt` can read (the GC horizon). */
+  readonly oldestVersion: Version;
+  /** Keys whose newest version is a value (including expired ones not yet reclaimed). */
+  readonly keys: number;
+  /** Versions held in memory: newest values, tombstones and retained history. */
+  readonly storedVersions: number;
+  readonly openSnapshots: number;
+  readonly openTransactions: number;
+  /** Entries with a TTL that the cleaner has not reclaimed yet. */
+  readonly ttlEntries: number;
+  /** Expired entries reclaimed by the TTL cleaner so far. */
+  readonly reclaimedExpired: number;
+  /** Old versions reclaimed by version GC so far. */
+  readonly collectedVersions: number;
+  /** Superseded versions waiting for the GC horizon to pass them. */
+  readonly pendingGc: number;
+}
+
+/** What a synchronous commit produced. */
+export interface Committed {
+  readonly version: Version;
+  readonly record: CommitRecord;
+  /** Settles when every commit listener is done with the record (undefined: nothing to wait for). */
+  readonly durable: Promise<void> | undefined;
+}
+
+/** Conflict checks a transaction's commit must pass. */
+export interface TransactionCheck {
+  readonly start: Version;
+  readonly isolation: Isolation;
+  readonly readKeys: ReadonlySet<string> | undefined;
+  readonly ranges: readonly RangeRead[] | undefined;
+}
+
+const TTL_TIME_DIGITS = 16;
+const MAX_TTL_TIME = 10 ** TTL_TIME_DIGITS - 1;
+/** The most expired entries one cleaning slice commits. */
+const MAX_EXPIRED_PER_SLICE = 4096;
+/** How many items a time-bounded loop handles between clock reads. */
+const BUDGET_CHECK_EVERY = 64;
+const DEFAULT_RETRIES = 3;
+
+/** The TTL index key: expiry time as 16 zero-padded digits, then the key, so index order is expiry order. */
+function ttlKey(expiresAt: number, key: string): string {
+  const time = Math.min(Math.max(Math.floor(expiresAt), 0), MAX_TTL_TIME);
+  return String(time).padStart(TTL_TIME_DIGITS, '0') + INDEX_SEPARATOR + key;
+}
+
+/**
+ * The in-memory MVCC engine: a sorted B-tree of keys to version chains, one
+ * global monotonic version counter, O(1) snapshots by copy-on-write clones,
+ * run/type secondary indexes, a TTL index, and transactions with snapshot or
+ * serializable isolation. Knows nothing of files or threads: persistence
+ * attaches with {@link MvccStore.onCommit} and {@link MvccStore.applyRecord}.
+ */
+export class MvccStore implements ReadApi {
+  readonly clock: Clock;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly retainVersions: number;
+
+  readonly #primary = createStringTree<VersionNode>();
+  readonly #runIndex = createStringTree<true>();
+  readonly #typeIndex = createStringTree<true>();
+  /** `ttlKey(expiresAt, key)` → the version that set that expiry; only for newest versions. */
+  readonly #ttlIndex = createStringTree<Version>();
+  readonly #pins = new PinSet();
+  readonly #serializableStarts = new PinSet();
+  readonly #commitLog = new CommitLog();
+  readonly #listeners = new Set<CommitListener>();
+  /** Superseded versions, in version order: `(key, v)` means the version below v of key is garbage once the horizon reaches v. */
+  #gcQueue: { key: string; version: Version }[] = [];
+  #gcHead = 0;
+  #version: Version = 0;
+  #liveKeys = 0;
+  #storedVersions = 0;
+  #openSnapshots = 0;
+  #openTransactions = 0;
+  #reclaimedExpired = 0;
+  #collectedVersions = 0;
+  #closed = false;
+  #cloneCache: { version: Version; trees: TreeSet } | undefined;
+
+  constructor(options: MvccStoreOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.maxKeyBytes = options.maxKeyBytes ?? 1024;
+    this.maxValueBytes = options.maxValueBytes ?? 16 * 1024 * 1024;
+    this.retainVersions = options.retainVersions ?? 0;
+  }
+
+  /** The newest committed version (0 for an empty store). */
+  get version(): Version {
+    return this.#version;
+  }
+
+  /** The oldest version {@link snapshotAt} can read: the smallest version an open reader pins, or the retention window. */
+  get oldestVersion(): Version {
+    return Math.max(0, this.#horizon());
+  }
+
+  /** Whether {@link close} has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  get(key: string): unknown {
+    return this.#liveNode(key, 'get(): key')?.value();
+  }
+
+  getEntry(key: string): Entry | undefined {
+    return this.#liveNode(key, 'getEntry(): key')?.toEntry(key);
+  }
+
+  has(key: string): boolean {
+    return this.#liveNode(key, 'has(): key') !== undefined;
+  }
+
+  scan(options?: ScanOptions): IterableIterator<Entry> {
+    this.assertOpen('scan');
+    const range = parseScanOptions(options, 'scan(): options');
+    return this.#limited(this.#liveView().entries(range), range.limit);
+  }
+
+  byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
+    return this.#liveIndexed('run', run, options);
+  }
+
+  byType(type: string, options?: ScanOptions): IterableIterator<Entry> {
+    return this.#liveIndexed('type', type, options);
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Writes `value` at `key`; resolves to the commit version. */
+  put(key: string, value: unknown, options?: PutOptions): Promise<Version> {
+    try {
+      this.assertOpen('put');
+      return this.#settle(this.commitWrites([this.preparePut(key, value, options, 'put()')]));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Deletes `key` (a no-op write if it does not exist); resolves to the commit version. */
+  delete(key: string, options?: DeleteOptions): Promise<Version> {
+    try {
+      this.assertOpen('delete');
+      return this.#settle(this.commitWrites([this.prepareDelete(key, options, 'delete()')]));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Commits puts and deletes atomically under one version. Every `ifVersion`
+   * is checked against the state before the batch; for a key given twice the
+   * last operation wins.
+   */
+  batch(ops: readonly BatchOp[]): Promise<Version> {
+    try {
+      this.assertOpen('batch');
+      const parsed = parseArgument(batchSchema, ops, 'batch(): ops');
+      const writes = parsed.map((op, i) => {
+        const what = `batch(): ops[${i}]`;
+        if (op.op === 'delete') {
+          assertKey(op.key, `${what}.key`, this.maxKeyBytes);
+          return { kind: 'delete', key: op.key, ifVersion: op.ifVersion } satisfies PendingWrite;
+        }
+        const { op: _op, key, value, ...options } = op;
+        return this.preparePut(key as string, value, options, what, true);
+      });
+      return this.#settle(this.commitWrites(writes));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  // ---------------------------------------------------------------- snapshots and transactions
+
+  /** A read-only view at the current version. O(1) in the store's size. Release it when done. */
+  snapshot(): Snapshot {
+    this.assertOpen('snapshot');
+    return this.#openSnapshot(this.#version);
+  }
+
+  /**
+   * A read-only view of the past at `version`, which must be between
+   * {@link oldestVersion} and {@link version}.
+   */
+  snapshotAt(version: Version): Snapshot {
+    this.assertOpen('snapshotAt');
+    if (!Number.isSafeInteger(version) || version < 0) {
+      throw new InvalidOptionError(`snapshotAt(): version must be a non-negative integer, got ${String(version)}`);
+    }
+    if (version > this.#version) {
+      throw new VersionUnavailableError(`snapshotAt(): version ${version} is newer than the database (version ${this.#version})`);
+    }
+    if (version < this.oldestVersion) {
+      throw new VersionUnavailableError(
+        `snapshotAt(): version ${version} is older than the oldest retained version ${this.oldestVersion} (history below it was garbage-collected; pin it with an open snapshot or set retainVersions)`,
+      );
+    }
+    return this.#openSnapshot(version);
+  }
+
+  /** Starts a transaction by hand; finish it with `commit()` or `abort()`. */
+  begin(options?: TransactionOptions): Transaction {
+    this.assertOpen('begin');
+    const parsed = options === undefined ? {} : parseArgument(transactionOptionsSchema, options, 'begin(): options');
+    return this.#openTransaction(parsed.isolation ?? 'snapshot');
+  }
+
+  /**
+   * Runs `fn` in a transaction and commits it. On a conflict the callback
+   * runs again, up to `retries` times (default 3), then the
+   * {@link ConflictError} is thrown. If `fn` throws, nothing is applied.
+   * Resolves to what `fn` returned.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T> {
+    this.assertOpen('transaction');
+    if (typeof fn !== 'function') throw new InvalidOptionError('transaction(): fn must be a function');
+    const parsed = options === undefined ? {} : parseArgument(transactionOptionsSchema, options, 'transaction(): options');
+    const retries = parsed.retries ?? DEFAULT_RETRIES;
+    for (let attempt = 0; ; attempt++) {
+      const tx = this.#openTransaction(parsed.isolation ?? 'snapshot');
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (error) {
+        tx.abort();
+        throw error;
+      }
+      if (!tx.active) return result;
+      try {
+        await tx.commit();
+        return result;
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= retries) throw error;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  /**
+   * Reclaims expired entries as versioned `expire` deletes, in one commit,
+   * spending about `budgetMs` looking for them. Deletes a key only if it is
+   * still at the version that was found expired. Returns how many were
+   * reclaimed. Complexity: O(expired found · log n), not O(n).
+   */
+  reclaimExpired(budgetMs = 2): number {
+    this.assertOpen('reclaimExpired');
+    const now = this.clock.now();
+    const deadline = performance.now() + budgetMs;
+    const found: PendingWrite[] = [];
+    let visited = 0;
+    for (const [tk, version] of this.#ttlIndex.entries()) {
+      if (Number(tk.slice(0, TTL_TIME_DIGITS)) > now) break;
+      const key = tk.slice(TTL_TIME_DIGITS + 1);
+      const head = this.#primary.get(key);
+      if (head !== undefined && head.version === version && head.isExpiredAt(now)) {
+        found.push({ kind: 'expire', key, seenVersion: version });
+        if (found.length >= MAX_EXPIRED_PER_SLICE) break;
+      }
+      if (++visited % BUDGET_CHECK_EVERY === 0 && performance.now() > deadline) break;
+    }
+    if (found.length === 0) return 0;
+    const { record } = this.commitWrites(found);
+    this.#reclaimedExpired += record.ops.length;
+    return record.ops.length;
+  }
+
+  /** Whether an entry has expired and waits for {@link reclaimExpired}. */
+  hasExpired(): boolean {
+    const first = this.#ttlIndex.minKey();
+    return first !== undefined && Number(first.slice(0, TTL_TIME_DIGITS)) <= this.clock.now();
+  }
+
+  /**
+   * Reclaims history below the GC horizon for about `budgetMs`: versions no
+   * open snapshot, transaction or retention window can read, and tombstones
+   * nobody needs. Returns how many versions were reclaimed.
+   */
+  collectGarbage(budgetMs = 2): number {
+    this.assertOpen('collectGarbage');
+    const horizon = this.#horizon();
+    const deadline = performance.now() + budgetMs;
+    const before = this.#collectedVersions;
+    let handled = 0;
+    while (this.#gcHead < this.#gcQueue.length) {
+      const item = this.#gcQueue[this.#gcHead]!;
+      if (item.version > horizon) break;
+      this.#gcHead++;
+      this.#collectBelow(item.key, item.version, horizon);
+      if (++handled % BUDGET_CHECK_EVERY === 0 && performance.now() > deadline) break;
+    }
+    if (this.#gcHead > 1024 && this.#gcHead * 2 > this.#gcQueue.length) {
+      this.#gcQueue = this.#gcQueue.slice(this.#gcHead);
+      this.#gcHead = 0;
+    }
+    return this.#collectedVersions - before;
+  }
+
+  /** Whether superseded versions below the horizon wait for {@link collectGarbage}. */
+  hasGarbage(): boolean {
+    const next = this.#gcQueue[this.#gcHead];
+    return next !== undefined && next.version <= this.#horizon();
+  }
+
+  /** Counters describing the store. */
+  stats(): StoreStats {
+    return Object.freeze({
+      version: this.#version,
+      oldestVersion: this.oldestVersion,
+      keys: this.#liveKeys,
+      storedVersions: this.#storedVersions,
+      openSnapshots: this.#openSnapshots,
+      openTransactions: this.#openTransactions,
+      ttlEntries: this.#ttlIndex.size,
+      reclaimedExpired: this.#reclaimedExpired,
+      collectedVersions: this.#collectedVersions,
+      pendingGc: this.#gcQueue.length - this.#gcHead,
+    });
+  }
+
+  // ---------------------------------------------------------------- seams for persistence
+
+  /** Registers `listener` for every future commit; returns a function that removes it. */
+  onCommit(listener: CommitListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Replays a committed record (from a WAL or checkpoint) with its own
+   * version, which must be above the current one. Listeners are not called.
+   */
+  applyRecord(record: CommitRecord): void {
+    this.assertOpen('applyRecord');
+    if (!Number.isSafeInteger(record.version) || record.version <= this.#version) {
+      throw new InvalidOptionError(`applyRecord(): record.version must be an integer above ${this.#version}, got ${String(record.version)}`);
+    }
+    const eager = this.#eager();
+    for (const op of record.ops) {
+      let node: VersionNode;
+      if (op.kind === 'put') {
+        const prepared = prepareEncoded(op.encoded);
+        node = new VersionNode(record.version, prepared.stored, prepared.copyOnRead, false, op.run, op.type, op.expiresAt, undefined);
+      } else {
+        node = new VersionNode(record.version, undefined, false, true, undefined, undefined, undefined, undefined);
+      }
+      this.#apply(op.key, node, eager);
+    }
+    this.#version = record.version;
+  }
+
+  /** Closes the store: every later call (also on snapshots and transactions) throws a {@link DatabaseClosedError}. */
+  close(): void {
+    this.#closed = true;
+    this.#listeners.clear();
+  }
+
+  // ---------------------------------------------------------------- internal API for Snapshot and Transaction
+
+  /** @internal Throws {@link DatabaseClosedError} once closed. */
+  assertOpen(operation: string): void {
+    if (this.#closed) throw new DatabaseClosedError(`${operation}(): the database is closed`);
+  }
+
+  /** @internal Validates a put into a pending write. */
+  preparePut(key: unknown, value: unknown, options: unknown, what: string, optionsParsed = false): PendingWrite {
+    assertKey(key, `${what}: key`, this.maxKeyBytes);
+    const parsed = options === undefined ? {} : optionsParsed ? (options as PutOptions) : parseArgument(putOptionsSchema, options, `${what}: options`);
+    const prepared = prepareValue(value, this.maxValueBytes, `${what}: value`);
+    return { kind: 'put', key, prepared, run: parsed.run, type: parsed.type, ttl: parsed.ttl, expiresAt: parsed.expiresAt, ifVersion: parsed.ifVersion };
+  }
+
+  /** @internal Validates a delete into a pending write. */
+  prepareDelete(key: unknown, options: unknown, what: string): PendingWrite {
+    assertKey(key, `${what}: key`, this.maxKeyBytes);
+    const parsed = options === undefined ? {} : parseArgument(deleteOptionsSchema, options, `${what}: options`);
+    return { kind: 'delete', key, ifVersion: parsed.ifVersion };
+  }
+
+  /** @internal Validates a run or type tag argument. */
+  parseTag(tag: unknown, what: string): string {
+    return parseArgument(tagSchema, tag, what);
+  }
+
+  /**
+   * @internal Commits writes atomically in one synchronous step: checks
+   * conflicts and `ifVersion`s (throwing before any mutation), takes the next
+   * version, applies everything, and hands the record to the listeners.
+   */
+  commitWrites(writes: readonly PendingWrite[], check?: TransactionCheck): Committed {
+    this.assertOpen('commit');
+    const now = this.clock.now();
+    if (check !== undefined) this.#checkConflicts(writes, check);
+    for (const write of writes) {
+      if (write.ifVersion === undefined) continue;
+      const expected = write.ifVersion ?? 0;
+      const actual = this.#liveVersion(write.key, now);
+      if (actual !== expected) throw new VersionMismatchError(write.key, expected, actual);
+    }
+    const last = new Map<string, PendingWrite>();
+    for (const write of writes) last.set(write.key, write);
+
+    const version = this.#version + 1;
+    const eager = this.#eager();
+    const logging = this.#serializableStarts.size > 0;
+    const changes: KeyChange[] = [];
+    const ops: CommitOp[] = [];
+    for (const write of last.values()) {
+      const before = this.#primary.get(write.key);
+      let node: VersionNode;
+      let op: CommitOp;
+      if (write.kind === 'put') {
+        const prepared = write.prepared!;
+        const expiresAt = expiryOf(write, now);
+        node = new VersionNode(version, prepared.stored, prepared.copyOnRead, false, write.run, write.type, expiresAt, undefined);
+        op = { kind: 'put', key: write.key, encoded: prepared.encoded, ...tagsOf(write), ...(expiresAt === undefined ? {} : { expiresAt }) };
+      } else {
+        if (write.kind === 'expire' && (before === undefined || before.version !== write.seenVersion || !before.isExpiredAt(now))) continue;
+        node = new VersionNode(version, undefined, false, true, undefined, undefined, undefined, undefined);
+        op = { kind: write.kind, key: write.key };
+      }
+      if (!this.#apply(write.key, node, eager)) continue;
+      ops.push(Object.freeze(op));
+      if (logging) changes.push({ key: write.key, before, after: node });
+    }
+    this.#version = version;
+    if (logging) this.#commitLog.append(version, changes);
+    const record: CommitRecord = Object.freeze({ version, time: now, ops: Object.freeze(ops) });
+    return { version, record, durable: this.#notify(record) };
+  }
+
+  /** @internal Called when a snapshot is released. */
+  releaseSnapshot(version: Version): void {
+    this.#pins.remove(version);
+    this.#openSnapshots--;
+  }
+
+  /** @internal Called when a transaction commits or aborts. */
+  finishTransaction(start: Version, isolation: Isolation): void {
+    this.#pins.remove(start);
+    this.#openTransactions--;
+    if (isolation === 'serializable') {
+      this.#serializableStarts.remove(start);
+      this.#commitLog.trim(this.#serializableStarts.min());
+    }
+  }
+
+  /**
+   * @internal Checks every structural invariant (for tests): indexes agree
+   * with the primary map, counters match, the TTL index covers exactly the
+   * newest versions with an expiry. Throws on the first violation.
+   */
+  checkInvariants(): void {
+    let live = 0;
+    let stored = 0;
+    let previous: VersionNode | undefined;
+    const fail = (message: string): never => {
+      throw new Error(`store invariant violated: ${message}`);
+    };
+    for (const [key, head] of this.#primary.entries()) {
+      if (!head.tombstone) live++;
+      previous = undefined;
+      for (let node: VersionNode | undefined = head; node !== undefined; node = node.prev) {
+        stored++;
+        if (previous !== undefined && node.version >= previous.version) fail(`versions of ${key} do not decrease`);
+        if (node.version > this.#version) fail(`${key} has version ${node.version} above ${this.#version}`);
+        for (const index of ['run', 'type'] as const) {
+          const tag = node[index];
+          if (tag !== undefined && !this.#indexTree(index).has(tag + INDEX_SEPARATOR + key)) fail(`${index} index lacks ${tag}/${key}`);
+        }
+        previous = node;
+      }
+      if (!head.tombstone && head.expiresAt !== undefined && this.#ttlIndex.get(ttlKey(head.expiresAt, key)) !== head.version) {
+        fail(`TTL index lacks ${key}`);
+      }
+    }
+    if (live !== this.#liveKeys) fail(`live key count ${this.#liveKeys}, actual ${live}`);
+    if (stored !== this.#storedVersions) fail(`stored version count ${this.#storedVersions}, actual ${stored}`);
+    for (const index of ['run', 'type'] as const) {
+      for (const [composite] of this.#indexTree(index).entries()) {
+        const cut = composite.indexOf(INDEX_SEPARATOR);
+        const tag = composite.slice(0, cut);
+        const key = composite.slice(cut + 1);
+        let found = false;
+        for (let node = this.#primary.get(key); node !== undefined && !found; node = node.prev) found = node[index] === tag;
+        if (!found) fail(`${index} index has stale entry ${tag}/${key}`);
+      }
+    }
+    for (const [tk, version] of this.#ttlIndex.entries()) {
+      const head = this.#primary.get(tk.slice(TTL_TIME_DIGITS + 1));
+      if (head === undefined || head.version !== version || head.tombstone) fail(`TTL index has stale entry ${tk}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- private
+
+  #horizon(): Version {
+    const pinned = this.#pins.min();
+    const retained = this.#version - this.retainVersions;
+    return pinned === undefined ? retained : Math.min(pinned, retained);
+  }
+
+  /** Nothing older than the newest version can be read: superseded versions can go at once. */
+  #eager(): boolean {
+    return this.retainVersions === 0 && this.#pins.size === 0;
+  }
+
+  #liveNode(key: string, what: string): VersionNode | undefined {
+    this.assertOpen(what.slice(0, what.indexOf('(')));
+    assertKey(key, what, this.maxKeyBytes);
+    const node = this.#primary.get(key);
+    return node !== undefined && node.isVisibleAt(this.clock.now()) ? node : undefined;
+  }
+
+  #liveVersion(key: string, now: number): Version {
+    const node = this.#primary.get(key);
+    return node !== undefined && node.isVisibleAt(now) ? node.version : 0;
+  }
+
+  /** O(1) copy-on-write clones of the trees at the current version, shared by every reader opened at it. */
+  #trees(): TreeSet {
+    if (this.#cloneCache?.version !== this.#version) {
+      this.#cloneCache = {
+        version: this.#version,
+        trees: { primary: this.#primary.clone(), run: this.#runIndex.clone(), type: this.#typeIndex.clone() },
+      };
+    }
+    return this.#cloneCache.trees;
+  }
+
+  #liveView(): ReadView {
+    return new ReadView(this.#trees(), this.#version, this.clock.now());
+  }
+
+  #liveIndexed(index: IndexName, tag: string, options: ScanOptions | undefined): IterableIterator<Entry> {
+    const operation = index === 'run' ? 'byRun' : 'byType';
+    this.assertOpen(operation);
+    const parsedTag = this.parseTag(tag, `${operation}(): ${index}`);
+    const range = parseScanOptions(options, `${operation}(): options`);
+    return this.#limited(this.#liveView().indexed(index, parsedTag, range), range.limit);
+  }
+
+  *#limited(entries: Iterator<Entry>, limit: number): Generator<Entry> {
+    for (let n = 0; n < limit; n++) {
+      const next = entries.next();
+      if (next.done === true) return;
+      yield next.value;
+    }
+  }
+
+  #openSnapshot(version: Version): Snapshot {
+    this.#pins.add(version);
+    this.#openSnapshots++;
+    return new Snapshot(this, new ReadView(this.#trees(), version, this.clock.now()));
+  }
+
+  #openTransaction(isolation: Isolation): Transaction {
+    const start = this.#version;
+    this.#pins.add(start);
+    this.#openTransactions++;
+    if (isolation === 'serializable') this.#serializableStarts.add(start);
+    return new Transaction(this, new ReadView(this.#trees(), start, this.clock.now()), isolation);
+  }
+
+  #settle(committed: Committed): Promise<Version> {
+    return committed.durable === undefined ? Promise.resolve(committed.version) : committed.durable.then(() => committed.version);
+  }
+
+  #notify(record: CommitRecord): Promise<void> | undefined {
+    let waits: Promise<void>[] | undefined;
+    for (const listener of this.#listeners) {
+      const result = listener(record);
+      if (result !== undefined) (waits ??= []).push(result);
+    }
+    if (waits === undefined) return undefined;
+    return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined);
+  }
+
+  #checkConflicts(writes: readonly PendingWrite[], check: TransactionCheck): void {
+    const changedSince = (key: string): boolean => {
+      const head = this.#primary.get(key);
+      return head !== undefined && head.version > check.start;
+    };
+    for (const write of writes) {
+      if (changedSince(write.key)) {
+        throw new ConflictError(`transaction conflict: key ${JSON.stringify(write.key)} was written by another commit after this transaction began (version ${check.start})`, write.key);
+      }
+    }
+    if (check.isolation !== 'serializable') return;
+    for (const key of check.readKeys ?? []) {
+      if (changedSince(key)) {
+        throw new ConflictError(`serialization conflict: key ${JSON.stringify(key)}, read by this transaction, was changed by another commit after it began (version ${check.start})`, key);
+      }
+    }
+    const overlap = check.ranges === undefined ? undefined : this.#commitLog.findOverlap(check.start, check.ranges);
+    if (overlap !== undefined) {
+      throw new ConflictError(`serialization conflict: key ${JSON.stringify(overlap)}, in a range this transaction scanned, was changed by another commit after it began (version ${check.start})`, overlap);
+    }
+  }
+
+  /**
+   * Makes `node` the newest version of `key`, keeping the indexes and
+   * counters exact. Returns false (and changes nothing) for a delete of a key
+   * that does not exist.
+   */
+  #apply(key: string, node: VersionNode, eager: boolean): boolean {
+    const old = this.#primary.get(key);
+    const wasLive = old !== undefined && !old.tombstone;
+    if (node.tombstone && !wasLive) return false;
+    if (!wasLive && !node.tombstone) this.#liveKeys++;
+    if (wasLive && node.tombstone) this.#liveKeys--;
+    if (wasLive && old.expiresAt !== undefined) this.#ttlIndex.delete(ttlKey(old.expiresAt, key));
+    if (!node.tombstone && node.expiresAt !== undefined) this.#ttlIndex.set(ttlKey(node.expiresAt, key), node.version);
+    if (node.run !== undefined && old?.run !== node.run) this.#runIndex.set(node.run + INDEX_SEPARATOR + key, true);
+    if (node.type !== undefined && old?.type !== node.type) this.#typeIndex.set(node.type + INDEX_SEPARATOR + key, true);
+    this.#storedVersions++;
+    if (eager) {
+      if (node.tombstone) {
+        this.#primary.delete(key);
+        this.#storedVersions--;
+      } else {
+        this.#primary.set(key, node);
+      }
+      if (old !== undefined) this.#drop(key, old, node.tombstone ? undefined : node);
+    } else {
+      node.prev = old;
+      this.#primary.set(key, node);
+      if (old !== undefined) this.#gcQueue.push({ key, version: node.version });
+    }
+    return true;
+  }
+
+  /** Cuts the versions of `key` older than `version` once the horizon has passed it; drops a tombstone nobody needs. */
+  #collectBelow(key: string, version: Version, horizon: Version): void {
+    const head = this.#primary.get(key);
+    let node = head;
+    while (node !== undefined && node.version > version) node = node.prev;
+    if (node !== undefined && node.version === version && node.prev !== undefined) {
+      const cut = node.prev;
+      node.prev = undefined;
+      this.#drop(key, cut, head);
+    }
+    if (head !== undefined && head.tombstone && head.prev === undefined && head.version <= horizon) {
+      this.#primary.delete(key);
+      this.#storedVersions--;
+      this.#collectedVersions++;
+    }
+  }
+
+  /**
+   * Accounts for a detached chain starting at `dropped` and removes the index
+   * entries that no version still reachable from `kept` uses.
+   */
+  #drop(key: string, dropped: VersionNode, kept: VersionNode | undefined): void {
+    const count = chainLength(dropped);
+    this.#storedVersions -= count;
+    this.#collectedVersions += count;
+    for (const index of ['run', 'type'] as const) {
+      for (let node: VersionNode | undefined = dropped; node !== undefined; node = node.prev) {
+        const tag = node[index];
+        if (tag === undefined || chainHasTag(kept, index, tag)) continue;
+        this.#indexTree(index).delete(tag + INDEX_SEPARATOR + key);
+      }
+    }
+  }
+
+  #indexTree(index: IndexName): BTree<string, true> {
+    return index === 'run' ? this.#runIndex : this.#typeIndex;
+  }
+}
+
+function chainHasTag(head: VersionNode | undefined, index: IndexName, tag: string): boolean {
+  for (let node = head; node !== undefined; node = node.prev) if (node[index] === tag) return true;
+  return false;
+}
+
+function tagsOf(write: PendingWrite): { run?: string; type?: string } {
+  const tags: { run?: string; type?: string } = {};
+  if (write.run !== undefined) tags.run = write.run;
+  if (write.type !== undefined) tags.type = write.type;
+  return tags;
+}

@@ -1,0 +1,100 @@
+import { SnapshotReleasedError, assertKey, type Entry, type Version } from '@epochdb/core';
+import type { ScanOptions } from './key-range.js';
+import type { MvccStore } from './mvcc-store.js';
+import type { ReadApi } from './read-api.js';
+import type { IndexName, ReadView } from './read-view.js';
+import { parseScanOptions } from './scan-options.js';
+
+/**
+ * A read-only view of the database at one version. Creating one is O(1): it
+ * shares the B-tree copy-on-write. TTL is judged at its creation time, so
+ * repeated reads agree. It pins its version against version GC until
+ * {@link Snapshot.release} (or `using`).
+ */
+export class Snapshot implements ReadApi, Disposable {
+  readonly #store: MvccStore;
+  readonly #view: ReadView;
+  #released = false;
+
+  /** @internal Use `db.snapshot()` or `db.snapshotAt()`. */
+  constructor(store: MvccStore, view: ReadView) {
+    this.#store = store;
+    this.#view = view;
+  }
+
+  /** The version this snapshot reads. */
+  get version(): Version {
+    return this.#view.version;
+  }
+
+  /** Whether {@link release} has been called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  get(key: string): unknown {
+    this.#check('get');
+    assertKey(key, 'snapshot.get(): key', this.#store.maxKeyBytes);
+    return this.#view.node(key)?.value();
+  }
+
+  getEntry(key: string): Entry | undefined {
+    this.#check('getEntry');
+    assertKey(key, 'snapshot.getEntry(): key', this.#store.maxKeyBytes);
+    return this.#view.node(key)?.toEntry(key);
+  }
+
+  has(key: string): boolean {
+    this.#check('has');
+    assertKey(key, 'snapshot.has(): key', this.#store.maxKeyBytes);
+    return this.#view.node(key) !== undefined;
+  }
+
+  scan(options?: ScanOptions): IterableIterator<Entry> {
+    this.#check('scan');
+    const range = parseScanOptions(options, 'snapshot.scan(): options');
+    return this.#guarded('scan', this.#view.entries(range), range.limit);
+  }
+
+  byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
+    return this.#indexed('run', run, options);
+  }
+
+  byType(type: string, options?: ScanOptions): IterableIterator<Entry> {
+    return this.#indexed('type', type, options);
+  }
+
+  /** Ends the snapshot and unpins its version. Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#store.releaseSnapshot(this.#view.version);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  #indexed(index: IndexName, tag: string, options: ScanOptions | undefined): IterableIterator<Entry> {
+    const operation = index === 'run' ? 'byRun' : 'byType';
+    this.#check(operation);
+    const parsed = this.#store.parseTag(tag, `snapshot.${operation}(): ${index}`);
+    const range = parseScanOptions(options, `snapshot.${operation}(): options`);
+    return this.#guarded(operation, this.#view.indexed(index, parsed, range), range.limit);
+  }
+
+  /** Yields up to `limit` entries, refusing to go on once the snapshot is released or the database closed. */
+  *#guarded(operation: string, entries: Iterator<Entry>, limit: number): Generator<Entry> {
+    for (let n = 0; n < limit; n++) {
+      this.#check(operation);
+      const next = entries.next();
+      if (next.done === true) return;
+      yield next.value;
+    }
+  }
+
+  #check(operation: string): void {
+    this.#store.assertOpen(`snapshot.${operation}`);
+    if (this.#released) throw new SnapshotReleasedError(`snapshot.${operation}(): snapshot at version ${this.#view.version} has been released`);
+  }
+}

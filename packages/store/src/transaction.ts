@@ -1,0 +1,238 @@
+import { TransactionFinishedError, UNCOMMITTED_VERSION, assertKey, materialize, type Entry, type Version } from '@epochdb/core';
+import type { RangeRead } from './commit-log.js';
+import type { KeyRange, ScanOptions } from './key-range.js';
+import type { DeleteOptions, MvccStore, PutOptions } from './mvcc-store.js';
+import { expiryOf, type PendingWrite } from './pending-write.js';
+import type { ReadApi } from './read-api.js';
+import type { IndexName, ReadView } from './read-view.js';
+import { parseScanOptions } from './scan-options.js';
+
+/** `'snapshot'`: first committer wins on write-write conflicts. `'serializable'`: also no write skew. */
+export type Isolation = 'snapshot' | 'serializable';
+
+/** Options of `transaction()` and `begin()`. */
+export interface TransactionOptions {
+  /** Default `'snapshot'`. */
+  readonly isolation?: Isolation | undefined;
+  /** How many times `transaction()` re-runs the callback after a conflict (default 3). */
+  readonly retries?: number | undefined;
+}
+
+type TransactionState = 'active' | 'committed' | 'aborted';
+
+/**
+ * A transaction: reads see the snapshot taken when it began plus its own
+ * writes; writes are buffered and applied atomically under one version by
+ * {@link Transaction.commit}. Under `'serializable'` the keys and ranges it
+ * read are validated at commit too.
+ */
+export class Transaction implements ReadApi, AsyncDisposable {
+  readonly isolation: Isolation;
+  readonly #store: MvccStore;
+  readonly #view: ReadView;
+  readonly #writes = new Map<string, PendingWrite>();
+  /** What the transaction read: tracked only under `'serializable'`. */
+  readonly #readKeys: Set<string> | undefined;
+  readonly #ranges: RangeRead[] | undefined;
+  #state: TransactionState = 'active';
+  #commitVersion: Version | undefined;
+
+  /** @internal Use `db.begin()` or `db.transaction()`. */
+  constructor(store: MvccStore, view: ReadView, isolation: Isolation) {
+    this.#store = store;
+    this.#view = view;
+    this.isolation = isolation;
+    if (isolation === 'serializable') {
+      this.#readKeys = new Set();
+      this.#ranges = [];
+    }
+  }
+
+  /** The version the transaction reads (its start snapshot). */
+  get version(): Version {
+    return this.#view.version;
+  }
+
+  /** Whether the transaction can still be used. */
+  get active(): boolean {
+    return this.#state === 'active';
+  }
+
+  /** The version the commit got, once committed (the start version for a read-only transaction). */
+  get commitVersion(): Version | undefined {
+    return this.#commitVersion;
+  }
+
+  get(key: string): unknown {
+    return this.#read('get', key, (w) => (w.prepared === undefined ? undefined : materialize(w.prepared.stored, w.prepared.copyOnRead)), (n) => n.value());
+  }
+
+  getEntry(key: string): Entry | undefined {
+    return this.#read('getEntry', key, (w) => this.#pendingEntry(w), (n) => n.toEntry(key));
+  }
+
+  has(key: string): boolean {
+    return this.#read('has', key, () => true, () => true) ?? false;
+  }
+
+  scan(options?: ScanOptions): IterableIterator<Entry> {
+    this.#check('scan');
+    const range = parseScanOptions(options, 'tx.scan(): options');
+    this.#ranges?.push({ range });
+    return this.#merged('scan', range, this.#view.entries(range), undefined);
+  }
+
+  byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
+    return this.#indexed('run', run, options);
+  }
+
+  byType(type: string, options?: ScanOptions): IterableIterator<Entry> {
+    return this.#indexed('type', type, options);
+  }
+
+  /** Buffers a put; it becomes visible to others when the transaction commits. `ifVersion` is checked at commit. */
+  put(key: string, value: unknown, options?: PutOptions): void {
+    this.#check('put');
+    this.#writes.set(key, this.#store.preparePut(key, value, options, 'tx.put()'));
+  }
+
+  /** Buffers a delete. */
+  delete(key: string, options?: DeleteOptions): void {
+    this.#check('delete');
+    this.#writes.set(key, this.#store.prepareDelete(key, options, 'tx.delete()'));
+  }
+
+  /**
+   * Commits every buffered write atomically under one new version and
+   * resolves to it once durable. Throws a `ConflictError` (and aborts) if a
+   * concurrent commit won; nothing is applied then.
+   */
+  async commit(): Promise<Version> {
+    this.#check('commit');
+    if (this.#writes.size === 0) {
+      this.#finish('committed');
+      this.#commitVersion = this.#view.version;
+      return this.#view.version;
+    }
+    let committed;
+    try {
+      committed = this.#store.commitWrites([...this.#writes.values()], {
+        start: this.#view.version,
+        isolation: this.isolation,
+        readKeys: this.#readKeys,
+        ranges: this.#ranges,
+      });
+    } catch (error) {
+      this.#finish('aborted');
+      throw error;
+    }
+    this.#finish('committed');
+    this.#commitVersion = committed.version;
+    if (committed.durable !== undefined) await committed.durable;
+    return committed.version;
+  }
+
+  /** Discards the buffered writes. Idempotent; a no-op after commit. */
+  abort(): void {
+    if (this.#state === 'active') this.#finish('aborted');
+  }
+
+  /** Aborts if still active (for `await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.abort();
+  }
+
+  #read<T>(operation: string, key: string, pending: (write: PendingWrite) => T, committed: (node: NonNullable<ReturnType<ReadView['node']>>) => T): T | undefined {
+    this.#check(operation);
+    assertKey(key, `tx.${operation}(): key`, this.#store.maxKeyBytes);
+    const write = this.#writes.get(key);
+    if (write !== undefined) return this.#pendingVisible(write) ? pending(write) : undefined;
+    this.#readKeys?.add(key);
+    const node = this.#view.node(key);
+    return node === undefined ? undefined : committed(node);
+  }
+
+  #indexed(index: IndexName, tag: string, options: ScanOptions | undefined): IterableIterator<Entry> {
+    const operation = index === 'run' ? 'byRun' : 'byType';
+    this.#check(operation);
+    const parsed = this.#store.parseTag(tag, `tx.${operation}(): ${index}`);
+    const range = parseScanOptions(options, `tx.${operation}(): options`);
+    this.#ranges?.push({ range, index: { name: index, tag: parsed } });
+    return this.#merged(operation, range, this.#view.indexed(index, parsed, range), (w) => w[index] === parsed);
+  }
+
+  /**
+   * Merges committed entries with the transaction's own writes in `range`
+   * (as they were when the scan started), own writes winning, up to the limit.
+   */
+  *#merged(operation: string, range: KeyRange, committed: Iterator<Entry>, matches: ((write: PendingWrite) => boolean) | undefined): Generator<Entry> {
+    const direction = range.reverse ? -1 : 1;
+    const pending = [...this.#writes.values()]
+      .filter((w) => range.includes(w.key))
+      .sort((a, b) => (a.key < b.key ? -direction : a.key > b.key ? direction : 0));
+    let i = 0;
+    let yielded = 0;
+    const emit = (write: PendingWrite): Entry | undefined =>
+      this.#pendingVisible(write) && (matches === undefined || matches(write)) ? this.#pendingEntry(write) : undefined;
+    const before = (a: string, b: string): boolean => (direction === 1 ? a < b : a > b);
+    for (let next = committed.next(); next.done !== true && yielded < range.limit; next = committed.next()) {
+      this.#check(operation);
+      const entry = next.value;
+      for (; i < pending.length && before(pending[i]!.key, entry.key) && yielded < range.limit; i++) {
+        const own = emit(pending[i]!);
+        if (own !== undefined) {
+          yielded++;
+          yield own;
+        }
+      }
+      if (yielded >= range.limit) return;
+      if (i < pending.length && pending[i]!.key === entry.key) {
+        const own = emit(pending[i++]!);
+        if (own !== undefined) {
+          yielded++;
+          yield own;
+        }
+        continue;
+      }
+      yielded++;
+      yield entry;
+    }
+    for (; i < pending.length && yielded < range.limit; i++) {
+      const own = emit(pending[i]!);
+      if (own !== undefined) {
+        yielded++;
+        yield own;
+      }
+    }
+  }
+
+  #pendingVisible(write: PendingWrite): boolean {
+    if (write.kind !== 'put') return false;
+    const expiresAt = expiryOf(write, this.#view.now);
+    return expiresAt === undefined || expiresAt > this.#view.now;
+  }
+
+  #pendingEntry(write: PendingWrite): Entry {
+    const prepared = write.prepared!;
+    const entry: { -readonly [P in keyof Entry]: Entry[P] } = {
+      key: write.key,
+      value: materialize(prepared.stored, prepared.copyOnRead),
+      version: UNCOMMITTED_VERSION,
+    };
+    if (write.run !== undefined) entry.run = write.run;
+    if (write.type !== undefined) entry.type = write.type;
+    const expiresAt = expiryOf(write, this.#view.now);
+    if (expiresAt !== undefined) entry.expiresAt = expiresAt;
+    return Object.freeze(entry);
+  }
+
+  #finish(state: TransactionState): void {
+    this.#state = state;
+    this.#store.finishTransaction(this.#view.version, this.isolation);
+  }
+
+  #check(operation: string): void {
+    this.#store.assertOpen(`tx.${operation}`);
+    if (this.#state !== 'active') throw new TransactionFinishedError(`tx.${operation}(): the transaction has already ${this.#state === 'committed' ? 'committed' : 'aborted'}`);
+  }
+}

@@ -1,0 +1,26 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (pkg: string): string => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the TypeScript sources so coverage maps to packages/*/src.
+    alias: {
+      '@epochdb/core': src('core'),
+      '@epochdb/store': src('store'),
+      epochdb: src('epochdb'),
+    },
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    coverage: {
+      provider: 'v8',
+      include: ['packages/*/src/**/*.ts'],
+      exclude: ['packages/*/src/index.ts'],
+      reporter: ['text-summary', 'text'],
+      thresholds: { lines: 90, branches: 85 },
+    },
+  },
+});
