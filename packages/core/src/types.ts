@@ -16,10 +16,12 @@ export interface Entry<V = unknown> {
   readonly value: V;
   /** The version that wrote this value ({@link UNCOMMITTED_VERSION} inside a transaction for its own writes). */
   readonly version: Version;
-  readonly run?: string;
-  readonly type?: string;
-  /** Epoch milliseconds after which the entry is invisible. */
-  readonly expiresAt?: number;
+  /** The run (session / tenant) id the write carried, if any. */
+  readonly run?: string | undefined;
+  /** The type tag the write carried, if any. */
+  readonly type?: string | undefined;
+  /** Epoch milliseconds from which the entry is invisible, if it has a TTL. */
+  readonly expiresAt?: number | undefined;
 }
 
 /** A source of wall-clock time in epoch milliseconds. Inject one with `open({ clock })`. */

@@ -23,8 +23,10 @@ export class KeyRange {
   readonly prefix: string;
   readonly reverse: boolean;
   readonly limit: number;
+  readonly #options: ScanOptions;
 
   constructor(options: ScanOptions = {}) {
+    this.#options = options;
     this.prefix = options.prefix ?? '';
     this.low = options.gt ?? options.gte;
     this.lowInclusive = options.gt === undefined;
@@ -32,6 +34,11 @@ export class KeyRange {
     this.highInclusive = options.lt === undefined;
     this.reverse = options.reverse ?? false;
     this.limit = options.limit ?? Infinity;
+  }
+
+  /** The same range with no limit. */
+  withoutLimit(): KeyRange {
+    return this.limit === Infinity ? this : new KeyRange({ ...this.#options, limit: undefined });
   }
 
   /** Whether `key` lies in the range (ignoring the limit). */
@@ -43,40 +50,50 @@ export class KeyRange {
   }
 
   /**
-   * Lazily yields the keys of `tree` in the range, in the range's order,
-   * ignoring the limit. All keys of `tree` visited start with `partition`
-   * (the index partition `tag + "\0"`, or `""` for the primary tree), and the
-   * bounds apply to what follows it. Complexity: O(log n) to start, O(1) per key.
+   * An iterator over the pairs of `tree` from where the range starts, in the
+   * range's order; {@link classify} each key to know when to skip or stop.
+   * All keys visited start with `partition` (an index partition
+   * `tag + "\0"`, or `""` for the primary tree) and the bounds apply to what
+   * follows it. Complexity: O(log n) to start, O(1) amortized per pair.
    */
-  *keysIn<V>(tree: BTree<string, V>, partition = ''): Generator<[string, V]> {
+  cursor<V>(tree: BTree<string, V>, partition: string, reused: (string | V)[]): IterableIterator<[string, V]> {
     const required = partition + this.prefix;
     if (!this.reverse) {
-      let start = required;
-      if (this.low !== undefined && partition + this.low > start) start = partition + this.low;
-      for (const pair of tree.entries(start)) {
-        const key = pair[0].slice(partition.length);
-        if (!pair[0].startsWith(required)) return;
-        if (this.low !== undefined && !this.lowInclusive && key === this.low) continue;
-        if (this.high !== undefined && (this.highInclusive ? key > this.high : key >= this.high)) return;
-        yield [key, pair[1]];
-      }
-    } else {
-      let start = prefixEnd(required);
-      if (this.high !== undefined && (start === undefined || partition + this.high < start)) start = partition + this.high;
-      for (const pair of tree.entriesReversed(start)) {
-        const key = pair[0].slice(partition.length);
-        if (this.high !== undefined && (this.highInclusive ? key > this.high : key >= this.high)) continue;
-        if (!pair[0].startsWith(required)) {
-          // Keys at or past the prefix's end sort above the prefix block; skip them until we enter it.
-          if (pair[0] > required) continue;
-          return;
-        }
-        if (this.low !== undefined && (this.lowInclusive ? key < this.low : key <= this.low)) return;
-        yield [key, pair[1]];
-      }
+      const low = this.low === undefined ? undefined : partition + this.low;
+      return tree.entries(low !== undefined && low > required ? low : required, reused);
     }
+    let start = prefixEnd(required);
+    if (this.high !== undefined && (start === undefined || partition + this.high < start)) start = partition + this.high;
+    return tree.entriesReversed(start, reused);
+  }
+
+  /**
+   * Where a key met by {@link cursor} stands: {@link IN_RANGE}, {@link SKIP}
+   * (not yet in the range) or {@link PAST_END} (no later key can be in it).
+   */
+  classify(compositeKey: string, partition: string): typeof IN_RANGE | typeof SKIP | typeof PAST_END {
+    const key = partition.length === 0 ? compositeKey : compositeKey.slice(partition.length);
+    const required = partition + this.prefix;
+    if (!this.reverse) {
+      if (!compositeKey.startsWith(required)) return PAST_END;
+      if (this.low !== undefined && !this.lowInclusive && key === this.low) return SKIP;
+      if (this.high !== undefined && (this.highInclusive ? key > this.high : key >= this.high)) return PAST_END;
+      return IN_RANGE;
+    }
+    if (this.high !== undefined && (this.highInclusive ? key > this.high : key >= this.high)) return SKIP;
+    // Keys at or past the prefix block's end sort above it: skip them until the block starts.
+    if (!compositeKey.startsWith(required)) return compositeKey > required ? SKIP : PAST_END;
+    if (this.low !== undefined && (this.lowInclusive ? key < this.low : key <= this.low)) return PAST_END;
+    return IN_RANGE;
   }
 }
+
+/** {@link KeyRange.classify}: the key is in the range. */
+export const IN_RANGE = 0;
+/** {@link KeyRange.classify}: the key is not in the range, but later ones may be. */
+export const SKIP = 1;
+/** {@link KeyRange.classify}: neither this key nor any later one is in the range. */
+export const PAST_END = 2;
 
 /**
  * The smallest string greater than every string that starts with `prefix`,

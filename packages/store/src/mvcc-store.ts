@@ -30,7 +30,7 @@ import { INDEX_SEPARATOR, ReadView, type IndexName, type TreeSet } from './read-
 import { parseScanOptions } from './scan-options.js';
 import { Snapshot } from './snapshot.js';
 import { Transaction, type Isolation, type TransactionOptions } from './transaction.js';
-import { VersionNode, chainLength } from './version-node.js';
+import { VersionNode, chainLength, entryOf, isExpiredAt, isTombstone, isVisibleAt, olderOf, setOlder, valueOf } from './version-node.js';
 
 /** Options of an {@link MvccStore}. */
 export interface MvccStoreOptions {
@@ -184,11 +184,13 @@ export class MvccStore implements ReadApi {
   // ---------------------------------------------------------------- reads
 
   get(key: string): unknown {
-    return this.#liveNode(key, 'get(): key')?.value();
+    const node = this.#liveNode(key, 'get(): key');
+    return node === undefined ? undefined : valueOf(node);
   }
 
   getEntry(key: string): Entry | undefined {
-    return this.#liveNode(key, 'getEntry(): key')?.toEntry(key);
+    const node = this.#liveNode(key, 'getEntry(): key');
+    return node === undefined ? undefined : entryOf(node);
   }
 
   has(key: string): boolean {
@@ -198,7 +200,7 @@ export class MvccStore implements ReadApi {
   scan(options?: ScanOptions): IterableIterator<Entry> {
     this.assertOpen('scan');
     const range = parseScanOptions(options, 'scan(): options');
-    return this.#limited(this.#liveView().entries(range), range.limit);
+    return this.#liveView().entries(range);
   }
 
   byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
@@ -338,7 +340,7 @@ export class MvccStore implements ReadApi {
       if (Number(tk.slice(0, TTL_TIME_DIGITS)) > now) break;
       const key = tk.slice(TTL_TIME_DIGITS + 1);
       const head = this.#primary.get(key);
-      if (head !== undefined && head.version === version && head.isExpiredAt(now)) {
+      if (head !== undefined && head.version === version && isExpiredAt(head, now)) {
         found.push({ kind: 'expire', key, seenVersion: version });
         if (found.length >= MAX_EXPIRED_PER_SLICE) break;
       }
@@ -425,9 +427,9 @@ export class MvccStore implements ReadApi {
       let node: VersionNode;
       if (op.kind === 'put') {
         const prepared = prepareEncoded(op.encoded);
-        node = new VersionNode(record.version, prepared.stored, prepared.copyOnRead, false, op.run, op.type, op.expiresAt, undefined);
+        node = VersionNode.value(op.key, record.version, prepared.stored, prepared.copyOnRead, op.run, op.type, op.expiresAt);
       } else {
-        node = new VersionNode(record.version, undefined, false, true, undefined, undefined, undefined, undefined);
+        node = VersionNode.tombstone(op.key, record.version);
       }
       this.#apply(op.key, node, eager);
     }
@@ -497,11 +499,11 @@ export class MvccStore implements ReadApi {
       if (write.kind === 'put') {
         const prepared = write.prepared!;
         const expiresAt = expiryOf(write, now);
-        node = new VersionNode(version, prepared.stored, prepared.copyOnRead, false, write.run, write.type, expiresAt, undefined);
+        node = VersionNode.value(write.key, version, prepared.stored, prepared.copyOnRead, write.run, write.type, expiresAt);
         op = { kind: 'put', key: write.key, encoded: prepared.encoded, ...tagsOf(write), ...(expiresAt === undefined ? {} : { expiresAt }) };
       } else {
-        if (write.kind === 'expire' && (before === undefined || before.version !== write.seenVersion || !before.isExpiredAt(now))) continue;
-        node = new VersionNode(version, undefined, false, true, undefined, undefined, undefined, undefined);
+        if (write.kind === 'expire' && (before === undefined || before.version !== write.seenVersion || !isExpiredAt(before, now))) continue;
+        node = VersionNode.tombstone(write.key, version);
         op = { kind: write.kind, key: write.key };
       }
       if (!this.#apply(write.key, node, eager)) continue;
@@ -543,9 +545,9 @@ export class MvccStore implements ReadApi {
       throw new Error(`store invariant violated: ${message}`);
     };
     for (const [key, head] of this.#primary.entries()) {
-      if (!head.tombstone) live++;
+      if (!isTombstone(head)) live++;
       previous = undefined;
-      for (let node: VersionNode | undefined = head; node !== undefined; node = node.prev) {
+      for (let node: VersionNode | undefined = head; node !== undefined; node = olderOf(node)) {
         stored++;
         if (previous !== undefined && node.version >= previous.version) fail(`versions of ${key} do not decrease`);
         if (node.version > this.#version) fail(`${key} has version ${node.version} above ${this.#version}`);
@@ -555,7 +557,7 @@ export class MvccStore implements ReadApi {
         }
         previous = node;
       }
-      if (!head.tombstone && head.expiresAt !== undefined && this.#ttlIndex.get(ttlKey(head.expiresAt, key)) !== head.version) {
+      if (!isTombstone(head) && head.expiresAt !== undefined && this.#ttlIndex.get(ttlKey(head.expiresAt, key)) !== head.version) {
         fail(`TTL index lacks ${key}`);
       }
     }
@@ -567,13 +569,13 @@ export class MvccStore implements ReadApi {
         const tag = composite.slice(0, cut);
         const key = composite.slice(cut + 1);
         let found = false;
-        for (let node = this.#primary.get(key); node !== undefined && !found; node = node.prev) found = node[index] === tag;
+        for (let node = this.#primary.get(key); node !== undefined && !found; node = olderOf(node)) found = node[index] === tag;
         if (!found) fail(`${index} index has stale entry ${tag}/${key}`);
       }
     }
     for (const [tk, version] of this.#ttlIndex.entries()) {
       const head = this.#primary.get(tk.slice(TTL_TIME_DIGITS + 1));
-      if (head === undefined || head.version !== version || head.tombstone) fail(`TTL index has stale entry ${tk}`);
+      if (head === undefined || head.version !== version || isTombstone(head)) fail(`TTL index has stale entry ${tk}`);
     }
   }
 
@@ -594,12 +596,12 @@ export class MvccStore implements ReadApi {
     this.assertOpen(what.slice(0, what.indexOf('(')));
     assertKey(key, what, this.maxKeyBytes);
     const node = this.#primary.get(key);
-    return node !== undefined && node.isVisibleAt(this.clock.now()) ? node : undefined;
+    return node !== undefined && isVisibleAt(node, this.clock.now()) ? node : undefined;
   }
 
   #liveVersion(key: string, now: number): Version {
     const node = this.#primary.get(key);
-    return node !== undefined && node.isVisibleAt(now) ? node.version : 0;
+    return node !== undefined && isVisibleAt(node, now) ? node.version : 0;
   }
 
   /** O(1) copy-on-write clones of the trees at the current version, shared by every reader opened at it. */
@@ -622,15 +624,7 @@ export class MvccStore implements ReadApi {
     this.assertOpen(operation);
     const parsedTag = this.parseTag(tag, `${operation}(): ${index}`);
     const range = parseScanOptions(options, `${operation}(): options`);
-    return this.#limited(this.#liveView().indexed(index, parsedTag, range), range.limit);
-  }
-
-  *#limited(entries: Iterator<Entry>, limit: number): Generator<Entry> {
-    for (let n = 0; n < limit; n++) {
-      const next = entries.next();
-      if (next.done === true) return;
-      yield next.value;
-    }
+    return this.#liveView().indexed(index, parsedTag, range);
   }
 
   #openSnapshot(version: Version): Snapshot {
@@ -690,25 +684,25 @@ export class MvccStore implements ReadApi {
    */
   #apply(key: string, node: VersionNode, eager: boolean): boolean {
     const old = this.#primary.get(key);
-    const wasLive = old !== undefined && !old.tombstone;
-    if (node.tombstone && !wasLive) return false;
-    if (!wasLive && !node.tombstone) this.#liveKeys++;
-    if (wasLive && node.tombstone) this.#liveKeys--;
+    const wasLive = old !== undefined && !isTombstone(old);
+    if (isTombstone(node) && !wasLive) return false;
+    if (!wasLive && !isTombstone(node)) this.#liveKeys++;
+    if (wasLive && isTombstone(node)) this.#liveKeys--;
     if (wasLive && old.expiresAt !== undefined) this.#ttlIndex.delete(ttlKey(old.expiresAt, key));
-    if (!node.tombstone && node.expiresAt !== undefined) this.#ttlIndex.set(ttlKey(node.expiresAt, key), node.version);
+    if (!isTombstone(node) && node.expiresAt !== undefined) this.#ttlIndex.set(ttlKey(node.expiresAt, key), node.version);
     if (node.run !== undefined && old?.run !== node.run) this.#runIndex.set(node.run + INDEX_SEPARATOR + key, true);
     if (node.type !== undefined && old?.type !== node.type) this.#typeIndex.set(node.type + INDEX_SEPARATOR + key, true);
     this.#storedVersions++;
     if (eager) {
-      if (node.tombstone) {
+      if (isTombstone(node)) {
         this.#primary.delete(key);
         this.#storedVersions--;
       } else {
         this.#primary.set(key, node);
       }
-      if (old !== undefined) this.#drop(key, old, node.tombstone ? undefined : node);
+      if (old !== undefined) this.#drop(key, old, isTombstone(node) ? undefined : node);
     } else {
-      node.prev = old;
+      setOlder(node, old);
       this.#primary.set(key, node);
       if (old !== undefined) this.#gcQueue.push({ key, version: node.version });
     }
@@ -719,13 +713,13 @@ export class MvccStore implements ReadApi {
   #collectBelow(key: string, version: Version, horizon: Version): void {
     const head = this.#primary.get(key);
     let node = head;
-    while (node !== undefined && node.version > version) node = node.prev;
-    if (node !== undefined && node.version === version && node.prev !== undefined) {
-      const cut = node.prev;
-      node.prev = undefined;
+    while (node !== undefined && node.version > version) node = olderOf(node);
+    const cut = node === undefined ? undefined : olderOf(node);
+    if (node !== undefined && node.version === version && cut !== undefined) {
+      setOlder(node, undefined);
       this.#drop(key, cut, head);
     }
-    if (head !== undefined && head.tombstone && head.prev === undefined && head.version <= horizon) {
+    if (head !== undefined && isTombstone(head) && olderOf(head) === undefined && head.version <= horizon) {
       this.#primary.delete(key);
       this.#storedVersions--;
       this.#collectedVersions++;
@@ -741,7 +735,7 @@ export class MvccStore implements ReadApi {
     this.#storedVersions -= count;
     this.#collectedVersions += count;
     for (const index of ['run', 'type'] as const) {
-      for (let node: VersionNode | undefined = dropped; node !== undefined; node = node.prev) {
+      for (let node: VersionNode | undefined = dropped; node !== undefined; node = olderOf(node)) {
         const tag = node[index];
         if (tag === undefined || chainHasTag(kept, index, tag)) continue;
         this.#indexTree(index).delete(tag + INDEX_SEPARATOR + key);
@@ -755,7 +749,7 @@ export class MvccStore implements ReadApi {
 }
 
 function chainHasTag(head: VersionNode | undefined, index: IndexName, tag: string): boolean {
-  for (let node = head; node !== undefined; node = node.prev) if (node[index] === tag) return true;
+  for (let node = head; node !== undefined; node = olderOf(node)) if (node[index] === tag) return true;
   return false;
 }
 

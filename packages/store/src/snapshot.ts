@@ -4,6 +4,7 @@ import type { MvccStore } from './mvcc-store.js';
 import type { ReadApi } from './read-api.js';
 import type { IndexName, ReadView } from './read-view.js';
 import { parseScanOptions } from './scan-options.js';
+import { entryOf, valueOf } from './version-node.js';
 
 /**
  * A read-only view of the database at one version. Creating one is O(1): it
@@ -35,13 +36,15 @@ export class Snapshot implements ReadApi, Disposable {
   get(key: string): unknown {
     this.#check('get');
     assertKey(key, 'snapshot.get(): key', this.#store.maxKeyBytes);
-    return this.#view.node(key)?.value();
+    const node = this.#view.node(key);
+    return node === undefined ? undefined : valueOf(node);
   }
 
   getEntry(key: string): Entry | undefined {
     this.#check('getEntry');
     assertKey(key, 'snapshot.getEntry(): key', this.#store.maxKeyBytes);
-    return this.#view.node(key)?.toEntry(key);
+    const node = this.#view.node(key);
+    return node === undefined ? undefined : entryOf(node);
   }
 
   has(key: string): boolean {
@@ -53,7 +56,7 @@ export class Snapshot implements ReadApi, Disposable {
   scan(options?: ScanOptions): IterableIterator<Entry> {
     this.#check('scan');
     const range = parseScanOptions(options, 'snapshot.scan(): options');
-    return this.#guarded('scan', this.#view.entries(range), range.limit);
+    return this.#view.entries(range, () => this.#check('scan'));
   }
 
   byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
@@ -80,17 +83,7 @@ export class Snapshot implements ReadApi, Disposable {
     this.#check(operation);
     const parsed = this.#store.parseTag(tag, `snapshot.${operation}(): ${index}`);
     const range = parseScanOptions(options, `snapshot.${operation}(): options`);
-    return this.#guarded(operation, this.#view.indexed(index, parsed, range), range.limit);
-  }
-
-  /** Yields up to `limit` entries, refusing to go on once the snapshot is released or the database closed. */
-  *#guarded(operation: string, entries: Iterator<Entry>, limit: number): Generator<Entry> {
-    for (let n = 0; n < limit; n++) {
-      this.#check(operation);
-      const next = entries.next();
-      if (next.done === true) return;
-      yield next.value;
-    }
+    return this.#view.indexed(index, parsed, range, () => this.#check(operation));
   }
 
   #check(operation: string): void {

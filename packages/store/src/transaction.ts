@@ -6,6 +6,7 @@ import { expiryOf, type PendingWrite } from './pending-write.js';
 import type { ReadApi } from './read-api.js';
 import type { IndexName, ReadView } from './read-view.js';
 import { parseScanOptions } from './scan-options.js';
+import { entryOf, valueOf } from './version-node.js';
 
 /** `'snapshot'`: first committer wins on write-write conflicts. `'serializable'`: also no write skew. */
 export type Isolation = 'snapshot' | 'serializable';
@@ -64,11 +65,11 @@ export class Transaction implements ReadApi, AsyncDisposable {
   }
 
   get(key: string): unknown {
-    return this.#read('get', key, (w) => (w.prepared === undefined ? undefined : materialize(w.prepared.stored, w.prepared.copyOnRead)), (n) => n.value());
+    return this.#read('get', key, (w) => (w.prepared === undefined ? undefined : materialize(w.prepared.stored, w.prepared.copyOnRead)), (n) => valueOf(n));
   }
 
   getEntry(key: string): Entry | undefined {
-    return this.#read('getEntry', key, (w) => this.#pendingEntry(w), (n) => n.toEntry(key));
+    return this.#read('getEntry', key, (w) => this.#pendingEntry(w), (n) => entryOf(n));
   }
 
   has(key: string): boolean {
@@ -79,7 +80,7 @@ export class Transaction implements ReadApi, AsyncDisposable {
     this.#check('scan');
     const range = parseScanOptions(options, 'tx.scan(): options');
     this.#ranges?.push({ range });
-    return this.#merged('scan', range, this.#view.entries(range), undefined);
+    return this.#merged('scan', range, this.#view.entries(range.withoutLimit()), undefined);
   }
 
   byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
@@ -158,7 +159,7 @@ export class Transaction implements ReadApi, AsyncDisposable {
     const parsed = this.#store.parseTag(tag, `tx.${operation}(): ${index}`);
     const range = parseScanOptions(options, `tx.${operation}(): options`);
     this.#ranges?.push({ range, index: { name: index, tag: parsed } });
-    return this.#merged(operation, range, this.#view.indexed(index, parsed, range), (w) => w[index] === parsed);
+    return this.#merged(operation, range, this.#view.indexed(index, parsed, range.withoutLimit()), (w) => w[index] === parsed);
   }
 
   /**
@@ -219,10 +220,9 @@ export class Transaction implements ReadApi, AsyncDisposable {
       value: materialize(prepared.stored, prepared.copyOnRead),
       version: UNCOMMITTED_VERSION,
     };
-    if (write.run !== undefined) entry.run = write.run;
-    if (write.type !== undefined) entry.type = write.type;
-    const expiresAt = expiryOf(write, this.#view.now);
-    if (expiresAt !== undefined) entry.expiresAt = expiresAt;
+    entry.run = write.run;
+    entry.type = write.type;
+    entry.expiresAt = expiryOf(write, this.#view.now);
     return Object.freeze(entry);
   }
 
