@@ -1,5 +1,20 @@
-import { test } from 'vitest';
-import { open } from 'epochdb';
-test('x', async () => {
-  try { const db = await open(); console.log('open ok'); await db.close(); } catch (e) { console.log('open fails', e); }
+import { test, expect } from 'vitest';
+import fc from 'fast-check';
+import { prepareValue, materialize } from '@epochdb/core';
+const rt = (v: unknown) => { const p = prepareValue(v, 1e9, 'v'); return materialize(p.stored, p.copyOnRead); };
+test('x', () => {
+  const ab = new ArrayBuffer(64);
+  const f = new Float64Array(ab, 8, 3); f.set([1.5, -0, NaN]);
+  console.log(rt(f), (rt(f) as any).byteOffset);
+  const u = new Uint8Array(ab, 3, 5); u.set([1,2,3,4,5]); console.log(rt(u));
+  console.log(rt(new Uint8ClampedArray([300 as any])), rt(new BigUint64Array([2n**64n-1n])), rt(new Int16Array([-5])));
+  console.log(rt(new Date(8.64e15)), rt(new Date(-8.64e15)), rt(new Date(-1)));
+  for (const d of [new Date(8.64e15), new Date(-8.64e15), new Date(-1), new Date(1.5), new Date(253402300800001)]) expect(rt(d)).toStrictEqual(d);
+  console.log(rt(2**53), rt(-(2**53)-2), rt(2**31), rt(-(2**31)-1), rt(2**32-1));
+  fc.assert(fc.property(fc.double(), (d) => { expect(rt(d)).toStrictEqual(d); }), { numRuns: 2000 });
+  fc.assert(fc.property(fc.integer({min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER}), (d) => { expect(rt(d)).toStrictEqual(d); }), { numRuns: 2000 });
+  fc.assert(fc.property(fc.bigInt({min: -(2n**300n), max: 2n**300n}), (d) => { expect(rt(d)).toStrictEqual(d); }), { numRuns: 2000 });
+  fc.assert(fc.property(fc.string({unit: 'binary'}), (d) => { expect(rt(d)).toStrictEqual(d); }), { numRuns: 500 });
+  fc.assert(fc.property(fc.date({noInvalidDate: false}), (d) => { expect(rt(d)).toStrictEqual(d); }), { numRuns: 500 });
+  console.log(fc.sample(fc.dictionary(fc.string(), fc.nat()), 20).map((o) => Object.getPrototypeOf(o) === null));
 });

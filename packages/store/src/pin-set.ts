@@ -1,13 +1,11 @@
-import sortedBtree from 'sorted-btree';
-
-const BTreeClass = sortedBtree.default;
+import { createTree } from './btree.js';
 
 /**
  * A multiset of versions held by open readers, with the smallest one at hand.
  * Complexity: O(log distinct versions) per add, remove and min.
  */
 export class PinSet {
-  readonly #counts = new BTreeClass<number, number>(undefined, (a, b) => a - b);
+  readonly #counts = createTree<number, number>((a, b) => a - b);
   #size = 0;
 
   /** Number of pins held (not distinct versions). */
