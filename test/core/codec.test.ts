@@ -277,7 +277,7 @@ describe('round trip: hand-made cases', () => {
 
   test('typed arrays of every kind, including views at an offset', () => {
     for (const Ctor of TYPED_ARRAY_CTORS) {
-      const sample = Ctor === BigInt64Array ? new BigInt64Array([-1n, 2n ** 62n]) : Ctor === BigUint64Array ? new BigUint64Array([2n ** 64n - 1n, 0n]) : new Ctor([1, 2, 250]);
+      const sample = Ctor === BigInt64Array ? new BigInt64Array([-1n, 2n ** 62n]) : Ctor === BigUint64Array ? new BigUint64Array([2n ** 64n - 1n, 0n]) : new (Ctor as new (values: number[]) => AnyTypedArray)([1, 2, 250]);
       const back = roundTrip(sample);
       expect(back).toBeInstanceOf(Ctor);
       expect(back).toStrictEqual(sample);
@@ -658,5 +658,26 @@ describe('regressions', () => {
     expect(at).toBeGreaterThan(0);
     bytes[at] = 'O'.charCodeAt(0);
     expect(read(replayed)).toStrictEqual(new Map([['k', 'original']])); // today: Map { 'k' => 'Original' }
+  });
+});
+
+describe('regression: decoded binary data must not alias stored bytes', () => {
+  // msgpackr decodes bin data as views of its source; a reader mutating a Buffer it got
+  // back once rewrote the stored value for every later reader.
+  test('mutating a Buffer or Uint8Array read back changes nothing for the next read', () => {
+    const prepared = prepareValue({ b: Buffer.from('xyz'), u: new Uint8Array([1, 2, 3]) }, 1 << 20, 'put(): value');
+    const first = materialize(prepared.stored, prepared.copyOnRead) as { b: Buffer; u: Uint8Array };
+    first.b[0] = 65;
+    first.u[0] = 99;
+    const second = materialize(prepared.stored, prepared.copyOnRead) as { b: Buffer; u: Uint8Array };
+    expect(Buffer.isBuffer(second.b)).toBe(true);
+    expect(second.b.toString()).toBe('xyz');
+    expect(second.u[0]).toBe(1);
+  });
+
+  test('the bytes handed to commit listeners are not the bytes the store reads', () => {
+    const prepared = prepareValue(new Map([['k', 'original']]), 1 << 20, 'put(): value');
+    prepared.encoded.fill(0);
+    expect(materialize(prepared.stored, prepared.copyOnRead)).toEqual(new Map([['k', 'original']]));
   });
 });

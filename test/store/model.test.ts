@@ -14,9 +14,19 @@
  * the model when the command runs.
  *
  * Variants: the public `Database` from `open()` (retainVersions 0 and 5; no
- * background maintenance, so nothing is reclaimed), and the `MvccStore` itself
- * with `reclaimExpired` / `collectGarbage` as commands and `checkInvariants()`
- * after every command.
+ * background maintenance, so nothing is reclaimed), the same with a
+ * transaction-heavy command mix (conflicts, serializable validation), and the
+ * `MvccStore` itself with `reclaimExpired` / `collectGarbage` as commands and
+ * `checkInvariants()` after every command.
+ *
+ * Model rules worth knowing: every successful put, delete (even of a missing
+ * key), batch and non-empty transaction commit takes exactly one version;
+ * failed ones take none; a reclaimExpired pass takes one when it reclaims
+ * anything. Expired-but-unreclaimed keys are invisible to reads but still count
+ * in `stats().keys` and still make `ifVersion` see "absent" (version 0).
+ *
+ * Bugs this test found in packages/ get a named `regression:` test at the end.
+ * `MODEL_RUNS=5000 npx vitest run test/store/model.test.ts` searches deeper.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -274,6 +284,35 @@ class Model {
     return version;
   }
 
+  /**
+   * How many versions a full GC pass must leave in memory: for each key, every
+   * version above the horizon plus the newest at or below it, except a
+   * deletion with nothing newer. A deletion that is the newest at or below the
+   * horizon but has newer versions may or may not still be held (deletions
+   * committed while nothing was pinned are dropped at once), hence a range.
+   */
+  storedVersionsAfterGc(): [number, number] {
+    const horizon = this.oldestVersion();
+    const byKey = new Map<string, Change[]>();
+    for (const c of this.changes) byKey.set(c.key, [...(byKey.get(c.key) ?? []), c]);
+    let min = 0;
+    let max = 0;
+    for (const list of byKey.values()) {
+      const above = list.filter((c) => c.version > horizon).length;
+      const newestAtOrBelow = list.filter((c) => c.version <= horizon).at(-1);
+      min += above;
+      max += above;
+      if (newestAtOrBelow === undefined) continue;
+      if (newestAtOrBelow.after !== undefined) {
+        min++;
+        max++;
+      } else if (above > 0) {
+        max++;
+      }
+    }
+    return [min, max];
+  }
+
   /** Keys whose newest version has expired at `now`: what the TTL cleaner must reclaim. */
   expiredKeys(now: number): string[] {
     return [...this.current].filter(([, s]) => s.expiresAt !== undefined && s.expiresAt <= now).map(([k]) => k);
@@ -398,49 +437,68 @@ const readSpecArb: fc.Arbitrary<ReadSpec> = fc.record({
     { arbitrary: fc.constantFrom(...RUNS).map((tag): IndexRead => ({ name: 'run', tag })), weight: 1 },
     { arbitrary: fc.constantFrom(...TYPES).map((tag): IndexRead => ({ name: 'type', tag })), weight: 1 },
   ),
-  options: scanOptionsArb,
+  // Whole-partition scans half the time: wide ranges make serializable range conflicts common.
+  options: fc.oneof(fc.constant({}), scanOptionsArb),
 });
 
 const whichArb = fc.nat(3);
 
-function cmdArb(withMaintenance: boolean): fc.Arbitrary<Cmd> {
-  const w = <T extends Cmd>(weight: number, arbitrary: fc.Arbitrary<T>): fc.WeightedArbitrary<Cmd> => ({ weight, arbitrary });
-  const c = <K extends Cmd['kind']>(kind: K) => ({ kind }) as Extract<Cmd, { kind: K }>;
-  const options: fc.WeightedArbitrary<Cmd>[] = [
-    w(6, fc.record({ kind: fc.constant('put'), write: putSpecArb, scanAcross: fc.boolean() })),
-    w(3, fc.record({ kind: fc.constant('delete'), write: deleteSpecArb, scanAcross: fc.boolean() })),
-    w(
-      3,
-      fc.record({
-        kind: fc.constant('batch'),
-        ops: fc.array(
-          fc.oneof(
-            { arbitrary: putSpecArb.map((p): BatchSpec => ({ op: 'put', ...p })), weight: 2 },
-            { arbitrary: deleteSpecArb.map((d): BatchSpec => ({ op: 'delete', ...d })), weight: 1 },
-          ),
-          { minLength: 1, maxLength: 4 },
+/** How often each command kind is generated; kinds left out are never generated. */
+type Mix = Partial<Record<Cmd['kind'], number>>;
+
+/** Everything but maintenance: for the Database, which exposes no cleaner or GC. */
+const DATABASE_MIX: Mix = {
+  put: 6, delete: 3, batch: 3, advance: 3, snapshot: 2, snapshotAt: 2, release: 2,
+  begin: 3, txPut: 4, txDelete: 1, txRead: 3, txScan: 2, commit: 3, abort: 1,
+};
+/** The same plus the TTL cleaner and version GC as commands. */
+const STORE_MIX: Mix = { ...DATABASE_MIX, reclaimExpired: 2, collectGarbage: 2 };
+/**
+ * Transaction-heavy: several transactions interleaved with plain writes, so
+ * conflicts (written keys, read keys, scanned ranges and index partitions,
+ * with the commit log trimmed as serializable transactions finish) are common.
+ */
+const TRANSACTION_MIX: Mix = {
+  put: 5, delete: 2, batch: 2, advance: 1,
+  begin: 5, txPut: 6, txDelete: 1, txRead: 3, txScan: 4, commit: 3, abort: 1,
+};
+
+function cmdArb(mix: Mix): fc.Arbitrary<Cmd> {
+  const arbitraries: { [K in Cmd['kind']]: fc.Arbitrary<Extract<Cmd, { kind: K }>> } = {
+    put: fc.record({ kind: fc.constant('put'), write: putSpecArb, scanAcross: fc.boolean() }),
+    delete: fc.record({ kind: fc.constant('delete'), write: deleteSpecArb, scanAcross: fc.boolean() }),
+    batch: fc.record({
+      kind: fc.constant('batch'),
+      ops: fc.array(
+        fc.oneof(
+          { arbitrary: putSpecArb.map((p): BatchSpec => ({ op: 'put', ...p })), weight: 2 },
+          { arbitrary: deleteSpecArb.map((d): BatchSpec => ({ op: 'delete', ...d })), weight: 1 },
         ),
-        scanAcross: fc.boolean(),
-      }),
-    ),
-    w(3, fc.record({ kind: fc.constant('advance'), ms: fc.constantFrom(0, 1, 2, 3, 5, 10, 30) })),
-    w(2, fc.constant(c('snapshot'))),
-    w(2, fc.record({ kind: fc.constant('snapshotAt'), back: fc.integer({ min: -1, max: 8 }) })),
-    w(2, fc.record({ kind: fc.constant('release'), which: whichArb })),
-    w(2, fc.record({ kind: fc.constant('begin'), isolation: fc.constantFrom<Isolation | undefined>(undefined, 'snapshot', 'serializable') })),
-    w(3, fc.record({ kind: fc.constant('txPut'), which: whichArb, write: putSpecArb })),
-    w(1, fc.record({ kind: fc.constant('txDelete'), which: whichArb, write: deleteSpecArb })),
-    w(2, fc.record({ kind: fc.constant('txRead'), which: whichArb, key: keyArb })),
-    w(2, fc.record({ kind: fc.constant('txScan'), which: whichArb, read: readSpecArb })),
-    w(2, fc.record({ kind: fc.constant('commit'), which: whichArb })),
-    w(1, fc.record({ kind: fc.constant('abort'), which: whichArb })),
-  ];
-  if (withMaintenance) options.push(w(2, fc.constant(c('reclaimExpired'))), w(2, fc.constant(c('collectGarbage'))));
-  return fc.oneof(...options);
+        { minLength: 1, maxLength: 4 },
+      ),
+      scanAcross: fc.boolean(),
+    }),
+    advance: fc.record({ kind: fc.constant('advance'), ms: fc.constantFrom(0, 1, 2, 3, 5, 10, 30) }),
+    snapshot: fc.constant({ kind: 'snapshot' }),
+    snapshotAt: fc.record({ kind: fc.constant('snapshotAt'), back: fc.integer({ min: -1, max: 8 }) }),
+    release: fc.record({ kind: fc.constant('release'), which: whichArb }),
+    // Serializable three times in five: it has the most to validate at commit.
+    begin: fc.record({ kind: fc.constant('begin'), isolation: fc.constantFrom<Isolation | undefined>(undefined, 'snapshot', 'serializable', 'serializable', 'serializable') }),
+    txPut: fc.record({ kind: fc.constant('txPut'), which: whichArb, write: putSpecArb }),
+    txDelete: fc.record({ kind: fc.constant('txDelete'), which: whichArb, write: deleteSpecArb }),
+    txRead: fc.record({ kind: fc.constant('txRead'), which: whichArb, key: keyArb }),
+    txScan: fc.record({ kind: fc.constant('txScan'), which: whichArb, read: readSpecArb }),
+    commit: fc.record({ kind: fc.constant('commit'), which: whichArb }),
+    abort: fc.record({ kind: fc.constant('abort'), which: whichArb }),
+    reclaimExpired: fc.constant({ kind: 'reclaimExpired' }),
+    collectGarbage: fc.constant({ kind: 'collectGarbage' }),
+  };
+  const weighted = Object.entries(mix).map(([kind, weight]): fc.WeightedArbitrary<Cmd> => ({ weight, arbitrary: arbitraries[kind as Cmd['kind']] }));
+  return fc.oneof(...weighted);
 }
 
-function stepsArb(withMaintenance: boolean): fc.Arbitrary<Step[]> {
-  return fc.array(fc.record({ cmd: cmdArb(withMaintenance), probe: scanOptionsArb }), { maxLength: 40, size: 'max' });
+function stepsArb(mix: Mix, maxLength = 40): fc.Arbitrary<Step[]> {
+  return fc.array(fc.record({ cmd: cmdArb(mix), probe: scanOptionsArb }), { maxLength, size: 'max' });
 }
 
 // ============================================================== the system under test
@@ -480,49 +538,75 @@ function openStoreHarness(retainVersions: number): Harness {
 
 // ============================================================== checks
 
-function assertDeepFrozen(value: unknown, what: string): void {
-  if (value === null || typeof value !== 'object') return;
-  expect(Object.isFrozen(value), `${what} must be frozen`).toBe(true);
-  for (const child of Object.values(value)) assertDeepFrozen(child, what);
+/** Whether `value` and everything inside it is frozen (primitives count as frozen). */
+function isDeepFrozen(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  return Object.isFrozen(value) && Object.values(value).every(isDeepFrozen);
 }
 
-function assertEntriesFrozen(entries: readonly (Entry | undefined)[], what: string): void {
-  for (const e of entries) {
-    if (e === undefined) continue;
-    expect(Object.isFrozen(e), `${what}: entry must be frozen`).toBe(true);
-    assertDeepFrozen(e.value, `${what}: value of ${JSON.stringify(e.key)}`);
+/** Labels of the entries (or values) a reader handed out that a caller could mutate; must stay empty. */
+function unfrozen(things: readonly (Entry | undefined)[], label: string): string[] {
+  return things.filter((e) => e !== undefined && !(Object.isFrozen(e) && isDeepFrozen(e.value))).map((e) => `${label} ${JSON.stringify(e!.key)}`);
+}
+
+/** Everything a side-effect-free reader shows, in one comparable object (one diff on failure). */
+interface Observation {
+  readonly keys: Record<string, { readonly getEntry: Entry | undefined; readonly get: unknown; readonly has: boolean }>;
+  readonly scans: Record<string, Entry[]>;
+  readonly notFrozen: string[];
+}
+
+/** The reads every check makes: scan with and without the probe options, and byRun/byType for every tag. */
+function scanCalls(probe: ScanOptions): { name: string; index: IndexRead | undefined; options: ScanOptions }[] {
+  const calls: { name: string; index: IndexRead | undefined; options: ScanOptions }[] = [];
+  const indexes: (IndexRead | undefined)[] = [undefined, ...RUNS.map((tag): IndexRead => ({ name: 'run', tag })), ...TYPES.map((tag): IndexRead => ({ name: 'type', tag }))];
+  for (const index of indexes) {
+    for (const options of [{}, probe]) {
+      const call = index === undefined ? 'scan' : `${index.name === 'run' ? 'byRun' : 'byType'}(${index.tag})`;
+      calls.push({ name: `${call} ${JSON.stringify(options)}`, index, options });
+    }
   }
+  return calls;
+}
+
+function readScan(reader: ReadApi, index: IndexRead | undefined, options: ScanOptions): Entry[] {
+  if (index === undefined) return [...reader.scan(options)];
+  return [...(index.name === 'run' ? reader.byRun(index.tag, options) : reader.byType(index.tag, options))];
+}
+
+function observe(reader: ReadApi, probe: ScanOptions): Observation {
+  const keys: Record<string, Observation['keys'][string]> = {};
+  const notFrozen: string[] = [];
+  for (const key of KEYS) {
+    const entry = reader.getEntry(key);
+    const value = reader.get(key);
+    keys[JSON.stringify(key)] = { getEntry: plain(entry), get: value, has: reader.has(key) };
+    notFrozen.push(...unfrozen([entry], 'getEntry'));
+    if (!isDeepFrozen(value)) notFrozen.push(`get ${JSON.stringify(key)}`);
+  }
+  const scans: Record<string, Entry[]> = {};
+  for (const { name, index, options } of scanCalls(probe)) {
+    const got = readScan(reader, index, options);
+    scans[name] = got.map((e) => plain(e)!);
+    notFrozen.push(...unfrozen(got, name));
+  }
+  return { keys, scans, notFrozen };
+}
+
+function expectedObservation(view: View, probe: ScanOptions): Observation {
+  const keys: Record<string, Observation['keys'][string]> = {};
+  for (const key of KEYS) {
+    const s = view.get(key);
+    keys[JSON.stringify(key)] = { getEntry: s === undefined ? undefined : entryOf(key, s), get: s?.value, has: s !== undefined };
+  }
+  const scans: Record<string, Entry[]> = {};
+  for (const { name, index, options } of scanCalls(probe)) scans[name] = expectedScan(view, options, index);
+  return { keys, scans, notFrozen: [] };
 }
 
 /** Compares a side-effect-free reader (the live store or a snapshot) with the visible state it must show. */
 function checkReader(reader: ReadApi, view: View, probe: ScanOptions, label: string): void {
-  for (const key of KEYS) {
-    const s = view.get(key);
-    const what = `${label}: ${JSON.stringify(key)}`;
-    const entry = reader.getEntry(key);
-    expect(plain(entry), `${what} getEntry`).toStrictEqual(s === undefined ? undefined : entryOf(key, s));
-    expect(reader.get(key), `${what} get`).toStrictEqual(s?.value);
-    expect(reader.has(key), `${what} has`).toBe(s !== undefined);
-    assertEntriesFrozen([entry], what);
-    assertDeepFrozen(reader.get(key), `${what} get`);
-  }
-  const scans: [string, () => Iterable<Entry>, Entry[]][] = [
-    ['scan()', () => reader.scan(), expectedScan(view, {})],
-    [`scan(${JSON.stringify(probe)})`, () => reader.scan(probe), expectedScan(view, probe)],
-  ];
-  for (const tag of RUNS) {
-    scans.push([`byRun(${tag})`, () => reader.byRun(tag), expectedScan(view, {}, { name: 'run', tag })]);
-    scans.push([`byRun(${tag}, ${JSON.stringify(probe)})`, () => reader.byRun(tag, probe), expectedScan(view, probe, { name: 'run', tag })]);
-  }
-  for (const tag of TYPES) {
-    scans.push([`byType(${tag})`, () => reader.byType(tag), expectedScan(view, {}, { name: 'type', tag })]);
-    scans.push([`byType(${tag}, ${JSON.stringify(probe)})`, () => reader.byType(tag, probe), expectedScan(view, probe, { name: 'type', tag })]);
-  }
-  for (const [name, run, expected] of scans) {
-    const got = [...run()];
-    expect(got.map(plain), `${label}: ${name}`).toStrictEqual(expected);
-    assertEntriesFrozen(got, `${label}: ${name}`);
-  }
+  expect(observe(reader, probe), label).toStrictEqual(expectedObservation(view, probe));
 }
 
 /** Everything observable after a command, compared with the model. */
@@ -556,7 +640,15 @@ function checkEverything(h: Harness, model: Model, probe: ScanOptions): void {
     expect(snap.real.version).toBe(snap.version);
     checkReader(snap.real, model.snapshotView(snap), probe, `snapshot@${snap.version} (made at t=${snap.now})`);
   }
-  h.store?.checkInvariants();
+  if (h.store !== undefined) {
+    h.store.checkInvariants();
+    // What background maintenance polls to decide whether to run the cleaner. Known bug (see the
+    // regression test below): an expiry within the current millisecond but not yet reached counts.
+    const expired = model.expiredKeys(now).length > 0;
+    const knownFalsePositive = [...model.current.values()].some((s) => s.expiresAt !== undefined && Math.floor(s.expiresAt) <= now && s.expiresAt > now);
+    if (!knownFalsePositive) expect(h.store.hasExpired(), `hasExpired() at t=${now}`).toBe(expired);
+    else if (expired) expect(h.store.hasExpired(), `hasExpired() at t=${now}`).toBe(true);
+  }
 }
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
@@ -712,10 +804,12 @@ async function runCommand(h: Harness, model: Model, cmd: Cmd): Promise<void> {
     case 'release': {
       const snap = pick(model.snapshots, cmd.which);
       if (snap === undefined) return;
+      const inFlight = snap.real.scan();
       snap.real.release();
       remove(model.snapshots, snap);
       expect(snap.real.released).toBe(true);
       expect(() => snap.real.get('a')).toThrow(SnapshotReleasedError);
+      expect(() => inFlight.next(), 'a scan of a released snapshot must not go on').toThrow(SnapshotReleasedError);
       snap.real.release(); // idempotent: must not unpin twice (stats and oldestVersion are checked next)
       return;
     }
@@ -752,7 +846,7 @@ async function runCommand(h: Harness, model: Model, cmd: Cmd): Promise<void> {
       expect(plain(entry), `${what} getEntry`).toStrictEqual(s === undefined ? undefined : entryOf(cmd.key, s));
       expect(tx.real.get(cmd.key), `${what} get`).toStrictEqual(s?.value);
       expect(tx.real.has(cmd.key), `${what} has`).toBe(s !== undefined);
-      assertEntriesFrozen([entry], what);
+      expect(unfrozen([entry], what)).toStrictEqual([]);
       // Reads of own writes are not validated; reads of the snapshot are (under 'serializable').
       if (!tx.writes.has(cmd.key)) tx.readKeys.add(cmd.key);
       return;
@@ -764,7 +858,7 @@ async function runCommand(h: Harness, model: Model, cmd: Cmd): Promise<void> {
       const got = [...(index === undefined ? tx.real.scan(options) : index.name === 'run' ? tx.real.byRun(index.tag, options) : tx.real.byType(index.tag, options))];
       const what = `tx@${tx.start}: ${index === undefined ? 'scan' : `by ${index.name} ${index.tag}`}(${JSON.stringify(options)})`;
       expect(got.map(plain), what).toStrictEqual(expectedScan(model.txView(tx), options, index));
-      assertEntriesFrozen(got, what);
+      expect(unfrozen(got, what)).toStrictEqual([]);
       tx.ranges.push({ options, index });
       return;
     }
@@ -810,10 +904,16 @@ async function runCommand(h: Harness, model: Model, cmd: Cmd): Promise<void> {
       if (expired.length > 0) model.commit(expired.map((key): ModelWrite => ({ kind: 'delete', key, ifVersion: undefined })), now);
       return;
     }
-    case 'collectGarbage':
-      // Not observable by itself: the snapshot checks and checkInvariants() that follow are the test.
-      h.store!.collectGarbage(100);
+    case 'collectGarbage': {
+      // Mostly checked by what follows: snapshots must still read their past, and checkInvariants().
+      const store = h.store!;
+      store.collectGarbage(100);
+      expect(store.hasGarbage(), 'hasGarbage() after a full pass').toBe(false);
+      const [min, max] = model.storedVersionsAfterGc();
+      const stored = store.stats().storedVersions;
+      expect(stored >= min && stored <= max, `storedVersions ${stored} after a full GC pass, expected ${min}..${max}`).toBe(true);
       return;
+    }
   }
 }
 
@@ -840,28 +940,53 @@ async function runSteps(h: Harness, steps: readonly Step[]): Promise<void> {
 
 // ============================================================== the properties
 
-/** Keeps the whole file at a few seconds on a 2-core machine. */
-const NUM_RUNS = 150;
+/** Keeps the whole file under ~10 s on a 2-core machine; `MODEL_RUNS=5000` for a deep search. */
+const NUM_RUNS = Number(process.env.MODEL_RUNS ?? 200);
+/** Per-property timeout: vitest's default (30 s) with room for deep searches. */
+const TIMEOUT_MS = Math.max(30_000, NUM_RUNS * 100);
 
 describe('model-based: the store behaves like a map of versioned states', () => {
   it('Database (retainVersions 0) matches the model', async () => {
     await fc.assert(
-      fc.asyncProperty(stepsArb(false), async (steps) => runSteps(await openDatabaseHarness(0), steps)),
+      fc.asyncProperty(stepsArb(DATABASE_MIX), async (steps) => runSteps(await openDatabaseHarness(0), steps)),
       { numRuns: NUM_RUNS },
     );
-  });
+  }, TIMEOUT_MS);
 
   it('Database (retainVersions 5) matches the model', async () => {
     await fc.assert(
-      fc.asyncProperty(stepsArb(false), async (steps) => runSteps(await openDatabaseHarness(5), steps)),
+      fc.asyncProperty(stepsArb(DATABASE_MIX), async (steps) => runSteps(await openDatabaseHarness(5), steps)),
       { numRuns: NUM_RUNS },
     );
-  });
+  }, TIMEOUT_MS);
+
+  it('transaction-heavy interleavings match the model (conflicts, serializable validation)', async () => {
+    await fc.assert(
+      fc.asyncProperty(stepsArb(TRANSACTION_MIX, 60), async (steps) => runSteps(await openDatabaseHarness(0), steps)),
+      { numRuns: NUM_RUNS },
+    );
+  }, TIMEOUT_MS);
 
   it('MvccStore with reclaimExpired and collectGarbage matches the model and keeps its invariants', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(0, 3), stepsArb(true), async (retainVersions, steps) => runSteps(openStoreHarness(retainVersions), steps)),
+      fc.asyncProperty(fc.constantFrom(0, 1, 3), stepsArb(STORE_MIX), async (retainVersions, steps) => runSteps(openStoreHarness(retainVersions), steps)),
       { numRuns: NUM_RUNS * 2 },
     );
+  }, TIMEOUT_MS * 2);
+
+  // Found by the store variant above (hasExpired() compared with the model).
+  // The TTL index files an expiry under Math.floor(expiresAt), and hasExpired()
+  // compares that floor with the clock, but an entry expires only once
+  // expiresAt <= now. So for a sub-millisecond expiry (ttl: 0.5, or
+  // expiresAt: 1000.5) hasExpired() says true although nothing has expired and
+  // reclaimExpired() finds nothing; background maintenance then keeps
+  // scheduling follow-up slices (setImmediate) until the clock passes the
+  // fraction (forever with a ManualClock).
+  it.fails('regression: hasExpired() reports a sub-millisecond expiry as expired before it expires', async () => {
+    const store = new MvccStore({ clock: new ManualClock(1_000) });
+    await store.put('a', 1, { expiresAt: 1_000.5 });
+    expect(store.get('a')).toBe(1); // not expired at t=1000
+    expect(store.reclaimExpired(100)).toBe(0); // nothing to reclaim
+    expect(store.hasExpired()).toBe(false); // fails: true
   });
 });

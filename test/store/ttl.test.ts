@@ -140,7 +140,7 @@ describe('commit records', () => {
     expect(() => copy.applyRecord(records[0]!)).toThrow(/above/);
   });
 
-  it('a listener promise holds the write's acknowledgement until it settles, while the write is visible at once', async () => {
+  it('a listener promise holds the acknowledgement of the write until it settles, while the write is visible at once', async () => {
     const { store } = setup();
     let release!: () => void;
     store.onCommit(() => new Promise<void>((resolve) => (release = resolve)));

@@ -19,10 +19,13 @@ addExtension({ Class: NegativeZero, type: NEGATIVE_ZERO_EXT_TYPE, pack: () => Bu
 /** Deepest nesting of arrays, objects, maps and sets a value may have. */
 export const MAX_VALUE_DEPTH = 512;
 
-const TYPED_ARRAY_CLASSES: ReadonlySet<unknown> = new Set([
-  Uint8Array, Int8Array, Uint8ClampedArray, Uint16Array, Int16Array, Uint32Array, Int32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array, Buffer,
-]);
+/** Prototypes of the binary classes that round-trip (exact classes, not subclasses). */
+const TYPED_ARRAY_PROTOTYPES: ReadonlySet<object> = new Set(
+  [
+    Uint8Array, Int8Array, Uint8ClampedArray, Uint16Array, Int16Array, Uint32Array, Int32Array,
+    Float32Array, Float64Array, BigInt64Array, BigUint64Array, Buffer,
+  ].map((c) => c.prototype as object),
+);
 
 /** A value made ready for the store: validated, encoded, and copied into a form no caller can mutate. */
 export interface PreparedValue {
@@ -58,7 +61,7 @@ interface Inspection {
 export function prepareValue(value: unknown, maxBytes: number, what: string): PreparedValue {
   if (value === undefined) throw new InvalidValueError(`${what} must not be undefined (use delete() to remove a key)`);
   const inspection: Inspection = { freezable: true, negativeZero: false };
-  inspect(value, inspection, [], new Set(), what);
+  inspect(value, inspection, [], [], what);
   const toEncode = inspection.negativeZero ? withNegativeZeroMarkers(value) : value;
   let encoded: Uint8Array;
   try {
@@ -77,21 +80,30 @@ export function prepareValue(value: unknown, maxBytes: number, what: string): Pr
  * (for replaying commit records).
  */
 export function prepareEncoded(encoded: Uint8Array): PreparedValue {
-  const decoded = decodeValue(encoded);
+  let decoded: unknown;
+  try {
+    decoded = decodeValue(encoded);
+  } catch (cause) {
+    throw new InvalidValueError(`encoded value cannot be decoded: ${(cause as Error).message}`, { cause });
+  }
   const inspection: Inspection = { freezable: true, negativeZero: false };
-  inspect(decoded, inspection, [], new Set(), 'encoded value');
+  inspect(decoded, inspection, [], [], 'encoded value');
   return finish(encoded, inspection.freezable, decoded);
 }
 
 function finish(encoded: Uint8Array, freezable: boolean, original: unknown): PreparedValue {
-  if (!freezable) return { encoded, stored: encoded, copyOnRead: true };
+  // The store keeps its own bytes: `encoded` goes to commit listeners, who must not be able to corrupt it.
+  if (!freezable) return { encoded, stored: encoded.slice(), copyOnRead: true };
   if (original === null || typeof original !== 'object') return { encoded, stored: original, copyOnRead: false };
   return { encoded, stored: deepFreeze(decodeValue(encoded)), copyOnRead: false };
 }
 
 /** Returns what a reader may see of a stored value: the frozen copy itself, or a fresh decoded copy. */
 export function materialize(stored: unknown, copyOnRead: boolean): unknown {
-  return copyOnRead ? decodeValue(stored as Uint8Array) : stored;
+  // msgpackr's decoded binary data are views of the bytes it decodes, and only a
+  // Buffer source yields Buffers: decode a fresh Buffer copy, so what the reader
+  // gets shares nothing with the store.
+  return copyOnRead ? packr.unpack(Buffer.from(stored as Uint8Array)) : stored;
 }
 
 /** Encodes any value with the shared codec (no validation). */
@@ -110,7 +122,8 @@ function describe(what: string, path: readonly (string | number)[]): string {
   return out;
 }
 
-function inspect(value: unknown, state: Inspection, path: (string | number)[], ancestors: Set<object>, what: string): void {
+/** Walks `value`, rejecting what cannot be stored. `ancestors` is the chain of objects above (short: nesting is shallow). */
+function inspect(value: unknown, state: Inspection, path: (string | number)[], ancestors: object[], what: string): void {
   switch (typeof value) {
     case 'string':
       if (!value.isWellFormed()) throw new InvalidValueError(`${describe(what, path)} is a string with a lone surrogate, which cannot be stored faithfully`);
@@ -131,9 +144,9 @@ function inspect(value: unknown, state: Inspection, path: (string | number)[], a
   }
   if (value === null) return;
   const object = value as object;
-  if (ancestors.has(object)) throw new InvalidValueError(`${describe(what, path)} is a cyclic reference, which cannot be stored`);
+  if (ancestors.includes(object)) throw new InvalidValueError(`${describe(what, path)} is a cyclic reference, which cannot be stored`);
   if (path.length >= MAX_VALUE_DEPTH) throw new InvalidValueError(`${describe(what, path)} is nested deeper than ${MAX_VALUE_DEPTH} levels`);
-  ancestors.add(object);
+  ancestors.push(object);
   if (Array.isArray(object)) {
     for (let i = 0; i < object.length; i++) {
       path.push(i);
@@ -145,16 +158,17 @@ function inspect(value: unknown, state: Inspection, path: (string | number)[], a
     if (proto === Object.prototype || proto === null) {
       for (const name of Object.keys(object)) {
         if (name === '__proto__') throw new InvalidValueError(`${describe(what, path)} has an own "__proto__" key, which cannot be stored`);
+        if (!name.isWellFormed()) throw new InvalidValueError(`${describe(what, path)} has a key with a lone surrogate, which cannot be stored faithfully`);
         path.push(name);
         inspect((object as Record<string, unknown>)[name], state, path, ancestors, what);
         path.pop();
       }
-    } else if (object instanceof Date) {
+    } else if (proto === Date.prototype) {
       state.freezable = false;
-    } else if (object instanceof Map) {
+    } else if (proto === Map.prototype) {
       state.freezable = false;
       let i = 0;
-      for (const [k, v] of object) {
+      for (const [k, v] of object as Map<unknown, unknown>) {
         path.push(`<key ${i}>`);
         inspect(k, state, path, ancestors, what);
         path.pop();
@@ -162,22 +176,22 @@ function inspect(value: unknown, state: Inspection, path: (string | number)[], a
         inspect(v, state, path, ancestors, what);
         path.pop();
       }
-    } else if (object instanceof Set) {
+    } else if (proto === Set.prototype) {
       state.freezable = false;
       let i = 0;
-      for (const v of object) {
+      for (const v of object as Set<unknown>) {
         path.push(`<item ${i++}>`);
         inspect(v, state, path, ancestors, what);
         path.pop();
       }
-    } else if (TYPED_ARRAY_CLASSES.has(proto.constructor)) {
+    } else if (TYPED_ARRAY_PROTOTYPES.has(proto)) {
       state.freezable = false;
     } else {
       const name = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
-      throw new InvalidValueError(`${describe(what, path)} is an instance of ${name}; only plain objects, arrays, Date, Map, Set and typed arrays can be stored`);
+      throw new InvalidValueError(`${describe(what, path)} is an instance of ${name}; only plain objects, arrays, Date, Map, Set, Buffer and typed arrays (not subclasses) can be stored`);
     }
   }
-  ancestors.delete(object);
+  ancestors.pop();
 }
 
 function withNegativeZeroMarkers(value: unknown): unknown {
@@ -196,7 +210,8 @@ function withNegativeZeroMarkers(value: unknown): unknown {
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
+    // Decoded plain objects and arrays only: for-in sees exactly their own keys.
+    for (const name in value) deepFreeze((value as Record<string, unknown>)[name]);
   }
   return value;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Clock } from './types.js';
 
-/** Longest run id or type tag, in UTF-16 code units. */
+/** Longest run id or type tag, in characters (Unicode code points, as zod counts them). */
 export const MAX_TAG_LENGTH = 256;
 
 const isWellFormed = (s: string): boolean => s.isWellFormed();

@@ -1,7 +1,7 @@
 import type { Version } from '@epochdb/core';
 import type { KeyRange } from './key-range.js';
 import type { IndexName } from './read-view.js';
-import type { VersionNode } from './version-node.js';
+import { isInvisibleExpiry, type VersionNode } from './version-node.js';
 
 /** What one commit did to one key: the head before and after. */
 export interface KeyChange {
@@ -45,11 +45,13 @@ export class CommitLog {
 
   /**
    * The first key changed after `since` that falls in one of `reads`, or
-   * `undefined`. Complexity: O(changes since `since` × reads).
+   * `undefined`; reclaiming what had expired by `now` is no change.
+   * Complexity: O(changes since `since` × reads).
    */
-  findOverlap(since: Version, reads: readonly RangeRead[]): string | undefined {
+  findOverlap(since: Version, now: number, reads: readonly RangeRead[]): string | undefined {
     for (let i = this.#entries.length - 1; i >= 0 && this.#entries[i]!.version > since; i--) {
       for (const change of this.#entries[i]!.changes) {
+        if (isInvisibleExpiry(change.before, change.after, now)) continue;
         for (const read of reads) {
           if (!read.range.includes(change.key)) continue;
           if (read.index === undefined) return change.key;

@@ -30,7 +30,7 @@ import { INDEX_SEPARATOR, ReadView, type IndexName, type TreeSet } from './read-
 import { parseScanOptions } from './scan-options.js';
 import { Snapshot } from './snapshot.js';
 import { Transaction, type Isolation, type TransactionOptions } from './transaction.js';
-import { VersionNode, chainLength, entryOf, isExpiredAt, isTombstone, isVisibleAt, olderOf, setOlder, valueOf } from './version-node.js';
+import { VersionNode, chainLength, changedSince, entryOf, isExpiredAt, isTombstone, isVisibleAt, olderOf, setOlder, valueOf } from './version-node.js';
 
 /** Options of an {@link MvccStore}. */
 export interface MvccStoreOptions {
@@ -105,6 +105,8 @@ export interface Committed {
 /** Conflict checks a transaction's commit must pass. */
 export interface TransactionCheck {
   readonly start: Version;
+  /** The transaction's clock reading: what had expired by then was already invisible to it. */
+  readonly now: number;
   readonly isolation: Isolation;
   readonly readKeys: ReadonlySet<string> | undefined;
   readonly ranges: readonly RangeRead[] | undefined;
@@ -118,9 +120,14 @@ const MAX_EXPIRED_PER_SLICE = 4096;
 const BUDGET_CHECK_EVERY = 64;
 const DEFAULT_RETRIES = 3;
 
-/** The TTL index key: expiry time as 16 zero-padded digits, then the key, so index order is expiry order. */
+/**
+ * The TTL index key: expiry time as 16 zero-padded digits, then the key, so
+ * index order is expiry order. The time is rounded up, so an entry the index
+ * calls due has really expired (a fractional expiry rounded down once made
+ * maintenance spin on an entry that was not due yet).
+ */
 function ttlKey(expiresAt: number, key: string): string {
-  const time = Math.min(Math.max(Math.floor(expiresAt), 0), MAX_TTL_TIME);
+  const time = Math.min(Math.max(Math.ceil(expiresAt), 0), MAX_TTL_TIME);
   return String(time).padStart(TTL_TIME_DIGITS, '0') + INDEX_SEPARATOR + key;
 }
 
@@ -200,7 +207,7 @@ export class MvccStore implements ReadApi {
   scan(options?: ScanOptions): IterableIterator<Entry> {
     this.assertOpen('scan');
     const range = parseScanOptions(options, 'scan(): options');
-    return this.#liveView().entries(range);
+    return this.#liveView().entries(range, () => this.assertOpen('scan'));
   }
 
   byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
@@ -234,7 +241,8 @@ export class MvccStore implements ReadApi {
   }
 
   /**
-   * Commits puts and deletes atomically under one version. Every `ifVersion`
+   * Commits puts and deletes atomically under one version (an empty batch
+   * commits nothing and resolves to the current version). Every `ifVersion`
    * is checked against the state before the batch; for a key given twice the
    * last operation wins.
    */
@@ -242,6 +250,8 @@ export class MvccStore implements ReadApi {
     try {
       this.assertOpen('batch');
       const parsed = parseArgument(batchSchema, ops, 'batch(): ops');
+      // Nothing to commit: no new version.
+      if (parsed.length === 0) return Promise.resolve(this.#version);
       const writes = parsed.map((op, i) => {
         const what = `batch(): ops[${i}]`;
         if (op.op === 'delete') {
@@ -429,7 +439,7 @@ export class MvccStore implements ReadApi {
         const prepared = prepareEncoded(op.encoded);
         node = VersionNode.value(op.key, record.version, prepared.stored, prepared.copyOnRead, op.run, op.type, op.expiresAt);
       } else {
-        node = VersionNode.tombstone(op.key, record.version);
+        node = VersionNode.tombstone(op.key, record.version, op.kind === 'expire');
       }
       this.#apply(op.key, node, eager);
     }
@@ -503,7 +513,7 @@ export class MvccStore implements ReadApi {
         op = { kind: 'put', key: write.key, encoded: prepared.encoded, ...tagsOf(write), ...(expiresAt === undefined ? {} : { expiresAt }) };
       } else {
         if (write.kind === 'expire' && (before === undefined || before.version !== write.seenVersion || !isExpiredAt(before, now))) continue;
-        node = VersionNode.tombstone(write.key, version);
+        node = VersionNode.tombstone(write.key, version, write.kind === 'expire');
         op = { kind: write.kind, key: write.key };
       }
       if (!this.#apply(write.key, node, eager)) continue;
@@ -624,7 +634,7 @@ export class MvccStore implements ReadApi {
     this.assertOpen(operation);
     const parsedTag = this.parseTag(tag, `${operation}(): ${index}`);
     const range = parseScanOptions(options, `${operation}(): options`);
-    return this.#liveView().indexed(index, parsedTag, range);
+    return this.#liveView().indexed(index, parsedTag, range, () => this.assertOpen(operation));
   }
 
   #openSnapshot(version: Version): Snapshot {
@@ -656,22 +666,19 @@ export class MvccStore implements ReadApi {
   }
 
   #checkConflicts(writes: readonly PendingWrite[], check: TransactionCheck): void {
-    const changedSince = (key: string): boolean => {
-      const head = this.#primary.get(key);
-      return head !== undefined && head.version > check.start;
-    };
+    const changed = (key: string): boolean => changedSince(this.#primary.get(key), check.start, check.now);
     for (const write of writes) {
-      if (changedSince(write.key)) {
+      if (changed(write.key)) {
         throw new ConflictError(`transaction conflict: key ${JSON.stringify(write.key)} was written by another commit after this transaction began (version ${check.start})`, write.key);
       }
     }
     if (check.isolation !== 'serializable') return;
     for (const key of check.readKeys ?? []) {
-      if (changedSince(key)) {
+      if (changed(key)) {
         throw new ConflictError(`serialization conflict: key ${JSON.stringify(key)}, read by this transaction, was changed by another commit after it began (version ${check.start})`, key);
       }
     }
-    const overlap = check.ranges === undefined ? undefined : this.#commitLog.findOverlap(check.start, check.ranges);
+    const overlap = check.ranges === undefined ? undefined : this.#commitLog.findOverlap(check.start, check.now, check.ranges);
     if (overlap !== undefined) {
       throw new ConflictError(`serialization conflict: key ${JSON.stringify(overlap)}, in a range this transaction scanned, was changed by another commit after it began (version ${check.start})`, overlap);
     }

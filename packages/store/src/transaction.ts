@@ -119,6 +119,7 @@ export class Transaction implements ReadApi, AsyncDisposable {
     try {
       committed = this.#store.commitWrites([...this.#writes.values()], {
         start: this.#view.version,
+        now: this.#view.now,
         isolation: this.isolation,
         readKeys: this.#readKeys,
         ranges: this.#ranges,
@@ -166,11 +167,23 @@ export class Transaction implements ReadApi, AsyncDisposable {
    * Merges committed entries with the transaction's own writes in `range`
    * (as they were when the scan started), own writes winning, up to the limit.
    */
-  *#merged(operation: string, range: KeyRange, committed: Iterator<Entry>, matches: ((write: PendingWrite) => boolean) | undefined): Generator<Entry> {
+  #merged(operation: string, range: KeyRange, committed: Iterator<Entry>, matches: ((write: PendingWrite) => boolean) | undefined): IterableIterator<Entry> {
     const direction = range.reverse ? -1 : 1;
+    // Own writes as they are now, when the scan starts (a generator body would only run at the first next()).
     const pending = [...this.#writes.values()]
       .filter((w) => range.includes(w.key))
       .sort((a, b) => (a.key < b.key ? -direction : a.key > b.key ? direction : 0));
+    return this.#merge(operation, range, committed, matches, pending, direction);
+  }
+
+  *#merge(
+    operation: string,
+    range: KeyRange,
+    committed: Iterator<Entry>,
+    matches: ((write: PendingWrite) => boolean) | undefined,
+    pending: readonly PendingWrite[],
+    direction: number,
+  ): Generator<Entry> {
     let i = 0;
     let yielded = 0;
     const emit = (write: PendingWrite): Entry | undefined =>
@@ -180,6 +193,7 @@ export class Transaction implements ReadApi, AsyncDisposable {
       this.#check(operation);
       const entry = next.value;
       for (; i < pending.length && before(pending[i]!.key, entry.key) && yielded < range.limit; i++) {
+        this.#check(operation);
         const own = emit(pending[i]!);
         if (own !== undefined) {
           yielded++;
@@ -199,6 +213,7 @@ export class Transaction implements ReadApi, AsyncDisposable {
       yield entry;
     }
     for (; i < pending.length && yielded < range.limit; i++) {
+      this.#check(operation);
       const own = emit(pending[i]!);
       if (own !== undefined) {
         yielded++;

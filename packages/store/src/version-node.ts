@@ -4,6 +4,8 @@ import { materialize, type Entry, type Version } from '@epochdb/core';
 // node's private state; they are assigned in VersionNode's static block.
 /** Whether `node` is a deletion. */
 export let isTombstone: (node: VersionNode) => boolean;
+/** Whether `node` is a deletion made by the TTL cleaner. */
+export let isExpiry: (node: VersionNode) => boolean;
 /** The next older version of `node`, unless version GC has cut it. */
 export let olderOf: (node: VersionNode) => VersionNode | undefined;
 /** Links (or, with `undefined`, cuts) the next older version. */
@@ -32,9 +34,20 @@ export class VersionNode implements Entry {
   /** The encoding, for values `Object.freeze` cannot protect (`Date`, `Map`, ...): each read decodes a fresh copy. */
   readonly #encoded: Uint8Array | undefined;
   readonly #tombstone: boolean;
+  readonly #expiry: boolean;
   #prev: VersionNode | undefined = undefined;
 
-  private constructor(key: string, value: unknown, encoded: Uint8Array | undefined, tombstone: boolean, version: Version, run: string | undefined, type: string | undefined, expiresAt: number | undefined) {
+  private constructor(
+    key: string,
+    value: unknown,
+    encoded: Uint8Array | undefined,
+    tombstone: boolean,
+    expiry: boolean,
+    version: Version,
+    run: string | undefined,
+    type: string | undefined,
+    expiresAt: number | undefined,
+  ) {
     this.key = key;
     this.value = value;
     this.version = version;
@@ -43,23 +56,25 @@ export class VersionNode implements Entry {
     this.expiresAt = expiresAt;
     this.#encoded = encoded;
     this.#tombstone = tombstone;
+    this.#expiry = expiry;
     Object.freeze(this);
   }
 
   /** A version holding a value made by `prepareValue`. */
   static value(key: string, version: Version, stored: unknown, copyOnRead: boolean, run: string | undefined, type: string | undefined, expiresAt: number | undefined): VersionNode {
     return copyOnRead
-      ? new VersionNode(key, undefined, stored as Uint8Array, false, version, run, type, expiresAt)
-      : new VersionNode(key, stored, undefined, false, version, run, type, expiresAt);
+      ? new VersionNode(key, undefined, stored as Uint8Array, false, false, version, run, type, expiresAt)
+      : new VersionNode(key, stored, undefined, false, false, version, run, type, expiresAt);
   }
 
-  /** A deletion. */
-  static tombstone(key: string, version: Version): VersionNode {
-    return new VersionNode(key, undefined, undefined, true, version, undefined, undefined, undefined);
+  /** A deletion; `expiry` when the TTL cleaner made it. */
+  static tombstone(key: string, version: Version, expiry = false): VersionNode {
+    return new VersionNode(key, undefined, undefined, true, expiry, version, undefined, undefined, undefined);
   }
 
   static {
     isTombstone = (node) => node.#tombstone;
+    isExpiry = (node) => node.#expiry;
     olderOf = (node) => node.#prev;
     setOlder = (node, prev) => {
       node.#prev = prev;
@@ -98,4 +113,25 @@ export function chainLength(node: VersionNode | undefined): number {
   let n = 0;
   for (; node !== undefined; node = olderOf(node)) n++;
   return n;
+}
+
+/**
+ * Whether the commit that made `after` (over `before`) changed nothing a
+ * reader at time `now` could see: a TTL cleaner's delete of a value that had
+ * already expired by then. Such commits never conflict with a transaction.
+ */
+export function isInvisibleExpiry(before: VersionNode | undefined, after: VersionNode | undefined, now: number): boolean {
+  return after !== undefined && isExpiry(after) && before !== undefined && isExpiredAt(before, now);
+}
+
+/**
+ * Whether a commit after `version` changed what a reader of `version` at time
+ * `now` sees of the key whose newest version is `head`. Complexity: O(versions
+ * after `version`).
+ */
+export function changedSince(head: VersionNode | undefined, version: Version, now: number): boolean {
+  for (let node = head; node !== undefined && node.version > version; node = olderOf(node)) {
+    if (!isInvisibleExpiry(olderOf(node), node, now)) return true;
+  }
+  return false;
 }
