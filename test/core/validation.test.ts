@@ -2,6 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
   ConflictError,
+  CorruptionError,
+  DatabaseFailedError,
+  IoError,
+  LockedError,
+  UnsupportedFormatError,
   DatabaseClosedError,
   ERROR_CODES,
   EpochError,
@@ -466,6 +471,12 @@ describe('openOptionsSchema', () => {
       maxValueBytes: 16 * 1024 * 1024,
       retainVersions: 0,
       maintenance: { intervalMs: 1000, sliceMs: 2 },
+      sync: 'always',
+      syncIntervalMs: 1000,
+      checkpointWalBytes: 64 * 1024 * 1024,
+      walSegmentBytes: 16 * 1024 * 1024,
+      checkpointOnClose: true,
+      recovery: 'strict',
     });
   });
 
@@ -501,7 +512,7 @@ describe('openOptionsSchema', () => {
   });
 
   test('rejects unknown names, top-level and nested, naming them', () => {
-    expect(optionError(openOptionsSchema, { dir: '/tmp/db' }, 'open(): options').message).toContain('"dir"');
+    expect(optionError(openOptionsSchema, { directory: '/tmp/db' }, 'open(): options').message).toContain('"directory"');
     expect(optionError(openOptionsSchema, { maintenance: { intervalMs: 5, bogus: 1 } }, 'open(): options').message).toContain('open(): options.maintenance: Unrecognized key: "bogus"');
   });
 });
@@ -520,6 +531,11 @@ describe('error classes', () => {
     [ConflictError, new ConflictError('conflict', 'the-key', { cause }), 'CONFLICT'],
     [VersionMismatchError, new VersionMismatchError('k', 2, 3), 'VERSION_MISMATCH'],
     [VersionUnavailableError, new VersionUnavailableError('unavailable', { cause }), 'VERSION_UNAVAILABLE'],
+    [CorruptionError, new CorruptionError('bad checksum', { file: 'wal', offset: 7, lastGoodVersion: 3 }, { cause }), 'CORRUPTION'],
+    [UnsupportedFormatError, new UnsupportedFormatError('newer format', { cause }), 'UNSUPPORTED_FORMAT'],
+    [LockedError, new LockedError('locked', { cause }), 'LOCKED'],
+    [IoError, new IoError('EIO', { cause }), 'IO_ERROR'],
+    [DatabaseFailedError, new DatabaseFailedError('failed', { cause }), 'FAILED'],
   ];
 
   test.each(instances.map(([Class, error, code]) => [Class.name, Class, error, code] as const))('%s: stable code, name, prototype chain', (name, Class, error, code) => {
@@ -532,7 +548,14 @@ describe('error classes', () => {
     expect(Object.prototype.toString.call(error)).toBe('[object Error]');
     expect(String(error)).toBe(`${name}: ${error.message}`);
     // The code is the same for every instance (it does not depend on the message).
-    const other = Class === VersionMismatchError ? new VersionMismatchError('x', 0, 1) : Class === ConflictError ? new ConflictError('other', 'x') : new (Class as new (m: string) => EpochError)('other');
+    const other =
+      Class === VersionMismatchError
+        ? new VersionMismatchError('x', 0, 1)
+        : Class === ConflictError
+          ? new ConflictError('other', 'x')
+          : Class === CorruptionError
+            ? new CorruptionError('other', { file: 'f', offset: 0, lastGoodVersion: 0 })
+            : new (Class as new (m: string) => EpochError)('other');
     expect(other.code).toBe(code);
   });
 
@@ -551,6 +574,12 @@ describe('error classes', () => {
     expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
     expect([...ERROR_CODES].sort()).toEqual([...codes].sort());
     for (const [, error] of instances) expect(ERROR_CODES).toContain(error.code);
+  });
+
+  test('CorruptionError names the file, offset and last good version', () => {
+    const error = new CorruptionError('checksum mismatch', { file: 'wal-1.log', offset: 96, lastGoodVersion: 41 });
+    expect([error.file, error.offset, error.lastGoodVersion]).toEqual(['wal-1.log', 96, 41]);
+    expect(error.message).toBe('checksum mismatch (file wal-1.log, offset 96, last good version 41)');
   });
 
   test('ConflictError and VersionMismatchError carry their details', () => {

@@ -120,7 +120,7 @@ describe('open() with bad options rejects (never throws) with INVALID_OPTION', (
   test.each<[string, unknown]>([
     ['null', null],
     ['a string', '/tmp/db'],
-    ['an unknown name', { dir: '/tmp/db' }],
+    ['an unknown name', { directory: '/tmp/db' }],
     ['maxKeyBytes 0', { maxKeyBytes: 0 }],
     ['maxKeyBytes too large', { maxKeyBytes: 65_536 }],
     ['maxValueBytes fractional', { maxValueBytes: 1.5 }],

@@ -72,7 +72,8 @@ export function prepareValue(value: unknown, maxBytes: number, what: string): Pr
   if (encoded.byteLength > maxBytes) {
     throw new InvalidValueError(`${what} is ${encoded.byteLength} bytes encoded, over the limit of ${maxBytes} bytes (maxValueBytes)`);
   }
-  return finish(encoded, inspection.freezable, value);
+  // A -0 inside a frozen copy would turn into 0 when re-encoded with plain msgpack: keep the bytes.
+  return finish(encoded, inspection.freezable && !inspection.negativeZero, value);
 }
 
 /**
@@ -88,7 +89,7 @@ export function prepareEncoded(encoded: Uint8Array): PreparedValue {
   }
   const inspection: Inspection = { freezable: true, negativeZero: false };
   inspect(decoded, inspection, [], [], 'encoded value');
-  return finish(encoded, inspection.freezable, decoded);
+  return finish(encoded, inspection.freezable && !inspection.negativeZero, decoded);
 }
 
 function finish(encoded: Uint8Array, freezable: boolean, original: unknown): PreparedValue {
@@ -106,7 +107,11 @@ export function materialize(stored: unknown, copyOnRead: boolean): unknown {
   return copyOnRead ? packr.unpack(Buffer.from(stored as Uint8Array)) : stored;
 }
 
-/** Encodes any value with the shared codec (no validation). */
+/**
+ * Encodes a value already accepted by {@link prepareValue} whose copy is
+ * frozen (so it holds no `-0`, which only the bytes kept for copied-on-read
+ * values preserve). No validation.
+ */
 export function encodeValue(value: unknown): Uint8Array {
   return packr.pack(value);
 }

@@ -12,6 +12,11 @@ export const ERROR_CODES = [
   'CONFLICT',
   'VERSION_MISMATCH',
   'VERSION_UNAVAILABLE',
+  'CORRUPTION',
+  'UNSUPPORTED_FORMAT',
+  'LOCKED',
+  'IO_ERROR',
+  'FAILED',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -100,4 +105,45 @@ export class VersionMismatchError extends EpochError {
 /** A version was asked for that is older than the GC horizon or newer than the database. */
 export class VersionUnavailableError extends EpochError {
   readonly code = 'VERSION_UNAVAILABLE' as const;
+}
+
+/** A database file failed a checksum or structure check where no crash can explain it. */
+export class CorruptionError extends EpochError {
+  readonly code = 'CORRUPTION' as const;
+  /** The damaged file. */
+  readonly file: string;
+  /** Byte offset of the first damage found. */
+  readonly offset: number;
+  /** The newest version known good before the damage (0 if none). */
+  readonly lastGoodVersion: number;
+
+  constructor(message: string, details: { file: string; offset: number; lastGoodVersion: number }, options?: { cause?: unknown }) {
+    super(`${message} (file ${details.file}, offset ${details.offset}, last good version ${details.lastGoodVersion})`, options);
+    this.file = details.file;
+    this.offset = details.offset;
+    this.lastGoodVersion = details.lastGoodVersion;
+  }
+}
+
+/** A directory or file was written by a newer (or unknown) format version, or is not an EpochDB file. */
+export class UnsupportedFormatError extends EpochError {
+  readonly code = 'UNSUPPORTED_FORMAT' as const;
+}
+
+/** Another open database (this process or another) holds the directory's lock. */
+export class LockedError extends EpochError {
+  readonly code = 'LOCKED' as const;
+}
+
+/** A file-system operation failed (disk full, EIO, permissions). */
+export class IoError extends EpochError {
+  readonly code = 'IO_ERROR' as const;
+}
+
+/**
+ * The database stopped accepting writes after a write or fsync failed: what
+ * was not acknowledged may not be on disk. Reads still work; reopen to recover.
+ */
+export class DatabaseFailedError extends EpochError {
+  readonly code = 'FAILED' as const;
 }

@@ -17,6 +17,15 @@ export const tagSchema = z
 /** An expected version for a conditional write: a version, or 0 / null for "must not exist". */
 export const ifVersionSchema = z.number().int('must be an integer').min(0, 'must be >= 0').nullable();
 
+/**
+ * Durability of a write: `'always'` resolves after fdatasync (group commit);
+ * `'interval'` after the write reaches the OS, with fdatasync on a timer;
+ * `'none'` after the write reaches the OS, never fsync'ed by EpochDB.
+ */
+export const SYNC_MODES = ['always', 'interval', 'none'] as const;
+export type SyncMode = (typeof SYNC_MODES)[number];
+export const syncSchema = z.enum(SYNC_MODES);
+
 const writeFields = {
   run: tagSchema.optional(),
   type: tagSchema.optional(),
@@ -30,10 +39,13 @@ const noTtlAndExpiresAt = (o: { ttl?: number | undefined; expiresAt?: number | u
 const TTL_CONFLICT = { message: 'give either ttl or expiresAt, not both' };
 
 /** Options of `put()`. */
-export const putOptionsSchema = z.strictObject(writeFields).refine(noTtlAndExpiresAt, TTL_CONFLICT);
+export const putOptionsSchema = z.strictObject({ ...writeFields, sync: syncSchema.optional() }).refine(noTtlAndExpiresAt, TTL_CONFLICT);
 
 /** Options of `delete()`. */
-export const deleteOptionsSchema = z.strictObject({ ifVersion: ifVersionSchema.optional() });
+export const deleteOptionsSchema = z.strictObject({ ifVersion: ifVersionSchema.optional(), sync: syncSchema.optional() });
+
+/** Options of `batch()` (the second argument). */
+export const batchOptionsSchema = z.strictObject({ sync: syncSchema.optional() });
 
 /** Options of every `scan()`, `byRun()` and `byType()`. */
 export const scanOptionsSchema = z
@@ -65,6 +77,7 @@ export const ISOLATION_LEVELS = ['snapshot', 'serializable'] as const;
 export const transactionOptionsSchema = z.strictObject({
   isolation: z.enum(ISOLATION_LEVELS).optional(),
   retries: z.number().int('must be an integer').min(0, 'must be >= 0').max(1000, 'must be <= 1000').optional(),
+  sync: syncSchema.optional(),
 });
 
 const clockSchema = z.custom<Clock>(
@@ -88,7 +101,30 @@ export const openOptionsSchema = z.strictObject({
   /** How many versions of history behind the newest stay readable with `snapshotAt()` even when no snapshot pins them. */
   retainVersions: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
   maintenance: maintenanceOptionsSchema.default({ intervalMs: 1000, sliceMs: 2 }),
+  /** Directory to persist to; without it the database lives in memory only. */
+  dir: z.string().min(1, 'must be a non-empty path').optional(),
+  /** Default durability of writes (see {@link SYNC_MODES}). */
+  sync: syncSchema.default('always'),
+  /** fdatasync period in `'interval'` mode, ms. */
+  syncIntervalMs: z.number().int().min(1).max(3_600_000).default(1000),
+  /** Checkpoint automatically once the WAL since the last checkpoint passes this many bytes. */
+  checkpointWalBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  /** Rotate WAL segments at this size. */
+  walSegmentBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+  /** Write a checkpoint on close(). */
+  checkpointOnClose: z.boolean().default(true),
+  /** `'strict'`: corruption fails open(). `'salvage'`: keep the longest consistent prefix and move damaged files aside. */
+  recovery: z.enum(['strict', 'salvage']).default('strict'),
+  /** Called with recovery progress and events (torn tail truncated, files moved aside). */
+  onRecoveryEvent: z.custom<(event: RecoveryEvent) => void>((f) => typeof f === 'function', 'must be a function').optional(),
 });
+
+/** What recovery reports as it opens a directory. */
+export type RecoveryEvent =
+  | { readonly type: 'progress'; readonly phase: 'checkpoint' | 'wal'; readonly file: string; readonly bytesDone: number; readonly bytesTotal: number }
+  | { readonly type: 'truncated'; readonly file: string; readonly offset: number; readonly bytesDropped: number }
+  | { readonly type: 'checkpoint-fallback'; readonly file: string; readonly reason: string }
+  | { readonly type: 'salvaged'; readonly file: string; readonly movedTo: string; readonly reason: string };
 
 export type PutOptionsParsed = z.output<typeof putOptionsSchema>;
 export type ScanOptionsParsed = z.output<typeof scanOptionsSchema>;

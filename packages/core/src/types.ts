@@ -55,3 +55,14 @@ export interface CommitRecord {
   readonly time: number;
   readonly ops: readonly CommitOp[];
 }
+
+/** One live entry as a checkpoint stores it: the value stays encoded. */
+export interface CheckpointEntry {
+  readonly key: Key;
+  /** The value as msgpackr bytes (see `encodeValue`). */
+  readonly encoded: Uint8Array;
+  readonly version: Version;
+  readonly run?: string | undefined;
+  readonly type?: string | undefined;
+  readonly expiresAt?: number | undefined;
+}

@@ -1,5 +1,5 @@
 export { MvccStore } from './mvcc-store.js';
-export type { BatchOp, CommitListener, Committed, DeleteOptions, MvccStoreOptions, PutOptions, StoreStats, TransactionCheck } from './mvcc-store.js';
+export type { BatchOp, BatchOptions, CommitContext, CommitListener, Committed, DeleteOptions, MvccStoreOptions, PutOptions, StoreStats, TransactionCheck } from './mvcc-store.js';
 export { Snapshot } from './snapshot.js';
 export { Transaction } from './transaction.js';
 export type { Isolation, TransactionOptions } from './transaction.js';

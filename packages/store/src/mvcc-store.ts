@@ -5,6 +5,7 @@ import {
   VersionMismatchError,
   VersionUnavailableError,
   assertKey,
+  batchOptionsSchema,
   batchSchema,
   deleteOptionsSchema,
   parseArgument,
@@ -17,7 +18,9 @@ import {
   type Clock,
   type CommitOp,
   type CommitRecord,
+  type CheckpointEntry,
   type Entry,
+  type SyncMode,
   type Version,
 } from '@epochdb/core';
 import { createStringTree, type BTree } from './btree.js';
@@ -30,7 +33,7 @@ import { INDEX_SEPARATOR, ReadView, type IndexName, type TreeSet } from './read-
 import { parseScanOptions } from './scan-options.js';
 import { Snapshot } from './snapshot.js';
 import { Transaction, type Isolation, type TransactionOptions } from './transaction.js';
-import { VersionNode, chainLength, changedSince, entryOf, isExpiredAt, isTombstone, isVisibleAt, olderOf, setOlder, valueOf } from './version-node.js';
+import { VersionNode, chainLength, changedSince, entryOf, isExpiredAt, isVisibleAt, valueOf } from './version-node.js';
 
 /** Options of an {@link MvccStore}. */
 export interface MvccStoreOptions {
@@ -56,21 +59,40 @@ export interface PutOptions {
   readonly expiresAt?: number | undefined;
   /** Commit only if the key is at this version (0 or null: only if it does not exist). */
   readonly ifVersion?: Version | null | undefined;
+  /** Durability of this write, overriding the database default (persistent databases). */
+  readonly sync?: SyncMode | undefined;
 }
 
 /** Options of `delete()`. */
 export interface DeleteOptions {
   /** Commit only if the key is at this version. */
   readonly ifVersion?: Version | null | undefined;
+  /** Durability of this write, overriding the database default (persistent databases). */
+  readonly sync?: SyncMode | undefined;
+}
+
+/** Options of `batch()`. */
+export interface BatchOptions {
+  /** Durability of this batch, overriding the database default (persistent databases). */
+  readonly sync?: SyncMode | undefined;
 }
 
 /** One operation of `batch()`. */
 export type BatchOp =
-  | ({ readonly op: 'put'; readonly key: string; readonly value: unknown } & PutOptions)
-  | ({ readonly op: 'delete'; readonly key: string } & DeleteOptions);
+  | ({ readonly op: 'put'; readonly key: string; readonly value: unknown } & Omit<PutOptions, 'sync'>)
+  | ({ readonly op: 'delete'; readonly key: string } & Omit<DeleteOptions, 'sync'>);
 
-/** Called synchronously, in version order, with every commit; may return a promise the write waits for (durability). */
-export type CommitListener = (record: CommitRecord) => void | Promise<void>;
+/** What the writer asked for besides the record itself. */
+export interface CommitContext {
+  /** The durability the write asked for (`put(k, v, { sync })`), if it did. */
+  readonly sync: SyncMode | undefined;
+}
+
+/**
+ * Called synchronously, in version order, with every commit; may return a
+ * promise the write's acknowledgement waits for (durability). Must not throw.
+ */
+export type CommitListener = (record: CommitRecord, context: CommitContext) => void | Promise<void>;
 
 /** Counters describing the store. */
 export interface StoreStats {
@@ -164,6 +186,7 @@ export class MvccStore implements ReadApi {
   #reclaimedExpired = 0;
   #collectedVersions = 0;
   #closed = false;
+  #commitGate: (() => void) | undefined;
   #cloneCache: { version: Version; trees: TreeSet } | undefined;
 
   constructor(options: MvccStoreOptions = {}) {
@@ -224,7 +247,8 @@ export class MvccStore implements ReadApi {
   put(key: string, value: unknown, options?: PutOptions): Promise<Version> {
     try {
       this.assertOpen('put');
-      return this.#settle(this.commitWrites([this.preparePut(key, value, options, 'put()')]));
+      const write = this.preparePut(key, value, options, 'put()');
+      return this.#settle(this.commitWrites([write], undefined, options?.sync));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -234,7 +258,8 @@ export class MvccStore implements ReadApi {
   delete(key: string, options?: DeleteOptions): Promise<Version> {
     try {
       this.assertOpen('delete');
-      return this.#settle(this.commitWrites([this.prepareDelete(key, options, 'delete()')]));
+      const write = this.prepareDelete(key, options, 'delete()');
+      return this.#settle(this.commitWrites([write], undefined, options?.sync));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -246,10 +271,11 @@ export class MvccStore implements ReadApi {
    * is checked against the state before the batch; for a key given twice the
    * last operation wins.
    */
-  batch(ops: readonly BatchOp[]): Promise<Version> {
+  batch(ops: readonly BatchOp[], options?: BatchOptions): Promise<Version> {
     try {
       this.assertOpen('batch');
       const parsed = parseArgument(batchSchema, ops, 'batch(): ops');
+      const { sync } = options === undefined ? {} : parseArgument(batchOptionsSchema, options, 'batch(): options');
       // Nothing to commit: no new version.
       if (parsed.length === 0) return Promise.resolve(this.#version);
       const writes = parsed.map((op, i) => {
@@ -261,7 +287,7 @@ export class MvccStore implements ReadApi {
         const { op: _op, key, value, ...options } = op;
         return this.preparePut(key as string, value, options, what, true);
       });
-      return this.#settle(this.commitWrites(writes));
+      return this.#settle(this.commitWrites(writes, undefined, sync));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -299,7 +325,7 @@ export class MvccStore implements ReadApi {
   begin(options?: TransactionOptions): Transaction {
     this.assertOpen('begin');
     const parsed = options === undefined ? {} : parseArgument(transactionOptionsSchema, options, 'begin(): options');
-    return this.#openTransaction(parsed.isolation ?? 'snapshot');
+    return this.#openTransaction(parsed.isolation ?? 'snapshot', parsed.sync);
   }
 
   /**
@@ -314,7 +340,7 @@ export class MvccStore implements ReadApi {
     const parsed = options === undefined ? {} : parseArgument(transactionOptionsSchema, options, 'transaction(): options');
     const retries = parsed.retries ?? DEFAULT_RETRIES;
     for (let attempt = 0; ; attempt++) {
-      const tx = this.#openTransaction(parsed.isolation ?? 'snapshot');
+      const tx = this.#openTransaction(parsed.isolation ?? 'snapshot', parsed.sync);
       let result: T;
       try {
         result = await fn(tx);
@@ -424,6 +450,34 @@ export class MvccStore implements ReadApi {
   }
 
   /**
+   * Installs a check run at the start of every commit, before anything
+   * changes; if it throws, the commit is refused (a persistent database that
+   * failed uses it to become read-only).
+   */
+  setCommitGate(gate: (() => void) | undefined): void {
+    this.#commitGate = gate;
+  }
+
+  /**
+   * Loads a checkpoint into an empty store: every entry keeps its own
+   * version, and the store's version becomes `version`. Listeners are not
+   * called.
+   */
+  restore(entries: Iterable<CheckpointEntry>, version: Version): void {
+    this.assertOpen('restore');
+    if (this.#version !== 0 || this.#primary.size !== 0) throw new InvalidOptionError('restore(): the store must be empty');
+    if (!Number.isSafeInteger(version) || version < 0) throw new InvalidOptionError(`restore(): version must be a non-negative integer, got ${String(version)}`);
+    for (const entry of entries) {
+      if (!(entry.version > 0 && entry.version <= version)) {
+        throw new InvalidOptionError(`restore(): entry ${JSON.stringify(entry.key)} has version ${entry.version}, outside 1..${version}`);
+      }
+      const prepared = prepareEncoded(entry.encoded);
+      this.#apply(entry.key, VersionNode.value(entry.key, entry.version, prepared.stored, prepared.copyOnRead, entry.run, entry.type, entry.expiresAt), true);
+    }
+    this.#version = version;
+  }
+
+  /**
    * Replays a committed record (from a WAL or checkpoint) with its own
    * version, which must be above the current one. Listeners are not called.
    */
@@ -484,8 +538,9 @@ export class MvccStore implements ReadApi {
    * conflicts and `ifVersion`s (throwing before any mutation), takes the next
    * version, applies everything, and hands the record to the listeners.
    */
-  commitWrites(writes: readonly PendingWrite[], check?: TransactionCheck): Committed {
+  commitWrites(writes: readonly PendingWrite[], check?: TransactionCheck, sync?: SyncMode): Committed {
     this.assertOpen('commit');
+    this.#commitGate?.();
     const now = this.clock.now();
     if (check !== undefined) this.#checkConflicts(writes, check);
     for (const write of writes) {
@@ -523,7 +578,7 @@ export class MvccStore implements ReadApi {
     this.#version = version;
     if (logging) this.#commitLog.append(version, changes);
     const record: CommitRecord = Object.freeze({ version, time: now, ops: Object.freeze(ops) });
-    return { version, record, durable: this.#notify(record) };
+    return { version, record, durable: this.#notify(record, { sync }) };
   }
 
   /** @internal Called when a snapshot is released. */
@@ -555,9 +610,9 @@ export class MvccStore implements ReadApi {
       throw new Error(`store invariant violated: ${message}`);
     };
     for (const [key, head] of this.#primary.entries()) {
-      if (!isTombstone(head)) live++;
+      if (!head.tombstone) live++;
       previous = undefined;
-      for (let node: VersionNode | undefined = head; node !== undefined; node = olderOf(node)) {
+      for (let node: VersionNode | undefined = head; node !== undefined; node = node.prev) {
         stored++;
         if (previous !== undefined && node.version >= previous.version) fail(`versions of ${key} do not decrease`);
         if (node.version > this.#version) fail(`${key} has version ${node.version} above ${this.#version}`);
@@ -567,7 +622,7 @@ export class MvccStore implements ReadApi {
         }
         previous = node;
       }
-      if (!isTombstone(head) && head.expiresAt !== undefined && this.#ttlIndex.get(ttlKey(head.expiresAt, key)) !== head.version) {
+      if (!head.tombstone && head.expiresAt !== undefined && this.#ttlIndex.get(ttlKey(head.expiresAt, key)) !== head.version) {
         fail(`TTL index lacks ${key}`);
       }
     }
@@ -579,13 +634,13 @@ export class MvccStore implements ReadApi {
         const tag = composite.slice(0, cut);
         const key = composite.slice(cut + 1);
         let found = false;
-        for (let node = this.#primary.get(key); node !== undefined && !found; node = olderOf(node)) found = node[index] === tag;
+        for (let node = this.#primary.get(key); node !== undefined && !found; node = node.prev) found = node[index] === tag;
         if (!found) fail(`${index} index has stale entry ${tag}/${key}`);
       }
     }
     for (const [tk, version] of this.#ttlIndex.entries()) {
       const head = this.#primary.get(tk.slice(TTL_TIME_DIGITS + 1));
-      if (head === undefined || head.version !== version || isTombstone(head)) fail(`TTL index has stale entry ${tk}`);
+      if (head === undefined || head.version !== version || head.tombstone) fail(`TTL index has stale entry ${tk}`);
     }
   }
 
@@ -643,22 +698,22 @@ export class MvccStore implements ReadApi {
     return new Snapshot(this, new ReadView(this.#trees(), version, this.clock.now()));
   }
 
-  #openTransaction(isolation: Isolation): Transaction {
+  #openTransaction(isolation: Isolation, sync: SyncMode | undefined): Transaction {
     const start = this.#version;
     this.#pins.add(start);
     this.#openTransactions++;
     if (isolation === 'serializable') this.#serializableStarts.add(start);
-    return new Transaction(this, new ReadView(this.#trees(), start, this.clock.now()), isolation);
+    return new Transaction(this, new ReadView(this.#trees(), start, this.clock.now()), isolation, sync);
   }
 
   #settle(committed: Committed): Promise<Version> {
     return committed.durable === undefined ? Promise.resolve(committed.version) : committed.durable.then(() => committed.version);
   }
 
-  #notify(record: CommitRecord): Promise<void> | undefined {
+  #notify(record: CommitRecord, context: CommitContext): Promise<void> | undefined {
     let waits: Promise<void>[] | undefined;
     for (const listener of this.#listeners) {
-      const result = listener(record);
+      const result = listener(record, context);
       if (result !== undefined) (waits ??= []).push(result);
     }
     if (waits === undefined) return undefined;
@@ -691,25 +746,25 @@ export class MvccStore implements ReadApi {
    */
   #apply(key: string, node: VersionNode, eager: boolean): boolean {
     const old = this.#primary.get(key);
-    const wasLive = old !== undefined && !isTombstone(old);
-    if (isTombstone(node) && !wasLive) return false;
-    if (!wasLive && !isTombstone(node)) this.#liveKeys++;
-    if (wasLive && isTombstone(node)) this.#liveKeys--;
+    const wasLive = old !== undefined && !old.tombstone;
+    if (node.tombstone && !wasLive) return false;
+    if (!wasLive && !node.tombstone) this.#liveKeys++;
+    if (wasLive && node.tombstone) this.#liveKeys--;
     if (wasLive && old.expiresAt !== undefined) this.#ttlIndex.delete(ttlKey(old.expiresAt, key));
-    if (!isTombstone(node) && node.expiresAt !== undefined) this.#ttlIndex.set(ttlKey(node.expiresAt, key), node.version);
+    if (!node.tombstone && node.expiresAt !== undefined) this.#ttlIndex.set(ttlKey(node.expiresAt, key), node.version);
     if (node.run !== undefined && old?.run !== node.run) this.#runIndex.set(node.run + INDEX_SEPARATOR + key, true);
     if (node.type !== undefined && old?.type !== node.type) this.#typeIndex.set(node.type + INDEX_SEPARATOR + key, true);
     this.#storedVersions++;
     if (eager) {
-      if (isTombstone(node)) {
+      if (node.tombstone) {
         this.#primary.delete(key);
         this.#storedVersions--;
       } else {
         this.#primary.set(key, node);
       }
-      if (old !== undefined) this.#drop(key, old, isTombstone(node) ? undefined : node);
+      if (old !== undefined) this.#drop(key, old, node.tombstone ? undefined : node);
     } else {
-      setOlder(node, old);
+      node.prev = old;
       this.#primary.set(key, node);
       if (old !== undefined) this.#gcQueue.push({ key, version: node.version });
     }
@@ -720,13 +775,13 @@ export class MvccStore implements ReadApi {
   #collectBelow(key: string, version: Version, horizon: Version): void {
     const head = this.#primary.get(key);
     let node = head;
-    while (node !== undefined && node.version > version) node = olderOf(node);
-    const cut = node === undefined ? undefined : olderOf(node);
+    while (node !== undefined && node.version > version) node = node.prev;
+    const cut = node === undefined ? undefined : node.prev;
     if (node !== undefined && node.version === version && cut !== undefined) {
-      setOlder(node, undefined);
+      node.prev = undefined;
       this.#drop(key, cut, head);
     }
-    if (head !== undefined && isTombstone(head) && olderOf(head) === undefined && head.version <= horizon) {
+    if (head !== undefined && head.tombstone && head.prev === undefined && head.version <= horizon) {
       this.#primary.delete(key);
       this.#storedVersions--;
       this.#collectedVersions++;
@@ -742,7 +797,7 @@ export class MvccStore implements ReadApi {
     this.#storedVersions -= count;
     this.#collectedVersions += count;
     for (const index of ['run', 'type'] as const) {
-      for (let node: VersionNode | undefined = dropped; node !== undefined; node = olderOf(node)) {
+      for (let node: VersionNode | undefined = dropped; node !== undefined; node = node.prev) {
         const tag = node[index];
         if (tag === undefined || chainHasTag(kept, index, tag)) continue;
         this.#indexTree(index).delete(tag + INDEX_SEPARATOR + key);
@@ -756,7 +811,7 @@ export class MvccStore implements ReadApi {
 }
 
 function chainHasTag(head: VersionNode | undefined, index: IndexName, tag: string): boolean {
-  for (let node = head; node !== undefined; node = olderOf(node)) if (node[index] === tag) return true;
+  for (let node = head; node !== undefined; node = node.prev) if (node[index] === tag) return true;
   return false;
 }
 

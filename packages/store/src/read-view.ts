@@ -35,6 +35,15 @@ export class ReadView {
     return node !== undefined && isVisibleAt(node, this.now) ? node : undefined;
   }
 
+  /** Every visible version, in key order, lazily (for checkpoints and backups). */
+  *visibleNodes(check: () => void): Generator<VersionNode> {
+    for (const [, head] of this.trees.primary.entries()) {
+      check();
+      const node = versionAt(head, this.version);
+      if (node !== undefined && isVisibleAt(node, this.now)) yield node;
+    }
+  }
+
   /**
    * Visible entries in `range`, lazily, up to its limit. `check` runs before
    * each step (a released snapshot or closed database refuses to go on).

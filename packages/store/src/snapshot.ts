@@ -1,10 +1,10 @@
-import { SnapshotReleasedError, assertKey, type Entry, type Version } from '@epochdb/core';
+import { SnapshotReleasedError, assertKey, type CheckpointEntry, type Entry, type Version } from '@epochdb/core';
 import type { ScanOptions } from './key-range.js';
 import type { MvccStore } from './mvcc-store.js';
 import type { ReadApi } from './read-api.js';
 import type { IndexName, ReadView } from './read-view.js';
 import { parseScanOptions } from './scan-options.js';
-import { entryOf, valueOf } from './version-node.js';
+import { encodedOf, entryOf, valueOf } from './version-node.js';
 
 /**
  * A read-only view of the database at one version. Creating one is O(1): it
@@ -65,6 +65,18 @@ export class Snapshot implements ReadApi, Disposable {
 
   byType(type: string, options?: ScanOptions): IterableIterator<Entry> {
     return this.#indexed('type', type, options);
+  }
+
+  /**
+   * Every visible entry with its value still encoded, in key order, lazily:
+   * what a checkpoint or backup writes. Values the store keeps decoded are
+   * encoded on the way.
+   */
+  *exportEntries(): Generator<CheckpointEntry> {
+    this.#check('exportEntries');
+    for (const node of this.#view.visibleNodes(() => this.#check('exportEntries'))) {
+      yield { key: node.key, encoded: encodedOf(node), version: node.version, run: node.run, type: node.type, expiresAt: node.expiresAt };
+    }
   }
 
   /** Ends the snapshot and unpins its version. Idempotent. */

@@ -1,4 +1,4 @@
-import { TransactionFinishedError, UNCOMMITTED_VERSION, assertKey, materialize, type Entry, type Version } from '@epochdb/core';
+import { TransactionFinishedError, UNCOMMITTED_VERSION, assertKey, materialize, type Entry, type SyncMode, type Version } from '@epochdb/core';
 import type { RangeRead } from './commit-log.js';
 import type { KeyRange, ScanOptions } from './key-range.js';
 import type { DeleteOptions, MvccStore, PutOptions } from './mvcc-store.js';
@@ -17,6 +17,8 @@ export interface TransactionOptions {
   readonly isolation?: Isolation | undefined;
   /** How many times `transaction()` re-runs the callback after a conflict (default 3). */
   readonly retries?: number | undefined;
+  /** Durability of the commit, overriding the database default (persistent databases). */
+  readonly sync?: SyncMode | undefined;
 }
 
 type TransactionState = 'active' | 'committed' | 'aborted';
@@ -29,6 +31,7 @@ type TransactionState = 'active' | 'committed' | 'aborted';
  */
 export class Transaction implements ReadApi, AsyncDisposable {
   readonly isolation: Isolation;
+  readonly #sync: SyncMode | undefined;
   readonly #store: MvccStore;
   readonly #view: ReadView;
   readonly #writes = new Map<string, PendingWrite>();
@@ -39,8 +42,9 @@ export class Transaction implements ReadApi, AsyncDisposable {
   #commitVersion: Version | undefined;
 
   /** @internal Use `db.begin()` or `db.transaction()`. */
-  constructor(store: MvccStore, view: ReadView, isolation: Isolation) {
+  constructor(store: MvccStore, view: ReadView, isolation: Isolation, sync: SyncMode | undefined) {
     this.#store = store;
+    this.#sync = sync;
     this.#view = view;
     this.isolation = isolation;
     if (isolation === 'serializable') {
@@ -123,7 +127,7 @@ export class Transaction implements ReadApi, AsyncDisposable {
         isolation: this.isolation,
         readKeys: this.#readKeys,
         ranges: this.#ranges,
-      });
+      }, this.#sync);
     } catch (error) {
       this.#finish('aborted');
       throw error;

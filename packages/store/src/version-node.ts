@@ -1,99 +1,72 @@
-import { materialize, type Entry, type Version } from '@epochdb/core';
-
-// Friend access: only modules of this package that import these can reach a
-// node's private state; they are assigned in VersionNode's static block.
-/** Whether `node` is a deletion. */
-export let isTombstone: (node: VersionNode) => boolean;
-/** Whether `node` is a deletion made by the TTL cleaner. */
-export let isExpiry: (node: VersionNode) => boolean;
-/** The next older version of `node`, unless version GC has cut it. */
-export let olderOf: (node: VersionNode) => VersionNode | undefined;
-/** Links (or, with `undefined`, cuts) the next older version. */
-export let setOlder: (node: VersionNode, prev: VersionNode | undefined) => void;
-/** What a reader may see of the value: the frozen copy, or a fresh decoded copy. */
-export let valueOf: (node: VersionNode) => unknown;
-/** The {@link Entry} a reader gets: the node itself, or a fresh copy when the value is copied on read. */
-export let entryOf: (node: VersionNode) => Entry;
+import { encodeValue, materialize, type Entry, type Version } from '@epochdb/core';
 
 /**
- * One version of one key, which is also the frozen {@link Entry} readers get
- * (no allocation per read). The head of a key's chain lives in the primary
- * B-tree; older versions hang off a private link for as long as a snapshot or
- * the retention window can read them. Only the store can see or cut that
- * link (through the functions below), so a reader holding an entry cannot
- * touch history.
+ * One version of one key. The head of a key's chain lives in the primary
+ * B-tree; older versions hang off {@link prev} for as long as a snapshot or
+ * the retention window can read them. Nodes never leave the store: readers get
+ * {@link entry}, a frozen plain object made once at write time, so reads
+ * allocate nothing. Everything but `prev` is immutable, so a B-tree clone (a
+ * snapshot) can share nodes with the live tree.
  */
-export class VersionNode implements Entry {
-  readonly key: string;
-  /** The deep-frozen value; `undefined` for a tombstone or when the value is copied on read. */
-  readonly value: unknown;
-  readonly version: Version;
-  readonly run: string | undefined;
-  readonly type: string | undefined;
-  readonly expiresAt: number | undefined;
-  /** The encoding, for values `Object.freeze` cannot protect (`Date`, `Map`, ...): each read decodes a fresh copy. */
-  readonly #encoded: Uint8Array | undefined;
-  readonly #tombstone: boolean;
-  readonly #expiry: boolean;
-  #prev: VersionNode | undefined = undefined;
+export class VersionNode {
+  /** The next older version; cut by version GC once no reader can see it. */
+  prev: VersionNode | undefined = undefined;
 
   private constructor(
-    key: string,
-    value: unknown,
-    encoded: Uint8Array | undefined,
-    tombstone: boolean,
-    expiry: boolean,
-    version: Version,
-    run: string | undefined,
-    type: string | undefined,
-    expiresAt: number | undefined,
-  ) {
-    this.key = key;
-    this.value = value;
-    this.version = version;
-    this.run = run;
-    this.type = type;
-    this.expiresAt = expiresAt;
-    this.#encoded = encoded;
-    this.#tombstone = tombstone;
-    this.#expiry = expiry;
-    Object.freeze(this);
-  }
+    readonly key: string,
+    readonly version: Version,
+    /** What readers get; `undefined` for a tombstone or a value copied on read. */
+    readonly entry: Entry | undefined,
+    /** The encoding of a value `Object.freeze` cannot protect (`Date`, `Map`, ...): each read decodes a fresh copy. */
+    readonly encoded: Uint8Array | undefined,
+    readonly tombstone: boolean,
+    /** A tombstone made by the TTL cleaner. */
+    readonly expiry: boolean,
+    readonly run: string | undefined,
+    readonly type: string | undefined,
+    readonly expiresAt: number | undefined,
+  ) {}
 
   /** A version holding a value made by `prepareValue`. */
   static value(key: string, version: Version, stored: unknown, copyOnRead: boolean, run: string | undefined, type: string | undefined, expiresAt: number | undefined): VersionNode {
     return copyOnRead
-      ? new VersionNode(key, undefined, stored as Uint8Array, false, false, version, run, type, expiresAt)
-      : new VersionNode(key, stored, undefined, false, false, version, run, type, expiresAt);
+      ? new VersionNode(key, version, undefined, stored as Uint8Array, false, false, run, type, expiresAt)
+      : new VersionNode(key, version, makeEntry(key, stored, version, run, type, expiresAt), undefined, false, false, run, type, expiresAt);
   }
 
   /** A deletion; `expiry` when the TTL cleaner made it. */
   static tombstone(key: string, version: Version, expiry = false): VersionNode {
-    return new VersionNode(key, undefined, undefined, true, expiry, version, undefined, undefined, undefined);
+    return new VersionNode(key, version, undefined, undefined, true, expiry, undefined, undefined, undefined);
   }
+}
 
-  static {
-    isTombstone = (node) => node.#tombstone;
-    isExpiry = (node) => node.#expiry;
-    olderOf = (node) => node.#prev;
-    setOlder = (node, prev) => {
-      node.#prev = prev;
-    };
-    valueOf = (node) => (node.#encoded === undefined ? node.value : materialize(node.#encoded, true));
-    entryOf = (node) => {
-      if (node.#encoded === undefined) return node;
-      const entry: { -readonly [P in keyof Entry]: Entry[P] } = { key: node.key, value: valueOf(node), version: node.version };
-      entry.run = node.run;
-      entry.type = node.type;
-      entry.expiresAt = node.expiresAt;
-      return Object.freeze(entry);
-    };
-  }
+/** A frozen plain {@link Entry}; absent tags and expiry are left out rather than set to `undefined`. */
+function makeEntry(key: string, value: unknown, version: Version, run: string | undefined, type: string | undefined, expiresAt: number | undefined): Entry {
+  const entry: { -readonly [P in keyof Entry]: Entry[P] } = { key, value, version };
+  if (run !== undefined) entry.run = run;
+  if (type !== undefined) entry.type = type;
+  if (expiresAt !== undefined) entry.expiresAt = expiresAt;
+  return Object.freeze(entry);
+}
+
+/** What a reader may see of the value: the frozen copy, or a fresh decoded copy. */
+export function valueOf(node: VersionNode): unknown {
+  return node.entry !== undefined ? node.entry.value : materialize(node.encoded, true);
+}
+
+/** The {@link Entry} a reader gets: made at write time, or afresh when the value is copied on read. */
+export function entryOf(node: VersionNode): Entry {
+  return node.entry ?? makeEntry(node.key, valueOf(node), node.version, node.run, node.type, node.expiresAt);
+}
+
+/** The value's encoding (kept for copied-on-read values, made afresh for frozen ones, which hold no `-0`). */
+export function encodedOf(node: VersionNode): Uint8Array {
+  return node.encoded ?? encodeValue(node.entry?.value);
 }
 
 /** The one visibility rule every read path uses: not deleted and not expired at `now`. */
 export function isVisibleAt(node: VersionNode, now: number): boolean {
-  return !isTombstone(node) && (node.expiresAt === undefined || node.expiresAt > now);
+  return !node.tombstone && (node.expiresAt === undefined || node.expiresAt > now);
 }
 
 /** Whether `node` has a TTL that has run out at `now`. */
@@ -104,14 +77,14 @@ export function isExpiredAt(node: VersionNode, now: number): boolean {
 /** The newest version of a chain that is not newer than `version`. Complexity: O(versions newer than `version`). */
 export function versionAt(head: VersionNode | undefined, version: Version): VersionNode | undefined {
   let node = head;
-  while (node !== undefined && node.version > version) node = olderOf(node);
+  while (node !== undefined && node.version > version) node = node.prev;
   return node;
 }
 
 /** Counts the nodes of a chain starting at `node`. */
 export function chainLength(node: VersionNode | undefined): number {
   let n = 0;
-  for (; node !== undefined; node = olderOf(node)) n++;
+  for (; node !== undefined; node = node.prev) n++;
   return n;
 }
 
@@ -121,7 +94,7 @@ export function chainLength(node: VersionNode | undefined): number {
  * already expired by then. Such commits never conflict with a transaction.
  */
 export function isInvisibleExpiry(before: VersionNode | undefined, after: VersionNode | undefined, now: number): boolean {
-  return after !== undefined && isExpiry(after) && before !== undefined && isExpiredAt(before, now);
+  return after !== undefined && after.expiry && before !== undefined && isExpiredAt(before, now);
 }
 
 /**
@@ -130,8 +103,8 @@ export function isInvisibleExpiry(before: VersionNode | undefined, after: Versio
  * after `version`).
  */
 export function changedSince(head: VersionNode | undefined, version: Version, now: number): boolean {
-  for (let node = head; node !== undefined && node.version > version; node = olderOf(node)) {
-    if (!isInvisibleExpiry(olderOf(node), node, now)) return true;
+  for (let node = head; node !== undefined && node.version > version; node = node.prev) {
+    if (!isInvisibleExpiry(node.prev, node, now)) return true;
   }
   return false;
 }
