@@ -9,6 +9,7 @@ export default defineConfig({
     alias: {
       '@epochdb/core': src('core'),
       '@epochdb/store': src('store'),
+      '@epochdb/persist': src('persist'),
       epochdb: src('epochdb'),
     },
   },

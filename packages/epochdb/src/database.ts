@@ -1,7 +1,9 @@
-import type { Entry, OpenOptionsParsed, Version } from '@epochdb/core';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { writeBackup, type Persistence, type PersistenceStats } from '@epochdb/persist';
 import {
-  MvccStore,
+  type MvccStore,
   type BatchOp,
+  type BatchOptions,
   type DeleteOptions,
   type PutOptions,
   type ReadApi,
@@ -13,8 +15,21 @@ import {
 } from '@epochdb/store';
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 
-/** Everything `db.stats()` reports. */
-export type DatabaseStats = StoreStats & MaintenanceStats;
+/** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
+export type DatabaseStats = StoreStats & MaintenanceStats & PersistenceStats & { readonly checkpointErrors: number; readonly persistent: boolean };
+
+/** What opening a persistent directory found and did. */
+export interface RecoveryReport {
+  /** The checkpoint loaded (0: none). */
+  readonly checkpointVersion: Version;
+  readonly checkpointEntries: number;
+  /** WAL records replayed after the checkpoint. */
+  readonly replayedRecords: number;
+  /** Torn tails truncated, checkpoint fallbacks, files moved aside (progress goes only to `onRecoveryEvent`). */
+  readonly events: readonly RecoveryEvent[];
+}
+
+const NO_PERSISTENCE: PersistenceStats = Object.freeze({ walBytesSinceCheckpoint: 0, walSyncs: 0, checkpoints: 0, lastCheckpointVersion: 0, lastCheckpointMs: 0 });
 
 /**
  * An open EpochDB database. Reads are synchronous and see the newest
@@ -24,17 +39,43 @@ export type DatabaseStats = StoreStats & MaintenanceStats;
 export class Database implements ReadApi, AsyncDisposable {
   readonly #store: MvccStore;
   readonly #maintenance: Maintenance;
+  readonly #persistence: Persistence | undefined;
+  readonly #options: OpenOptionsParsed;
+  readonly #recovery: RecoveryReport | undefined;
+  #closing: Promise<void> | undefined;
+  #checkpointErrors = 0;
+  #autoCheckpoint: Promise<void> | undefined;
 
   /** @internal Use {@link open}. */
-  constructor(options: OpenOptionsParsed) {
-    this.#store = new MvccStore({
-      clock: options.clock,
-      maxKeyBytes: options.maxKeyBytes,
-      maxValueBytes: options.maxValueBytes,
-      retainVersions: options.retainVersions,
-    });
-    this.#maintenance = new Maintenance(this.#store, options.maintenance);
+  constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
+    this.#store = store;
+    this.#options = options;
+    this.#persistence = persistence;
+    this.#recovery = recovery;
+    store.setCommitGate(() => this.#checkWritable());
+    if (persistence !== undefined) {
+      store.onCommit((record, context) => {
+        const durable = persistence.append(record, context.sync);
+        if (persistence.checkpointDue && this.#autoCheckpoint === undefined) {
+          this.#autoCheckpoint = this.checkpoint()
+            .catch(() => void this.#checkpointErrors++)
+            .finally(() => (this.#autoCheckpoint = undefined));
+        }
+        return durable;
+      });
+    }
+    this.#maintenance = new Maintenance(store, options.maintenance);
     this.#maintenance.start();
+  }
+
+  /** Whether the database persists to a directory (`open({ dir })`). */
+  get persistent(): boolean {
+    return this.#persistence !== undefined;
+  }
+
+  /** What recovery found when a persistent database was opened (`undefined` for memory-only). */
+  get recovery(): RecoveryReport | undefined {
+    return this.#recovery;
   }
 
   /** The newest committed version (0 for an empty database). */
@@ -93,8 +134,8 @@ export class Database implements ReadApi, AsyncDisposable {
   }
 
   /** Commits puts and deletes atomically under one version. */
-  batch(ops: readonly BatchOp[]): Promise<Version> {
-    return this.#store.batch(ops);
+  batch(ops: readonly BatchOp[], options?: BatchOptions): Promise<Version> {
+    return this.#store.batch(ops, options);
   }
 
   /** A read-only view at the current version, in O(1). Release it (or `using`) when done. */
@@ -120,15 +161,100 @@ export class Database implements ReadApi, AsyncDisposable {
     return this.#store.transaction(fn, options);
   }
 
-  /** Counters: keys, versions, snapshots, TTL and GC work, maintenance passes. */
+  /** Counters: keys, versions, snapshots, TTL and GC work, maintenance passes, WAL and checkpoints. */
   stats(): DatabaseStats {
-    return Object.freeze({ ...this.#store.stats(), ...this.#maintenance.stats() });
+    return Object.freeze({
+      ...this.#store.stats(),
+      ...this.#maintenance.stats(),
+      ...(this.#persistence?.stats() ?? NO_PERSISTENCE),
+      checkpointErrors: this.#checkpointErrors,
+      persistent: this.#persistence !== undefined,
+    });
   }
 
-  /** Stops background maintenance and closes the database. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Resolves when every commit made so far is on disk (fdatasync'ed),
+   * whatever its sync mode. Resolves at once for a memory-only database.
+   */
+  async flushed(): Promise<void> {
+    this.#store.assertOpen('flushed');
+    await this.#persistence?.flushed();
+  }
+
+  /**
+   * Writes the current state as a checkpoint file and deletes the WAL
+   * segments and checkpoints it makes redundant. Runs by itself when the WAL
+   * passes `checkpointWalBytes` and on close. A no-op for a memory-only
+   * database.
+   */
+  async checkpoint(): Promise<void> {
+    this.#store.assertOpen('checkpoint');
+    if (this.#persistence === undefined) return;
+    const snapshot = this.#store.snapshot();
+    try {
+      await this.#persistence.checkpoint(snapshot.version, snapshot.exportEntries());
+    } finally {
+      snapshot.release();
+    }
+  }
+
+  /**
+   * Writes a consistent copy of the database, as of now, to `destDir` (which
+   * must not exist or be empty), while writes continue. `open({ dir: destDir })`
+   * opens it as a normal database. Works for memory-only databases too.
+   */
+  async backup(destDir: string): Promise<void> {
+    this.#store.assertOpen('backup');
+    if (typeof destDir !== 'string' || destDir.length === 0) {
+      throw new InvalidOptionError('backup(): destDir must be a non-empty path');
+    }
+    const snapshot = this.#store.snapshot();
+    try {
+      await writeBackup(destDir, snapshot.version, snapshot.exportEntries());
+    } finally {
+      snapshot.release();
+    }
+  }
+
+  /**
+   * Stops background maintenance, refuses new writes, writes a final
+   * checkpoint (unless `checkpointOnClose: false` or the database failed),
+   * flushes the WAL, releases the directory lock and closes the database.
+   * Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#maintenance.stop();
-    this.#store.close();
+    try {
+      const persistence = this.#persistence;
+      if (persistence !== undefined) {
+        if (this.#autoCheckpoint !== undefined) await this.#autoCheckpoint;
+        try {
+          if (this.#options.checkpointOnClose && persistence.failed === undefined) {
+            const snapshot = this.#store.snapshot();
+            try {
+              await persistence.checkpoint(snapshot.version, snapshot.exportEntries());
+            } finally {
+              snapshot.release();
+            }
+          }
+        } finally {
+          await persistence.close();
+        }
+      }
+    } finally {
+      this.#store.close();
+    }
+  }
+
+  #checkWritable(): void {
+    if (this.#closing !== undefined) throw new DatabaseClosedError('the database is closing: no more writes');
+    const failed = this.#persistence?.failed;
+    if (failed !== undefined) throw new DatabaseFailedError(`the database is read-only after a failed write: ${failed.message}`, { cause: failed });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

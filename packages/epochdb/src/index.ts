@@ -1,10 +1,10 @@
 export { open } from './open.js';
 export type { OpenOptions } from './open.js';
 export { Database } from './database.js';
-export type { DatabaseStats } from './database.js';
+export type { DatabaseStats, RecoveryReport } from './database.js';
 export type { MaintenanceStats } from './maintenance.js';
 export { Snapshot, Transaction } from '@epochdb/store';
-export type { BatchOp, DeleteOptions, Isolation, PutOptions, ReadApi, ScanOptions, StoreStats, TransactionOptions } from '@epochdb/store';
+export type { BatchOp, BatchOptions, DeleteOptions, Isolation, PutOptions, ReadApi, ScanOptions, StoreStats, TransactionOptions } from '@epochdb/store';
 export {
   ERROR_CODES,
   EpochError,
@@ -17,7 +17,13 @@ export {
   ConflictError,
   VersionMismatchError,
   VersionUnavailableError,
+  CorruptionError,
+  UnsupportedFormatError,
+  LockedError,
+  IoError,
+  DatabaseFailedError,
+  SYNC_MODES,
 } from '@epochdb/core';
 export type { ErrorCode } from '@epochdb/core';
 export { ManualClock, systemClock, UNCOMMITTED_VERSION } from '@epochdb/core';
-export type { Clock, Entry, Key, Version } from '@epochdb/core';
+export type { Clock, Entry, Key, RecoveryEvent, SyncMode, Version } from '@epochdb/core';

@@ -1,4 +1,6 @@
-import { openOptionsSchema, parseArgument, type Clock } from '@epochdb/core';
+import { openOptionsSchema, parseArgument, type Clock, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { Persistence } from '@epochdb/persist';
+import { MvccStore } from '@epochdb/store';
 import { Database } from './database.js';
 
 /** Options of {@link open}. Unknown names are rejected. */
@@ -11,6 +13,22 @@ export interface OpenOptions {
   readonly maxValueBytes?: number;
   /** Versions of history readable with `snapshotAt` behind the newest, even when no snapshot pins them (default 0). */
   readonly retainVersions?: number;
+  /** Directory to persist to (created if missing); without it the database lives in memory only. */
+  readonly dir?: string;
+  /** Default durability of writes (default `'always'`); overridable per write. */
+  readonly sync?: SyncMode;
+  /** fdatasync period in `'interval'` mode, ms (default 1000). */
+  readonly syncIntervalMs?: number;
+  /** Checkpoint automatically once the WAL since the last checkpoint passes this many bytes (default 64 MiB). */
+  readonly checkpointWalBytes?: number;
+  /** WAL segment size (default 16 MiB). */
+  readonly walSegmentBytes?: number;
+  /** Write a checkpoint on close (default true). */
+  readonly checkpointOnClose?: boolean;
+  /** `'strict'` (default): damage fails open(). `'salvage'`: keep the longest consistent prefix, move damaged files aside. */
+  readonly recovery?: 'strict' | 'salvage';
+  /** Recovery progress and events (torn tail truncated, checkpoint fallback, files moved aside). */
+  readonly onRecoveryEvent?: (event: RecoveryEvent) => void;
   /** Background TTL cleaning and version GC. */
   readonly maintenance?: {
     /** How often a maintenance slice starts, in ms (default 1000; 0 turns the timer off). */
@@ -21,14 +39,46 @@ export interface OpenOptions {
 }
 
 /**
- * Opens a database. Today it lives in memory; persistence arrives with
- * `open({ dir })`.
+ * Opens a database: in memory, or persisted to `dir` (created if missing,
+ * recovered if it exists; locked against a second open).
  *
  * @example
- * const db = await open();
+ * const db = await open({ dir: './data' });
  * await db.put('user:1', { name: 'Ada' }, { type: 'user', ttl: 60_000 });
  * db.get('user:1'); // { name: 'Ada' }
  */
 export async function open(options: OpenOptions = {}): Promise<Database> {
-  return new Database(parseArgument(openOptionsSchema, options, 'open(): options'));
+  const parsed = parseArgument(openOptionsSchema, options, 'open(): options');
+  const store = new MvccStore({
+    clock: parsed.clock,
+    maxKeyBytes: parsed.maxKeyBytes,
+    maxValueBytes: parsed.maxValueBytes,
+    retainVersions: parsed.retainVersions,
+  });
+  if (parsed.dir === undefined) return new Database(store, parsed);
+  const { persistence, recovered } = await Persistence.open({
+    dir: parsed.dir,
+    sync: parsed.sync,
+    syncIntervalMs: parsed.syncIntervalMs,
+    walSegmentBytes: parsed.walSegmentBytes,
+    checkpointWalBytes: parsed.checkpointWalBytes,
+    recovery: parsed.recovery,
+    onRecoveryEvent: parsed.onRecoveryEvent,
+  });
+  try {
+    store.restore(recovered.checkpointEntries, recovered.checkpointVersion);
+    for (const record of recovered.records) store.applyRecord(record);
+  } catch (error) {
+    await persistence.close();
+    throw error;
+  }
+  const db = new Database(store, parsed, persistence, {
+    checkpointVersion: recovered.checkpointVersion,
+    checkpointEntries: recovered.checkpointEntries.length,
+    replayedRecords: recovered.records.length,
+    events: recovered.events.filter((event) => event.type !== 'progress'),
+  });
+  // Salvage and checkpoint fallback leave state that only a new checkpoint makes whole.
+  if (recovered.needsCheckpoint) await db.checkpoint();
+  return db;
 }

@@ -1,0 +1,176 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { basename } from 'node:path';
+import { CorruptionError, UnsupportedFormatError, decodeValue, encodeValue, type CheckpointEntry, type Version } from '@epochdb/core';
+import { checksum } from './checksum.js';
+import type { FileSystem } from './file-system.js';
+
+/**
+ * Checkpoint file layout (see docs/format.md):
+ *   header 24 bytes: magic "EPDBCKP\0", u32 format version, u32 reserved (0),
+ *                    u64 version, ... followed by u32 CRC-32C of the first 20 bytes
+ *   chunks [u32 payload length][u32 CRC-32C of payload][payload], payload = msgpack array of
+ *          entries [key, encoded value, version, run|null, type|null, expiresAt|null]
+ *   footer 32 bytes: magic "EPDBEND\0", u64 entry count, u64 version, u32 chunk count,
+ *                    u32 CRC-32C of the first 28 footer bytes
+ */
+export const CHECKPOINT_MAGIC = Buffer.from('EPDBCKP\0', 'latin1');
+export const CHECKPOINT_END_MAGIC = Buffer.from('EPDBEND\0', 'latin1');
+export const CHECKPOINT_FORMAT_VERSION = 1;
+const HEADER_BYTES = 24;
+const FOOTER_BYTES = 32;
+const CHUNK_HEADER_BYTES = 8;
+/** Entries per chunk: big enough to amortize framing, small enough to stream. */
+const CHUNK_ENTRIES = 2048;
+
+/** What {@link writeCheckpoint} wrote. */
+export interface CheckpointWritten {
+  readonly path: string;
+  readonly version: Version;
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+/**
+ * Writes every entry (in key order) as the checkpoint at `version`:
+ * to a temporary name, fdatasync'ed, renamed into place, and the directory
+ * fsync'ed, so the file is either complete or absent. Yields to the event
+ * loop between chunks. A plain function over an entry stream and files, so it
+ * can run on a worker thread.
+ */
+export async function writeCheckpoint(fs: FileSystem, path: string, version: Version, entries: Iterable<CheckpointEntry> | AsyncIterable<CheckpointEntry>, dir: string): Promise<CheckpointWritten> {
+  const temporary = `${path}.tmp`;
+  const handle = await fs.open(temporary, 'w');
+  let position = 0;
+  let count = 0;
+  let chunks = 0;
+  try {
+    const header = Buffer.alloc(HEADER_BYTES);
+    CHECKPOINT_MAGIC.copy(header, 0);
+    header.writeUInt32LE(CHECKPOINT_FORMAT_VERSION, 8);
+    header.writeBigUInt64LE(BigInt(version), 12);
+    header.writeUInt32LE(checksum(header.subarray(0, 20)), 20);
+    await handle.write(header, position);
+    position += header.byteLength;
+    let chunk: unknown[] = [];
+    const flush = async (): Promise<void> => {
+      const payload = encodeValue(chunk);
+      const frame = Buffer.allocUnsafe(CHUNK_HEADER_BYTES + payload.byteLength);
+      frame.writeUInt32LE(payload.byteLength, 0);
+      frame.writeUInt32LE(checksum(payload), 4);
+      frame.set(payload, CHUNK_HEADER_BYTES);
+      await handle.write(frame, position);
+      position += frame.byteLength;
+      chunks++;
+      chunk = [];
+      await yieldToEventLoop();
+    };
+    for await (const e of entries) {
+      chunk.push([e.key, e.encoded, e.version, e.run ?? null, e.type ?? null, e.expiresAt ?? null]);
+      count++;
+      if (chunk.length >= CHUNK_ENTRIES) await flush();
+    }
+    if (chunk.length > 0) await flush();
+    const footer = Buffer.alloc(FOOTER_BYTES);
+    CHECKPOINT_END_MAGIC.copy(footer, 0);
+    footer.writeBigUInt64LE(BigInt(count), 8);
+    footer.writeBigUInt64LE(BigInt(version), 16);
+    footer.writeUInt32LE(chunks, 24);
+    footer.writeUInt32LE(checksum(footer.subarray(0, 28)), 28);
+    await handle.write(footer, position);
+    position += footer.byteLength;
+    await handle.datasync();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await fs.unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+  await fs.rename(temporary, path);
+  await fs.syncDir(dir);
+  return { path, version, entries: count, bytes: position };
+}
+
+/** A checkpoint read back and verified. */
+export interface CheckpointContents {
+  readonly version: Version;
+  readonly entries: CheckpointEntry[];
+  readonly bytes: number;
+}
+
+/**
+ * Reads and verifies a whole checkpoint: magic, format version, every chunk
+ * checksum, the footer, and that counts and versions agree. Any damage is a
+ * {@link CorruptionError} naming the file and offset; a newer format is an
+ * {@link UnsupportedFormatError}.
+ */
+export async function readCheckpoint(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): Promise<CheckpointContents> {
+  const file = basename(path);
+  const bytes = await fs.readFile(path);
+  const damaged = (message: string, offset: number): CorruptionError => new CorruptionError(`checkpoint ${message}`, { file, offset, lastGoodVersion: 0 });
+  if (bytes.byteLength < HEADER_BYTES + FOOTER_BYTES) throw damaged(`is too short (${bytes.byteLength} bytes)`, 0);
+  if (!bytes.subarray(0, 8).equals(CHECKPOINT_MAGIC)) throw damaged('has no EpochDB checkpoint header', 0);
+  if (bytes.readUInt32LE(20) !== checksum(bytes.subarray(0, 20))) throw damaged('header checksum mismatch', 0);
+  const format = bytes.readUInt32LE(8);
+  if (format !== CHECKPOINT_FORMAT_VERSION) {
+    throw new UnsupportedFormatError(`checkpoint ${file} has format version ${format}; this EpochDB reads version ${CHECKPOINT_FORMAT_VERSION}`);
+  }
+  const version = Number(bytes.readBigUInt64LE(12));
+  const footerAt = bytes.byteLength - FOOTER_BYTES;
+  const footer = bytes.subarray(footerAt);
+  if (!footer.subarray(0, 8).equals(CHECKPOINT_END_MAGIC) || footer.readUInt32LE(28) !== checksum(footer.subarray(0, 28))) {
+    throw damaged('footer is missing or damaged (incomplete file?)', footerAt);
+  }
+  const expectedEntries = Number(footer.readBigUInt64LE(8));
+  const expectedChunks = footer.readUInt32LE(24);
+  if (Number(footer.readBigUInt64LE(16)) !== version) throw damaged('footer version differs from header version', footerAt);
+  const entries: CheckpointEntry[] = [];
+  let offset = HEADER_BYTES;
+  let chunks = 0;
+  while (offset < footerAt) {
+    if (offset + CHUNK_HEADER_BYTES > footerAt) throw damaged('chunk header runs into the footer', offset);
+    const length = bytes.readUInt32LE(offset);
+    const end = offset + CHUNK_HEADER_BYTES + length;
+    if (end > footerAt) throw damaged(`chunk of ${length} bytes runs into the footer`, offset);
+    const payload = bytes.subarray(offset + CHUNK_HEADER_BYTES, end);
+    if (checksum(payload) !== bytes.readUInt32LE(offset + 4)) throw damaged('chunk checksum mismatch', offset);
+    const rows = decodeChunk(payload);
+    if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
+    for (const row of rows) {
+      if (row.version > version) throw damaged(`entry ${JSON.stringify(row.key)} has version ${row.version} above the checkpoint's ${version}`, offset);
+      entries.push(row);
+    }
+    chunks++;
+    offset = end;
+    onProgress?.(offset, bytes.byteLength);
+  }
+  if (chunks !== expectedChunks || entries.length !== expectedEntries) {
+    throw damaged(`holds ${chunks} chunks / ${entries.length} entries, footer says ${expectedChunks} / ${expectedEntries}`, footerAt);
+  }
+  return { version, entries, bytes: bytes.byteLength };
+}
+
+function decodeChunk(payload: Buffer): CheckpointEntry[] | undefined {
+  let rows: unknown;
+  try {
+    rows = decodeValue(payload);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(rows)) return undefined;
+  const entries: CheckpointEntry[] = [];
+  for (const row of rows as unknown[]) {
+    if (!Array.isArray(row) || row.length !== 6) return undefined;
+    const [key, encoded, version, run, type, expiresAt] = row as unknown[];
+    if (typeof key !== 'string' || !(encoded instanceof Uint8Array) || !Number.isSafeInteger(version) || (version as number) < 1) return undefined;
+    if ((run !== null && typeof run !== 'string') || (type !== null && typeof type !== 'string') || (expiresAt !== null && typeof expiresAt !== 'number')) return undefined;
+    entries.push({
+      key,
+      encoded,
+      version: version as number,
+      ...(run === null ? {} : { run: run as string }),
+      ...(type === null ? {} : { type: type as string }),
+      ...(expiresAt === null ? {} : { expiresAt: expiresAt as number }),
+    });
+  }
+  return entries;
+}

@@ -1,0 +1,13 @@
+export { Persistence, writeBackup } from './persistence.js';
+export type { PersistenceOptions, PersistenceStats } from './persistence.js';
+export { recover, checkpointName, parseCheckpointName, MARKER_FILE, DAMAGED_DIR, DIRECTORY_FORMAT_VERSION } from './recovery.js';
+export type { Recovered, RecoverOptions } from './recovery.js';
+export { WalWriter, segmentName, parseSegmentName } from './wal-writer.js';
+export type { WalWriterOptions } from './wal-writer.js';
+export { writeCheckpoint, readCheckpoint, CHECKPOINT_FORMAT_VERSION } from './checkpoint-file.js';
+export type { CheckpointWritten, CheckpointContents } from './checkpoint-file.js';
+export { encodeFrame, scanFrames, encodeSegmentHeader, checkSegmentHeader, WAL_FORMAT_VERSION, WAL_HEADER_BYTES } from './wal-format.js';
+export { DirectoryLock, LOCK_FILE } from './dir-lock.js';
+export { nodeFileSystem } from './file-system.js';
+export type { FileSystem, FileHandle } from './file-system.js';
+export { checksum } from './checksum.js';

@@ -1,0 +1,190 @@
+import { join } from 'node:path';
+import { InvalidOptionError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type SyncMode, type Version } from '@epochdb/core';
+import { writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
+import { DirectoryLock } from './dir-lock.js';
+import { nodeFileSystem, type FileSystem } from './file-system.js';
+import { checkpointName, parseCheckpointName, recover, writeMarker, type Recovered } from './recovery.js';
+import { parseSegmentName, WalWriter } from './wal-writer.js';
+
+/** Options of {@link Persistence.open}. */
+export interface PersistenceOptions {
+  readonly dir: string;
+  readonly fs?: FileSystem | undefined;
+  /** Default durability of commits that do not ask for one. */
+  readonly sync: SyncMode;
+  readonly syncIntervalMs: number;
+  readonly walSegmentBytes: number;
+  /** Report that a checkpoint is due once the WAL since the last one passes this many bytes. */
+  readonly checkpointWalBytes: number;
+  readonly recovery: 'strict' | 'salvage';
+  readonly onRecoveryEvent?: ((event: RecoveryEvent) => void) | undefined;
+}
+
+/** Counters of the persistence layer. */
+export interface PersistenceStats {
+  readonly walBytesSinceCheckpoint: number;
+  readonly walSyncs: number;
+  readonly checkpoints: number;
+  readonly lastCheckpointVersion: Version;
+  readonly lastCheckpointMs: number;
+}
+
+/**
+ * A database directory in use: its lock, the WAL writer, and the checkpoint
+ * and pruning policy. Knows commit records and checkpoint entries, never the
+ * store.
+ */
+export class Persistence {
+  readonly #fs: FileSystem;
+  readonly #options: PersistenceOptions;
+  readonly #lock: DirectoryLock;
+  readonly #wal: WalWriter;
+  #walBytesAtCheckpoint = 0;
+  #checkpointing: Promise<CheckpointWritten> | undefined;
+  #checkpoints = 0;
+  #lastCheckpointVersion: Version;
+  #lastCheckpointMs = 0;
+  #closed = false;
+
+  private constructor(fs: FileSystem, options: PersistenceOptions, lock: DirectoryLock, wal: WalWriter, checkpointVersion: Version) {
+    this.#fs = fs;
+    this.#options = options;
+    this.#lock = lock;
+    this.#wal = wal;
+    this.#lastCheckpointVersion = checkpointVersion;
+  }
+
+  /** Locks the directory, recovers its state, and starts a new WAL segment after it. */
+  static async open(options: PersistenceOptions): Promise<{ persistence: Persistence; recovered: Recovered }> {
+    const fs = options.fs ?? nodeFileSystem;
+    await fs.mkdir(options.dir);
+    const lock = await DirectoryLock.acquire(fs, options.dir);
+    try {
+      const recovered = await recover({ fs, dir: options.dir, mode: options.recovery, onEvent: options.onRecoveryEvent });
+      const wal = await WalWriter.create({ fs, dir: options.dir, segmentBytes: options.walSegmentBytes, syncIntervalMs: options.syncIntervalMs }, recovered.version + 1);
+      return { persistence: new Persistence(fs, options, lock, wal, recovered.checkpointVersion), recovered };
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** The error that made the WAL read-only, if any. */
+  get failed(): Error | undefined {
+    return this.#wal.failed;
+  }
+
+  /** Appends a commit record; resolves when it is as durable as `sync` (or the default) asks. */
+  append(record: CommitRecord, sync: SyncMode | undefined): Promise<void> {
+    return this.#wal.append(record, sync ?? this.#options.sync);
+  }
+
+  /** Resolves when everything appended so far is on disk (fdatasync'ed). */
+  flushed(): Promise<void> {
+    return this.#wal.flushed();
+  }
+
+  /** Whether the WAL since the last checkpoint has passed `checkpointWalBytes`. */
+  get checkpointDue(): boolean {
+    return this.#checkpointing === undefined && this.#wal.bytesWritten - this.#walBytesAtCheckpoint >= this.#options.checkpointWalBytes;
+  }
+
+  /** Whether a checkpoint is being written. */
+  get checkpointing(): boolean {
+    return this.#checkpointing !== undefined;
+  }
+
+  stats(): PersistenceStats {
+    return {
+      walBytesSinceCheckpoint: this.#wal.bytesWritten - this.#walBytesAtCheckpoint,
+      walSyncs: this.#wal.syncs,
+      checkpoints: this.#checkpoints,
+      lastCheckpointVersion: this.#lastCheckpointVersion,
+      lastCheckpointMs: this.#lastCheckpointMs,
+    };
+  }
+
+  /**
+   * Writes the state at `version` (`entries`, in key order) as a checkpoint,
+   * then deletes what the previous checkpoint made redundant: older
+   * checkpoints and WAL segments wholly at or below the previous checkpoint.
+   * The previous checkpoint and the WAL since it stay, as the fallback should
+   * the new file ever be damaged. One checkpoint runs at a time.
+   */
+  async checkpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten> {
+    if (this.#checkpointing !== undefined) await this.#checkpointing.catch(() => undefined);
+    const run = this.#runCheckpoint(version, entries);
+    this.#checkpointing = run;
+    try {
+      return await run;
+    } finally {
+      this.#checkpointing = undefined;
+    }
+  }
+
+  async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten> {
+    const started = performance.now();
+    const walBytes = this.#wal.bytesWritten;
+    // Later commits go to a new segment, so the old ones become deletable as a whole.
+    await this.#wal.rotate();
+    // The WAL must hold everything up to `version` before its checkpoint can supersede anything.
+    await this.#wal.flushed();
+    const written = await writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir);
+    const previous = this.#lastCheckpointVersion;
+    this.#lastCheckpointVersion = version;
+    this.#walBytesAtCheckpoint = walBytes;
+    this.#checkpoints++;
+    await this.#prune(Math.min(previous, version));
+    this.#lastCheckpointMs = performance.now() - started;
+    return written;
+  }
+
+  /** Deletes checkpoints older than `keepFrom` and WAL segments whose records all lie at or below it. */
+  async #prune(keepFrom: Version): Promise<void> {
+    const names = await this.#fs.readdir(this.#options.dir);
+    const segments = names
+      .map((name) => ({ name, first: parseSegmentName(name) }))
+      .filter((s): s is { name: string; first: number } => s.first !== undefined)
+      .sort((a, b) => a.first - b.first);
+    let removed = false;
+    for (let i = 0; i + 1 < segments.length; i++) {
+      if (segments[i + 1]!.first - 1 <= keepFrom) {
+        await this.#fs.unlink(join(this.#options.dir, segments[i]!.name));
+        removed = true;
+      }
+    }
+    for (const name of names) {
+      const version = parseCheckpointName(name);
+      if (version !== undefined && version < keepFrom) {
+        await this.#fs.unlink(join(this.#options.dir, name));
+        removed = true;
+      }
+    }
+    if (removed) await this.#fs.syncDir(this.#options.dir);
+  }
+
+  /** Flushes the WAL, closes it and releases the lock. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (this.#checkpointing !== undefined) await this.#checkpointing.catch(() => undefined);
+      await this.#wal.close();
+    } finally {
+      await this.#lock.release();
+    }
+  }
+}
+
+/**
+ * Writes a complete database directory at `dest` holding `entries` as its
+ * checkpoint at `version`: what `open({ dir: dest })` opens as a normal
+ * database. `dest` must not exist or be empty.
+ */
+export async function writeBackup(dest: string, version: Version, entries: Iterable<CheckpointEntry>, fs: FileSystem = nodeFileSystem): Promise<CheckpointWritten> {
+  await fs.mkdir(dest);
+  const existing = await fs.readdir(dest);
+  if (existing.length > 0) throw new InvalidOptionError(`backup(): destination ${dest} is not empty`);
+  await writeMarker(fs, dest);
+  return writeCheckpoint(fs, join(dest, checkpointName(version)), version, entries, dest);
+}

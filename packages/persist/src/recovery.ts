@@ -1,0 +1,204 @@
+import { join } from 'node:path';
+import { CorruptionError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
+import { readCheckpoint } from './checkpoint-file.js';
+import type { FileSystem } from './file-system.js';
+import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
+import { parseSegmentName } from './wal-writer.js';
+
+/** The file that marks a directory as an EpochDB database, holding its format version. */
+export const MARKER_FILE = 'EPOCHDB';
+export const DIRECTORY_FORMAT_VERSION = 1;
+/** Where salvage recovery moves damaged files. */
+export const DAMAGED_DIR = 'damaged';
+
+/** The name of the checkpoint file at `version`. */
+export function checkpointName(version: Version): string {
+  return `checkpoint-${String(version).padStart(16, '0')}.ckpt`;
+}
+
+/** Parses {@link checkpointName}; `undefined` for other names. */
+export function parseCheckpointName(name: string): Version | undefined {
+  const match = /^checkpoint-(\d{16})\.ckpt$/.exec(name);
+  return match === null ? undefined : Number(match[1]);
+}
+
+/** What recovery found: the state to load and what it had to do. */
+export interface Recovered {
+  readonly checkpointVersion: Version;
+  readonly checkpointEntries: readonly CheckpointEntry[];
+  /** Records after the checkpoint, contiguous, in version order. */
+  readonly records: readonly CommitRecord[];
+  /** The newest recovered version. */
+  readonly version: Version;
+  /** Recovery changed what is on disk in a way only a new checkpoint makes whole (salvage, checkpoint fallback). */
+  readonly needsCheckpoint: boolean;
+  readonly events: readonly RecoveryEvent[];
+}
+
+/** Options of {@link recover}. */
+export interface RecoverOptions {
+  readonly fs: FileSystem;
+  readonly dir: string;
+  readonly mode: 'strict' | 'salvage';
+  readonly onEvent?: ((event: RecoveryEvent) => void) | undefined;
+}
+
+/**
+ * Opens (creating if needed) a database directory and reads back its
+ * committed state: the newest valid checkpoint, then the WAL records after it.
+ * A torn record at the very end of the last segment is truncated and
+ * reported. Damage anywhere else is a {@link CorruptionError}, unless `mode`
+ * is `'salvage'`: then the longest consistent prefix is kept and the damaged
+ * files are moved into `damaged/` (never deleted). A damaged newest checkpoint
+ * falls back to the previous one and the longer WAL.
+ */
+export async function recover(options: RecoverOptions): Promise<Recovered> {
+  const { fs, dir, mode } = options;
+  const events: RecoveryEvent[] = [];
+  const emit = (event: RecoveryEvent): void => {
+    events.push(event);
+    options.onEvent?.(event);
+  };
+  const names = await prepareDirectory(fs, dir);
+  for (const name of names) if (name.endsWith('.tmp')) await fs.unlink(join(dir, name));
+
+  const moveAside = async (name: string, reason: string): Promise<void> => {
+    await fs.mkdir(join(dir, DAMAGED_DIR));
+    const movedTo = join(DAMAGED_DIR, `${name}.${Date.now()}`);
+    await fs.rename(join(dir, name), join(dir, movedTo));
+    await fs.syncDir(dir);
+    emit({ type: 'salvaged', file: name, movedTo, reason });
+  };
+
+  // Checkpoints, newest first: the first one that verifies wins.
+  const checkpoints = names
+    .map((name) => ({ name, version: parseCheckpointName(name) }))
+    .filter((c): c is { name: string; version: number } => c.version !== undefined)
+    .sort((a, b) => b.version - a.version);
+  let checkpointVersion = 0;
+  let checkpointEntries: readonly CheckpointEntry[] = [];
+  let needsCheckpoint = false;
+  for (const candidate of checkpoints) {
+    try {
+      const contents = await readCheckpoint(fs, join(dir, candidate.name), (bytesDone, bytesTotal) =>
+        emit({ type: 'progress', phase: 'checkpoint', file: candidate.name, bytesDone, bytesTotal }),
+      );
+      if (contents.version !== candidate.version) throw new CorruptionError(`checkpoint holds version ${contents.version}, its name says ${candidate.version}`, { file: candidate.name, offset: 0, lastGoodVersion: 0 });
+      checkpointVersion = contents.version;
+      checkpointEntries = contents.entries;
+      break;
+    } catch (error) {
+      if (!(error instanceof CorruptionError)) throw error;
+      emit({ type: 'checkpoint-fallback', file: candidate.name, reason: error.message });
+      await moveAside(candidate.name, error.message);
+      needsCheckpoint = true;
+    }
+  }
+
+  // WAL segments, oldest first; replay what follows the checkpoint, contiguously.
+  const segments = names
+    .map((name) => ({ name, first: parseSegmentName(name) }))
+    .filter((s): s is { name: string; first: number } => s.first !== undefined)
+    .sort((a, b) => a.first - b.first);
+  const records: CommitRecord[] = [];
+  let expected = checkpointVersion + 1;
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    const next = segments[i + 1];
+    if (next !== undefined && next.first <= expected) continue; // wholly covered by the checkpoint
+    const isLast = next === undefined;
+    const path = join(dir, segment.name);
+    const damage = async (message: string, offset: number): Promise<boolean> => {
+      if (mode === 'strict') throw new CorruptionError(message, { file: segment.name, offset, lastGoodVersion: expected - 1 });
+      for (const later of segments.slice(i)) await moveAside(later.name, message);
+      needsCheckpoint = true;
+      return true;
+    };
+    if (segment.first > expected) {
+      if (await damage(`write-ahead log records ${expected}..${segment.first - 1} are missing`, 0)) break;
+    }
+    const bytes = await fs.readFile(path);
+    emit({ type: 'progress', phase: 'wal', file: segment.name, bytesDone: bytes.byteLength, bytesTotal: bytes.byteLength });
+    const header = checkSegmentHeader(bytes);
+    if (typeof header === 'number') {
+      throw new UnsupportedFormatError(`write-ahead log segment ${segment.name} has format version ${header}; this EpochDB reads version 1`);
+    }
+    if (header === 'torn' && isLast) {
+      // A crash while creating the segment: nothing in it was ever acknowledged.
+      emit({ type: 'truncated', file: segment.name, offset: 0, bytesDropped: bytes.byteLength });
+      await fs.unlink(path);
+      continue;
+    }
+    if (header !== 'ok') {
+      if (await damage('write-ahead log segment header is damaged', 0)) break;
+    }
+    const scan = scanFrames(bytes, WAL_HEADER_BYTES);
+    let stopped = false;
+    for (const record of scan.records) {
+      if (record.version < expected) continue;
+      if (record.version !== expected) {
+        stopped = await damage(`write-ahead log jumps from version ${expected - 1} to ${record.version}`, 0);
+        break;
+      }
+      records.push(record);
+      expected++;
+    }
+    if (stopped) break;
+    if (scan.damage !== undefined) {
+      const { offset, reason } = scan.damage;
+      if (isLast && !hasValidFrameAfter(bytes, offset, expected - 1)) {
+        // A torn write at the very end: a crash mid-append. Never acknowledged under 'always'.
+        const handle = await fs.open(path, 'r+');
+        try {
+          await handle.truncate(offset);
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+        emit({ type: 'truncated', file: segment.name, offset, bytesDropped: bytes.byteLength - offset });
+      } else if (await damage(`write-ahead log record is damaged (${reason})`, offset)) {
+        break;
+      }
+    }
+  }
+  return { checkpointVersion, checkpointEntries, records, version: expected - 1, needsCheckpoint, events };
+}
+
+/** Creates the directory and its marker, or checks that an existing one is an EpochDB directory of a known format. Returns its file names. */
+async function prepareDirectory(fs: FileSystem, dir: string): Promise<string[]> {
+  await fs.mkdir(dir);
+  const names = await fs.readdir(dir);
+  if (!names.includes(MARKER_FILE)) {
+    const foreign = names.filter((n) => n !== 'LOCK');
+    if (foreign.length > 0) {
+      throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file, but it holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''})`);
+    }
+    await writeMarker(fs, dir);
+    return fs.readdir(dir);
+  }
+  let format: unknown;
+  try {
+    format = (JSON.parse((await fs.readFile(join(dir, MARKER_FILE))).toString('utf8')) as { format?: unknown }).format;
+  } catch {
+    throw new UnsupportedFormatError(`${join(dir, MARKER_FILE)} is not a valid EpochDB marker`);
+  }
+  if (format !== DIRECTORY_FORMAT_VERSION) {
+    throw new UnsupportedFormatError(`${dir} was written in EpochDB directory format ${String(format)}; this EpochDB reads format ${DIRECTORY_FORMAT_VERSION}`);
+  }
+  return names;
+}
+
+/** Writes the marker file atomically (temporary name, fsync, rename, directory fsync). */
+export async function writeMarker(fs: FileSystem, dir: string): Promise<void> {
+  const path = join(dir, MARKER_FILE);
+  const handle = await fs.open(`${path}.tmp`, 'w');
+  try {
+    await handle.write(Buffer.from(`${JSON.stringify({ format: DIRECTORY_FORMAT_VERSION, createdBy: 'epochdb' })}\n`), 0);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(`${path}.tmp`, path);
+  await fs.syncDir(dir);
+}
+

@@ -1,0 +1,228 @@
+import { join } from 'node:path';
+import { DatabaseFailedError, IoError, type CommitRecord, type SyncMode, type Version } from '@epochdb/core';
+import type { FileHandle, FileSystem } from './file-system.js';
+import { encodeFrame, encodeSegmentHeader } from './wal-format.js';
+
+/** The file name of the WAL segment whose first record has `version`. */
+export function segmentName(firstVersion: Version): string {
+  return `wal-${String(firstVersion).padStart(16, '0')}.log`;
+}
+
+/** Parses {@link segmentName}; `undefined` for other names. */
+export function parseSegmentName(name: string): Version | undefined {
+  const match = /^wal-(\d{16})\.log$/.exec(name);
+  return match === null ? undefined : Number(match[1]);
+}
+
+interface Waiter {
+  readonly frame: Buffer;
+  readonly sync: SyncMode;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** Options of {@link WalWriter}. */
+export interface WalWriterOptions {
+  readonly fs: FileSystem;
+  readonly dir: string;
+  /** Rotate to a new segment once the current one reaches this size. */
+  readonly segmentBytes: number;
+  /** Period of the fdatasync timer for `'interval'` writes. */
+  readonly syncIntervalMs: number;
+}
+
+/**
+ * The append side of the write-ahead log. `append` encodes a commit record
+ * synchronously (so WAL order is version order) and queues it; a single flush
+ * loop writes everything queued with one write and, if any queued commit asked
+ * for `'always'`, one fdatasync (group commit). The first write or fsync
+ * error puts the writer in a failed state: the affected commits and every
+ * later append are rejected, never acknowledged.
+ */
+export class WalWriter {
+  readonly #options: WalWriterOptions;
+  #handle: FileHandle;
+  #segmentSize: number;
+  #queue: Waiter[] = [];
+  #flushing: Promise<void> | undefined;
+  /** Written to the OS but not yet fdatasync'ed. */
+  #dirty = false;
+  #failed: Error | undefined;
+  #nextVersion: Version;
+  #bytesWritten = 0;
+  #interval: NodeJS.Timeout | undefined;
+  #syncs = 0;
+  #closed = false;
+
+  private constructor(options: WalWriterOptions, handle: FileHandle, size: number, nextVersion: Version) {
+    this.#options = options;
+    this.#handle = handle;
+    this.#segmentSize = size;
+    this.#nextVersion = nextVersion;
+    this.#interval = setInterval(() => void this.#intervalSync(), options.syncIntervalMs).unref();
+  }
+
+  /** Starts a fresh segment for records from `nextVersion` on. */
+  static async create(options: WalWriterOptions, nextVersion: Version): Promise<WalWriter> {
+    const { handle, size } = await WalWriter.#openSegment(options, nextVersion);
+    return new WalWriter(options, handle, size, nextVersion);
+  }
+
+  static async #openSegment(options: WalWriterOptions, firstVersion: Version): Promise<{ handle: FileHandle; size: number }> {
+    const handle = await options.fs.open(join(options.dir, segmentName(firstVersion)), 'w');
+    try {
+      const header = encodeSegmentHeader();
+      await handle.write(header, 0);
+      await handle.datasync();
+      await options.fs.syncDir(options.dir);
+      return { handle, size: header.byteLength };
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The error that failed the writer, if one did. */
+  get failed(): Error | undefined {
+    return this.#failed;
+  }
+
+  /** Bytes of records written since this writer started (drives automatic checkpoints). */
+  get bytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
+  /** How many fdatasync calls the writer has made (group commit makes this far fewer than commits). */
+  get syncs(): number {
+    return this.#syncs;
+  }
+
+  /**
+   * Queues `record`; the promise settles when it is durable as `sync` asks:
+   * written and fdatasync'ed (`'always'`), or written to the OS (`'interval'`, `'none'`).
+   */
+  append(record: CommitRecord, sync: SyncMode): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failedError());
+    if (this.#closed) return Promise.reject(new DatabaseFailedError('the write-ahead log is closed'));
+    const frame = encodeFrame(record);
+    this.#nextVersion = record.version + 1;
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ frame, sync, resolve, reject });
+      this.#kick();
+    });
+  }
+
+  /** Resolves once everything appended so far is written and fdatasync'ed. */
+  async flushed(): Promise<void> {
+    await this.#drain();
+    if (this.#failed !== undefined) throw this.#failedError();
+    await this.#exclusive(async () => {
+      if (this.#dirty) await this.#datasync();
+    });
+  }
+
+  /** Flushes what is queued, then continues in a new segment (for checkpoints: later records land in a file of their own). */
+  async rotate(): Promise<void> {
+    await this.#drain();
+    await this.#exclusive(() => this.#rotate());
+  }
+
+  /** Flushes and syncs everything, stops the timer and closes the segment. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      if (this.#failed === undefined) await this.flushed();
+    } finally {
+      this.#closed = true;
+      clearInterval(this.#interval);
+      await this.#handle.close().catch(() => undefined);
+    }
+  }
+
+  #kick(): void {
+    // A microtask, not an immediate write: every commit made in the current
+    // synchronous run joins the same write and the same fdatasync.
+    this.#flushing ??= Promise.resolve().then(() => this.#flushLoop());
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#flushing !== undefined) await this.#flushing;
+  }
+
+  async #flushLoop(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && this.#failed === undefined) {
+        const batch = this.#queue;
+        this.#queue = [];
+        await this.#exclusive(() => this.#writeBatch(batch));
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  async #writeBatch(batch: Waiter[]): Promise<void> {
+    try {
+      const data = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((w) => w.frame));
+      await this.#handle.write(data, this.#segmentSize);
+      this.#segmentSize += data.byteLength;
+      this.#bytesWritten += data.byteLength;
+      this.#dirty = true;
+      if (batch.some((w) => w.sync === 'always')) await this.#datasync();
+    } catch (error) {
+      this.#fail(error, batch);
+      return;
+    }
+    for (const waiter of batch) waiter.resolve();
+    if (this.#segmentSize >= this.#options.segmentBytes) {
+      try {
+        await this.#rotate();
+      } catch (error) {
+        this.#fail(error, []);
+      }
+    }
+  }
+
+  async #rotate(): Promise<void> {
+    if (this.#failed !== undefined) throw this.#failedError();
+    if (this.#dirty) await this.#datasync();
+    const next = await WalWriter.#openSegment(this.#options, this.#nextVersion);
+    const old = this.#handle;
+    this.#handle = next.handle;
+    this.#segmentSize = next.size;
+    await old.close();
+  }
+
+  async #datasync(): Promise<void> {
+    this.#syncs++;
+    await this.#handle.datasync();
+    this.#dirty = false;
+  }
+
+  async #intervalSync(): Promise<void> {
+    if (!this.#dirty || this.#failed !== undefined || this.#closed) return;
+    await this.#exclusive(async () => {
+      if (this.#dirty && this.#failed === undefined && !this.#closed) await this.#datasync();
+    }).catch((error: unknown) => this.#fail(error, []));
+  }
+
+  #fail(error: unknown, batch: readonly Waiter[]): void {
+    this.#failed ??= new IoError(`write-ahead log write failed: ${(error as Error).message}`, { cause: error });
+    for (const waiter of batch) waiter.reject(this.#failed);
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const waiter of queued) waiter.reject(this.#failedError());
+  }
+
+  #failedError(): DatabaseFailedError {
+    return new DatabaseFailedError(`the database is read-only after a failed write: ${this.#failed?.message ?? 'unknown error'}`, { cause: this.#failed });
+  }
+
+  /** Runs file operations one at a time (writes, syncs and rotation never overlap). */
+  #chain: Promise<unknown> = Promise.resolve();
+  #exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.#chain.then(operation);
+    this.#chain = result.catch(() => undefined);
+    return result;
+  }
+}
