@@ -4,3 +4,4 @@ export * from './clock.js';
 export * from './codec.js';
 export * from './schemas.js';
 export * from './validate.js';
+export type * from './file-system.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { FileSystem } from './file-system.js';
 import type { Clock } from './types.js';
 
 /** Longest run id or type tag, in characters (Unicode code points, as zod counts them). */
@@ -115,6 +116,10 @@ export const openOptionsSchema = z.strictObject({
   checkpointOnClose: z.boolean().default(true),
   /** `'strict'`: corruption fails open(). `'salvage'`: keep the longest consistent prefix and move damaged files aside. */
   recovery: z.enum(['strict', 'salvage']).default('strict'),
+  /** The file system to persist through (default: the real one). For fault-injection and simulation tests. */
+  fileSystem: z
+    .custom<FileSystem>((f) => typeof f === 'object' && f !== null && typeof (f as { open?: unknown }).open === 'function', 'must implement the FileSystem interface')
+    .optional(),
   /** Called with recovery progress and events (torn tail truncated, files moved aside). */
   onRecoveryEvent: z.custom<(event: RecoveryEvent) => void>((f) => typeof f === 'function', 'must be a function').optional(),
 });

@@ -210,7 +210,7 @@ export class Database implements ReadApi, AsyncDisposable {
     }
     const snapshot = this.#store.snapshot();
     try {
-      await writeBackup(destDir, snapshot.version, snapshot.exportEntries());
+      await writeBackup(destDir, snapshot.version, snapshot.exportEntries(), this.#options.fileSystem);
     } finally {
       snapshot.release();
     }

@@ -26,4 +26,5 @@ export {
 } from '@epochdb/core';
 export type { ErrorCode } from '@epochdb/core';
 export { ManualClock, systemClock, UNCOMMITTED_VERSION } from '@epochdb/core';
-export type { Clock, Entry, Key, RecoveryEvent, SyncMode, Version } from '@epochdb/core';
+export type { Clock, Entry, FileHandle, FileSystem, Key, RecoveryEvent, SyncMode, Version } from '@epochdb/core';
+export { nodeFileSystem } from '@epochdb/persist';

@@ -1,4 +1,4 @@
-import { openOptionsSchema, parseArgument, type Clock, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { openOptionsSchema, parseArgument, type Clock, type FileSystem, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { Persistence } from '@epochdb/persist';
 import { MvccStore } from '@epochdb/store';
 import { Database } from './database.js';
@@ -29,6 +29,8 @@ export interface OpenOptions {
   readonly recovery?: 'strict' | 'salvage';
   /** Recovery progress and events (torn tail truncated, checkpoint fallback, files moved aside). */
   readonly onRecoveryEvent?: (event: RecoveryEvent) => void;
+  /** The file system to persist through (default: the real one); for fault-injection and simulation tests. */
+  readonly fileSystem?: FileSystem;
   /** Background TTL cleaning and version GC. */
   readonly maintenance?: {
     /** How often a maintenance slice starts, in ms (default 1000; 0 turns the timer off). */
@@ -58,6 +60,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   if (parsed.dir === undefined) return new Database(store, parsed);
   const { persistence, recovered } = await Persistence.open({
     dir: parsed.dir,
+    fs: parsed.fileSystem,
     sync: parsed.sync,
     syncIntervalMs: parsed.syncIntervalMs,
     walSegmentBytes: parsed.walSegmentBytes,
