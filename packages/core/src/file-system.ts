@@ -4,6 +4,12 @@ export interface FileHandle {
   write(data: Uint8Array, position: number): Promise<void>;
   /** Reads up to `length` bytes at `position` into a new buffer (shorter at end of file). */
   read(position: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: writes all of `data` at `position` and returns only once it is on
+   * stable storage (as with O_DSYNC): one system call instead of write + fdatasync.
+   * Earlier, unsynced writes are not covered.
+   */
+  writeDurable?(data: Uint8Array, position: number): Promise<void>;
   /** fdatasync: the data (and the size) reach stable storage. */
   datasync(): Promise<void>;
   truncate(length: number): Promise<void>;
