@@ -15,6 +15,7 @@ export function parseSegmentName(name: string): Version | undefined {
 }
 
 interface Waiter {
+  readonly version: Version;
   readonly frame: Buffer;
   readonly sync: SyncMode;
   readonly resolve: () => void;
@@ -48,6 +49,7 @@ export class WalWriter {
   /** Written to the OS but not yet fdatasync'ed. */
   #dirty = false;
   #failed: Error | undefined;
+  /** The version of the next record to be written (not appended): the name of the next segment. */
   #nextVersion: Version;
   #bytesWritten = 0;
   #interval: NodeJS.Timeout | undefined;
@@ -105,9 +107,8 @@ export class WalWriter {
     if (this.#failed !== undefined) return Promise.reject(this.#failedError());
     if (this.#closed) return Promise.reject(new DatabaseFailedError('the write-ahead log is closed'));
     const frame = encodeFrame(record);
-    this.#nextVersion = record.version + 1;
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ frame, sync, resolve, reject });
+      this.#queue.push({ version: record.version, frame, sync, resolve, reject });
       this.#kick();
     });
   }
@@ -177,6 +178,8 @@ export class WalWriter {
       }
       this.#segmentSize += data.byteLength;
       this.#bytesWritten += data.byteLength;
+      // Records still queued have higher versions: a segment opened now starts after this batch.
+      this.#nextVersion = batch[batch.length - 1]!.version + 1;
     } catch (error) {
       this.#fail(error, batch);
       return;

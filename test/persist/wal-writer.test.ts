@@ -1,0 +1,58 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeValue, type CommitRecord } from '@epochdb/core';
+import { WalWriter, nodeFileSystem, parseSegmentName, recover } from '@epochdb/persist';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'epochdb-wal-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const record = (version: number, size = 10): CommitRecord => ({
+  version,
+  time: 0,
+  ops: [{ kind: 'put', key: `k${version}`, encoded: encodeValue('x'.repeat(size)) }],
+});
+
+describe('WalWriter', () => {
+  it('regression: a segment rotated while appends are queued is named after the next record written, not the last appended', async () => {
+    // Found by bench/recovery.mjs: the new segment took the version after the newest
+    // *appended* record, so records still queued landed in a file whose name claimed a
+    // later first version, and recovery reported them missing.
+    const dir = tempDir();
+    await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
+    const wal = await WalWriter.create({ fs: nodeFileSystem, dir, segmentBytes: 200, syncIntervalMs: 1000 }, 1);
+    const writes: Promise<void>[] = [];
+    for (let v = 1; v <= 60; v++) {
+      writes.push(wal.append(record(v, 40), v % 3 === 0 ? 'always' : 'none'));
+      if (v % 7 === 0) await Promise.resolve();
+    }
+    await Promise.all(writes);
+    await wal.close();
+    const segments = readdirSync(dir).map(parseSegmentName).filter((v) => v !== undefined);
+    expect(segments.length).toBeGreaterThan(5);
+    const recovered = await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
+    expect(recovered.records.map((r) => r.version)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+  });
+
+  it('group commit: concurrent always-appends share fdatasyncs; sequential ones pay one each', async () => {
+    const dir = tempDir();
+    await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
+    const wal = await WalWriter.create({ fs: nodeFileSystem, dir, segmentBytes: 1 << 30, syncIntervalMs: 1000 }, 1);
+    const before = wal.syncs;
+    await Promise.all(Array.from({ length: 200 }, (_, i) => wal.append(record(i + 1), 'always')));
+    const concurrentSyncs = wal.syncs - before;
+    for (let v = 201; v <= 220; v++) await wal.append(record(v), 'always');
+    const sequentialSyncs = wal.syncs - before - concurrentSyncs;
+    await wal.close();
+    expect(concurrentSyncs).toBeLessThanOrEqual(5);
+    expect(sequentialSyncs).toBe(20);
+  });
+});
