@@ -55,4 +55,22 @@ describe('WalWriter', () => {
     expect(concurrentSyncs).toBeLessThanOrEqual(5);
     expect(sequentialSyncs).toBe(20);
   });
+
+  it("the interval timer fdatasyncs 'interval' writes by itself, and never 'none' writes", async () => {
+    const dir = tempDir();
+    await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
+    const wal = await WalWriter.create({ fs: nodeFileSystem, dir, segmentBytes: 1 << 30, syncIntervalMs: 15 }, 1);
+    const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    const start = wal.syncs;
+    await wal.append(record(1), 'none');
+    await sleep(60);
+    expect(wal.syncs).toBe(start);
+    await wal.append(record(2), 'interval');
+    expect(wal.syncs).toBe(start); // acknowledged before any fdatasync
+    await sleep(60);
+    expect(wal.syncs).toBe(start + 1); // the timer did it, with no further write
+    await wal.flushed();
+    expect(wal.syncs).toBe(start + 1); // nothing left to sync
+    await wal.close();
+  });
 });

@@ -48,6 +48,8 @@ export class WalWriter {
   #flushing: Promise<void> | undefined;
   /** Written to the OS but not yet fdatasync'ed. */
   #dirty = false;
+  /** Holds unsynced `'interval'` writes: the timer syncs only then (`'none'` writes are never synced for their own sake). */
+  #intervalPending = false;
   #failed: Error | undefined;
   /** The version of the next record to be written (not appended): the name of the next segment. */
   #nextVersion: Version;
@@ -175,6 +177,7 @@ export class WalWriter {
         await this.#handle.write(data, this.#segmentSize);
         this.#dirty = true;
         if (durable) await this.#datasync();
+        else if (batch.some((w) => w.sync === 'interval')) this.#intervalPending = true;
       }
       this.#segmentSize += data.byteLength;
       this.#bytesWritten += data.byteLength;
@@ -208,12 +211,13 @@ export class WalWriter {
     this.#syncs++;
     await this.#handle.datasync();
     this.#dirty = false;
+    this.#intervalPending = false;
   }
 
   async #intervalSync(): Promise<void> {
-    if (!this.#dirty || this.#failed !== undefined || this.#closed) return;
+    if (!this.#intervalPending || this.#failed !== undefined || this.#closed) return;
     await this.#exclusive(async () => {
-      if (this.#dirty && this.#failed === undefined && !this.#closed) await this.#datasync();
+      if (this.#intervalPending && this.#dirty && this.#failed === undefined && !this.#closed) await this.#datasync();
     }).catch((error: unknown) => this.#fail(error, []));
   }
 
