@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { InvalidOptionError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type SyncMode, type Version } from '@epochdb/core';
+import { EpochError, InvalidOptionError, IoError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type SyncMode, type Version } from '@epochdb/core';
 import { writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import { DirectoryLock } from './dir-lock.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
@@ -40,7 +40,8 @@ export class Persistence {
   readonly #lock: DirectoryLock;
   readonly #wal: WalWriter;
   #walBytesAtCheckpoint = 0;
-  #checkpointing: Promise<CheckpointWritten> | undefined;
+  #checkpointing: Promise<CheckpointWritten | undefined> | undefined;
+  #checkpointQueue: Promise<unknown> = Promise.resolve();
   #checkpoints = 0;
   #lastCheckpointVersion: Version;
   #lastCheckpointMs = 0;
@@ -56,6 +57,15 @@ export class Persistence {
 
   /** Locks the directory, recovers its state, and starts a new WAL segment after it. */
   static async open(options: PersistenceOptions): Promise<{ persistence: Persistence; recovered: Recovered }> {
+    try {
+      return await Persistence.#open(options);
+    } catch (error) {
+      if (error instanceof EpochError) throw error;
+      throw new IoError(`cannot open database directory ${options.dir}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  static async #open(options: PersistenceOptions): Promise<{ persistence: Persistence; recovered: Recovered }> {
     const fs = options.fs ?? nodeFileSystem;
     await fs.mkdir(options.dir);
     const lock = await DirectoryLock.acquire(fs, options.dir);
@@ -109,32 +119,49 @@ export class Persistence {
    * then deletes what the previous checkpoint made redundant: older
    * checkpoints and WAL segments wholly at or below the previous checkpoint.
    * The previous checkpoint and the WAL since it stay, as the fallback should
-   * the new file ever be damaged. One checkpoint runs at a time.
+   * the new file ever be damaged. One checkpoint runs at a time; a
+   * checkpoint at or below the newest one's version writes nothing (resolves
+   * to `undefined`).
    */
-  async checkpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten> {
-    if (this.#checkpointing !== undefined) await this.#checkpointing.catch(() => undefined);
-    const run = this.#runCheckpoint(version, entries);
+  async checkpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
+    // Checkpoints queue up one behind the other: two at once would write the same
+    // temporary file and prune the same segments.
+    const run = this.#checkpointQueue.then(() => this.#runCheckpoint(version, entries));
+    this.#checkpointQueue = run.catch(() => undefined);
     this.#checkpointing = run;
     try {
       return await run;
     } finally {
-      this.#checkpointing = undefined;
+      if (this.#checkpointing === run) this.#checkpointing = undefined;
     }
   }
 
-  async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten> {
+  async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
+    // Rewriting the newest checkpoint's file would leave no previous one to fall back on.
+    if (version <= this.#lastCheckpointVersion) return undefined;
     const started = performance.now();
     const walBytes = this.#wal.bytesWritten;
     // Later commits go to a new segment, so the old ones become deletable as a whole.
     await this.#wal.rotate();
     // The WAL must hold everything up to `version` before its checkpoint can supersede anything.
     await this.#wal.flushed();
-    const written = await writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir);
+    let written: CheckpointWritten;
+    try {
+      written = await writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir);
+    } catch (error) {
+      if (error instanceof EpochError) throw error;
+      // The WAL is still complete and authoritative: the database stays writable.
+      throw new IoError(`checkpoint at version ${version} could not be written: ${(error as Error).message}`, { cause: error });
+    }
     const previous = this.#lastCheckpointVersion;
     this.#lastCheckpointVersion = version;
     this.#walBytesAtCheckpoint = walBytes;
     this.#checkpoints++;
-    await this.#prune(Math.min(previous, version));
+    try {
+      await this.#prune(previous);
+    } catch (error) {
+      throw new IoError(`pruning after the checkpoint at version ${version} failed: ${(error as Error).message}`, { cause: error });
+    }
     this.#lastCheckpointMs = performance.now() - started;
     return written;
   }

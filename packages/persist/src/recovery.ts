@@ -78,6 +78,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   let checkpointVersion = 0;
   let checkpointEntries: readonly CheckpointEntry[] = [];
   let needsCheckpoint = false;
+  /** Moved aside only once recovery has succeeded: a failed open leaves the directory as it was. */
+  const damagedCheckpoints: { name: string; reason: string }[] = [];
   for (const candidate of checkpoints) {
     try {
       const contents = await readCheckpoint(fs, join(dir, candidate.name), (bytesDone, bytesTotal) =>
@@ -90,7 +92,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     } catch (error) {
       if (!(error instanceof CorruptionError)) throw error;
       emit({ type: 'checkpoint-fallback', file: candidate.name, reason: error.message });
-      await moveAside(candidate.name, error.message);
+      damagedCheckpoints.push({ name: candidate.name, reason: error.message });
       needsCheckpoint = true;
     }
   }
@@ -161,6 +163,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       }
     }
   }
+  for (const { name, reason } of damagedCheckpoints) await moveAside(name, reason);
   return { checkpointVersion, checkpointEntries, records, version: expected - 1, needsCheckpoint, events };
 }
 

@@ -72,9 +72,21 @@ export function scanFrames(bytes: Buffer, start: number): FrameScan {
   return { records, validBytes: offset - start };
 }
 
-/** Whether a valid frame of a version above `afterVersion` starts anywhere after `offset` (then damage at `offset` is not a torn tail). */
+/** A msgpack fixarray of 3: every record payload starts with it. */
+const RECORD_PAYLOAD_START = 0x93;
+
+/**
+ * Whether a valid frame of a version above `afterVersion` starts anywhere
+ * after `offset` (then damage at `offset` is not a torn tail). Candidates are
+ * screened by their length and the payload's first byte before any checksum,
+ * so a torn multi-megabyte record is scanned in about linear time.
+ */
 export function hasValidFrameAfter(bytes: Buffer, offset: number, afterVersion: number): boolean {
-  for (let at = offset + 1; at + FRAME_HEADER_BYTES <= bytes.byteLength; at++) {
+  const end = bytes.byteLength;
+  for (let at = offset + 1; at + FRAME_HEADER_BYTES < end; at++) {
+    if (bytes[at + FRAME_HEADER_BYTES] !== RECORD_PAYLOAD_START) continue;
+    const length = bytes.readUInt32LE(at);
+    if (length === 0 || at + FRAME_HEADER_BYTES + length > end) continue;
     const result = readFrame(bytes, at);
     if (typeof result !== 'string' && result.record.version > afterVersion) return true;
   }

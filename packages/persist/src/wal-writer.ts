@@ -16,7 +16,8 @@ export function parseSegmentName(name: string): Version | undefined {
 
 interface Waiter {
   readonly version: Version;
-  readonly frame: Buffer;
+  /** `undefined` for a barrier: resolved once everything queued before it is written and (for `'always'`) synced. */
+  readonly frame: Buffer | undefined;
   readonly sync: SyncMode;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
@@ -115,18 +116,25 @@ export class WalWriter {
     });
   }
 
-  /** Resolves once everything appended so far is written and fdatasync'ed. */
-  async flushed(): Promise<void> {
-    await this.#drain();
-    if (this.#failed !== undefined) throw this.#failedError();
-    await this.#exclusive(async () => {
-      if (this.#dirty) await this.#datasync();
+  /**
+   * Resolves once everything appended before the call is written and
+   * fdatasync'ed. A barrier in the queue, not a wait for the queue to empty:
+   * it completes under a steady stream of writes.
+   */
+  flushed(): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failedError());
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ version: 0, frame: undefined, sync: 'always', resolve, reject });
+      this.#kick();
     });
   }
 
-  /** Flushes what is queued, then continues in a new segment (for checkpoints: later records land in a file of their own). */
+  /**
+   * Continues in a new segment (for checkpoints: later records land in a file
+   * of their own). Records still queued go to the new segment.
+   */
   async rotate(): Promise<void> {
-    await this.#drain();
+    if (this.#failed !== undefined) throw this.#failedError();
     await this.#exclusive(() => this.#rotate());
   }
 
@@ -135,6 +143,7 @@ export class WalWriter {
     if (this.#closed) return;
     try {
       if (this.#failed === undefined) await this.flushed();
+      await this.#drain();
     } finally {
       this.#closed = true;
       clearInterval(this.#interval);
@@ -166,8 +175,14 @@ export class WalWriter {
 
   async #writeBatch(batch: Waiter[]): Promise<void> {
     try {
-      const data = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((w) => w.frame));
+      const frames = batch.filter((w) => w.frame !== undefined);
       const durable = batch.some((w) => w.sync === 'always');
+      if (frames.length === 0) {
+        if (durable && this.#dirty) await this.#datasync();
+        for (const waiter of batch) waiter.resolve();
+        return;
+      }
+      const data = frames.length === 1 ? frames[0]!.frame! : Buffer.concat(frames.map((w) => w.frame!));
       if (durable && !this.#dirty && this.#handle.writeDurable !== undefined) {
         // Everything before is already on disk: one O_DSYNC write is as durable as write +
         // fdatasync and costs one trip to the disk instead of two.
@@ -182,7 +197,7 @@ export class WalWriter {
       this.#segmentSize += data.byteLength;
       this.#bytesWritten += data.byteLength;
       // Records still queued have higher versions: a segment opened now starts after this batch.
-      this.#nextVersion = batch[batch.length - 1]!.version + 1;
+      this.#nextVersion = frames[frames.length - 1]!.version + 1;
     } catch (error) {
       this.#fail(error, batch);
       return;
@@ -200,16 +215,28 @@ export class WalWriter {
   async #rotate(): Promise<void> {
     if (this.#failed !== undefined) throw this.#failedError();
     if (this.#dirty) await this.#datasync();
-    const next = await WalWriter.#openSegment(this.#options, this.#nextVersion);
+    let next: { handle: FileHandle; size: number };
+    try {
+      next = await WalWriter.#openSegment(this.#options, this.#nextVersion);
+    } catch (error) {
+      this.#fail(error, []);
+      throw this.#failed;
+    }
     const old = this.#handle;
     this.#handle = next.handle;
     this.#segmentSize = next.size;
     await old.close();
   }
 
+  /** fdatasync; a failure fails the writer for good (after a failed fsync the kernel may have dropped the data: never retry). */
   async #datasync(): Promise<void> {
     this.#syncs++;
-    await this.#handle.datasync();
+    try {
+      await this.#handle.datasync();
+    } catch (error) {
+      this.#fail(error, []);
+      throw this.#failed;
+    }
     this.#dirty = false;
     this.#intervalPending = false;
   }
