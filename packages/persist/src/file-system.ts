@@ -1,5 +1,6 @@
 import { closeSync, constants, openSync, write as writeCallback } from 'node:fs';
 import * as fsp from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 import type { FileHandle, FileSystem } from '@epochdb/core';
 
@@ -79,6 +80,28 @@ class NodeFileHandle implements FileHandle {
   }
 }
 
+/**
+ * `mkdir -p`, one level at a time. (Node's `recursive: true` loops forever
+ * under `/proc`, where creating a directory fails with ENOENT for ever.)
+ */
+async function makeDirectory(path: string, mode: number, depth = 0): Promise<void> {
+  try {
+    await fsp.mkdir(path, { mode });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if ((await fsp.stat(path)).isDirectory()) return;
+      throw error;
+    }
+    const parent = dirname(path);
+    if (code !== 'ENOENT' || parent === path || depth > 256) throw error;
+    await makeDirectory(parent, mode, depth + 1);
+    await fsp.mkdir(path, { mode }).catch(async (retry: NodeJS.ErrnoException) => {
+      if (retry.code !== 'EEXIST' || !(await fsp.stat(path)).isDirectory()) throw retry;
+    });
+  }
+}
+
 /** The real file system (`node:fs/promises`). */
 export const nodeFileSystem: FileSystem = Object.freeze({
   async open(path: string, flags: 'r' | 'r+' | 'w' | 'wx', mode = 0o600): Promise<FileHandle> {
@@ -86,9 +109,7 @@ export const nodeFileSystem: FileSystem = Object.freeze({
   },
   readFile: (path: string) => fsp.readFile(path),
   readdir: (path: string) => fsp.readdir(path),
-  async mkdir(path: string, mode = 0o700): Promise<void> {
-    await fsp.mkdir(path, { recursive: true, mode });
-  },
+  mkdir: (path: string, mode = 0o700) => makeDirectory(path, mode),
   rename: (from: string, to: string) => fsp.rename(from, to),
   unlink: (path: string) => fsp.unlink(path),
   async size(path: string): Promise<number | undefined> {
