@@ -189,10 +189,14 @@ export class Database implements ReadApi, AsyncDisposable {
    */
   async checkpoint(): Promise<void> {
     this.#store.assertOpen('checkpoint');
-    if (this.#persistence === undefined) return;
+    if (this.#persistence !== undefined) await this.#checkpointWith(this.#persistence);
+  }
+
+  /** Checkpoints a snapshot of now; the snapshot pins its version until the file is written. */
+  async #checkpointWith(persistence: Persistence): Promise<void> {
     const snapshot = this.#store.snapshot();
     try {
-      await this.#persistence.checkpoint(snapshot.version, snapshot.exportEntries());
+      await persistence.checkpoint(snapshot.version, snapshot.exportEntries());
     } finally {
       snapshot.release();
     }
@@ -234,14 +238,7 @@ export class Database implements ReadApi, AsyncDisposable {
       if (persistence !== undefined) {
         if (this.#autoCheckpoint !== undefined) await this.#autoCheckpoint;
         try {
-          if (this.#options.checkpointOnClose && persistence.failed === undefined) {
-            const snapshot = this.#store.snapshot();
-            try {
-              await persistence.checkpoint(snapshot.version, snapshot.exportEntries());
-            } finally {
-              snapshot.release();
-            }
-          }
+          if (this.#options.checkpointOnClose && persistence.failed === undefined) await this.#checkpointWith(persistence);
         } finally {
           await persistence.close();
         }

@@ -2,7 +2,7 @@ export { Persistence, writeBackup } from './persistence.js';
 export type { PersistenceOptions, PersistenceStats } from './persistence.js';
 export { recover, checkpointName, parseCheckpointName, MARKER_FILE, DAMAGED_DIR, DIRECTORY_FORMAT_VERSION } from './recovery.js';
 export type { Recovered, RecoverOptions } from './recovery.js';
-export { WalWriter, segmentName, parseSegmentName } from './wal-writer.js';
+export { WalWriter, segmentName, parseSegmentName, listSegments } from './wal-writer.js';
 export type { WalWriterOptions } from './wal-writer.js';
 export { writeCheckpoint, readCheckpoint, CHECKPOINT_FORMAT_VERSION } from './checkpoint-file.js';
 export type { CheckpointWritten, CheckpointContents } from './checkpoint-file.js';

@@ -4,7 +4,7 @@ import { writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import { DirectoryLock } from './dir-lock.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
 import { checkpointName, parseCheckpointName, recover, writeMarker, type Recovered } from './recovery.js';
-import { parseSegmentName, WalWriter } from './wal-writer.js';
+import { listSegments, WalWriter } from './wal-writer.js';
 
 /** Options of {@link Persistence.open}. */
 export interface PersistenceOptions {
@@ -169,10 +169,7 @@ export class Persistence {
   /** Deletes checkpoints older than `keepFrom` and WAL segments whose records all lie at or below it. */
   async #prune(keepFrom: Version): Promise<void> {
     const names = await this.#fs.readdir(this.#options.dir);
-    const segments = names
-      .map((name) => ({ name, first: parseSegmentName(name) }))
-      .filter((s): s is { name: string; first: number } => s.first !== undefined)
-      .sort((a, b) => a.first - b.first);
+    const segments = listSegments(names);
     let removed = false;
     for (let i = 0; i + 1 < segments.length; i++) {
       if (segments[i + 1]!.first - 1 <= keepFrom) {

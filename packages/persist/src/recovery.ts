@@ -3,7 +3,7 @@ import { CorruptionError, UnsupportedFormatError, type CheckpointEntry, type Com
 import { readCheckpoint } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
 import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
-import { parseSegmentName } from './wal-writer.js';
+import { listSegments } from './wal-writer.js';
 
 /** The file that marks a directory as an EpochDB database, holding its format version. */
 export const MARKER_FILE = 'EPOCHDB';
@@ -98,10 +98,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   }
 
   // WAL segments, oldest first; replay what follows the checkpoint, contiguously.
-  const segments = names
-    .map((name) => ({ name, first: parseSegmentName(name) }))
-    .filter((s): s is { name: string; first: number } => s.first !== undefined)
-    .sort((a, b) => a.first - b.first);
+  const segments = listSegments(names);
   const records: CommitRecord[] = [];
   let expected = checkpointVersion + 1;
   for (let i = 0; i < segments.length; i++) {

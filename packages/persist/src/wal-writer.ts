@@ -14,6 +14,14 @@ export function parseSegmentName(name: string): Version | undefined {
   return match === null ? undefined : Number(match[1]);
 }
 
+/** The WAL segments among a directory's file names, oldest first. */
+export function listSegments(names: readonly string[]): { name: string; first: Version }[] {
+  return names
+    .map((name) => ({ name, first: parseSegmentName(name) }))
+    .filter((s): s is { name: string; first: Version } => s.first !== undefined)
+    .sort((a, b) => a.first - b.first);
+}
+
 interface Waiter {
   readonly version: Version;
   /** `undefined` for a barrier: resolved once everything queued before it is written and (for `'always'`) synced. */
