@@ -21,12 +21,24 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DatabaseClosedError, EpochError, LockedError, ManualClock, open, type Database, type Entry, type ErrorCode, type OpenOptions } from 'epochdb';
+import {
+  DatabaseClosedError,
+  EpochError,
+  LockedError,
+  ManualClock,
+  nodeFileSystem,
+  open,
+  type Database,
+  type Entry,
+  type ErrorCode,
+  type FileSystem,
+  type OpenOptions,
+} from 'epochdb';
 
 const DIST = fileURLToPath(new URL('../../packages/epochdb/dist/index.js', import.meta.url));
 const T0 = 1_700_000_000_000;
@@ -214,6 +226,18 @@ describe('(a) the directory lock', () => {
     const error = await rejection(open({ dir }), 'LOCKED');
     expect(error.message).toContain(`process ${pid} on some-other-host.example`);
     expect(await readFile(join(dir, 'LOCK'), 'utf8')).toContain('some-other-host.example');
+  });
+
+  it('two opens of the same fresh directory at once: exactly one wins, the other is LOCKED', async () => {
+    for (let trial = 0; trial < 10; trial++) {
+      const dir = join(await tempDir(), 'db');
+      const results = await Promise.allSettled([open({ dir }), open({ dir })]);
+      const opened = results.filter((r): r is PromiseFulfilledResult<Database> => r.status === 'fulfilled').map((r) => r.value);
+      dbs.push(...opened);
+      expect(opened.length, `trial ${trial}`).toBe(1);
+      const failure = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(failure.reason).toBeInstanceOf(LockedError);
+    }
   });
 
   it('a lock held by a live other process is LOCKED naming its pid; once it closes, the directory opens here with its writes', async () => {
@@ -683,14 +707,15 @@ describe('(g) per-write sync overrides (stats().walSyncs)', () => {
 // ---------------------------------------------------------------- regressions
 
 describe('regressions', () => {
-  // A writer that awaits each write and then writes again, without ever yielding to the event
-  // loop in between (a bulk load: `for (...) await db.put(...)`), keeps the WAL flush loop busy
-  // forever: WalWriter's drain (`while (flushing) await flushing`), which rotate() and flushed()
-  // wait on, only finishes when the loop finds its queue empty, and the writer's next append
-  // always arrives before the loop looks. So the automatic checkpoint waits in rotate() until the
-  // writer pauses; meanwhile checkpointDue stays false (one is "running") and the WAL grows
-  // without bound. Measured: 3000 such writes, checkpointWalBytes 4096 -> 0 checkpoints,
-  // 480 KB of WAL in 429 segments, for 'none' and 'always' alike.
+  // Fixed in f0c95d4 (found here and by the crash tests at the same time). A writer that awaits
+  // each write and then writes again, without yielding to the event loop in between (a bulk load:
+  // `for (...) await db.put(...)`), kept the WAL flush loop busy forever: WalWriter's drain
+  // (`while (flushing) await flushing`), which rotate() and flushed() waited on, only finished when
+  // the loop found its queue empty, and the writer's next append always arrived before the loop
+  // looked. So the automatic checkpoint waited in rotate() until the writer paused, checkpointDue
+  // stayed false meanwhile (one was "running"), and the WAL grew without bound. Measured then:
+  // 3000 such writes, checkpointWalBytes 4096 -> 0 checkpoints, 480 KB of WAL in 429 segments,
+  // for 'none' and 'always' alike.
   it('regression: a writer that never yields starves automatic checkpoints, so the WAL grows without bound', async () => {
     const dir = await tempDir();
     const db = await openDb({ dir, sync: 'always', walSegmentBytes: 1024, checkpointWalBytes: 4096 });
@@ -702,8 +727,8 @@ describe('regressions', () => {
     });
   });
 
-  // The same starvation seen directly: flushed() and checkpoint() called while such a writer runs
-  // settle only once it stops.
+  // The same starvation seen directly (fixed in f0c95d4): flushed() and checkpoint() called while
+  // such a writer ran settled only once it stopped.
   it('regression: flushed() and checkpoint() do not settle while a writer keeps writing', async () => {
     const db = await openDb({ dir: await tempDir(), sync: 'none' });
     let stop = false;
@@ -724,5 +749,113 @@ describe('regressions', () => {
       await flushed;
       await checkpoint;
     }
+  });
+
+  // DirectoryLock.acquire takes a stale lock over in steps (read the holder, see it is dead,
+  // unlink the file, retry the O_EXCL create). Two opens doing this at the same time interleave:
+  // A reads the stale holder; B reads it too, unlinks it and creates its own LOCK; A then unlinks
+  // B's fresh LOCK (it still believes it is the stale one) and creates its own. Both opens succeed:
+  // two writers on one directory, and the first close() deletes the other's lock. Here the
+  // interleaving is forced by holding A's unlink until B is open; unforced, two plain concurrent
+  // open()s of a directory with a stale LOCK both succeed in about 1 trial in 5 (in one process;
+  // two processes restarted together after a crash race the same way).
+  it('regression: two opens racing to take over a stale LOCK can both succeed', async () => {
+    const dir = await tempDir();
+    await (await openDb({ dir })).close();
+    await writeFile(join(dir, 'LOCK'), JSON.stringify({ pid: await deadPid(), host: hostname(), since: '2026-01-01T00:00:00.000Z' }));
+    let reached!: () => void;
+    const atUnlink = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let gated = false;
+    // A's file system holds its first unlink of LOCK (the stale-lock takeover) until B is open.
+    const holdsTakeover: FileSystem = {
+      ...nodeFileSystem,
+      async unlink(path) {
+        if (path.endsWith('LOCK') && !gated) {
+          gated = true;
+          reached();
+          await gate;
+        }
+        return nodeFileSystem.unlink(path);
+      },
+    };
+    const settle = (promise: Promise<Database>): Promise<{ db?: Database; code?: string }> =>
+      promise.then(
+        (db) => {
+          dbs.push(db);
+          return { db };
+        },
+        (error: unknown) => ({ code: (error as EpochError).code }),
+      );
+    const a = settle(open({ dir, fileSystem: holdsTakeover, maintenance: { intervalMs: 0 } }));
+    await Promise.race([atUnlink, a]);
+    const bPending = settle(open({ dir, maintenance: { intervalMs: 0 } }));
+    // (A fixed takeover might make B wait for A: then let A go on after a while.)
+    await Promise.race([bPending, sleep(1000)]);
+    release();
+    const results = [await a, await bPending];
+    expect(
+      results.map((r) => (r.db !== undefined ? 'opened' : r.code)),
+      'exactly one of two racing opens may hold the directory',
+    ).toSatisfy((outcomes: string[]) => outcomes.filter((o) => o === 'opened').length === 1 && outcomes.includes('LOCKED'));
+  });
+
+  // backup() writes the EPOCHDB marker first and the checkpoint after it. If the process dies in
+  // between (here: while the checkpoint is being written; the directory is copied at that moment,
+  // as a crash would leave it), the destination is a directory with the marker and a temporary
+  // file: open() deletes the temporary file and opens it as a valid, EMPTY database at version 0,
+  // without any error. Restoring from such a backup silently loses everything. (A backup of a
+  // memory-only database that close() interrupts leaves the same marker-only directory.)
+  // Expected: an incomplete backup does not open as a database (e.g. the marker written last).
+  it('regression: a backup interrupted by a crash opens as a valid empty database', async () => {
+    const root = await tempDir();
+    let reached!: () => void;
+    const atCheckpointWrite = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // The real file system, except that writing the backup's checkpoint stops until `gate` opens.
+    const stalling: FileSystem = {
+      ...nodeFileSystem,
+      async open(path, flags, mode) {
+        const handle = await nodeFileSystem.open(path, flags, mode);
+        if (!path.endsWith('.ckpt.tmp')) return handle;
+        return {
+          write: async (data, position) => {
+            reached();
+            await gate;
+            return handle.write(data, position);
+          },
+          read: (position, length) => handle.read(position, length),
+          datasync: () => handle.datasync(),
+          truncate: (length) => handle.truncate(length),
+          size: () => handle.size(),
+          close: () => handle.close(),
+        };
+      },
+    };
+    const db = await openDb({ fileSystem: stalling });
+    await db.put('k', 'precious');
+    const dest = join(root, 'backup');
+    const backup = db.backup(dest);
+    try {
+      await atCheckpointWrite;
+      const crashed = join(root, 'crashed-backup');
+      await cp(dest, crashed, { recursive: true });
+      const outcome = await open({ dir: crashed }).then(
+        async (copy) => {
+          const state = { opened: true, version: copy.version, k: copy.get('k') };
+          await copy.close();
+          return state;
+        },
+        (error: unknown) => ({ opened: false, code: (error as EpochError).code }),
+      );
+      expect(outcome.opened, `an interrupted backup opened as a database: ${JSON.stringify(outcome)}`).toBe(false);
+    } finally {
+      release();
+      await backup;
+    }
+    // The completed backup is fine.
+    expect((await openDb({ dir: dest })).get('k')).toBe('precious');
   });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { IoError, LockedError } from '@epochdb/core';
@@ -41,7 +42,7 @@ export class DirectoryLock {
   static async acquire(fs: FileSystem, dir: string): Promise<DirectoryLock> {
     const path = join(dir, LOCK_FILE);
     const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const handle = await fs.open(path, 'wx');
         try {
@@ -54,15 +55,27 @@ export class DirectoryLock {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new IoError(`cannot create lock file ${path}: ${(error as Error).message}`, { cause: error });
       }
-      const holder = await readHolder(fs, path);
-      if (holder !== undefined && (holder.host !== me.host || isAlive(holder.pid))) {
-        const who = holder.pid === process.pid && holder.host === me.host ? 'this process' : `process ${holder.pid} on ${holder.host}`;
-        throw new LockedError(`database directory ${dir} is locked by ${who} (since ${holder.since}); close that database first`);
+      const holder = await readHolderPatiently(fs, path);
+      if (holder !== undefined && !isStale(holder, me.host)) throw lockedBy(dir, holder, me.host);
+      // Stale: move it aside with one atomic rename, then look at what was moved. Two
+      // processes taking over at once cannot both win: the second one's rename either
+      // fails (nothing left to move) or moves the first one's fresh lock, which it sees
+      // is live and puts back.
+      const aside = join(dir, `${LOCK_FILE}.stale-${process.pid}-${randomUUID()}`);
+      try {
+        await fs.rename(path, aside);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw new IoError(`cannot replace stale lock file ${path}: ${(error as Error).message}`, { cause: error });
       }
-      // The holder is dead (or the lock is unreadable, i.e. it died while writing it): take over.
-      await fs.unlink(path).catch(() => undefined);
+      const moved = await readHolder(fs, aside);
+      if (moved !== undefined && !isStale(moved, me.host)) {
+        await fs.rename(aside, path).catch(() => undefined);
+        throw lockedBy(dir, moved, me.host);
+      }
+      await fs.unlink(aside).catch(() => undefined);
     }
-    throw new LockedError(`database directory ${dir} is locked: another process took the lock while a stale one was being replaced`);
+    throw new LockedError(`database directory ${dir} is locked: another process kept taking the lock while a stale one was being replaced`);
   }
 
   /** Removes the lock file. Idempotent. */
@@ -71,6 +84,26 @@ export class DirectoryLock {
     this.#released = true;
     await this.#fs.unlink(this.#path).catch(() => undefined);
   }
+}
+
+function isStale(holder: Holder, host: string): boolean {
+  return holder.host === host && !isAlive(holder.pid);
+}
+
+function lockedBy(dir: string, holder: Holder, host: string): LockedError {
+  const who = holder.pid === process.pid && holder.host === host ? 'this process' : `process ${holder.pid} on ${holder.host}`;
+  return new LockedError(`database directory ${dir} is locked by ${who} (since ${holder.since}); close that database first`);
+}
+
+/** How long an unreadable lock file gets to be finished by the process writing it before it counts as stale. */
+const LOCK_WRITE_GRACE_MS = 100;
+
+/** Reads the holder; an unreadable file may be one another process is writing right now, so look again a little later. */
+async function readHolderPatiently(fs: FileSystem, path: string): Promise<Holder | undefined> {
+  const holder = await readHolder(fs, path);
+  if (holder !== undefined) return holder;
+  await new Promise((resolve) => setTimeout(resolve, LOCK_WRITE_GRACE_MS));
+  return readHolder(fs, path);
 }
 
 async function readHolder(fs: FileSystem, path: string): Promise<Holder | undefined> {

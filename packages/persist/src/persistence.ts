@@ -209,6 +209,9 @@ export async function writeBackup(dest: string, version: Version, entries: Itera
   await fs.mkdir(dest);
   const existing = await fs.readdir(dest);
   if (existing.length > 0) throw new InvalidOptionError(`backup(): destination ${dest} is not empty`);
+  const written = await writeCheckpoint(fs, join(dest, checkpointName(version)), version, entries, dest);
+  // The marker last: a backup cut short by a crash is not an EpochDB directory, so it
+  // can never be mistaken for a complete (or empty) database.
   await writeMarker(fs, dest);
-  return writeCheckpoint(fs, join(dest, checkpointName(version)), version, entries, dest);
+  return written;
 }
