@@ -23,7 +23,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -751,63 +751,132 @@ describe('regressions', () => {
     }
   });
 
-  // DirectoryLock.acquire takes a stale lock over in steps (read the holder, see it is dead,
-  // unlink the file, retry the O_EXCL create). Two opens doing this at the same time interleave:
-  // A reads the stale holder; B reads it too, unlinks it and creates its own LOCK; A then unlinks
-  // B's fresh LOCK (it still believes it is the stale one) and creates its own. Both opens succeed:
-  // two writers on one directory, and the first close() deletes the other's lock. Here the
-  // interleaving is forced by holding A's unlink until B is open; unforced, two plain concurrent
-  // open()s of a directory with a stale LOCK both succeed in about 1 trial in 5 (in one process;
-  // two processes restarted together after a crash race the same way).
-  it('regression: two opens racing to take over a stale LOCK can both succeed', async () => {
+  // --- Taking over a stale LOCK while others open the same directory.
+  //
+  // `pausingLockMoves(n)` is the real file system, except that the first `n` times the opener
+  // moves or deletes the LOCK file itself (the takeover: unlink, or rename away and back) it stops
+  // until the test lets it go on, so other opens can be run at exactly that moment.
+
+  interface Pause {
+    readonly reached: Promise<void>;
+    readonly release: () => void;
+  }
+
+  function pausingLockMoves(n: number): { fs: FileSystem; pauses: Pause[] } {
+    const pauses = Array.from({ length: n }, (): Pause & { arrive: () => void; gate: Promise<void> } => {
+      let arrive!: () => void;
+      let release!: () => void;
+      const reached = new Promise<void>((resolve) => (arrive = resolve));
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      return { reached, release, arrive, gate };
+    });
+    let moves = 0;
+    const isLock = (path: string): boolean => basename(path) === 'LOCK';
+    const pause = async (): Promise<void> => {
+      const p = pauses[moves++];
+      if (p === undefined) return;
+      p.arrive();
+      await p.gate;
+    };
+    const fs: FileSystem = {
+      ...nodeFileSystem,
+      async unlink(path) {
+        if (isLock(path)) await pause();
+        return nodeFileSystem.unlink(path);
+      },
+      async rename(from, to) {
+        if (isLock(from) || isLock(to)) await pause();
+        return nodeFileSystem.rename(from, to);
+      },
+    };
+    return { fs, pauses };
+  }
+
+  type Outcome = { readonly db: Database } | { readonly code: string };
+  const attempt = (promise: Promise<Database>): Promise<Outcome> =>
+    promise.then(
+      (db) => {
+        dbs.push(db);
+        return { db };
+      },
+      (error: unknown) => ({ code: String((error as EpochError).code) }),
+    );
+  const holders = (outcomes: readonly Outcome[]): string[] => outcomes.map((o) => ('db' in o ? 'opened' : o.code));
+
+  /** A directory (with a database in it) whose LOCK was left by a process that has died. */
+  async function staleLockedDir(): Promise<string> {
     const dir = await tempDir();
     await (await openDb({ dir })).close();
     await writeFile(join(dir, 'LOCK'), JSON.stringify({ pid: await deadPid(), host: hostname(), since: '2026-01-01T00:00:00.000Z' }));
-    let reached!: () => void;
-    const atUnlink = new Promise<void>((resolve) => (reached = resolve));
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let gated = false;
-    // A's file system holds its first unlink of LOCK (the stale-lock takeover) until B is open.
-    const holdsTakeover: FileSystem = {
-      ...nodeFileSystem,
-      async unlink(path) {
-        if (path.endsWith('LOCK') && !gated) {
-          gated = true;
-          reached();
-          await gate;
-        }
-        return nodeFileSystem.unlink(path);
-      },
-    };
-    const settle = (promise: Promise<Database>): Promise<{ db?: Database; code?: string }> =>
-      promise.then(
-        (db) => {
-          dbs.push(db);
-          return { db };
-        },
-        (error: unknown) => ({ code: (error as EpochError).code }),
-      );
-    const a = settle(open({ dir, fileSystem: holdsTakeover, maintenance: { intervalMs: 0 } }));
-    await Promise.race([atUnlink, a]);
-    const bPending = settle(open({ dir, maintenance: { intervalMs: 0 } }));
-    // (A fixed takeover might make B wait for A: then let A go on after a while.)
-    await Promise.race([bPending, sleep(1000)]);
-    release();
-    const results = [await a, await bPending];
-    expect(
-      results.map((r) => (r.db !== undefined ? 'opened' : r.code)),
-      'exactly one of two racing opens may hold the directory',
-    ).toSatisfy((outcomes: string[]) => outcomes.filter((o) => o === 'opened').length === 1 && outcomes.includes('LOCKED'));
+    return dir;
+  }
+
+  // Fixed in 4658e1b. The takeover used to be: read the holder, see it is dead, unlink LOCK,
+  // retry the O_EXCL create. A read the stale holder; B read it too, unlinked it and created its
+  // own LOCK; A then unlinked B's fresh LOCK (believing it stale) and created its own: both
+  // opened. Unforced, two plain concurrent open()s of a directory with a stale LOCK both
+  // succeeded in about 1 trial in 5.
+  it('regression: two opens racing to take over a stale LOCK: exactly one wins', async () => {
+    const dir = await staleLockedDir();
+    const { fs, pauses } = pausingLockMoves(1);
+    // A has read the stale holder and is about to move it; B opens right then.
+    const a = attempt(open({ dir, fileSystem: fs, maintenance: { intervalMs: 0 } }));
+    await Promise.race([pauses[0]!.reached, a]);
+    const b = attempt(open({ dir, maintenance: { intervalMs: 0 } }));
+    await Promise.race([b, sleep(1000)]); // (a takeover that makes B wait for A must not hang the test)
+    pauses[0]!.release();
+    expect(holders([await a, await b]).sort(), 'exactly one of two racing opens holds the directory').toStrictEqual(['LOCKED', 'opened']);
   });
 
-  // backup() writes the EPOCHDB marker first and the checkpoint after it. If the process dies in
-  // between (here: while the checkpoint is being written; the directory is copied at that moment,
-  // as a crash would leave it), the destination is a directory with the marker and a temporary
-  // file: open() deletes the temporary file and opens it as a valid, EMPTY database at version 0,
-  // without any error. Restoring from such a backup silently loses everything. (A backup of a
-  // memory-only database that close() interrupts leaves the same marker-only directory.)
-  // Expected: an incomplete backup does not open as a database (e.g. the marker written last).
+  // Open since 4658e1b: the takeover moves LOCK aside with a rename, reads what it moved, and if
+  // that was a live holder's fresh lock (B took over first), renames it back. While it is aside,
+  // LOCK does not exist although B holds the directory: a third open C creates LOCK with O_EXCL
+  // and opens, and then A's rename back silently replaces C's LOCK with B's. B and C both have
+  // the directory open (two writers; and LOCK names only B). Three openers at once happen when,
+  // e.g., several worker processes start together after a crash.
+  it('regression: three opens racing to take over a stale LOCK: two of them win', async () => {
+    const dir = await staleLockedDir();
+    const { fs, pauses } = pausingLockMoves(2);
+    const a = attempt(open({ dir, fileSystem: fs, maintenance: { intervalMs: 0 } }));
+    // A is about to move the stale LOCK: B opens (taking over) right then.
+    await Promise.race([pauses[0]!.reached, a]);
+    const b = attempt(open({ dir, maintenance: { intervalMs: 0 } }));
+    await Promise.race([b, sleep(1000)]);
+    pauses[0]!.release();
+    // A moved B's fresh lock aside and is about to put it back: C opens right then.
+    await Promise.race([pauses[1]!.reached, a, sleep(1000)]);
+    const c = attempt(open({ dir, maintenance: { intervalMs: 0 } }));
+    await Promise.race([c, sleep(1000)]);
+    pauses[1]!.release();
+    const outcomes = holders([await a, await b, await c]);
+    expect(outcomes.filter((o) => o === 'opened').length, `A, B, C: ${outcomes.join(', ')} (exactly one may hold the directory)`).toBe(1);
+  });
+
+  // Same cause: while A has B's lock aside, B closes (its release finds no LOCK to delete); A then
+  // puts B's lock back. Nobody holds the directory any more, but LOCK names a live process (here
+  // this one), so every later open is LOCKED until that process exits.
+  it('regression: a lock put back after its holder closed keeps the directory locked by nobody', async () => {
+    const dir = await staleLockedDir();
+    const { fs, pauses } = pausingLockMoves(2);
+    const a = attempt(open({ dir, fileSystem: fs, maintenance: { intervalMs: 0 } }));
+    await Promise.race([pauses[0]!.reached, a]);
+    const b = await attempt(open({ dir, maintenance: { intervalMs: 0 } }));
+    pauses[0]!.release();
+    await Promise.race([pauses[1]!.reached, a, sleep(1000)]);
+    if ('db' in b) await b.db.close(); // B is done with the directory
+    pauses[1]!.release();
+    await a;
+    for (const db of dbs.splice(0)) await db.close(); // whoever holds it, let go
+    const later = await attempt(open({ dir, maintenance: { intervalMs: 0 } }));
+    expect(holders([later]), 'nobody holds the directory: it must open').toStrictEqual(['opened']);
+  });
+
+  // Fixed in 4658e1b. backup() wrote the EPOCHDB marker first and the checkpoint after it. If the
+  // process died in between (here: while the checkpoint is being written; the directory is copied
+  // at that moment, as a crash would leave it), the destination held the marker and a temporary
+  // file: open() deleted the temporary file and opened it as a valid, EMPTY database at version 0,
+  // without any error, so restoring from it silently lost everything. (A backup of a memory-only
+  // database interrupted by close() left the same marker-only directory.)
   it('regression: a backup interrupted by a crash opens as a valid empty database', async () => {
     const root = await tempDir();
     let reached!: () => void;

@@ -29,7 +29,13 @@
  * No background maintenance runs (intervalMs 0), so nothing expires by
  * deletion, only by time.
  *
- * `REOPEN_RUNS=500 npx vitest run test/persist/reopen.test.ts` searches deeper.
+ * Against the WalWriter before 3c3bcaa (a segment rotated while appends were
+ * queued was named after the newest appended record, so recovery saw a gap and
+ * refused to open) it fails within a few runs: CorruptionError "write-ahead log
+ * records 7..7 are missing" on the reopen after a 'none'/'interval' session with
+ * 1 KiB segments and checkpointOnClose: false.
+ *
+ * `REOPEN_RUNS=1500 npx vitest run test/persist/reopen.test.ts` searches deeper (~1 min).
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -137,7 +143,7 @@ type Cmd =
   | { readonly kind: 'put'; readonly write: PutSpec; readonly sync: SyncMode | undefined }
   | { readonly kind: 'delete'; readonly key: string; readonly sync: SyncMode | undefined }
   | { readonly kind: 'batch'; readonly ops: readonly WriteSpec[]; readonly sync: SyncMode | undefined }
-  | { readonly kind: 'tx'; readonly isolation: 'snapshot' | 'serializable'; readonly ops: readonly WriteSpec[]; readonly readKey: string }
+  | { readonly kind: 'tx'; readonly isolation: 'snapshot' | 'serializable'; readonly ops: readonly WriteSpec[]; readonly readKey: string; readonly sync: SyncMode | undefined }
   | { readonly kind: 'advance'; readonly ms: number }
   | { readonly kind: 'checkpoint' }
   | { readonly kind: 'reopen'; readonly downMs: number; readonly session: Session };
@@ -164,6 +170,12 @@ const valueArb: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown; leaf: unknow
   map: fc.array(fc.tuple(fc.oneof(fc.string({ maxLength: 3 }), fc.integer({ min: -5, max: 5 })), tie('value')), { maxLength: 3 }).map((entries) => new Map(entries)),
 })).value;
 
+/** Mostly small values, now and then a bigger one, so tiny WAL segments fill up within a few writes. */
+const putValueArb: fc.Arbitrary<unknown> = fc.oneof(
+  { arbitrary: valueArb, weight: 3 },
+  { arbitrary: fc.tuple(fc.integer({ min: 100, max: 500 }), valueArb).map(([n, v]) => ({ pad: 'v'.repeat(n), v })), weight: 1 },
+);
+
 const keyArb = fc.constantFrom(...KEYS);
 const maybe = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(arb, { nil: undefined, freq: 2 });
 
@@ -175,7 +187,7 @@ const expiryArb: fc.Arbitrary<ExpirySpec> = fc.oneof(
 
 const putSpecArb: fc.Arbitrary<PutSpec> = fc.record({
   key: keyArb,
-  value: valueArb,
+  value: putValueArb,
   run: maybe(fc.constantFrom(...RUNS)),
   type: maybe(fc.constantFrom(...TYPES)),
   expiry: expiryArb,
@@ -200,7 +212,7 @@ function sessionArb(syncModes: readonly SyncMode[]): fc.Arbitrary<Session> {
 function cmdArb(syncModes: readonly SyncMode[]): fc.Arbitrary<Cmd> {
   const perWriteSync = maybe(fc.constantFrom<SyncMode>(...syncModes));
   return fc.oneof(
-    { weight: 8, arbitrary: fc.record({ kind: fc.constant('put' as const), write: putSpecArb, sync: perWriteSync }) },
+    { weight: 10, arbitrary: fc.record({ kind: fc.constant('put' as const), write: putSpecArb, sync: perWriteSync }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('delete' as const), key: keyArb, sync: perWriteSync }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('batch' as const), ops: fc.array(writeSpecArb, { maxLength: 4 }), sync: perWriteSync }) },
     {
@@ -210,19 +222,27 @@ function cmdArb(syncModes: readonly SyncMode[]): fc.Arbitrary<Cmd> {
         isolation: fc.constantFrom<'snapshot' | 'serializable'>('snapshot', 'serializable'),
         ops: fc.array(writeSpecArb, { maxLength: 3 }),
         readKey: keyArb,
+        sync: perWriteSync,
       }),
     },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(0, 1, 3, 10, 30, 100) }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'checkpoint' as const }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('reopen' as const), downMs: fc.constantFrom(0, 0, 1, 5, 25, 2000), session: sessionArb(syncModes) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('reopen' as const), downMs: fc.constantFrom(0, 0, 1, 5, 25, 2000), session: sessionArb(syncModes) }) },
   );
 }
 
 /** A first session, the commands, and the session of the final reopen every run ends with. */
-function runArb(syncModes: readonly SyncMode[], maxCommands: number): fc.Arbitrary<{ first: Session; cmds: Cmd[]; finalDownMs: number; last: Session }> {
+interface Run {
+  readonly first: Session;
+  readonly cmds: readonly Cmd[];
+  readonly finalDownMs: number;
+  readonly last: Session;
+}
+
+function runArb(syncModes: readonly SyncMode[], maxCommands: number): fc.Arbitrary<Run> {
   return fc.record({
     first: sessionArb(syncModes),
-    cmds: fc.array(cmdArb(syncModes), { maxLength: maxCommands }),
+    cmds: fc.array(cmdArb(syncModes), { maxLength: maxCommands, size: 'max' }),
     finalDownMs: fc.constantFrom(0, 10, 2000),
     last: sessionArb(syncModes),
   });
@@ -373,7 +393,7 @@ async function runCommand(h: Harness, model: Model, cmd: Cmd): Promise<void> {
             }
           }
         },
-        { isolation: cmd.isolation },
+        cmd.sync === undefined ? { isolation: cmd.isolation } : { isolation: cmd.isolation, sync: cmd.sync },
       );
       // A transaction with writes takes one version; a read-only one takes none.
       if (writes.length > 0) model.commit(writes);
@@ -383,9 +403,13 @@ async function runCommand(h: Harness, model: Model, cmd: Cmd): Promise<void> {
       h.clock.advance(cmd.ms);
       return;
     case 'checkpoint': {
-      const before = h.db.stats().checkpoints;
+      const before = h.db.stats();
       await h.db.checkpoint();
-      expect(h.db.stats(), 'checkpoint() writes a checkpoint at the current version').toMatchObject({ checkpoints: before + 1, lastCheckpointVersion: model.version });
+      // An automatic checkpoint may have been running too (one runs at a time); a checkpoint at
+      // the version of the newest one is skipped (rewriting it would destroy the fallback).
+      const after = h.db.stats();
+      expect(after.lastCheckpointVersion, 'after checkpoint() the newest checkpoint is at the current version').toBe(model.version);
+      if (before.lastCheckpointVersion < model.version) expect(after.checkpoints, 'checkpoint() wrote a checkpoint').toBeGreaterThan(before.checkpoints);
       return;
     }
     case 'reopen':
@@ -394,7 +418,7 @@ async function runCommand(h: Harness, model: Model, cmd: Cmd): Promise<void> {
   }
 }
 
-async function runScenario(run: { first: Session; cmds: readonly Cmd[]; finalDownMs: number; last: Session }): Promise<void> {
+async function runScenario(run: Run): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'epochdb-reopen-'));
   const clock = new ManualClock(START_TIME);
   const model = new Model();
@@ -422,14 +446,59 @@ async function runScenario(run: { first: Session; cmds: readonly Cmd[]; finalDow
 
 // ============================================================== the properties
 
-const RUNS_SCALE = Number(process.env.REOPEN_RUNS ?? 100);
+const RUNS_SCALE = Number(process.env.REOPEN_RUNS ?? 200);
+const TIMEOUT_MS = Math.max(60_000, RUNS_SCALE * 300);
+/**
+ * Every run does real file I/O (fsyncs at open, checkpoint and close), so
+ * shrinking a counterexample can take minutes: fast-check stops after this long
+ * and reports the smallest counterexample found so far (the error names the step).
+ */
+const SEARCH_LIMIT_MS = Math.max(20_000, RUNS_SCALE * 100);
+
+const session = (overrides: Partial<Session> = {}): Session => ({ sync: 'none', walSegmentBytes: undefined, checkpointWalBytes: undefined, checkpointOnClose: true, ...overrides });
+const put = (key: string, value: unknown, extra: Partial<PutSpec> = {}): Cmd => ({ kind: 'put', write: { key, value, run: undefined, type: undefined, expiry: undefined, ...extra }, sync: undefined });
+
+/**
+ * Hand-written runs fast-check tries first, so the case "an entry expires
+ * while the database is down" is exercised on every run of the suite: the key
+ * had an older value without TTL (which must not come back), the TTL'd value
+ * is in a checkpoint (explicit, or the one close() writes) or only in the WAL,
+ * and the database is reopened after the expiry, twice.
+ */
+const EXPIRES_WHILE_DOWN: Run[] = [false, true].flatMap((checkpointOnClose) =>
+  [false, true].map(
+    (explicitCheckpoint): Run => ({
+      first: session({ checkpointOnClose }),
+      cmds: [
+        put('a', 'old, no TTL', { run: 'r', type: 't' }),
+        put('a', new Map([['new', new Date(1)]]), { run: 'r2', type: 'tt', expiry: { ttl: 20 } }),
+        put('b', 1n, { run: 'r', expiry: { expiresIn: 20 } }),
+        put('c', -0, { run: 'r', expiry: { ttl: 1000 } }),
+        ...(explicitCheckpoint ? [{ kind: 'checkpoint' } as const] : []),
+        { kind: 'advance', ms: 5 },
+        { kind: 'reopen', downMs: 25, session: session({ checkpointOnClose: !checkpointOnClose }) },
+        { kind: 'reopen', downMs: 0, session: session({ checkpointOnClose: false }) },
+        put('b', 'b again'),
+      ],
+      finalDownMs: 2000,
+      last: session({ checkpointOnClose: false }),
+    }),
+  ),
+);
 
 describe('persistence: after every reopen the database holds exactly the model state', () => {
   it("sync 'none' / 'interval' (per-write overrides included)", async () => {
-    await fc.assert(fc.asyncProperty(runArb(['none', 'interval'], 30), runScenario), { numRuns: RUNS_SCALE });
-  }, Math.max(60_000, RUNS_SCALE * 300));
+    await fc.assert(fc.asyncProperty(runArb(['none', 'interval'], 40), runScenario), {
+      numRuns: RUNS_SCALE,
+      interruptAfterTimeLimit: SEARCH_LIMIT_MS,
+      examples: EXPIRES_WHILE_DOWN.map((run): [Run] => [run]),
+    });
+  }, TIMEOUT_MS);
 
-  it("sync 'always' (every write fdatasync'ed)", async () => {
-    await fc.assert(fc.asyncProperty(runArb(['always', 'always', 'none'], 20), runScenario), { numRuns: Math.max(5, Math.round(RUNS_SCALE / 8)) });
-  }, Math.max(60_000, RUNS_SCALE * 300));
+  it("sync 'always' (every write fdatasync'ed; some per-write 'none')", async () => {
+    await fc.assert(fc.asyncProperty(runArb(['always', 'always', 'none'], 30), runScenario), {
+      numRuns: Math.max(5, Math.round(RUNS_SCALE / 6)),
+      interruptAfterTimeLimit: SEARCH_LIMIT_MS,
+    });
+  }, TIMEOUT_MS);
 });

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { IoError, LockedError } from '@epochdb/core';
@@ -42,38 +41,29 @@ export class DirectoryLock {
   static async acquire(fs: FileSystem, dir: string): Promise<DirectoryLock> {
     const path = join(dir, LOCK_FILE);
     const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const handle = await fs.open(path, 'wx');
-        try {
-          await handle.write(Buffer.from(JSON.stringify(me)), 0);
-          await handle.datasync();
-        } finally {
-          await handle.close();
-        }
-        return new DirectoryLock(fs, path);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new IoError(`cannot create lock file ${path}: ${(error as Error).message}`, { cause: error });
-      }
+    for (let attempt = 0; attempt < TAKEOVER_ATTEMPTS; attempt++) {
+      if (await createExclusive(fs, path, me)) return new DirectoryLock(fs, path);
       const holder = await readHolderPatiently(fs, path);
       if (holder !== undefined && !isStale(holder, me.host)) throw lockedBy(dir, holder, me.host);
-      // Stale: move it aside with one atomic rename, then look at what was moved. Two
-      // processes taking over at once cannot both win: the second one's rename either
-      // fails (nothing left to move) or moves the first one's fresh lock, which it sees
-      // is live and puts back.
-      const aside = join(dir, `${LOCK_FILE}.stale-${process.pid}-${randomUUID()}`);
+      // The holder is gone. Replacing its lock is serialised by a second exclusive
+      // file, the takeover token: only its owner may delete LOCK, and only after
+      // checking (while holding the token) that LOCK is still the stale one. A live
+      // lock is never moved or deleted.
+      const token = join(dir, TAKEOVER_FILE);
+      if (!(await createExclusive(fs, token, me))) {
+        const owner = await readHolderPatiently(fs, token);
+        if (owner === undefined || isStale(owner, me.host)) await fs.unlink(token).catch(() => undefined);
+        else await new Promise((resolve) => setTimeout(resolve, TAKEOVER_WAIT_MS));
+        continue;
+      }
       try {
-        await fs.rename(path, aside);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw new IoError(`cannot replace stale lock file ${path}: ${(error as Error).message}`, { cause: error });
+        const current = await readHolder(fs, path);
+        if (current === undefined ? holder === undefined : isStale(current, me.host) && sameHolder(current, holder)) {
+          await fs.unlink(path).catch(() => undefined);
+        }
+      } finally {
+        await fs.unlink(token).catch(() => undefined);
       }
-      const moved = await readHolder(fs, aside);
-      if (moved !== undefined && !isStale(moved, me.host)) {
-        await fs.rename(aside, path).catch(() => undefined);
-        throw lockedBy(dir, moved, me.host);
-      }
-      await fs.unlink(aside).catch(() => undefined);
     }
     throw new LockedError(`database directory ${dir} is locked: another process kept taking the lock while a stale one was being replaced`);
   }
@@ -84,6 +74,33 @@ export class DirectoryLock {
     this.#released = true;
     await this.#fs.unlink(this.#path).catch(() => undefined);
   }
+}
+
+/** The file that serialises the takeover of a stale lock. */
+export const TAKEOVER_FILE = 'LOCK.takeover';
+const TAKEOVER_ATTEMPTS = 100;
+const TAKEOVER_WAIT_MS = 10;
+
+/** Creates `path` with O_EXCL holding `me`; false if it already exists. */
+async function createExclusive(fs: FileSystem, path: string, me: Holder): Promise<boolean> {
+  let handle;
+  try {
+    handle = await fs.open(path, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new IoError(`cannot create lock file ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    await handle.write(Buffer.from(JSON.stringify(me)), 0);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+function sameHolder(a: Holder, b: Holder | undefined): boolean {
+  return b !== undefined && a.pid === b.pid && a.host === b.host && a.since === b.since;
 }
 
 function isStale(holder: Holder, host: string): boolean {
