@@ -70,10 +70,10 @@ export class KeyRange {
   /**
    * Where a key met by {@link cursor} stands: {@link IN_RANGE}, {@link SKIP}
    * (not yet in the range) or {@link PAST_END} (no later key can be in it).
+   * `required` is `partition + prefix`, passed by callers that classify many keys.
    */
-  classify(compositeKey: string, partition: string): typeof IN_RANGE | typeof SKIP | typeof PAST_END {
+  classify(compositeKey: string, partition: string, required = partition + this.prefix): typeof IN_RANGE | typeof SKIP | typeof PAST_END {
     const key = partition.length === 0 ? compositeKey : compositeKey.slice(partition.length);
-    const required = partition + this.prefix;
     if (!this.reverse) {
       if (!compositeKey.startsWith(required)) return PAST_END;
       if (this.low !== undefined && !this.lowInclusive && key === this.low) return SKIP;

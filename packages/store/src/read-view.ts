@@ -76,6 +76,8 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 class ScanIterator<V> implements IterableIterator<Entry> {
   #remaining: number;
   #finished = false;
+  /** `partition + prefix`, computed once rather than per key. */
+  readonly #required: string;
 
   constructor(
     readonly view: ReadView,
@@ -87,6 +89,7 @@ class ScanIterator<V> implements IterableIterator<Entry> {
     readonly check: (() => void) | undefined,
   ) {
     this.#remaining = range.limit;
+    this.#required = partition + range.prefix;
   }
 
   [Symbol.iterator](): this {
@@ -103,7 +106,7 @@ class ScanIterator<V> implements IterableIterator<Entry> {
       const step = this.cursor.next();
       if (step.done === true) return this.#finish();
       const composite = step.value[0];
-      const verdict = range.classify(composite, partition);
+      const verdict = range.classify(composite, partition, this.#required);
       if (verdict === PAST_END) return this.#finish();
       if (verdict === SKIP) continue;
       const key = index === undefined ? composite : composite.slice(partition.length);
