@@ -85,3 +85,14 @@ describe('KeyRange', () => {
     expect(unlimited.withoutLimit()).toBe(unlimited);
   });
 });
+
+describe('KeyRange.classify', () => {
+  it('regression: a reverse index scan with an upper bound ends at the neighbouring partition instead of skipping through it', () => {
+    // Found in review: the bound was checked on a key sliced as if it belonged to the
+    // partition, so keys of the next-lower tag were SKIPped one by one (O(n) per query).
+    const range = new KeyRange({ reverse: true, lt: 'c' });
+    expect(range.classify('a\u0000zzz', 'b\u0000')).toBe(PAST_END);
+    expect(range.classify('b\u0000bb', 'b\u0000')).toBe(IN_RANGE);
+    expect(range.classify('b\u0000d', 'b\u0000')).toBe(SKIP);
+  });
+});

@@ -82,6 +82,13 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     events: recovered.events.filter((event) => event.type !== 'progress'),
   });
   // Salvage and checkpoint fallback leave state that only a new checkpoint makes whole.
-  if (recovered.needsCheckpoint) await db.checkpoint();
+  if (recovered.needsCheckpoint) {
+    try {
+      await db.checkpoint();
+    } catch (error) {
+      await db.close().catch(() => undefined);
+      throw error;
+    }
+  }
   return db;
 }

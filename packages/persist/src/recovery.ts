@@ -169,7 +169,8 @@ async function prepareDirectory(fs: FileSystem, dir: string): Promise<string[]> 
   await fs.mkdir(dir);
   const names = await fs.readdir(dir);
   if (!names.includes(MARKER_FILE)) {
-    const foreign = names.filter((n) => !n.startsWith('LOCK'));
+    // A crash during the very first open can leave the marker's temporary file behind.
+    const foreign = names.filter((n) => !n.startsWith('LOCK') && n !== `${MARKER_FILE}.tmp`);
     if (foreign.length > 0) {
       throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file, but it holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''})`);
     }

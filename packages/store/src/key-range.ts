@@ -80,9 +80,11 @@ export class KeyRange {
       if (this.high !== undefined && (this.highInclusive ? key > this.high : key >= this.high)) return PAST_END;
       return IN_RANGE;
     }
-    if (this.high !== undefined && (this.highInclusive ? key > this.high : key >= this.high)) return SKIP;
     // Keys at or past the prefix block's end sort above it: skip them until the block starts.
+    // (Checked before the bounds: a key of a neighbouring index partition must end the
+    // scan, not be skipped.)
     if (!compositeKey.startsWith(required)) return compositeKey > required ? SKIP : PAST_END;
+    if (this.high !== undefined && (this.highInclusive ? key > this.high : key >= this.high)) return SKIP;
     if (this.low !== undefined && (this.lowInclusive ? key < this.low : key <= this.low)) return PAST_END;
     return IN_RANGE;
   }

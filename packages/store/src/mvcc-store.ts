@@ -186,6 +186,8 @@ export class MvccStore implements ReadApi {
   #reclaimedExpired = 0;
   #collectedVersions = 0;
   #closed = false;
+  /** Versions below this were never in memory (loaded from a checkpoint without history). */
+  #historyFloor: Version = 0;
   #commitGate: (() => void) | undefined;
   #cloneCache: { version: Version; trees: TreeSet } | undefined;
 
@@ -383,7 +385,11 @@ export class MvccStore implements ReadApi {
       if (++visited % BUDGET_CHECK_EVERY === 0 && performance.now() > deadline) break;
     }
     if (found.length === 0) return 0;
-    const { record } = this.commitWrites(found);
+    const { record, durable } = this.commitWrites(found);
+    // Nobody awaits the cleaner's commit. If persisting it fails, the persistence layer
+    // has already turned the database read-only and reports it; an unhandled rejection
+    // here would only kill the process.
+    durable?.catch(() => undefined);
     this.#reclaimedExpired += record.ops.length;
     return record.ops.length;
   }
@@ -475,6 +481,8 @@ export class MvccStore implements ReadApi {
       this.#apply(entry.key, VersionNode.value(entry.key, entry.version, prepared.stored, prepared.copyOnRead, entry.run, entry.type, entry.expiresAt), true);
     }
     this.#version = version;
+    // A checkpoint holds only the newest version of each key: nothing before it can be read.
+    this.#historyFloor = version;
   }
 
   /**
@@ -648,7 +656,7 @@ export class MvccStore implements ReadApi {
 
   #horizon(): Version {
     const pinned = this.#pins.min();
-    const retained = this.#version - this.retainVersions;
+    const retained = Math.max(this.#version - this.retainVersions, this.#historyFloor);
     return pinned === undefined ? retained : Math.min(pinned, retained);
   }
 

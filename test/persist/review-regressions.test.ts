@@ -1,0 +1,82 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock, nodeFileSystem, open, type FileSystem } from 'epochdb';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'epochdb-review-'));
+  dirs.push(dir);
+  return dir;
+}
+
+describe('found in review', () => {
+  it('regression: snapshotAt below a reopened checkpoint throws VERSION_UNAVAILABLE instead of reading a history that is gone', async () => {
+    const dir = tempDir();
+    let db = await open({ dir, retainVersions: 100, maintenance: { intervalMs: 0 } });
+    await db.put('a', 1);
+    await db.put('a', 2);
+    await db.put('b', 1);
+    await db.delete('b');
+    expect(db.snapshotAt(1).get('a')).toBe(1);
+    await db.close();
+    db = await open({ dir, retainVersions: 100, maintenance: { intervalMs: 0 } });
+    expect(db.oldestVersion).toBe(4);
+    expect(() => db.snapshotAt(1)).toThrow(expect.objectContaining({ code: 'VERSION_UNAVAILABLE' }));
+    // History written after the reopen is real and readable again.
+    await db.put('a', 3);
+    await db.put('a', 4);
+    expect(db.snapshotAt(5).get('a')).toBe(3);
+    await db.close();
+  });
+
+  it('regression: a failed WAL write by the background TTL cleaner turns the database read-only instead of crashing the process', async () => {
+    const dir = tempDir();
+    let failing = false;
+    const fileSystem: FileSystem = {
+      ...nodeFileSystem,
+      async open(path, flags, mode) {
+        const handle = await nodeFileSystem.open(path, flags, mode);
+        const fail = (): Promise<never> => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
+        return {
+          ...handle,
+          write: (data, position) => (failing ? fail() : handle.write(data, position)),
+          writeDurable: (data, position) => (failing ? fail() : handle.writeDurable!(data, position)),
+          datasync: () => (failing ? fail() : handle.datasync()),
+          read: (position, length) => handle.read(position, length),
+          truncate: (length) => handle.truncate(length),
+          size: () => handle.size(),
+          close: () => handle.close(),
+        };
+      },
+    };
+    const clock = new ManualClock(1_000);
+    const db = await open({ dir, clock, fileSystem, checkpointOnClose: false, maintenance: { intervalMs: 5 } });
+    await db.put('session', 1, { ttl: 10 });
+    failing = true;
+    clock.advance(100);
+    // The cleaner commits an expire; its WAL write fails. No unhandled rejection may escape
+    // (vitest fails the run on one); the database must turn read-only.
+    for (let i = 0; i < 50 && db.stats().reclaimedExpired === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(db.stats().reclaimedExpired).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await expect(db.put('k', 1)).rejects.toMatchObject({ code: 'FAILED' });
+    expect(db.get('session')).toBeUndefined();
+    await db.close();
+  });
+
+  it('regression: a crash during the very first open (marker temp file left behind) does not make the directory unopenable', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'EPOCHDB.tmp'), '{"form');
+    const db = await open({ dir, maintenance: { intervalMs: 0 } });
+    await db.put('k', 1);
+    await db.close();
+    const again = await open({ dir, maintenance: { intervalMs: 0 } });
+    expect(again.get('k')).toBe(1);
+    await again.close();
+  });
+});
