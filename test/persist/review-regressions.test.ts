@@ -79,4 +79,27 @@ describe('found in review', () => {
     expect(again.get('k')).toBe(1);
     await again.close();
   });
+
+  it('regression: WAL left by earlier runs counts toward the automatic checkpoint, so it cannot grow across restarts', async () => {
+    const dir = tempDir();
+    let db = await open({ dir, sync: 'none', checkpointOnClose: false, maintenance: { intervalMs: 0 } });
+    await db.batch(Array.from({ length: 200 }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value: 'x'.repeat(50) })));
+    await db.close();
+    // A short-lived process: it writes far less than checkpointWalBytes itself.
+    db = await open({ dir, sync: 'none', checkpointWalBytes: 4096, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
+    expect(db.recovery?.replayedRecords).toBe(1);
+    await db.put('one-more', 1);
+    for (let i = 0; i < 100 && db.stats().checkpoints === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(db.stats().checkpoints).toBe(1);
+    await db.close();
+  });
+
+  it('regression: backup() to an unusable destination rejects with IO_ERROR, not a raw Node error', async () => {
+    const db = await open({ maintenance: { intervalMs: 0 } });
+    await db.put('k', 1);
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, 'not a directory');
+    await expect(db.backup(file)).rejects.toMatchObject({ code: 'IO_ERROR' });
+    await db.close();
+  });
 });

@@ -16,6 +16,13 @@ const NEGATIVE_ZERO = new NegativeZero();
 const NEGATIVE_ZERO_EXT_TYPE = 0x45;
 addExtension({ Class: NegativeZero, type: NEGATIVE_ZERO_EXT_TYPE, pack: () => Buffer.alloc(0), unpack: () => -0 });
 
+/**
+ * Largest commit (a put, batch or transaction) in encoded bytes, counting
+ * keys, tags and per-operation overhead: one commit is one WAL record, and a
+ * record must stay well inside what the WAL frames and reads back.
+ */
+export const MAX_COMMIT_BYTES = 1024 * 1024 * 1024;
+
 /** Deepest nesting of arrays, objects, maps and sets a value may have. */
 export const MAX_VALUE_DEPTH = 512;
 
@@ -89,6 +96,10 @@ export function prepareEncoded(encoded: Uint8Array): PreparedValue {
   }
   const inspection: Inspection = { freezable: true, negativeZero: false };
   inspect(decoded, inspection, [], [], 'encoded value');
+  if (inspection.freezable && !inspection.negativeZero && decoded !== null && typeof decoded === 'object') {
+    // Already a fresh copy: freeze it rather than decoding the bytes a second time.
+    return { encoded, stored: deepFreeze(decoded), copyOnRead: false };
+  }
   return finish(encoded, inspection.freezable && !inspection.negativeZero, decoded);
 }
 

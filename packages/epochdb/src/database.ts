@@ -16,7 +16,14 @@ import {
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
-export type DatabaseStats = StoreStats & MaintenanceStats & PersistenceStats & { readonly checkpointErrors: number; readonly persistent: boolean };
+export type DatabaseStats = StoreStats &
+  MaintenanceStats &
+  PersistenceStats & {
+    /** Automatic checkpoints that failed (the WAL stays authoritative; the next attempt waits for another `checkpointWalBytes`). */
+    readonly checkpointErrors: number;
+    readonly lastCheckpointError: string | undefined;
+    readonly persistent: boolean;
+  };
 
 /** What opening a persistent directory found and did. */
 export interface RecoveryReport {
@@ -44,6 +51,7 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #recovery: RecoveryReport | undefined;
   #closing: Promise<void> | undefined;
   #checkpointErrors = 0;
+  #lastCheckpointError: string | undefined;
   #autoCheckpoint: Promise<void> | undefined;
 
   /** @internal Use {@link open}. */
@@ -58,7 +66,11 @@ export class Database implements ReadApi, AsyncDisposable {
         const durable = persistence.append(record, context.sync);
         if (persistence.checkpointDue && this.#autoCheckpoint === undefined) {
           this.#autoCheckpoint = this.checkpoint()
-            .catch(() => void this.#checkpointErrors++)
+            .catch((error: unknown) => {
+              this.#checkpointErrors++;
+              this.#lastCheckpointError = error instanceof Error ? error.message : String(error);
+              persistence.checkpointFailed();
+            })
             .finally(() => (this.#autoCheckpoint = undefined));
         }
         return durable;
@@ -168,6 +180,7 @@ export class Database implements ReadApi, AsyncDisposable {
       ...this.#maintenance.stats(),
       ...(this.#persistence?.stats() ?? NO_PERSISTENCE),
       checkpointErrors: this.#checkpointErrors,
+      lastCheckpointError: this.#lastCheckpointError,
       persistent: this.#persistence !== undefined,
     });
   }

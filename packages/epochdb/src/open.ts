@@ -1,4 +1,4 @@
-import { openOptionsSchema, parseArgument, type Clock, type FileSystem, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { CorruptionError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { Persistence } from '@epochdb/persist';
 import { MvccStore } from '@epochdb/store';
 import { Database } from './database.js';
@@ -73,7 +73,8 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     for (const record of recovered.records) store.applyRecord(record);
   } catch (error) {
     await persistence.close();
-    throw error;
+    // Bytes that passed their checksums but do not load are damage all the same.
+    throw new CorruptionError(`recovered data does not load: ${(error as Error).message}`, { file: parsed.dir, offset: 0, lastGoodVersion: store.version }, { cause: error });
   }
   const db = new Database(store, parsed, persistence, {
     checkpointVersion: recovered.checkpointVersion,

@@ -64,10 +64,16 @@ export async function writeCheckpoint(fs: FileSystem, path: string, version: Ver
       chunk = [];
       await yieldToEventLoop();
     };
-    for await (const e of entries) {
+    const add = (e: CheckpointEntry): boolean => {
       chunk.push([e.key, e.encoded, e.version, e.run ?? null, e.type ?? null, e.expiresAt ?? null]);
       count++;
-      if (chunk.length >= CHUNK_ENTRIES) await flush();
+      return chunk.length >= CHUNK_ENTRIES;
+    };
+    if (Symbol.iterator in entries) {
+      // A synchronous source (a snapshot): no microtask per entry, a yield per chunk.
+      for (const e of entries) if (add(e)) await flush();
+    } else {
+      for await (const e of entries) if (add(e)) await flush();
     }
     if (chunk.length > 0) await flush();
     const footer = Buffer.alloc(FOOTER_BYTES);

@@ -47,12 +47,15 @@ export class Persistence {
   #lastCheckpointMs = 0;
   #closed = false;
 
-  private constructor(fs: FileSystem, options: PersistenceOptions, lock: DirectoryLock, wal: WalWriter, checkpointVersion: Version) {
+  private constructor(fs: FileSystem, options: PersistenceOptions, lock: DirectoryLock, wal: WalWriter, recovered: Recovered) {
     this.#fs = fs;
     this.#options = options;
     this.#lock = lock;
     this.#wal = wal;
-    this.#lastCheckpointVersion = checkpointVersion;
+    this.#lastCheckpointVersion = recovered.checkpointVersion;
+    // WAL left by earlier runs counts too: a process that never lives long enough to
+    // write checkpointWalBytes itself must not let the WAL grow across restarts.
+    this.#walBytesAtCheckpoint = -recovered.walBytesReplayed;
   }
 
   /** Locks the directory, recovers its state, and starts a new WAL segment after it. */
@@ -72,7 +75,7 @@ export class Persistence {
     try {
       const recovered = await recover({ fs, dir: options.dir, mode: options.recovery, onEvent: options.onRecoveryEvent });
       const wal = await WalWriter.create({ fs, dir: options.dir, segmentBytes: options.walSegmentBytes, syncIntervalMs: options.syncIntervalMs }, recovered.version + 1);
-      return { persistence: new Persistence(fs, options, lock, wal, recovered.checkpointVersion), recovered };
+      return { persistence: new Persistence(fs, options, lock, wal, recovered), recovered };
     } catch (error) {
       await lock.release();
       throw error;
@@ -94,9 +97,19 @@ export class Persistence {
     return this.#wal.flushed();
   }
 
-  /** Whether the WAL since the last checkpoint has passed `checkpointWalBytes`. */
+  /**
+   * Whether the WAL since the last checkpoint has passed `checkpointWalBytes`
+   * (and no failed checkpoint asked to wait: after a failure the next attempt
+   * waits for another `checkpointWalBytes` of WAL, so a full disk is not
+   * hammered by a checkpoint per commit).
+   */
   get checkpointDue(): boolean {
     return this.#checkpointing === undefined && this.#wal.bytesWritten - this.#walBytesAtCheckpoint >= this.#options.checkpointWalBytes;
+  }
+
+  /** Records a failed automatic checkpoint: the next one waits for another threshold's worth of WAL. */
+  checkpointFailed(): void {
+    this.#walBytesAtCheckpoint = this.#wal.bytesWritten;
   }
 
   /** Whether a checkpoint is being written. */
@@ -206,12 +219,17 @@ export class Persistence {
  * database. `dest` must not exist or be empty.
  */
 export async function writeBackup(dest: string, version: Version, entries: Iterable<CheckpointEntry>, fs: FileSystem = nodeFileSystem): Promise<CheckpointWritten> {
-  await fs.mkdir(dest);
-  const existing = await fs.readdir(dest);
-  if (existing.length > 0) throw new InvalidOptionError(`backup(): destination ${dest} is not empty`);
-  const written = await writeCheckpoint(fs, join(dest, checkpointName(version)), version, entries, dest);
-  // The marker last: a backup cut short by a crash is not an EpochDB directory, so it
-  // can never be mistaken for a complete (or empty) database.
-  await writeMarker(fs, dest);
-  return written;
+  try {
+    await fs.mkdir(dest);
+    const existing = await fs.readdir(dest);
+    if (existing.length > 0) throw new InvalidOptionError(`backup(): destination ${dest} is not empty`);
+    const written = await writeCheckpoint(fs, join(dest, checkpointName(version)), version, entries, dest);
+    // The marker last: a backup cut short by a crash is not an EpochDB directory, so it
+    // can never be mistaken for a complete (or empty) database.
+    await writeMarker(fs, dest);
+    return written;
+  } catch (error) {
+    if (error instanceof EpochError) throw error;
+    throw new IoError(`backup(): cannot write to ${dest}: ${(error as Error).message}`, { cause: error });
+  }
 }

@@ -32,6 +32,8 @@ export interface Recovered {
   readonly version: Version;
   /** Recovery changed what is on disk in a way only a new checkpoint makes whole (salvage, checkpoint fallback). */
   readonly needsCheckpoint: boolean;
+  /** Bytes of WAL replayed after the checkpoint: they count toward the next automatic checkpoint. */
+  readonly walBytesReplayed: number;
   readonly events: readonly RecoveryEvent[];
 }
 
@@ -100,6 +102,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   // WAL segments, oldest first; replay what follows the checkpoint, contiguously.
   const segments = listSegments(names);
   const records: CommitRecord[] = [];
+  let walBytesReplayed = 0;
   let expected = checkpointVersion + 1;
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;
@@ -132,6 +135,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       if (await damage('write-ahead log segment header is damaged', 0)) break;
     }
     const scan = scanFrames(bytes, WAL_HEADER_BYTES);
+    walBytesReplayed += scan.validBytes;
     let stopped = false;
     for (const record of scan.records) {
       if (record.version < expected) continue;
@@ -161,7 +165,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     }
   }
   for (const { name, reason } of damagedCheckpoints) await moveAside(name, reason);
-  return { checkpointVersion, checkpointEntries, records, version: expected - 1, needsCheckpoint, events };
+  return { checkpointVersion, checkpointEntries, records, version: expected - 1, needsCheckpoint, walBytesReplayed, events };
 }
 
 /** Creates the directory and its marker, or checks that an existing one is an EpochDB directory of a known format. Returns its file names. */

@@ -11,8 +11,12 @@ export const WAL_MAGIC = Buffer.from('EPDBWAL\0', 'latin1');
 export const WAL_FORMAT_VERSION = 1;
 export const WAL_HEADER_BYTES = 16;
 export const FRAME_HEADER_BYTES = 8;
-/** Largest payload a frame may claim; anything above is damage, not data. */
-export const MAX_FRAME_PAYLOAD = 1024 * 1024 * 1024 + 1024 * 1024;
+/**
+ * Largest payload a frame may claim; anything above is damage, not data. The
+ * store refuses commits over `MAX_COMMIT_BYTES` (1 GiB, with overhead counted
+ * generously), so every acknowledged record fits.
+ */
+export const MAX_FRAME_PAYLOAD = 2 * 1024 * 1024 * 1024 - 1;
 
 const OP_KINDS = ['put', 'delete', 'expire'] as const;
 

@@ -233,7 +233,8 @@ export class WalWriter {
     const old = this.#handle;
     this.#handle = next.handle;
     this.#segmentSize = next.size;
-    await old.close();
+    // The old segment is fully synced: failing to close it loses nothing.
+    await old.close().catch(() => undefined);
   }
 
   /** fdatasync; a failure fails the writer for good (after a failed fsync the kernel may have dropped the data: never retry). */

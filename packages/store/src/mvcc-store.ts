@@ -2,6 +2,8 @@ import {
   ConflictError,
   DatabaseClosedError,
   InvalidOptionError,
+  InvalidValueError,
+  MAX_COMMIT_BYTES,
   VersionMismatchError,
   VersionUnavailableError,
   assertKey,
@@ -559,6 +561,14 @@ export class MvccStore implements ReadApi {
     }
     const last = new Map<string, PendingWrite>();
     for (const write of writes) last.set(write.key, write);
+    let bytes = 0;
+    for (const write of last.values()) {
+      // Generous: 3 UTF-8 bytes per UTF-16 unit, plus framing per operation.
+      bytes += (write.prepared?.encoded.byteLength ?? 0) + 3 * (write.key.length + (write.run?.length ?? 0) + (write.type?.length ?? 0)) + 32;
+    }
+    if (bytes > MAX_COMMIT_BYTES) {
+      throw new InvalidValueError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${MAX_COMMIT_BYTES} bytes for one commit`);
+    }
 
     const version = this.#version + 1;
     const eager = this.#eager();
