@@ -6,8 +6,8 @@ import type { FileSystem } from './file-system.js';
 
 /**
  * Checkpoint file layout (see docs/format.md):
- *   header 24 bytes: magic "EPDBCKP\0", u32 format version, u32 reserved (0),
- *                    u64 version, ... followed by u32 CRC-32C of the first 20 bytes
+ *   header 24 bytes: magic "EPDBCKP\0", u32 format version, u64 version,
+ *                    u32 CRC-32C of the first 20 bytes
  *   chunks [u32 payload length][u32 CRC-32C of payload][payload], payload = msgpack array of
  *          entries [key, encoded value, version, run|null, type|null, expiresAt|null]
  *   footer 32 bytes: magic "EPDBEND\0", u64 entry count, u64 version, u32 chunk count,
