@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -100,6 +100,31 @@ describe('found in review', () => {
     const file = join(tempDir(), 'a-file');
     writeFileSync(file, 'not a directory');
     await expect(db.backup(file)).rejects.toMatchObject({ code: 'IO_ERROR' });
+    await db.close();
+  });
+
+  it('regression: what salvage keeps stays on disk even if the process dies before the salvage checkpoint', async () => {
+    const dir = tempDir();
+    let db = await open({ dir, sync: 'none', walSegmentBytes: 1024, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
+    for (let i = 1; i <= 40; i++) await db.put(`k${i}`, 'v'.repeat(40));
+    await db.close();
+    const first = readdirSync(dir).filter((n) => n.startsWith('wal-')).sort()[0]!;
+    const bytes = readFileSync(join(dir, first));
+    bytes[bytes.length - 10] ^= 0xff; // damage the last record of the first (not last) segment
+    writeFileSync(join(dir, first), bytes);
+    await expect(open({ dir })).rejects.toMatchObject({ code: 'CORRUPTION' });
+    // Salvage, but the checkpoint that would make its result whole cannot be written.
+    const noCheckpoints: FileSystem = {
+      ...nodeFileSystem,
+      open: (path, flags, mode) => (path.endsWith('.ckpt.tmp') ? Promise.reject(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' })) : nodeFileSystem.open(path, flags, mode)),
+    };
+    await expect(open({ dir, recovery: 'salvage', fileSystem: noCheckpoints })).rejects.toMatchObject({ code: 'IO_ERROR' });
+    // A plain strict open afterwards finds the kept prefix intact, not a gap.
+    db = await open({ dir, maintenance: { intervalMs: 0 } });
+    expect(db.version).toBeGreaterThan(0);
+    expect(db.get(`k${db.version}`)).toBe('v'.repeat(40));
+    expect(db.get(`k${db.version + 1}`)).toBeUndefined();
+    expect(readdirSync(join(dir, 'damaged')).length).toBeGreaterThan(0);
     await db.close();
   });
 });

@@ -64,6 +64,19 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   const names = await prepareDirectory(fs, dir);
   for (const name of names) if (name.endsWith('.tmp')) await fs.unlink(join(dir, name));
 
+  const copyAside = async (name: string, reason: string): Promise<void> => {
+    await fs.mkdir(join(dir, DAMAGED_DIR));
+    const movedTo = join(DAMAGED_DIR, `${name}.${Date.now()}`);
+    const copy = await fs.open(join(dir, movedTo), 'w');
+    try {
+      await copy.write(await fs.readFile(join(dir, name)), 0);
+      await copy.datasync();
+    } finally {
+      await copy.close();
+    }
+    await fs.syncDir(join(dir, DAMAGED_DIR));
+    emit({ type: 'salvaged', file: name, movedTo, reason });
+  };
   const moveAside = async (name: string, reason: string): Promise<void> => {
     await fs.mkdir(join(dir, DAMAGED_DIR));
     const movedTo = join(DAMAGED_DIR, `${name}.${Date.now()}`);
@@ -110,9 +123,27 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     if (next !== undefined && next.first <= expected) continue; // wholly covered by the checkpoint
     const isLast = next === undefined;
     const path = join(dir, segment.name);
-    const damage = async (message: string, offset: number): Promise<boolean> => {
+    /**
+     * Damage at `offset` of this segment: strict mode fails; salvage keeps the good
+     * records in place (a copy of the whole file goes to damaged/, then the segment is
+     * truncated to `keep` bytes, so what recovery keeps stays durable even if the
+     * process dies before the salvage checkpoint) and moves every later segment aside.
+     */
+    const damage = async (message: string, offset: number, keep = 0): Promise<boolean> => {
       if (mode === 'strict') throw new CorruptionError(message, { file: segment.name, offset, lastGoodVersion: expected - 1 });
-      for (const later of segments.slice(i)) await moveAside(later.name, message);
+      if (keep > WAL_HEADER_BYTES) {
+        await copyAside(segment.name, message);
+        const handle = await fs.open(path, 'r+');
+        try {
+          await handle.truncate(keep);
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+      } else {
+        await moveAside(segment.name, message);
+      }
+      for (const later of segments.slice(i + 1)) await moveAside(later.name, message);
       needsCheckpoint = true;
       return true;
     };
@@ -137,10 +168,11 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     const scan = scanFrames(bytes, WAL_HEADER_BYTES);
     walBytesReplayed += scan.validBytes;
     let stopped = false;
-    for (const record of scan.records) {
+    for (const [index, record] of scan.records.entries()) {
       if (record.version < expected) continue;
       if (record.version !== expected) {
-        stopped = await damage(`write-ahead log jumps from version ${expected - 1} to ${record.version}`, 0);
+        const at = scan.offsets[index]!;
+        stopped = await damage(`write-ahead log jumps from version ${expected - 1} to ${record.version}`, at, at);
         break;
       }
       records.push(record);
@@ -159,7 +191,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
           await handle.close();
         }
         emit({ type: 'truncated', file: segment.name, offset, bytesDropped: bytes.byteLength - offset });
-      } else if (await damage(`write-ahead log record is damaged (${reason})`, offset)) {
+      } else if (await damage(`write-ahead log record is damaged (${reason})`, offset, offset)) {
         break;
       }
     }

@@ -57,6 +57,8 @@ export function encodeFrame(record: CommitRecord): Buffer {
 /** The outcome of reading frames from a buffer. */
 export interface FrameScan {
   readonly records: CommitRecord[];
+  /** Where each record's frame starts. */
+  readonly offsets: number[];
   /** Bytes of whole, valid frames from `start` (the good prefix ends at `start + validBytes`). */
   readonly validBytes: number;
   /** Why reading stopped before the end, if it did. */
@@ -66,14 +68,16 @@ export interface FrameScan {
 /** Reads consecutive frames from `bytes` starting at `start`, stopping at the first damaged one. */
 export function scanFrames(bytes: Buffer, start: number): FrameScan {
   const records: CommitRecord[] = [];
+  const offsets: number[] = [];
   let offset = start;
   while (offset < bytes.byteLength) {
     const result = readFrame(bytes, offset);
-    if (typeof result === 'string') return { records, validBytes: offset - start, damage: { offset, reason: result } };
+    if (typeof result === 'string') return { records, offsets, validBytes: offset - start, damage: { offset, reason: result } };
     records.push(result.record);
+    offsets.push(offset);
     offset = result.end;
   }
-  return { records, validBytes: offset - start };
+  return { records, offsets, validBytes: offset - start };
 }
 
 /** A msgpack fixarray of 3: every record payload starts with it. */
