@@ -127,4 +127,14 @@ describe('found in review', () => {
     expect(readdirSync(join(dir, 'damaged')).length).toBeGreaterThan(0);
     await db.close();
   });
+
+  it("regression: opening another program's directory never touches its LOCK file", async () => {
+    const dir = tempDir();
+    // What a LevelDB directory looks like: an empty LOCK (held with flock) and its own files.
+    writeFileSync(join(dir, 'LOCK'), '');
+    writeFileSync(join(dir, 'CURRENT'), 'MANIFEST-000001\n');
+    await expect(open({ dir })).rejects.toMatchObject({ code: 'UNSUPPORTED_FORMAT' });
+    expect(readdirSync(dir).sort()).toEqual(['CURRENT', 'LOCK']);
+    expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe('');
+  });
 });

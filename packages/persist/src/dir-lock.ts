@@ -44,6 +44,7 @@ export class DirectoryLock {
     for (let attempt = 0; attempt < TAKEOVER_ATTEMPTS; attempt++) {
       if (await createExclusive(fs, path, me)) return new DirectoryLock(fs, path);
       const holder = await readHolderPatiently(fs, path);
+      if (holder === MISSING) continue;
       if (holder !== undefined && !isStale(holder, me.host)) throw lockedBy(dir, holder, me.host);
       // The holder is gone. Replacing its lock is serialised by a second exclusive
       // file, the takeover token: only its owner may delete LOCK, and only after
@@ -52,13 +53,14 @@ export class DirectoryLock {
       const token = join(dir, TAKEOVER_FILE);
       if (!(await createExclusive(fs, token, me))) {
         const owner = await readHolderPatiently(fs, token);
+        if (owner === MISSING) continue;
         if (owner === undefined || isStale(owner, me.host)) await fs.unlink(token).catch(() => undefined);
         else await new Promise((resolve) => setTimeout(resolve, TAKEOVER_WAIT_MS));
         continue;
       }
       try {
         const current = await readHolder(fs, path);
-        if (current === undefined ? holder === undefined : isStale(current, me.host) && sameHolder(current, holder)) {
+        if (current !== MISSING && (current === undefined ? holder === undefined : isStale(current, me.host) && sameHolder(current, holder))) {
           await fs.unlink(path).catch(() => undefined);
         }
       } finally {
@@ -116,19 +118,30 @@ function lockedBy(dir: string, holder: Holder, host: string): LockedError {
 const LOCK_WRITE_GRACE_MS = 100;
 
 /** Reads the holder; an unreadable file may be one another process is writing right now, so look again a little later. */
-async function readHolderPatiently(fs: FileSystem, path: string): Promise<Holder | undefined> {
+async function readHolderPatiently(fs: FileSystem, path: string): Promise<Holder | typeof MISSING | undefined> {
   const holder = await readHolder(fs, path);
   if (holder !== undefined) return holder;
   await new Promise((resolve) => setTimeout(resolve, LOCK_WRITE_GRACE_MS));
   return readHolder(fs, path);
 }
 
-async function readHolder(fs: FileSystem, path: string): Promise<Holder | undefined> {
+/** The lock file does not exist (its holder just closed): simply try to create it again. */
+const MISSING = 'missing';
+
+/** The holder named in a lock file; {@link MISSING} if there is none; `undefined` if it is unreadable or half-written. */
+async function readHolder(fs: FileSystem, path: string): Promise<Holder | typeof MISSING | undefined> {
+  let text: string;
   try {
-    const parsed = JSON.parse((await fs.readFile(path)).toString('utf8')) as Partial<Holder>;
+    text = (await fs.readFile(path)).toString('utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return MISSING;
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<Holder>;
     if (typeof parsed.pid === 'number' && typeof parsed.host === 'string') return { pid: parsed.pid, host: parsed.host, since: String(parsed.since) };
   } catch {
-    // Unreadable or half-written: treated as stale.
+    // Half-written: the grace period in readHolderPatiently decides.
   }
   return undefined;
 }

@@ -3,7 +3,7 @@ import { EpochError, InvalidOptionError, IoError, type CheckpointEntry, type Com
 import { writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import { DirectoryLock } from './dir-lock.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
-import { checkpointName, parseCheckpointName, recover, writeMarker, type Recovered } from './recovery.js';
+import { assertNotForeign, checkpointName, parseCheckpointName, recover, writeMarker, type Recovered } from './recovery.js';
 import { listSegments, WalWriter } from './wal-writer.js';
 
 /** Options of {@link Persistence.open}. */
@@ -71,6 +71,7 @@ export class Persistence {
   static async #open(options: PersistenceOptions): Promise<{ persistence: Persistence; recovered: Recovered }> {
     const fs = options.fs ?? nodeFileSystem;
     await fs.mkdir(options.dir);
+    assertNotForeign(await fs.readdir(options.dir), options.dir);
     const lock = await DirectoryLock.acquire(fs, options.dir);
     try {
       const recovered = await recover({ fs, dir: options.dir, mode: options.recovery, onEvent: options.onRecoveryEvent });

@@ -205,11 +205,7 @@ async function prepareDirectory(fs: FileSystem, dir: string): Promise<string[]> 
   await fs.mkdir(dir);
   const names = await fs.readdir(dir);
   if (!names.includes(MARKER_FILE)) {
-    // A crash during the very first open can leave the marker's temporary file behind.
-    const foreign = names.filter((n) => !n.startsWith('LOCK') && n !== `${MARKER_FILE}.tmp`);
-    if (foreign.length > 0) {
-      throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file, but it holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''})`);
-    }
+    assertNotForeign(names, dir);
     await writeMarker(fs, dir);
     return fs.readdir(dir);
   }
@@ -223,6 +219,20 @@ async function prepareDirectory(fs: FileSystem, dir: string): Promise<string[]> 
     throw new UnsupportedFormatError(`${dir} was written in EpochDB directory format ${String(format)}; this EpochDB reads format ${DIRECTORY_FORMAT_VERSION}`);
   }
   return names;
+}
+
+/**
+ * Refuses a directory that holds files but no EpochDB marker (another
+ * program's data, or a backup cut short). Run before the lock is touched, so
+ * another program's `LOCK` is never taken for a stale one of ours.
+ */
+export function assertNotForeign(names: readonly string[], dir: string): void {
+  if (names.includes(MARKER_FILE)) return;
+  // A crash during the very first open can leave our LOCK and the marker's temporary file.
+  const foreign = names.filter((n) => !n.startsWith('LOCK') && n !== `${MARKER_FILE}.tmp`);
+  if (foreign.length > 0) {
+    throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file, but it holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''})`);
+  }
 }
 
 /** Writes the marker file atomically (temporary name, fsync, rename, directory fsync). */
