@@ -35,7 +35,7 @@ import { INDEX_SEPARATOR, ReadView, type IndexName, type TreeSet } from './read-
 import { parseScanOptions } from './scan-options.js';
 import { Snapshot } from './snapshot.js';
 import { Transaction, type Isolation, type TransactionOptions } from './transaction.js';
-import { VersionNode, chainLength, changedSince, entryOf, isExpiredAt, isVisibleAt, valueOf } from './version-node.js';
+import { VersionNode, changedSince, entryOf, isExpiredAt, isVisibleAt, valueOf } from './version-node.js';
 
 /** Options of an {@link MvccStore}. */
 export interface MvccStoreOptions {
@@ -178,7 +178,7 @@ export class MvccStore implements ReadApi {
   readonly #commitLog = new CommitLog();
   readonly #listeners = new Set<CommitListener>();
   /** Superseded versions, in version order: `(key, v)` means the version below v of key is garbage once the horizon reaches v. */
-  #gcQueue: { key: string; version: Version }[] = [];
+  #gcQueue: { key: string; node: VersionNode }[] = [];
   #gcHead = 0;
   #version: Version = 0;
   #liveKeys = 0;
@@ -415,9 +415,9 @@ export class MvccStore implements ReadApi {
     let handled = 0;
     while (this.#gcHead < this.#gcQueue.length) {
       const item = this.#gcQueue[this.#gcHead]!;
-      if (item.version > horizon) break;
+      if (item.node.version > horizon) break;
       this.#gcHead++;
-      this.#collectBelow(item.key, item.version, horizon);
+      this.#collectBelow(item.key, item.node, horizon);
       if (++handled % BUDGET_CHECK_EVERY === 0 && performance.now() > deadline) break;
     }
     if (this.#gcHead > 1024 && this.#gcHead * 2 > this.#gcQueue.length) {
@@ -430,7 +430,7 @@ export class MvccStore implements ReadApi {
   /** Whether superseded versions below the horizon wait for {@link collectGarbage}. */
   hasGarbage(): boolean {
     const next = this.#gcQueue[this.#gcHead];
-    return next !== undefined && next.version <= this.#horizon();
+    return next !== undefined && next.node.version <= this.#horizon();
   }
 
   /** Counters describing the store. */
@@ -784,23 +784,23 @@ export class MvccStore implements ReadApi {
     } else {
       node.prev = old;
       this.#primary.set(key, node);
-      if (old !== undefined) this.#gcQueue.push({ key, version: node.version });
+      if (old !== undefined) this.#gcQueue.push({ key, node });
     }
     return true;
   }
 
   /** Cuts the versions of `key` older than `version` once the horizon has passed it; drops a tombstone nobody needs. */
-  #collectBelow(key: string, version: Version, horizon: Version): void {
+  #collectBelow(key: string, node: VersionNode, horizon: Version): void {
+    // The queue holds the node itself: cutting below it is O(1), not a walk down from the head.
     const head = this.#primary.get(key);
-    let node = head;
-    while (node !== undefined && node.version > version) node = node.prev;
-    const cut = node === undefined ? undefined : node.prev;
-    if (node !== undefined && node.version === version && cut !== undefined) {
+    const cut = node.prev;
+    if (!node.detached && cut !== undefined) {
       node.prev = undefined;
       this.#drop(key, cut, head);
     }
     if (head !== undefined && head.tombstone && head.prev === undefined && head.version <= horizon) {
       this.#primary.delete(key);
+      head.detached = true;
       this.#storedVersions--;
       this.#collectedVersions++;
     }
@@ -811,7 +811,11 @@ export class MvccStore implements ReadApi {
    * entries that no version still reachable from `kept` uses.
    */
   #drop(key: string, dropped: VersionNode, kept: VersionNode | undefined): void {
-    const count = chainLength(dropped);
+    let count = 0;
+    for (let node: VersionNode | undefined = dropped; node !== undefined; node = node.prev) {
+      node.detached = true;
+      count++;
+    }
     this.#storedVersions -= count;
     this.#collectedVersions += count;
     for (const index of ['run', 'type'] as const) {

@@ -11,6 +11,8 @@ import { encodeValue, materialize, type Entry, type Version } from '@epochdb/cor
 export class VersionNode {
   /** The next older version; cut by version GC once no reader can see it. */
   prev: VersionNode | undefined = undefined;
+  /** No longer reachable from the tree (version GC dropped it): nothing more to collect through it. */
+  detached = false;
 
   private constructor(
     readonly key: string,
@@ -79,13 +81,6 @@ export function versionAt(head: VersionNode | undefined, version: Version): Vers
   let node = head;
   while (node !== undefined && node.version > version) node = node.prev;
   return node;
-}
-
-/** Counts the nodes of a chain starting at `node`. */
-export function chainLength(node: VersionNode | undefined): number {
-  let n = 0;
-  for (; node !== undefined; node = node.prev) n++;
-  return n;
 }
 
 /**
