@@ -117,7 +117,15 @@ export class WalWriter {
   append(record: CommitRecord, sync: SyncMode): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failedError());
     if (this.#closed) return Promise.reject(new DatabaseFailedError('the write-ahead log is closed'));
-    const frame = encodeFrame(record);
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(record);
+    } catch (error) {
+      // The commit is already applied in memory (append runs inside the commit step):
+      // never throw back into it. A record that cannot be logged fails the writer.
+      this.#fail(error, []);
+      return Promise.reject(this.#failed);
+    }
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ version: record.version, frame, sync, resolve, reject });
       this.#kick();
