@@ -218,17 +218,17 @@ export class MvccStore implements ReadApi {
   // ---------------------------------------------------------------- reads
 
   get(key: string): unknown {
-    const node = this.#liveNode(key, 'get(): key');
+    const node = this.#liveNode(key, 'get', 'get(): key');
     return node === undefined ? undefined : valueOf(node);
   }
 
   getEntry(key: string): Entry | undefined {
-    const node = this.#liveNode(key, 'getEntry(): key');
+    const node = this.#liveNode(key, 'getEntry', 'getEntry(): key');
     return node === undefined ? undefined : entryOf(node);
   }
 
   has(key: string): boolean {
-    return this.#liveNode(key, 'has(): key') !== undefined;
+    return this.#liveNode(key, 'has', 'has(): key') !== undefined;
   }
 
   scan(options?: ScanOptions): IterableIterator<Entry> {
@@ -675,8 +675,8 @@ export class MvccStore implements ReadApi {
     return this.retainVersions === 0 && this.#pins.size === 0;
   }
 
-  #liveNode(key: string, what: string): VersionNode | undefined {
-    this.assertOpen(what.slice(0, what.indexOf('(')));
+  #liveNode(key: string, operation: string, what: string): VersionNode | undefined {
+    this.assertOpen(operation);
     assertKey(key, what, this.maxKeyBytes);
     const node = this.#primary.get(key);
     return node !== undefined && isVisibleAt(node, this.clock.now()) ? node : undefined;
