@@ -10,6 +10,7 @@ export default defineConfig({
       '@epochdb/core': src('core'),
       '@epochdb/store': src('store'),
       '@epochdb/persist': src('persist'),
+      '@epochdb/workers': src('workers'),
       epochdb: src('epochdb'),
     },
   },

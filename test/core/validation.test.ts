@@ -471,6 +471,7 @@ describe('openOptionsSchema', () => {
       maxValueBytes: 16 * 1024 * 1024,
       retainVersions: 0,
       maintenance: { intervalMs: 1000, sliceMs: 2 },
+      workers: 1,
       sync: 'always',
       syncIntervalMs: 1000,
       checkpointWalBytes: 64 * 1024 * 1024,

@@ -102,6 +102,8 @@ export const openOptionsSchema = z.strictObject({
   /** How many versions of history behind the newest stay readable with `snapshotAt()` even when no snapshot pins them. */
   retainVersions: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
   maintenance: maintenanceOptionsSchema.default({ intervalMs: 1000, sliceMs: 2 }),
+  /** Worker threads for background work such as `verify()` (0: run it inline). */
+  workers: z.number().int().min(0).max(64).default(1),
   /** Directory to persist to; without it the database lives in memory only. */
   dir: z.string().min(1, 'must be a non-empty path').optional(),
   /** Default durability of writes (see {@link SYNC_MODES}). */

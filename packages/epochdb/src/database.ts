@@ -1,5 +1,6 @@
 import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
-import { writeBackup, type Persistence, type PersistenceStats } from '@epochdb/persist';
+import { verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
+import { WorkerPool } from '@epochdb/workers';
 import {
   type MvccStore,
   type BatchOp,
@@ -23,6 +24,10 @@ export type DatabaseStats = StoreStats &
     readonly checkpointErrors: number;
     readonly lastCheckpointError: string | undefined;
     readonly persistent: boolean;
+    /** Background tasks run on the worker pool (or inline), and how many failed. */
+    readonly tasksRun: number;
+    readonly tasksFailed: number;
+    readonly workers: number;
   };
 
 /** What opening a persistent directory found and did. */
@@ -53,6 +58,7 @@ export class Database implements ReadApi, AsyncDisposable {
   #checkpointErrors = 0;
   #lastCheckpointError: string | undefined;
   #autoCheckpoint: Promise<void> | undefined;
+  readonly #pool: WorkerPool;
 
   /** @internal Use {@link open}. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
@@ -78,6 +84,9 @@ export class Database implements ReadApi, AsyncDisposable {
     }
     this.#maintenance = new Maintenance(store, options.maintenance);
     this.#maintenance.start();
+    // Started lazily by the first task; with a custom fileSystem, work stays inline
+    // (a worker thread could not use it).
+    this.#pool = new WorkerPool({ workers: options.fileSystem === undefined ? options.workers : 0 });
   }
 
   /** Whether the database persists to a directory (`open({ dir })`). */
@@ -179,6 +188,7 @@ export class Database implements ReadApi, AsyncDisposable {
       ...this.#store.stats(),
       ...this.#maintenance.stats(),
       ...(this.#persistence?.stats() ?? NO_PERSISTENCE),
+      ...this.#pool.stats(),
       checkpointErrors: this.#checkpointErrors,
       lastCheckpointError: this.#lastCheckpointError,
       persistent: this.#persistence !== undefined,
@@ -216,6 +226,21 @@ export class Database implements ReadApi, AsyncDisposable {
   }
 
   /**
+   * Checks every checksum, header and footer of every file of the database
+   * directory on a worker thread (the event loop stays free), changing
+   * nothing, and reports per file what verified and the first damage found.
+   * A memory-only database has nothing to verify (an empty, ok report).
+   */
+  async verify(): Promise<VerifyReport> {
+    this.#store.assertOpen('verify');
+    const dir = this.#options.dir;
+    if (dir === undefined) return { ok: true, files: [], checkpoints: 0, segments: 0, entries: 0, records: 0 };
+    if (this.#options.fileSystem !== undefined) return verifyDirectory(this.#options.fileSystem, dir);
+    const { threadId: _threadId, ...report } = await this.#pool.run('verify', { dir });
+    return report;
+  }
+
+  /**
    * Writes a consistent copy of the database, as of now, to `destDir` (which
    * must not exist or be empty), while writes continue. `open({ dir: destDir })`
    * opens it as a normal database. Works for memory-only databases too.
@@ -247,6 +272,7 @@ export class Database implements ReadApi, AsyncDisposable {
   async #close(): Promise<void> {
     this.#maintenance.stop();
     try {
+      await this.#pool.close();
       const persistence = this.#persistence;
       if (persistence !== undefined) {
         if (this.#autoCheckpoint !== undefined) await this.#autoCheckpoint;

@@ -28,3 +28,4 @@ export type { ErrorCode } from '@epochdb/core';
 export { ManualClock, systemClock, UNCOMMITTED_VERSION } from '@epochdb/core';
 export type { Clock, Entry, FileHandle, FileSystem, Key, RecoveryEvent, SyncMode, Version } from '@epochdb/core';
 export { nodeFileSystem } from '@epochdb/persist';
+export type { VerifyReport, FileReport } from '@epochdb/persist';

@@ -13,6 +13,8 @@ export interface OpenOptions {
   readonly maxValueBytes?: number;
   /** Versions of history readable with `snapshotAt` behind the newest, even when no snapshot pins them (default 0). */
   readonly retainVersions?: number;
+  /** Worker threads for background work such as `verify()` (default 1; 0 runs it inline). */
+  readonly workers?: number;
   /** Directory to persist to (created if missing); without it the database lives in memory only. */
   readonly dir?: string;
   /** Default durability of writes (default `'always'`); overridable per write. */

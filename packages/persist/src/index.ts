@@ -11,3 +11,5 @@ export { DirectoryLock, LOCK_FILE } from './dir-lock.js';
 export { nodeFileSystem } from './file-system.js';
 export type { FileSystem, FileHandle } from './file-system.js';
 export { checksum } from './checksum.js';
+export { verifyDirectory } from './verify.js';
+export type { VerifyReport, FileReport } from './verify.js';
