@@ -13,3 +13,5 @@ export type { FileSystem, FileHandle } from './file-system.js';
 export { checksum } from './checksum.js';
 export { verifyDirectory } from './verify.js';
 export type { VerifyReport, FileReport } from './verify.js';
+export { buildCheckpoint } from './checkpoint-build.js';
+export type { CheckpointPlan } from './checkpoint-build.js';

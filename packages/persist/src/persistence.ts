@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { EpochError, InvalidOptionError, IoError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type SyncMode, type Version } from '@epochdb/core';
+import type { CheckpointPlan } from './checkpoint-build.js';
 import { writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import { DirectoryLock } from './dir-lock.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
@@ -153,15 +154,55 @@ export class Persistence {
   async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
     // Rewriting the newest checkpoint's file would leave no previous one to fall back on.
     if (version <= this.#lastCheckpointVersion) return undefined;
-    const started = performance.now();
     const walBytes = this.#wal.bytesWritten;
     // Later commits go to a new segment, so the old ones become deletable as a whole.
     await this.#wal.rotate();
     // The WAL must hold everything up to `version` before its checkpoint can supersede anything.
     await this.#wal.flushed();
+    return this.#install(version, walBytes, () => writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir));
+  }
+
+  /**
+   * Checkpoints from files: rotates the WAL (the version of its last closed
+   * record becomes the checkpoint's), plans the merge of the previous
+   * checkpoint with the closed segments, and hands the plan to `build` (a
+   * worker, or {@link buildCheckpoint} inline); then prunes as
+   * {@link checkpoint} does. Queued with other checkpoints. Resolves to
+   * `undefined` when nothing was committed since the last checkpoint.
+   */
+  async checkpointFromWal(now: number, build: (plan: CheckpointPlan) => Promise<CheckpointWritten>): Promise<CheckpointWritten | undefined> {
+    const run = this.#checkpointQueue.then(async () => {
+      const walBytes = this.#wal.bytesWritten;
+      const version = await this.#wal.rotate();
+      if (version <= this.#lastCheckpointVersion) return undefined;
+      const baseVersion = this.#lastCheckpointVersion;
+      const segments = listSegments(await this.#fs.readdir(this.#options.dir));
+      const plan: CheckpointPlan = {
+        dir: this.#options.dir,
+        base: baseVersion > 0 ? checkpointName(baseVersion) : undefined,
+        baseVersion,
+        // Segments holding records after the base up to `version` (the new segment starts after it).
+        segments: segments.filter((s, i) => s.first <= version && (segments[i + 1]?.first ?? Infinity) - 1 > baseVersion).map((s) => s.name),
+        version,
+        now,
+      };
+      return this.#install(version, walBytes, () => build(plan));
+    });
+    this.#checkpointQueue = run.catch(() => undefined);
+    this.#checkpointing = run;
+    try {
+      return await run;
+    } finally {
+      if (this.#checkpointing === run) this.#checkpointing = undefined;
+    }
+  }
+
+  /** Writes a checkpoint with `write`, then makes it the newest and prunes what the previous one covers. */
+  async #install(version: Version, walBytes: number, write: () => Promise<CheckpointWritten>): Promise<CheckpointWritten> {
+    const started = performance.now();
     let written: CheckpointWritten;
     try {
-      written = await writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir);
+      written = await write();
     } catch (error) {
       if (error instanceof EpochError) throw error;
       // The WAL is still complete and authoritative: the database stays writable.

@@ -147,11 +147,12 @@ export class WalWriter {
 
   /**
    * Continues in a new segment (for checkpoints: later records land in a file
-   * of their own). Records still queued go to the new segment.
+   * of their own). Records still queued go to the new segment. Resolves to the
+   * version of the last record in the old segments, all of them fdatasync'ed.
    */
-  async rotate(): Promise<void> {
+  async rotate(): Promise<Version> {
     if (this.#failed !== undefined) throw this.#failedError();
-    await this.#exclusive(() => this.#rotate());
+    return this.#exclusive(() => this.#rotate());
   }
 
   /** Flushes and syncs everything, stops the timer and closes the segment. */
@@ -228,7 +229,7 @@ export class WalWriter {
     }
   }
 
-  async #rotate(): Promise<void> {
+  async #rotate(): Promise<Version> {
     if (this.#failed !== undefined) throw this.#failedError();
     if (this.#dirty) await this.#datasync();
     let next: { handle: FileHandle; size: number };
@@ -243,6 +244,7 @@ export class WalWriter {
     this.#segmentSize = next.size;
     // The old segment is fully synced: failing to close it loses nothing.
     await old.close().catch(() => undefined);
+    return this.#nextVersion - 1;
   }
 
   /** fdatasync; a failure fails the writer for good (after a failed fsync the kernel may have dropped the data: never retry). */

@@ -1,5 +1,5 @@
 import { threadId } from 'node:worker_threads';
-import { nodeFileSystem, verifyDirectory, type VerifyReport } from '@epochdb/persist';
+import { buildCheckpoint, nodeFileSystem, verifyDirectory, type CheckpointPlan, type CheckpointWritten, type VerifyReport } from '@epochdb/persist';
 
 /**
  * The tasks a worker runs. Inputs and outputs are small plain objects (file
@@ -7,6 +7,8 @@ import { nodeFileSystem, verifyDirectory, type VerifyReport } from '@epochdb/per
  */
 export interface TaskMap {
   verify: { input: { readonly dir: string }; output: VerifyReport & { readonly threadId: number } };
+  /** Merge the previous checkpoint and closed WAL segments into a new checkpoint file. */
+  checkpoint: { input: CheckpointPlan; output: CheckpointWritten & { readonly threadId: number } };
 }
 
 export type TaskName = keyof TaskMap;
@@ -19,6 +21,8 @@ export async function runTask(request: TaskRequest): Promise<TaskMap[TaskName]['
   switch (request.task) {
     case 'verify':
       return { ...(await verifyDirectory(nodeFileSystem, request.input.dir)), threadId };
+    case 'checkpoint':
+      return { ...(await buildCheckpoint(nodeFileSystem, request.input)), threadId };
   }
 }
 
