@@ -139,9 +139,15 @@ export class Persistence {
    * to `undefined`).
    */
   async checkpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
-    // Checkpoints queue up one behind the other: two at once would write the same
-    // temporary file and prune the same segments.
-    const run = this.#checkpointQueue.then(() => this.#runCheckpoint(version, entries));
+    return this.#enqueue(() => this.#runCheckpoint(version, entries));
+  }
+
+  /**
+   * Runs checkpoints one behind the other: two at once would write the same
+   * temporary file and prune the same segments.
+   */
+  async #enqueue(task: () => Promise<CheckpointWritten | undefined>): Promise<CheckpointWritten | undefined> {
+    const run = this.#checkpointQueue.then(task);
     this.#checkpointQueue = run.catch(() => undefined);
     this.#checkpointing = run;
     try {
@@ -171,7 +177,7 @@ export class Persistence {
    * `undefined` when nothing was committed since the last checkpoint.
    */
   async checkpointFromWal(now: number, build: (plan: CheckpointPlan) => Promise<CheckpointWritten>): Promise<CheckpointWritten | undefined> {
-    const run = this.#checkpointQueue.then(async () => {
+    return this.#enqueue(async () => {
       const walBytes = this.#wal.bytesWritten;
       const version = await this.#wal.rotate();
       if (version <= this.#lastCheckpointVersion) return undefined;
@@ -188,13 +194,6 @@ export class Persistence {
       };
       return this.#install(version, walBytes, () => build(plan));
     });
-    this.#checkpointQueue = run.catch(() => undefined);
-    this.#checkpointing = run;
-    try {
-      return await run;
-    } finally {
-      if (this.#checkpointing === run) this.#checkpointing = undefined;
-    }
   }
 
   /** Writes a checkpoint with `write`, then makes it the newest and prunes what the previous one covers. */

@@ -133,13 +133,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       if (mode === 'strict') throw new CorruptionError(message, { file: segment.name, offset, lastGoodVersion: expected - 1 });
       if (keep > WAL_HEADER_BYTES) {
         await copyAside(segment.name, message);
-        const handle = await fs.open(path, 'r+');
-        try {
-          await handle.truncate(keep);
-          await handle.datasync();
-        } finally {
-          await handle.close();
-        }
+        await truncateFile(fs, path, keep);
       } else {
         await moveAside(segment.name, message);
       }
@@ -183,13 +177,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       const { offset, reason } = scan.damage;
       if (isLast && !hasValidFrameAfter(bytes, offset, expected - 1)) {
         // A torn write at the very end: a crash mid-append. Never acknowledged under 'always'.
-        const handle = await fs.open(path, 'r+');
-        try {
-          await handle.truncate(offset);
-          await handle.datasync();
-        } finally {
-          await handle.close();
-        }
+        await truncateFile(fs, path, offset);
         emit({ type: 'truncated', file: segment.name, offset, bytesDropped: bytes.byteLength - offset });
       } else if (await damage(`write-ahead log record is damaged (${reason})`, offset, offset)) {
         break;
@@ -198,6 +186,17 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   }
   for (const { name, reason } of damagedCheckpoints) await moveAside(name, reason);
   return { checkpointVersion, checkpointEntries, records, version: expected - 1, needsCheckpoint, walBytesReplayed, events };
+}
+
+/** Cuts `path` to `length` bytes, durably. */
+async function truncateFile(fs: FileSystem, path: string, length: number): Promise<void> {
+  const handle = await fs.open(path, 'r+');
+  try {
+    await handle.truncate(length);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Creates the directory and its marker, or checks that an existing one is an EpochDB directory of a known format. Returns its file names. */
