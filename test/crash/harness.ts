@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { open, type Database, type Entry, type RecoveryEvent, type SyncMode } from 'epochdb';
+import { prng } from '../support/prng.js';
 
 const WRITER = fileURLToPath(new URL('./writer.mjs', import.meta.url));
 const DIST = fileURLToPath(new URL('../../packages/epochdb/dist/index.js', import.meta.url));
@@ -80,17 +81,6 @@ interface Op {
   aborted: boolean;
 }
 
-/** A small seeded PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const show = (value: unknown): string => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConflictError, open, type Database, type Entry, type Isolation, type OpenOptions, type Transaction } from 'epochdb';
+import { prng } from '../support/prng.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -21,17 +22,6 @@ const ISOLATIONS: readonly Isolation[] = ['snapshot', 'serializable'];
 /** One full turn of the event loop. */
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** A small seeded PRNG (mulberry32): deterministic plans, reproducible failures. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Yields `n` times, mixing microtask and event-loop turns, so concurrent callbacks truly interleave. */
 async function yieldRandomly(random: () => number, max = 3): Promise<void> {
