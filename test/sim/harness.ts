@@ -75,6 +75,8 @@ export interface SimReport {
   fsOps: number;
   /** Recovered versions below the last in-memory version (work lost by a crash, allowed by the contract). */
   rolledBack: number;
+  /** Crashes armed but never reached by the workload (forced at its end). */
+  forcedCrashes: number;
   /** Known bugs tolerated (see {@link SimConfig.tolerateKnownBugs}). */
   knownBugs: number;
 }
@@ -126,7 +128,7 @@ export async function runScenario(config: SimConfig, commands: readonly Cmd[]): 
   const clock = new ManualClock(START);
   let fs = new SimFileSystem({ seed: config.seed, durableWrites: config.durableWrites });
   const states: State[] = [new Map()];
-  const report: SimReport = { crashes: 0, reopens: 0, commits: 0, fsOps: 0, rolledBack: 0, knownBugs: 0 };
+  const report: SimReport = { crashes: 0, reopens: 0, commits: 0, fsOps: 0, rolledBack: 0, knownBugs: 0, forcedCrashes: 0 };
   /** Newest version that must survive a power loss. */
   let durable = 0;
   /** Newest acknowledged version (must survive a process crash). */
@@ -416,6 +418,7 @@ export async function runScenario(config: SimConfig, commands: readonly Cmd[]): 
   }
   if (pendingCrash !== undefined) {
     fs.crashNow();
+    report.forcedCrashes++;
     await reopenAfterCrash(pendingCrash.powerLoss);
   }
   // Finally a clean close and reopen: exactly the model, and versions continue.

@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KEYS, RUNS, TYPES, runScenario, type Cmd, type SimConfig, type SimReport, type WriteOp } from './harness.js';
 
-const NUM_RUNS = Number(process.env.SIM_RUNS ?? 2500);
+const NUM_RUNS = Number(process.env.SIM_RUNS ?? 15000);
 
 const key = fc.constantFrom(...KEYS);
 const n = fc.nat(99);
@@ -66,11 +66,11 @@ const config: fc.Arbitrary<SimConfig> = fc.record({
 
 describe('deterministic simulation', () => {
   it(`random workloads with crashes and reopens keep the durability contract (${NUM_RUNS} runs unless replaying)`, async () => {
-    const totals: SimReport = { crashes: 0, reopens: 0, commits: 0, fsOps: 0, rolledBack: 0, knownBugs: 0 };
+    const totals: SimReport = { crashes: 0, reopens: 0, commits: 0, fsOps: 0, rolledBack: 0, knownBugs: 0, forcedCrashes: 0 };
     const seed = process.env.SIM_SEED === undefined ? Date.now() ^ (Math.random() * 2 ** 31) : Number(process.env.SIM_SEED);
     const path = process.env.SIM_PATH;
     const details = await fc.check(
-      fc.asyncProperty(config, fc.array(command, { minLength: 1, maxLength: 25 }), async (cfg, cmds) => {
+      fc.asyncProperty(config, fc.array(command, { minLength: 1, maxLength: 40, size: "medium" }), async (cfg, cmds) => {
         const r = await runScenario({ ...cfg, tolerateKnownBugs: true }, cmds);
         for (const k of Object.keys(totals) as (keyof SimReport)[]) totals[k] += r[k];
       }),

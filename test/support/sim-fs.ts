@@ -170,6 +170,11 @@ export class SimFileSystem implements FileSystem {
     this.#crashAt = this.#ops + k;
   }
 
+  /** Cancels an armed crash that has not happened yet. */
+  disarmCrash(): void {
+    this.#crashAt = undefined;
+  }
+
   /** Crashes now: every later operation fails. */
   crashNow(): void {
     this.#crashed = true;

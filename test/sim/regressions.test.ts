@@ -1,0 +1,49 @@
+/**
+ * Counterexamples found by the simulation, frozen as named scenarios (run
+ * strictly: no known bug tolerated). A test marked `it.fails` asserts the
+ * correct behaviour of a bug still open in packages/; it turns red (as
+ * intended) once the bug is fixed: then drop the `.fails`.
+ */
+import { describe, expect, it } from 'vitest';
+import { EpochError, open } from 'epochdb';
+import { SimFileSystem } from '../support/sim-fs.js';
+import { runScenario } from './harness.js';
+
+describe('simulation regressions', () => {
+  // Found first (a bug of the simulated file system, not of EpochDB: it tore O_DSYNC writes at a
+  // power loss). Kept so the simulator never again reports acknowledged durable writes as lost.
+  it('regression: two puts group-committed with one O_DSYNC write survive a power loss right after', async () => {
+    const report = await runScenario({ seed: 1825801871, sync: 'always', durableWrites: true, small: false }, [
+      { t: 'crash', after: 1, powerLoss: true },
+      { t: 'group', puts: [{ key: 'a', n: 0 }, { key: 'a', n: 0 }] },
+      { t: 'tx', isolation: 'snapshot', read: 'a', writes: [] },
+    ]);
+    expect(report.crashes).toBe(1);
+  });
+
+  // A crash (any file-system error) during checkpoint()'s directory listing escapes as the raw
+  // file-system error instead of an IoError: checkpoint() should reject with an EpochError.
+  // (Seen with the checkpoint-from-WAL path in the working tree; replay:
+  //  SIM_SEED=1595384516 SIM_PATH="16:0:0:2:0:4:6:8:4:6:6:6:6:6:6:6:9:5:5:5".)
+  it.fails('regression: checkpoint() cut short by a failing readdir rejects with a typed EpochError (IO_ERROR), not the raw fs error', async () => {
+    await runScenario({ seed: 0, sync: 'always', durableWrites: false, small: false }, [
+      { t: 'crash', after: 6, powerLoss: false },
+      { t: 'put', key: 'a', n: 0 },
+      { t: 'checkpoint' },
+    ]);
+  });
+
+  it.fails('regression: checkpoint() with readdir failing EIO rejects with IO_ERROR (minimal, no crash)', async () => {
+    const fs = new SimFileSystem({ seed: 1 });
+    const db = await open({ dir: '/db', fileSystem: fs, maintenance: { intervalMs: 0 }, workers: 0 });
+    await db.put('a', 1);
+    fs.inject({ op: 'readdir', code: 'EIO' });
+    const error = await db.checkpoint().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await db.close().catch(() => undefined);
+    expect(error).toBeInstanceOf(EpochError);
+    expect((error as EpochError).code).toBe('IO_ERROR');
+  });
+});
