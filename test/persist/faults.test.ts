@@ -430,7 +430,7 @@ describe('fdatasync failures outside a write batch (flushed, checkpoint rotation
 // ============================================================== checkpoint files
 
 describe('a failed checkpoint write', () => {
-  const isCheckpointTemp = (name: string): boolean => name.endsWith('.ckpt.tmp');
+  const isCheckpointTemp = (name: string): boolean => /\.ckpt\.[0-9a-f]+\.tmp$/.test(name);
 
   it('leaves the database writable, no temporary file behind, and the state intact on reopen', async () => {
     for (const op of ['write', 'datasync'] as const) {

@@ -25,7 +25,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   DatabaseClosedError,
   EpochError,
@@ -473,12 +473,20 @@ describe('(d) flushed() and the sync timer (real timers)', () => {
 // ---------------------------------------------------------------- (e) checkpoints bound disk use
 
 describe('(e) automatic checkpoints bound what stays on disk', () => {
-  it('many writes with small checkpointWalBytes: at most 2 checkpoints and a bounded number of WAL segments, without calling checkpoint()', async () => {
+  // The policy, with the merge inline (workers: 0), so how much WAL piles up while a checkpoint
+  // runs does not depend on how fast a worker thread starts on a loaded machine. The same with
+  // the default worker thread follows.
+  it.each([
+    { workers: 0, segmentsAtAnyMoment: 24, bytesAtAnyMoment: 40 * 1024 },
+    // A worker's first start (a fresh V8 isolate loading the persist code) takes tens of ms more
+    // on a busy 2-core machine, and writes go on meanwhile: a looser bound at any moment, the same at rest.
+    { workers: 1, segmentsAtAnyMoment: 64, bytesAtAnyMoment: 96 * 1024 },
+  ])('many writes with small checkpointWalBytes (workers: $workers): at most 2 checkpoints and a bounded number of WAL segments, without calling checkpoint()', async ({ workers, segmentsAtAnyMoment, bytesAtAnyMoment }) => {
     // 'always': writes and checkpoints are both bound by fdatasync, so how much WAL piles up while a
     // checkpoint runs does not depend much on the disk. The writer yields to the event loop between
     // writes, as request handlers do (one that never yields: see the regression test at the end).
     const dir = await tempDir();
-    const db = await openDb({ dir, sync: 'always', walSegmentBytes: 1024, checkpointWalBytes: 4096 });
+    const db = await openDb({ dir, sync: 'always', walSegmentBytes: 1024, checkpointWalBytes: 4096, workers });
     let maxCheckpoints = 0;
     let maxSegments = 0;
     let maxBytes = 0;
@@ -505,11 +513,11 @@ describe('(e) automatic checkpoints bound what stays on disk', () => {
     expect(maxCheckpoints, 'checkpoint files at any moment').toBeLessThanOrEqual(3);
     // ~95 KB of WAL were written (about 95 segments of 1 KiB, 7 records each); only the WAL since
     // the previous checkpoint (2 x 4 KiB plus what was written while a checkpoint ran) may stay.
-    expect(maxSegments, 'WAL segments at any moment').toBeLessThanOrEqual(24);
-    expect(maxBytes, 'bytes in the directory at any moment').toBeLessThan(40 * 1024);
+    expect(maxSegments, 'WAL segments at any moment').toBeLessThanOrEqual(segmentsAtAnyMoment);
+    expect(maxBytes, 'bytes in the directory at any moment').toBeLessThan(bytesAtAnyMoment);
 
     // Once the writes stop and a checkpoint still running has finished: the newest checkpoint and its fallback.
-    await sleep(200);
+    await vi.waitFor(() => expect(db.stats().checkpointing).toBe(false), { timeout: 10_000, interval: 20 });
     const quiet = await readdir(dir);
     expect(quiet.filter((n) => /^checkpoint-\d+\.ckpt$/.test(n)).length, 'checkpoint files at rest').toBeLessThanOrEqual(2);
     expect(quiet.filter((n) => /^wal-\d+\.log$/.test(n)).length, 'WAL segments at rest').toBeLessThanOrEqual(24);
@@ -888,7 +896,7 @@ describe('regressions', () => {
       ...nodeFileSystem,
       async open(path, flags, mode) {
         const handle = await nodeFileSystem.open(path, flags, mode);
-        if (!path.endsWith('.ckpt.tmp')) return handle;
+        if (!/\.ckpt\.[0-9a-f]+\.tmp$/.test(path)) return handle;
         return {
           write: async (data, position) => {
             reached();

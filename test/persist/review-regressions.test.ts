@@ -116,7 +116,7 @@ describe('found in review', () => {
     // Salvage, but the checkpoint that would make its result whole cannot be written.
     const noCheckpoints: FileSystem = {
       ...nodeFileSystem,
-      open: (path, flags, mode) => (path.endsWith('.ckpt.tmp') ? Promise.reject(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' })) : nodeFileSystem.open(path, flags, mode)),
+      open: (path, flags, mode) => (/\.ckpt\.[0-9a-f]+\.tmp$/.test(path) ? Promise.reject(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' })) : nodeFileSystem.open(path, flags, mode)),
     };
     await expect(open({ dir, recovery: 'salvage', fileSystem: noCheckpoints })).rejects.toMatchObject({ code: 'IO_ERROR' });
     // A plain strict open afterwards finds the kept prefix intact, not a gap.

@@ -80,18 +80,20 @@ describe('verify', () => {
     expect(snapshot()).toEqual(before);
   });
 
-  it('a script that opens, verifies and closes exits on its own (the pool does not keep it alive)', async () => {
+  it('a script that opens, verifies, writes and closes exits on its own (the pool does not keep it alive)', async () => {
     const dir = await populated();
     const entry = fileURLToPath(new URL('../../packages/epochdb/dist/index.js', import.meta.url));
     const script = `
       const { open } = await import(${JSON.stringify(entry)});
       const db = await open({ dir: ${JSON.stringify(dir)} });
       const report = await db.verify();
+      await db.put('after-verify', 1);
       await db.close();
-      console.log(report.ok, db.stats().tasksRun);
+      console.log(report.ok, db.stats().tasksRun, db.stats().lastCheckpointVersion === db.version);
     `;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 15_000 });
-    expect(stdout.trim()).toBe('true 1');
+    // Two tasks on the pool: verify(), and the checkpoint close() built from the WAL replayed at open plus the new write.
+    expect(stdout.trim()).toBe('true 2 true');
   });
 });
 

@@ -86,13 +86,34 @@ const clockSchema = z.custom<Clock>(
   'must be an object with a now() method returning epoch milliseconds',
 );
 
-/** Background maintenance policy: TTL cleaning and version GC. */
+/**
+ * Background maintenance policy, in one place: the main-thread slices (TTL
+ * cleaning and version GC), the checkpoint trigger and retry, and the worker
+ * pool that builds checkpoints and verifies files.
+ */
 export const maintenanceOptionsSchema = z.strictObject({
-  /** How often the TTL cleaner and version GC run, in ms (0 = never by timer). */
+  /** How often a maintenance slice starts by timer, in ms (0 = never by timer). */
   intervalMs: z.number().int().min(0).max(3_600_000).default(1000),
-  /** Longest a single pass may hold the event loop, in ms. */
+  /** Longest a single slice may hold the event loop, in ms. */
   sliceMs: z.number().positive().max(1000).default(2),
+  /**
+   * Pressure: a commit that leaves at least this many superseded versions
+   * waiting for GC (or finds expired entries waiting) starts a slice at once
+   * instead of waiting for the timer. 0 turns pressure scheduling off.
+   */
+  gcPressureVersions: z.number().int().min(0).default(10_000),
+  /** After a failed checkpoint (a crashed worker, a full disk), try again after this long, in ms, doubling up to 60 s. */
+  checkpointRetryMs: z.number().int().min(1).max(3_600_000).default(5000),
+  /** Worker threads for checkpoints and verification (0: run them inline). Same as the top-level `workers`. */
+  workers: z.number().int().min(0).max(64).optional(),
+  /** Checkpoint once the WAL since the last one passes this many bytes. Same as the top-level `checkpointWalBytes`. */
+  checkpointWalBytes: z.number().int().min(1024).optional(),
 });
+
+/** Worker threads by default: one, leaving the other core of a small machine to the app. */
+export const DEFAULT_WORKERS = 1;
+/** The WAL written since the last checkpoint that triggers the next one, by default. */
+export const DEFAULT_CHECKPOINT_WAL_BYTES = 64 * 1024 * 1024;
 
 /** Options of `open()`. */
 export const openOptionsSchema = z.strictObject({
@@ -101,17 +122,17 @@ export const openOptionsSchema = z.strictObject({
   maxValueBytes: z.number().int().min(1).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
   /** How many versions of history behind the newest stay readable with `snapshotAt()` even when no snapshot pins them. */
   retainVersions: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
-  maintenance: maintenanceOptionsSchema.default({ intervalMs: 1000, sliceMs: 2 }),
-  /** Worker threads for background work such as `verify()` (0: run it inline). */
-  workers: z.number().int().min(0).max(64).default(1),
+  maintenance: maintenanceOptionsSchema.prefault({}),
+  /** Worker threads for checkpoints and `verify()` (0: run them inline); also `maintenance.workers`. Default 1. */
+  workers: z.number().int().min(0).max(64).optional(),
   /** Directory to persist to; without it the database lives in memory only. */
   dir: z.string().min(1, 'must be a non-empty path').optional(),
   /** Default durability of writes (see {@link SYNC_MODES}). */
   sync: syncSchema.default('always'),
   /** fdatasync period in `'interval'` mode, ms. */
   syncIntervalMs: z.number().int().min(1).max(3_600_000).default(1000),
-  /** Checkpoint automatically once the WAL since the last checkpoint passes this many bytes. */
-  checkpointWalBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  /** Checkpoint automatically once the WAL since the last checkpoint passes this many bytes; also `maintenance.checkpointWalBytes`. Default 64 MiB. */
+  checkpointWalBytes: z.number().int().min(1024).optional(),
   /** Rotate WAL segments at this size. */
   walSegmentBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
   /** Write a checkpoint on close(). */
@@ -124,7 +145,21 @@ export const openOptionsSchema = z.strictObject({
     .optional(),
   /** Called with recovery progress and events (torn tail truncated, files moved aside). */
   onRecoveryEvent: z.custom<(event: RecoveryEvent) => void>((f) => typeof f === 'function', 'must be a function').optional(),
-});
+})
+  .superRefine((o, ctx) => {
+    for (const name of ['workers', 'checkpointWalBytes'] as const) {
+      if (o[name] !== undefined && o.maintenance[name] !== undefined && o[name] !== o.maintenance[name]) {
+        ctx.addIssue({ code: 'custom', path: ['maintenance', name], message: `contradicts the top-level ${name} (${o[name]}); give it once` });
+      }
+    }
+  })
+  // The two spellings of the pool size and the checkpoint trigger resolve to one value each.
+  .transform((o) => ({
+    ...o,
+    workers: o.maintenance.workers ?? o.workers ?? DEFAULT_WORKERS,
+    checkpointWalBytes: o.maintenance.checkpointWalBytes ?? o.checkpointWalBytes ?? DEFAULT_CHECKPOINT_WAL_BYTES,
+  }));
+
 
 /** What recovery reports as it opens a directory. */
 export type RecoveryEvent =

@@ -1,6 +1,6 @@
 import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
-import { verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
-import { WorkerPool } from '@epochdb/workers';
+import { buildCheckpoint, verifyDirectory, writeBackup, type CheckpointPlan, type CheckpointWritten, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
+import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
   type MvccStore,
   type BatchOp,
@@ -19,15 +19,18 @@ import { Maintenance, type MaintenanceStats } from './maintenance.js';
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
 export type DatabaseStats = StoreStats &
   MaintenanceStats &
-  PersistenceStats & {
-    /** Automatic checkpoints that failed (the WAL stays authoritative; the next attempt waits for another `checkpointWalBytes`). */
+  PersistenceStats &
+  WorkerPoolStats & {
+    /**
+     * Automatic checkpoints that failed. The WAL stays authoritative; the next
+     * attempt comes after `maintenance.checkpointRetryMs` (doubling) or another
+     * `checkpointWalBytes` of WAL, whichever is first.
+     */
     readonly checkpointErrors: number;
     readonly lastCheckpointError: string | undefined;
+    /** Automatic checkpoints started again by the retry timer after a failure. */
+    readonly checkpointRetries: number;
     readonly persistent: boolean;
-    /** Background tasks run on the worker pool (or inline), and how many failed. */
-    readonly tasksRun: number;
-    readonly tasksFailed: number;
-    readonly workers: number;
   };
 
 /** What opening a persistent directory found and did. */
@@ -41,7 +44,19 @@ export interface RecoveryReport {
   readonly events: readonly RecoveryEvent[];
 }
 
-const NO_PERSISTENCE: PersistenceStats = Object.freeze({ walBytesSinceCheckpoint: 0, walSyncs: 0, checkpoints: 0, lastCheckpointVersion: 0, lastCheckpointMs: 0 });
+const NO_PERSISTENCE: PersistenceStats = Object.freeze({ walBytesSinceCheckpoint: 0, walSyncs: 0, checkpoints: 0, lastCheckpointVersion: 0, lastCheckpointMs: 0, bytesReclaimed: 0, checkpointing: false });
+
+/** The longest wait between two retries of a failed automatic checkpoint. */
+const MAX_CHECKPOINT_RETRY_MS = 60_000;
+
+/**
+ * @internal The worker pool behind `db`, for tests that crash its workers.
+ * Not exported from the package.
+ */
+export function workerPoolOf(db: Database): WorkerPool {
+  return poolOf.get(db)!;
+}
+const poolOf = new WeakMap<Database, WorkerPool>();
 
 /**
  * An open EpochDB database. Reads are synchronous and see the newest
@@ -57,6 +72,10 @@ export class Database implements ReadApi, AsyncDisposable {
   #closing: Promise<void> | undefined;
   #checkpointErrors = 0;
   #lastCheckpointError: string | undefined;
+  #checkpointRetries = 0;
+  /** Automatic checkpoints failed in a row: the retry delay doubles with each. */
+  #failuresInRow = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
   #autoCheckpoint: Promise<void> | undefined;
   readonly #pool: WorkerPool;
 
@@ -70,15 +89,7 @@ export class Database implements ReadApi, AsyncDisposable {
     if (persistence !== undefined) {
       store.onCommit((record, context) => {
         const durable = persistence.append(record, context.sync);
-        if (persistence.checkpointDue && this.#autoCheckpoint === undefined) {
-          this.#autoCheckpoint = this.checkpoint()
-            .catch((error: unknown) => {
-              this.#checkpointErrors++;
-              this.#lastCheckpointError = error instanceof Error ? error.message : String(error);
-              persistence.checkpointFailed();
-            })
-            .finally(() => (this.#autoCheckpoint = undefined));
-        }
+        if (persistence.checkpointDue) this.#startAutoCheckpoint(persistence);
         return durable;
       });
     }
@@ -87,6 +98,7 @@ export class Database implements ReadApi, AsyncDisposable {
     // Started lazily by the first task. (With a custom fileSystem, file work runs
     // inline through it: a worker thread could not use it.)
     this.#pool = new WorkerPool({ workers: options.workers });
+    poolOf.set(this, this.#pool);
   }
 
   /** Whether the database persists to a directory (`open({ dir })`). */
@@ -191,6 +203,7 @@ export class Database implements ReadApi, AsyncDisposable {
       ...this.#pool.stats(),
       checkpointErrors: this.#checkpointErrors,
       lastCheckpointError: this.#lastCheckpointError,
+      checkpointRetries: this.#checkpointRetries,
       persistent: this.#persistence !== undefined,
     });
   }
@@ -205,24 +218,76 @@ export class Database implements ReadApi, AsyncDisposable {
   }
 
   /**
-   * Writes the current state as a checkpoint file and deletes the WAL
-   * segments and checkpoints it makes redundant. Runs by itself when the WAL
-   * passes `checkpointWalBytes` and on close. A no-op for a memory-only
-   * database.
+   * Checkpoints everything committed so far, and deletes the WAL segments and
+   * checkpoints the new one makes redundant. A worker thread builds the file
+   * from files alone: the previous checkpoint merged with the WAL (deletes,
+   * overwrites and entries expired by now dropped), checksummed, fsync'ed
+   * and renamed into place; the main thread only rotates the WAL, hands over
+   * a plan of file names and versions, and prunes when the worker is done.
+   * Runs by itself when the WAL passes `checkpointWalBytes` and on close. A
+   * no-op for a memory-only database.
    */
   async checkpoint(): Promise<void> {
     this.#store.assertOpen('checkpoint');
-    if (this.#persistence !== undefined) await this.#checkpointWith(this.#persistence);
+    if (this.#persistence !== undefined) await this.#checkpointFromFiles(this.#persistence);
+  }
+
+  async #checkpointFromFiles(persistence: Persistence): Promise<void> {
+    const fileSystem = this.#options.fileSystem;
+    // A worker thread cannot reach a custom file system: with one, the merge runs here.
+    const build =
+      fileSystem !== undefined
+        ? (plan: CheckpointPlan): Promise<CheckpointWritten> => buildCheckpoint(fileSystem, plan)
+        : async (plan: CheckpointPlan): Promise<CheckpointWritten> => {
+            const { threadId: _threadId, ...written } = await this.#pool.run('checkpoint', plan);
+            return written;
+          };
+    await persistence.checkpointFromWal(this.#store.clock.now(), build);
+  }
+
+  /** Starts an automatic checkpoint unless one runs; a failure schedules a retry. */
+  #startAutoCheckpoint(persistence: Persistence): void {
+    if (this.#autoCheckpoint !== undefined || this.#closing !== undefined) return;
+    this.#autoCheckpoint = this.#checkpointFromFiles(persistence)
+      .then(() => {
+        this.#failuresInRow = 0;
+      })
+      .catch((error: unknown) => {
+        this.#checkpointErrors++;
+        this.#failuresInRow++;
+        this.#lastCheckpointError = error instanceof Error ? error.message : String(error);
+        persistence.checkpointFailed();
+        this.#scheduleRetry(persistence);
+      })
+      .finally(() => (this.#autoCheckpoint = undefined));
   }
 
   /**
-   * Checkpoints a snapshot of now, streamed in chunks that yield to the event
-   * loop; the snapshot pins its version until the file is written. (The file
-   * merge on a worker, `Persistence.checkpointFromWal` with the pool's
-   * `checkpoint` task, is built and tested but not yet the default: see the
-   * worker issue.)
+   * After a failed automatic checkpoint, tries again once
+   * `checkpointRetryMs` (doubling with each failure in a row, at most 60 s)
+   * have passed, even if nothing more is written: an idle database must not
+   * keep a large WAL because of one crashed worker.
    */
-  async #checkpointWith(persistence: Persistence): Promise<void> {
+  #scheduleRetry(persistence: Persistence): void {
+    if (this.#retryTimer !== undefined || this.#closing !== undefined) return;
+    const delay = Math.min(this.#options.maintenance.checkpointRetryMs * 2 ** (this.#failuresInRow - 1), MAX_CHECKPOINT_RETRY_MS);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#closing !== undefined || persistence.failed !== undefined) return;
+      this.#checkpointRetries++;
+      this.#startAutoCheckpoint(persistence);
+    }, delay).unref();
+  }
+
+  /**
+   * @internal Checkpoints a snapshot of the in-memory state, streamed in
+   * chunks that yield to the event loop. For where the files alone are not
+   * the state: right after a salvage or a checkpoint fallback at open.
+   */
+  async checkpointFromMemory(): Promise<void> {
+    this.#store.assertOpen('checkpoint');
+    const persistence = this.#persistence;
+    if (persistence === undefined) return;
     const snapshot = this.#store.snapshot();
     try {
       await persistence.checkpoint(snapshot.version, snapshot.exportEntries());
@@ -277,12 +342,14 @@ export class Database implements ReadApi, AsyncDisposable {
 
   async #close(): Promise<void> {
     this.#maintenance.stop();
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     try {
       const persistence = this.#persistence;
       if (persistence !== undefined) {
         if (this.#autoCheckpoint !== undefined) await this.#autoCheckpoint;
         try {
-          if (this.#options.checkpointOnClose && persistence.failed === undefined) await this.#checkpointWith(persistence);
+          if (this.#options.checkpointOnClose && persistence.failed === undefined) await this.#checkpointFromFiles(persistence);
         } finally {
           await persistence.close();
         }

@@ -5,23 +5,36 @@ import type { MvccStore } from '@epochdb/store';
 export interface MaintenanceStats {
   /** Maintenance slices run (by timer or by pressure). */
   readonly maintenancePasses: number;
+  /** Slices started by pressure (a commit found work waiting) rather than by the timer. */
+  readonly pressurePasses: number;
   /** Slices that threw; the error of the latest is in `lastMaintenanceError`. */
   readonly maintenanceErrors: number;
   readonly lastMaintenanceError: string | undefined;
 }
 
+/** Commits between two looks at the TTL index by the pressure check (the GC queue length is looked at on every commit). */
+const EXPIRY_CHECK_EVERY = 64;
+
 /**
- * Runs TTL cleaning and version GC by itself: a timer every `intervalMs`
- * starts a slice of at most about `sliceMs`; while work remains, further
- * slices follow via `setImmediate`, so the event loop gets a turn between
- * slices. Timers are unref'd: they never keep the process alive.
+ * Runs TTL cleaning and version GC by itself, on the main thread, in slices:
+ * a timer every `intervalMs`, or a commit that finds work piling up
+ * (`gcPressureVersions` superseded versions queued, or expired entries
+ * waiting), starts a slice of at most about `sliceMs`; while work remains,
+ * further slices follow via `setImmediate`, so the event loop gets a turn
+ * between slices. Each slice is driven by the TTL index and the GC queue, so
+ * it costs O(work done), not O(store). Timers are unref'd: they never keep the
+ * process alive.
  */
 export class Maintenance {
   readonly #store: MvccStore;
   readonly #options: MaintenanceOptionsParsed;
   #interval: NodeJS.Timeout | undefined;
   #followUp: NodeJS.Immediate | undefined;
+  #detach: (() => void) | undefined;
+  #inSlice = false;
+  #commits = 0;
   #passes = 0;
+  #pressurePasses = 0;
   #errors = 0;
   #lastError: string | undefined;
 
@@ -30,23 +43,39 @@ export class Maintenance {
     this.#options = options;
   }
 
-  /** Starts the timer (unless `intervalMs` is 0). */
+  /** Starts the timer (unless `intervalMs` is 0) and the pressure check on commits (unless `gcPressureVersions` is 0). */
   start(): void {
     if (this.#options.intervalMs > 0 && this.#interval === undefined) {
       this.#interval = setInterval(() => this.#slice(), this.#options.intervalMs).unref();
     }
+    if (this.#options.gcPressureVersions > 0 && this.#detach === undefined) {
+      this.#detach = this.#store.onCommit(() => this.#onCommit());
+    }
   }
 
-  /** Stops the timer and any follow-up slice. */
+  /** Stops the timer, the pressure check and any follow-up slice. */
   stop(): void {
     clearInterval(this.#interval);
     this.#interval = undefined;
+    this.#detach?.();
+    this.#detach = undefined;
     if (this.#followUp !== undefined) clearImmediate(this.#followUp);
     this.#followUp = undefined;
   }
 
   stats(): MaintenanceStats {
-    return { maintenancePasses: this.#passes, maintenanceErrors: this.#errors, lastMaintenanceError: this.#lastError };
+    return { maintenancePasses: this.#passes, pressurePasses: this.#pressurePasses, maintenanceErrors: this.#errors, lastMaintenanceError: this.#lastError };
+  }
+
+  /** A commit happened: schedule a slice at once if work is piling up. Cheap; never throws. */
+  #onCommit(): undefined {
+    if (this.#inSlice || this.#followUp !== undefined) return undefined;
+    const piling = this.#store.pendingGc >= this.#options.gcPressureVersions && this.#store.hasGarbage();
+    if (piling || (++this.#commits % EXPIRY_CHECK_EVERY === 0 && this.#store.hasExpired())) {
+      this.#pressurePasses++;
+      this.#followUp = setImmediate(() => this.#slice()).unref();
+    }
+    return undefined;
   }
 
   /** One bounded slice: reclaim expired entries first, then spend what is left of the budget on version GC. */
@@ -54,6 +83,7 @@ export class Maintenance {
     this.#followUp = undefined;
     if (this.#store.closed) return;
     this.#passes++;
+    this.#inSlice = true;
     const { sliceMs } = this.#options;
     try {
       const started = performance.now();
@@ -66,6 +96,8 @@ export class Maintenance {
     } catch (error) {
       this.#errors++;
       this.#lastError = error instanceof Error ? error.message : String(error);
+    } finally {
+      this.#inSlice = false;
     }
   }
 }

@@ -13,7 +13,7 @@ export interface OpenOptions {
   readonly maxValueBytes?: number;
   /** Versions of history readable with `snapshotAt` behind the newest, even when no snapshot pins them (default 0). */
   readonly retainVersions?: number;
-  /** Worker threads for background work such as `verify()` (default 1; 0 runs it inline). */
+  /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;
   /** Directory to persist to (created if missing); without it the database lives in memory only. */
   readonly dir?: string;
@@ -21,7 +21,7 @@ export interface OpenOptions {
   readonly sync?: SyncMode;
   /** fdatasync period in `'interval'` mode, ms (default 1000). */
   readonly syncIntervalMs?: number;
-  /** Checkpoint automatically once the WAL since the last checkpoint passes this many bytes (default 64 MiB). */
+  /** Checkpoint automatically once the WAL since the last checkpoint passes this many bytes (default 64 MiB). Also settable as `maintenance.checkpointWalBytes`. */
   readonly checkpointWalBytes?: number;
   /** WAL segment size (default 16 MiB). */
   readonly walSegmentBytes?: number;
@@ -33,12 +33,20 @@ export interface OpenOptions {
   readonly onRecoveryEvent?: (event: RecoveryEvent) => void;
   /** The file system to persist through (default: the real one); for fault-injection and simulation tests. */
   readonly fileSystem?: FileSystem;
-  /** Background TTL cleaning and version GC. */
+  /** Background maintenance: TTL cleaning and version GC in main-thread slices, checkpoints and verification on workers. */
   readonly maintenance?: {
     /** How often a maintenance slice starts, in ms (default 1000; 0 turns the timer off). */
     readonly intervalMs?: number;
     /** Longest one slice may hold the event loop, in ms (default 2). */
     readonly sliceMs?: number;
+    /** A commit that leaves this many superseded versions queued for GC, or finds expired entries waiting, starts a slice at once (default 10000; 0: timer only). */
+    readonly gcPressureVersions?: number;
+    /** After a failed automatic checkpoint, retry after this many ms, doubling up to 60 s (default 5000). */
+    readonly checkpointRetryMs?: number;
+    /** Same as the top-level `workers`. */
+    readonly workers?: number;
+    /** Same as the top-level `checkpointWalBytes`. */
+    readonly checkpointWalBytes?: number;
   };
 }
 
@@ -87,7 +95,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   // Salvage and checkpoint fallback leave state that only a new checkpoint makes whole.
   if (recovered.needsCheckpoint) {
     try {
-      await db.checkpoint();
+      await db.checkpointFromMemory();
     } catch (error) {
       await db.close().catch(() => undefined);
       throw error;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { basename } from 'node:path';
 import { CorruptionError, UnsupportedFormatError, decodeValue, encodeValue, type CheckpointEntry, type Version } from '@epochdb/core';
@@ -32,13 +33,15 @@ export interface CheckpointWritten {
 
 /**
  * Writes every entry (in key order) as the checkpoint at `version`:
- * to a temporary name, fdatasync'ed, renamed into place, and the directory
+ * to a temporary name of its own (`<name>.<random>.tmp`), fdatasync'ed, renamed into place, and the directory
  * fsync'ed, so the file is either complete or absent. Yields to the event
  * loop between chunks. A plain function over an entry stream and files, so it
  * can run on a worker thread.
  */
 export async function writeCheckpoint(fs: FileSystem, path: string, version: Version, entries: Iterable<CheckpointEntry> | AsyncIterable<CheckpointEntry>, dir: string): Promise<CheckpointWritten> {
-  const temporary = `${path}.tmp`;
+  // A name of its own per attempt: a worker that died mid-write leaves its file behind, and
+  // the retry must neither share nor truncate it (it is removed once no build runs).
+  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   const handle = await fs.open(temporary, 'w');
   let position = 0;
   let count = 0;

@@ -27,7 +27,12 @@ export interface PersistenceStats {
   readonly walSyncs: number;
   readonly checkpoints: number;
   readonly lastCheckpointVersion: Version;
+  /** How long the last checkpoint took, from plan to pruned, in ms. */
   readonly lastCheckpointMs: number;
+  /** Bytes of WAL segments and checkpoint files deleted because a newer checkpoint covers them. */
+  readonly bytesReclaimed: number;
+  /** Whether a checkpoint is being built or installed right now. */
+  readonly checkpointing: boolean;
 }
 
 /**
@@ -46,6 +51,7 @@ export class Persistence {
   #checkpoints = 0;
   #lastCheckpointVersion: Version;
   #lastCheckpointMs = 0;
+  #bytesReclaimed = 0;
   #closed = false;
 
   private constructor(fs: FileSystem, options: PersistenceOptions, lock: DirectoryLock, wal: WalWriter, recovered: Recovered) {
@@ -106,12 +112,12 @@ export class Persistence {
    * hammered by a checkpoint per commit).
    */
   get checkpointDue(): boolean {
-    return this.#checkpointing === undefined && this.#wal.bytesWritten - this.#walBytesAtCheckpoint >= this.#options.checkpointWalBytes;
+    return this.#checkpointing === undefined && this.#wal.bytesAppended - this.#walBytesAtCheckpoint >= this.#options.checkpointWalBytes;
   }
 
   /** Records a failed automatic checkpoint: the next one waits for another threshold's worth of WAL. */
   checkpointFailed(): void {
-    this.#walBytesAtCheckpoint = this.#wal.bytesWritten;
+    this.#walBytesAtCheckpoint = this.#wal.bytesAppended;
   }
 
   /** Whether a checkpoint is being written. */
@@ -121,11 +127,13 @@ export class Persistence {
 
   stats(): PersistenceStats {
     return {
-      walBytesSinceCheckpoint: this.#wal.bytesWritten - this.#walBytesAtCheckpoint,
+      walBytesSinceCheckpoint: this.#wal.bytesAppended - this.#walBytesAtCheckpoint,
       walSyncs: this.#wal.syncs,
       checkpoints: this.#checkpoints,
       lastCheckpointVersion: this.#lastCheckpointVersion,
       lastCheckpointMs: this.#lastCheckpointMs,
+      bytesReclaimed: this.#bytesReclaimed,
+      checkpointing: this.#checkpointing !== undefined,
     };
   }
 
@@ -160,7 +168,7 @@ export class Persistence {
   async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
     // Rewriting the newest checkpoint's file would leave no previous one to fall back on.
     if (version <= this.#lastCheckpointVersion) return undefined;
-    const walBytes = this.#wal.bytesWritten;
+    const walBytes = this.#wal.bytesAppended;
     // Later commits go to a new segment, so the old ones become deletable as a whole.
     await this.#wal.rotate();
     // The WAL must hold everything up to `version` before its checkpoint can supersede anything.
@@ -178,7 +186,7 @@ export class Persistence {
    */
   async checkpointFromWal(now: number, build: (plan: CheckpointPlan) => Promise<CheckpointWritten>): Promise<CheckpointWritten | undefined> {
     return this.#enqueue(async () => {
-      const walBytes = this.#wal.bytesWritten;
+      const walBytes = this.#wal.bytesAppended;
       const version = await this.#wal.rotate();
       if (version <= this.#lastCheckpointVersion) return undefined;
       const baseVersion = this.#lastCheckpointVersion;
@@ -206,6 +214,10 @@ export class Persistence {
       if (error instanceof EpochError) throw error;
       // The WAL is still complete and authoritative: the database stays writable.
       throw new IoError(`checkpoint at version ${version} could not be written: ${(error as Error).message}`, { cause: error });
+    } finally {
+      // Whatever a build that died mid-write (a crashed worker) left behind. Checkpoints run
+      // one at a time, so no temporary file here belongs to a build still running.
+      await this.#removeTemporaryFiles().catch(() => undefined);
     }
     const previous = this.#lastCheckpointVersion;
     this.#lastCheckpointVersion = version;
@@ -220,25 +232,31 @@ export class Persistence {
     return written;
   }
 
+  async #removeTemporaryFiles(): Promise<void> {
+    for (const name of await this.#fs.readdir(this.#options.dir)) {
+      if (name.startsWith('checkpoint-') && name.endsWith('.tmp')) await this.#fs.unlink(join(this.#options.dir, name));
+    }
+  }
+
   /** Deletes checkpoints older than `keepFrom` and WAL segments whose records all lie at or below it. */
   async #prune(keepFrom: Version): Promise<void> {
     const names = await this.#fs.readdir(this.#options.dir);
     const segments = listSegments(names);
-    let removed = false;
+    const doomed: string[] = [];
     for (let i = 0; i + 1 < segments.length; i++) {
-      if (segments[i + 1]!.first - 1 <= keepFrom) {
-        await this.#fs.unlink(join(this.#options.dir, segments[i]!.name));
-        removed = true;
-      }
+      if (segments[i + 1]!.first - 1 <= keepFrom) doomed.push(segments[i]!.name);
     }
     for (const name of names) {
       const version = parseCheckpointName(name);
-      if (version !== undefined && version < keepFrom) {
-        await this.#fs.unlink(join(this.#options.dir, name));
-        removed = true;
-      }
+      if (version !== undefined && version < keepFrom) doomed.push(name);
     }
-    if (removed) await this.#fs.syncDir(this.#options.dir);
+    for (const name of doomed) {
+      const path = join(this.#options.dir, name);
+      const bytes = (await this.#fs.size(path)) ?? 0;
+      await this.#fs.unlink(path);
+      this.#bytesReclaimed += bytes;
+    }
+    if (doomed.length > 0) await this.#fs.syncDir(this.#options.dir);
   }
 
   /** Flushes the WAL, closes it and releases the lock. Idempotent. */

@@ -63,6 +63,7 @@ export class WalWriter {
   /** The version of the next record to be written (not appended): the name of the next segment. */
   #nextVersion: Version;
   #bytesWritten = 0;
+  #bytesAppended = 0;
   #interval: NodeJS.Timeout | undefined;
   #syncs = 0;
   #closed = false;
@@ -105,6 +106,15 @@ export class WalWriter {
     return this.#bytesWritten;
   }
 
+  /**
+   * Bytes of records appended since this writer started, written or still
+   * queued: counted as the commit happens, so the commit that passes a
+   * checkpoint threshold is the one that sees it.
+   */
+  get bytesAppended(): number {
+    return this.#bytesAppended;
+  }
+
   /** How many fdatasync calls the writer has made (group commit makes this far fewer than commits). */
   get syncs(): number {
     return this.#syncs;
@@ -126,6 +136,7 @@ export class WalWriter {
       this.#fail(error, []);
       return Promise.reject(this.#failed);
     }
+    this.#bytesAppended += frame.byteLength;
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ version: record.version, frame, sync, resolve, reject });
       this.#kick();

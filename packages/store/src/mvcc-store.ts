@@ -427,6 +427,11 @@ export class MvccStore implements ReadApi {
     return this.#collectedVersions - before;
   }
 
+  /** Superseded versions queued for GC (some may still be above the horizon). Complexity: O(1). */
+  get pendingGc(): number {
+    return this.#gcQueue.length - this.#gcHead;
+  }
+
   /** Whether superseded versions below the horizon wait for {@link collectGarbage}. */
   hasGarbage(): boolean {
     const next = this.#gcQueue[this.#gcHead];

@@ -1,4 +1,4 @@
 export { WorkerPool } from './worker-pool.js';
-export type { WorkerPoolOptions } from './worker-pool.js';
-export { runTask } from './tasks.js';
-export type { TaskMap, TaskName, TaskRequest } from './tasks.js';
+export type { WorkerPoolOptions, WorkerPoolStats } from './worker-pool.js';
+export { reviveTaskError, runTask } from './tasks.js';
+export type { TaskError, TaskMap, TaskName, TaskOutcome, TaskRequest } from './tasks.js';

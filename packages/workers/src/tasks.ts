@@ -1,4 +1,5 @@
 import { threadId } from 'node:worker_threads';
+import { CorruptionError, EpochError, IoError, type ErrorCode } from '@epochdb/core';
 import { buildCheckpoint, nodeFileSystem, verifyDirectory, type CheckpointPlan, type CheckpointWritten, type VerifyReport } from '@epochdb/persist';
 
 /**
@@ -16,14 +17,60 @@ export type TaskName = keyof TaskMap;
 /** A task request as posted to a worker. */
 export type TaskRequest = { [N in TaskName]: { readonly task: N; readonly input: TaskMap[N]['input'] } }[TaskName];
 
-/** Runs one task in this thread (a worker's entry point, or inline with `workers: 0`). */
-export async function runTask(request: TaskRequest): Promise<TaskMap[TaskName]['output']> {
+/**
+ * An error thrown by a task, as plain data: structured cloning keeps neither
+ * an error's class nor its extra fields, so a worker sends these and the
+ * calling thread rebuilds the typed error with {@link reviveTaskError}.
+ */
+export interface TaskError {
+  readonly code: ErrorCode | undefined;
+  readonly message: string;
+  readonly file?: string;
+  readonly offset?: number;
+  readonly lastGoodVersion?: number;
+}
+
+/** What a task reports: its output, or the error it threw. A worker that dies reports nothing. */
+export type TaskOutcome<N extends TaskName = TaskName> = { readonly ok: true; readonly value: TaskMap[N]['output'] } | { readonly ok: false; readonly error: TaskError };
+
+/** Runs one task in this thread (a worker's entry point, or inline with `workers: 0`). Never throws. */
+export async function runTask(request: TaskRequest): Promise<TaskOutcome> {
+  try {
+    return { ok: true, value: await execute(request) };
+  } catch (error) {
+    return { ok: false, error: describeError(error) };
+  }
+}
+
+async function execute(request: TaskRequest): Promise<TaskMap[TaskName]['output']> {
   switch (request.task) {
     case 'verify':
       return { ...(await verifyDirectory(nodeFileSystem, request.input.dir)), threadId };
     case 'checkpoint':
       return { ...(await buildCheckpoint(nodeFileSystem, request.input)), threadId };
   }
+}
+
+function describeError(error: unknown): TaskError {
+  if (error instanceof CorruptionError) {
+    return { code: error.code, message: error.message, file: error.file, offset: error.offset, lastGoodVersion: error.lastGoodVersion };
+  }
+  if (error instanceof EpochError) return { code: error.code, message: error.message };
+  return { code: undefined, message: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * The typed error a task threw, rebuilt on the calling thread: corruption
+ * stays a {@link CorruptionError} with its file and offset; anything that is
+ * not an EpochDB error (a failed read or write) becomes an {@link IoError}.
+ */
+export function reviveTaskError(task: TaskName, error: TaskError): EpochError {
+  if (error.code === 'CORRUPTION') {
+    const revived = new CorruptionError('', { file: error.file ?? '', offset: error.offset ?? 0, lastGoodVersion: error.lastGoodVersion ?? 0 });
+    revived.message = error.message;
+    return revived;
+  }
+  return new IoError(`background task ${task} failed: ${error.message}`);
 }
 
 /** piscina's entry point: the default export. */

@@ -1,7 +1,8 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { runTask, type TaskMap, type TaskName } from './tasks.js';
+import { DatabaseClosedError, IoError } from '@epochdb/core';
+import { reviveTaskError, runTask, type TaskMap, type TaskName, type TaskOutcome, type TaskRequest } from './tasks.js';
 
 const here = fileURLToPath(import.meta.url);
 /**
@@ -14,44 +15,91 @@ const TASK_FILE = here.endsWith('.ts') ? join(dirname(here), '..', 'dist', 'task
 export interface WorkerPoolOptions {
   /** Worker threads (0: run every task inline on the calling thread, for environments without threads). */
   readonly workers: number;
+  /** How many times a task whose worker died or was terminated is run again on a fresh worker (default 1). */
+  readonly retries?: number;
+}
+
+/** Counters of a {@link WorkerPool}. */
+export interface WorkerPoolStats {
+  /** Tasks that completed. */
+  readonly tasksRun: number;
+  /** Task attempts that failed: the task threw, or its worker died. */
+  readonly tasksFailed: number;
+  /** Attempts re-run after their worker died. */
+  readonly tasksRetried: number;
+  /** Worker threads configured (0: tasks run inline). */
+  readonly workers: number;
+  /** Worker threads alive right now (started by a task; they exit after a second idle). */
+  readonly workerThreads: number;
 }
 
 /**
  * Background work off the main thread: a piscina pool started lazily on the
  * first task and destroyed by {@link WorkerPool.close}. Idle workers do not
- * keep the process alive.
+ * keep the process alive. Tasks must be idempotent: one whose worker dies
+ * (crashes, runs out of memory, is terminated) is run again on a fresh worker.
  */
 export class WorkerPool {
   readonly #workers: number;
+  readonly #retries: number;
   #pool: Piscina | undefined;
   #closed = false;
   #tasksRun = 0;
   #tasksFailed = 0;
+  #tasksRetried = 0;
 
   constructor(options: WorkerPoolOptions) {
     this.#workers = options.workers;
+    this.#retries = options.retries ?? 1;
   }
 
-  /** Tasks completed and failed so far. */
-  stats(): { readonly tasksRun: number; readonly tasksFailed: number; readonly workers: number } {
-    return { tasksRun: this.#tasksRun, tasksFailed: this.#tasksFailed, workers: this.#workers };
+  stats(): WorkerPoolStats {
+    return { tasksRun: this.#tasksRun, tasksFailed: this.#tasksFailed, tasksRetried: this.#tasksRetried, workers: this.#workers, workerThreads: this.#pool?.threads.length ?? 0 };
   }
 
-  /** Runs `task` on a worker (or inline with `workers: 0`). */
+  /**
+   * Runs `task` on a worker (or inline with `workers: 0`). Rejects with the
+   * task's own typed error, or with an `IoError` when its worker died on every
+   * attempt, or `DatabaseClosedError` when the pool was closed meanwhile.
+   */
   async run<N extends TaskName>(task: N, input: TaskMap[N]['input']): Promise<TaskMap[N]['output']> {
-    if (this.#closed) throw new Error('the worker pool is closed');
-    const request = { task, input } as Parameters<typeof runTask>[0];
-    try {
-      const output = this.#workers === 0 ? await runTask(request) : await this.#start().run(request);
+    const request = { task, input } as TaskRequest;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new DatabaseClosedError(`cannot run background task ${task}: the database is closing`);
+      let outcome: TaskOutcome;
+      try {
+        outcome = this.#workers === 0 ? await runTask(request) : ((await this.#start().run(request)) as TaskOutcome);
+      } catch (error) {
+        // runTask never throws: the worker itself went away (or the pool was destroyed).
+        this.#tasksFailed++;
+        if (this.#closed) throw new DatabaseClosedError(`background task ${task} was cancelled: the database closed`, { cause: error });
+        if (attempt < this.#retries) {
+          this.#tasksRetried++;
+          continue;
+        }
+        throw new IoError(`background task ${task} failed: its worker stopped (${(error as Error).message})`, { cause: error });
+      }
+      if (!outcome.ok) {
+        this.#tasksFailed++;
+        throw reviveTaskError(task, outcome.error);
+      }
       this.#tasksRun++;
-      return output as TaskMap[N]['output'];
-    } catch (error) {
-      this.#tasksFailed++;
-      throw error;
+      return outcome.value as TaskMap[N]['output'];
     }
   }
 
-  /** Waits for running tasks and terminates the workers. Idempotent. */
+  /**
+   * Terminates every worker thread now; the tasks they were running fail and
+   * are retried on fresh workers. This is what a crash looks like to the
+   * pool; tests use it to prove crashes leave the database whole.
+   */
+  async terminateWorkers(): Promise<number> {
+    const threads = this.#pool?.threads ?? [];
+    await Promise.all(threads.map((thread) => thread.terminate()));
+    return threads.length;
+  }
+
+  /** Cancels running tasks (they reject with `DatabaseClosedError`) and terminates the workers. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
     const pool = this.#pool;
