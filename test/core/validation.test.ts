@@ -439,10 +439,10 @@ describe('transactionOptionsSchema', () => {
 
 describe('maintenanceOptionsSchema', () => {
   test('defaults, and accepted bounds', () => {
-    expect(parseArgument(maintenanceOptionsSchema, {}, 'm')).toStrictEqual({ intervalMs: 1000, sliceMs: 2 });
-    expect(parseArgument(maintenanceOptionsSchema, { intervalMs: 0 }, 'm')).toStrictEqual({ intervalMs: 0, sliceMs: 2 });
-    expect(parseArgument(maintenanceOptionsSchema, { intervalMs: 3_600_000, sliceMs: 1000 }, 'm')).toStrictEqual({ intervalMs: 3_600_000, sliceMs: 1000 });
-    expect(parseArgument(maintenanceOptionsSchema, { sliceMs: 0.25 }, 'm')).toStrictEqual({ intervalMs: 1000, sliceMs: 0.25 });
+    expect(parseArgument(maintenanceOptionsSchema, {}, 'm')).toStrictEqual({ intervalMs: 1000, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 });
+    expect(parseArgument(maintenanceOptionsSchema, { intervalMs: 0 }, 'm')).toStrictEqual({ intervalMs: 0, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 });
+    expect(parseArgument(maintenanceOptionsSchema, { intervalMs: 3_600_000, sliceMs: 1000 }, 'm')).toStrictEqual({ intervalMs: 3_600_000, sliceMs: 1000, gcPressureVersions: 10_000, checkpointRetryMs: 5000 });
+    expect(parseArgument(maintenanceOptionsSchema, { sliceMs: 0.25 }, 'm')).toStrictEqual({ intervalMs: 1000, sliceMs: 0.25, gcPressureVersions: 10_000, checkpointRetryMs: 5000 });
   });
 
   test.each([
@@ -455,6 +455,13 @@ describe('maintenanceOptionsSchema', () => {
     ['sliceMs', -1],
     ['sliceMs', 1001],
     ['sliceMs', Infinity],
+    ['gcPressureVersions', -1],
+    ['gcPressureVersions', 0.5],
+    ['checkpointRetryMs', 0],
+    ['checkpointRetryMs', 3_600_001],
+    ['workers', 65],
+    ['workers', -1],
+    ['checkpointWalBytes', 1023],
   ])('rejects %s = %j', (field, value) => {
     expect(optionError(maintenanceOptionsSchema, { [field]: value }, 'm').message).toContain(`m.${field}`);
   });
@@ -470,7 +477,7 @@ describe('openOptionsSchema', () => {
       maxKeyBytes: 1024,
       maxValueBytes: 16 * 1024 * 1024,
       retainVersions: 0,
-      maintenance: { intervalMs: 1000, sliceMs: 2 },
+      maintenance: { intervalMs: 1000, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 },
       workers: 1,
       sync: 'always',
       syncIntervalMs: 1000,
@@ -485,7 +492,7 @@ describe('openOptionsSchema', () => {
     const clock = { now: () => 5 };
     const parsed = parseArgument(openOptionsSchema, { clock, maintenance: { intervalMs: 0 }, retainVersions: 10 }, 'open(): options');
     expect(parsed.clock).toBe(clock);
-    expect(parsed.maintenance).toStrictEqual({ intervalMs: 0, sliceMs: 2 });
+    expect(parsed.maintenance).toStrictEqual({ intervalMs: 0, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 });
     expect(parsed.retainVersions).toBe(10);
     expect(parseArgument(openOptionsSchema, { maxKeyBytes: 1, maxValueBytes: 1 }, 'o')).toMatchObject({ maxKeyBytes: 1, maxValueBytes: 1 });
     expect(parseArgument(openOptionsSchema, { maxKeyBytes: 65_535, maxValueBytes: 1024 ** 3 }, 'o')).toMatchObject({ maxKeyBytes: 65_535, maxValueBytes: 1024 ** 3 });
