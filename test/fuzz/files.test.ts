@@ -197,15 +197,15 @@ describe('permission and I/O errors (simulated file system; we run as root)', ()
     ['syncDir', 'EIO'],
     ['rename', 'EACCES'],
   ];
-  // BUG: the LOCK file is created, then its write/fdatasync fails: open() rejects IO_ERROR but leaves
+  // Was a bug: the LOCK file is created, then its write/fdatasync fails: open() rejects IO_ERROR but leaves
   // LOCK naming this (live) process behind, so every later open() in this process fails LOCKED.
-  it.fails('regression: open() whose LOCK fdatasync fails EIO rejects IO_ERROR and does not leave a LOCK behind (a later open succeeds)', async () => {
+  it('regression: open() whose LOCK fdatasync fails EIO rejects IO_ERROR and does not leave a LOCK behind (a later open succeeds)', async () => {
     await openWith('datasync', 'EIO', 1);
   });
 
-  // BUG: an I/O error reading the EPOCHDB marker is reported as UNSUPPORTED_FORMAT ("not a valid
+  // Was a bug: an I/O error reading the EPOCHDB marker is reported as UNSUPPORTED_FORMAT ("not a valid
   // EpochDB marker") instead of IO_ERROR: a transient EIO/EACCES looks like a foreign directory.
-  it.fails('regression: open() whose read of the EPOCHDB marker fails EIO rejects IO_ERROR, not UNSUPPORTED_FORMAT', async () => {
+  it('regression: open() whose read of the EPOCHDB marker fails EIO rejects IO_ERROR, not UNSUPPORTED_FORMAT', async () => {
     await openWith('readFile', 'EIO', Infinity);
   });
 

@@ -60,12 +60,6 @@ export interface SimConfig {
   readonly durableWrites: boolean;
   /** walSegmentBytes and checkpointWalBytes at their minimum (1024): rotation and automatic checkpoints all the time. */
   readonly small: boolean;
-  /**
-   * Tolerate known bugs instead of failing on them (counted in
-   * `SimReport.knownBugs`): a checkpoint() cut short by a crash rejecting with
-   * the raw file-system error instead of an EpochError (see regressions.test.ts).
-   */
-  readonly tolerateKnownBugs?: boolean;
 }
 
 export interface SimReport {
@@ -77,8 +71,6 @@ export interface SimReport {
   rolledBack: number;
   /** Crashes armed but never reached by the workload (forced at its end). */
   forcedCrashes: number;
-  /** Known bugs tolerated (see {@link SimConfig.tolerateKnownBugs}). */
-  knownBugs: number;
 }
 
 interface Stored {
@@ -128,7 +120,7 @@ export async function runScenario(config: SimConfig, commands: readonly Cmd[]): 
   const clock = new ManualClock(START);
   let fs = new SimFileSystem({ seed: config.seed, durableWrites: config.durableWrites });
   const states: State[] = [new Map()];
-  const report: SimReport = { crashes: 0, reopens: 0, commits: 0, fsOps: 0, rolledBack: 0, knownBugs: 0, forcedCrashes: 0 };
+  const report: SimReport = { crashes: 0, reopens: 0, commits: 0, fsOps: 0, rolledBack: 0, forcedCrashes: 0 };
   /** Newest version that must survive a power loss. */
   let durable = 0;
   /** Newest acknowledged version (must survive a process crash). */
@@ -272,10 +264,6 @@ export async function runScenario(config: SimConfig, commands: readonly Cmd[]): 
     try {
       await body();
     } catch (error) {
-      if (config.tolerateKnownBugs === true && fs.crashed && !(error instanceof EpochError) && !(error instanceof SimFailure)) {
-        report.knownBugs++;
-        return;
-      }
       if (error instanceof SimFailure || !fs.crashed || !isFailure(error)) throw error instanceof SimFailure ? error : new SimFailure(`${label}: ${describeError(error)}`);
     }
   };

@@ -1,8 +1,6 @@
 /**
  * Counterexamples found by the simulation, frozen as named scenarios (run
- * strictly: no known bug tolerated). A test marked `it.fails` asserts the
- * correct behaviour of a bug still open in packages/; it turns red (as
- * intended) once the bug is fixed: then drop the `.fails`.
+ * strictly: no known bug tolerated).
  */
 import { describe, expect, it } from 'vitest';
 import { EpochError, open } from 'epochdb';
@@ -25,7 +23,7 @@ describe('simulation regressions', () => {
   // file-system error instead of an IoError: checkpoint() should reject with an EpochError.
   // (Seen with the checkpoint-from-WAL path in the working tree; replay:
   //  SIM_SEED=1595384516 SIM_PATH="16:0:0:2:0:4:6:8:4:6:6:6:6:6:6:6:9:5:5:5".)
-  it.fails('regression: checkpoint() cut short by a failing readdir rejects with a typed EpochError (IO_ERROR), not the raw fs error', async () => {
+  it('regression: checkpoint() cut short by a failing readdir rejects with a typed EpochError (IO_ERROR), not the raw fs error', async () => {
     await runScenario({ seed: 0, sync: 'always', durableWrites: false, small: false }, [
       { t: 'crash', after: 6, powerLoss: false },
       { t: 'put', key: 'a', n: 0 },
@@ -33,7 +31,7 @@ describe('simulation regressions', () => {
     ]);
   });
 
-  it.fails('regression: checkpoint() with readdir failing EIO rejects with IO_ERROR (minimal, no crash)', async () => {
+  it('regression: checkpoint() with readdir failing EIO rejects with IO_ERROR (minimal, no crash)', async () => {
     const fs = new SimFileSystem({ seed: 1 });
     const db = await open({ dir: '/db', fileSystem: fs, maintenance: { intervalMs: 0 }, workers: 0 });
     await db.put('a', 1);

@@ -66,17 +66,17 @@ const config: fc.Arbitrary<SimConfig> = fc.record({
 
 describe('deterministic simulation', () => {
   it(`random workloads with crashes and reopens keep the durability contract (${NUM_RUNS} runs unless replaying)`, async () => {
-    const totals: SimReport = { crashes: 0, reopens: 0, commits: 0, fsOps: 0, rolledBack: 0, knownBugs: 0, forcedCrashes: 0 };
+    const totals: SimReport = { crashes: 0, reopens: 0, commits: 0, fsOps: 0, rolledBack: 0, forcedCrashes: 0 };
     const seed = process.env.SIM_SEED === undefined ? Date.now() ^ (Math.random() * 2 ** 31) : Number(process.env.SIM_SEED);
     const path = process.env.SIM_PATH;
     const details = await fc.check(
       fc.asyncProperty(config, fc.array(command, { minLength: 1, maxLength: 40, size: "medium" }), async (cfg, cmds) => {
-        const r = await runScenario({ ...cfg, tolerateKnownBugs: true }, cmds);
+        const r = await runScenario({ ...cfg }, cmds);
         for (const k of Object.keys(totals) as (keyof SimReport)[]) totals[k] += r[k];
       }),
       { numRuns: NUM_RUNS, seed, ...(path === undefined ? {} : { path, endOnFailure: true }) },
     );
-    console.log(`simulation: ${details.numRuns} runs (seed ${seed}), ${totals.commits} commits, ${totals.crashes} crashes, ${totals.reopens} reopens, ${totals.rolledBack} crashes lost unacknowledged-or-undurable work, ${totals.fsOps} fs operations, ${totals.knownBugs} known-bug hits tolerated`);
+    console.log(`simulation: ${details.numRuns} runs (seed ${seed}), ${totals.commits} commits, ${totals.crashes} crashes, ${totals.reopens} reopens, ${totals.rolledBack} crashes lost unacknowledged-or-undurable work, ${totals.fsOps} fs operations`);
     if (details.failed) {
       const replay = `SIM_SEED=${details.seed} SIM_PATH="${details.counterexamplePath ?? ''}" npx vitest run test/sim/simulation.test.ts`;
       console.error(`simulation failed; replay with:\n${replay}\ncounterexample: ${JSON.stringify(details.counterexample)}`);

@@ -95,9 +95,14 @@ async function createExclusive(fs: FileSystem, path: string, me: Holder): Promis
   try {
     await handle.write(Buffer.from(JSON.stringify(me)), 0);
     await handle.datasync();
-  } finally {
-    await handle.close();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    // A lock we could not complete is no lock: left behind, it would name this live process
+    // and refuse every later open in it.
+    await fs.unlink(path).catch(() => undefined);
+    throw new IoError(`cannot write lock file ${path}: ${(error as Error).message}`, { cause: error });
   }
+  await handle.close();
   return true;
 }
 

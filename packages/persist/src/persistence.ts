@@ -155,7 +155,11 @@ export class Persistence {
    * temporary file and prune the same segments.
    */
   async #enqueue(task: () => Promise<CheckpointWritten | undefined>): Promise<CheckpointWritten | undefined> {
-    const run = this.#checkpointQueue.then(task);
+    const run = this.#checkpointQueue.then(task).catch((error: unknown) => {
+      // Listing the directory or rotating the WAL can fail too: always a typed error.
+      if (error instanceof EpochError) throw error;
+      throw new IoError(`checkpoint failed: ${(error as Error).message}`, { cause: error });
+    });
     this.#checkpointQueue = run.catch(() => undefined);
     this.#checkpointing = run;
     try {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CorruptionError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
+import { CorruptionError, IoError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
 import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
@@ -208,9 +208,16 @@ async function prepareDirectory(fs: FileSystem, dir: string): Promise<string[]> 
     await writeMarker(fs, dir);
     return fs.readdir(dir);
   }
+  let text: string;
+  try {
+    text = (await fs.readFile(join(dir, MARKER_FILE))).toString('utf8');
+  } catch (error) {
+    // A marker that cannot be read (EIO, EACCES) says nothing about the format.
+    throw new IoError(`cannot read ${join(dir, MARKER_FILE)}: ${(error as Error).message}`, { cause: error });
+  }
   let format: unknown;
   try {
-    format = (JSON.parse((await fs.readFile(join(dir, MARKER_FILE))).toString('utf8')) as { format?: unknown }).format;
+    format = (JSON.parse(text) as { format?: unknown }).format;
   } catch {
     throw new UnsupportedFormatError(`${join(dir, MARKER_FILE)} is not a valid EpochDB marker`);
   }
