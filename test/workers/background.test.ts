@@ -205,6 +205,31 @@ describe('main-thread slices started by pressure (no timer)', () => {
     expect(db.stats().pressurePasses).toBeGreaterThan(0);
   });
 
+  // Found by bench/maintenance.mjs: each timer tick started a new chain of follow-up slices beside
+  // the one still running, so with a long backlog the main thread ran k slices per event-loop turn
+  // after k ticks (stalls grew from 16 to 77 ms while 100k keys expired).
+  it('regression: timer ticks during a long backlog do not start more chains of slices (at most one slice per event-loop turn)', async () => {
+    const clock = new ManualClock(0);
+    const db = await openDb({ clock, maintenance: { intervalMs: 1, sliceMs: 0.05, gcPressureVersions: 0 } });
+    await db.batch(Array.from({ length: 60_000 }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value: i, ttl: 10 })));
+    clock.advance(20);
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    const passesBefore = db.stats().maintenancePasses;
+    setImmediate(count);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    counting = false;
+    const passes = db.stats().maintenancePasses - passesBefore;
+    expect(db.stats().ttlEntries, 'the backlog lasted the whole measurement').toBeGreaterThan(0);
+    expect(turns).toBeGreaterThan(10);
+    // One chain: one slice per turn (plus a turn or two of slack). Several chains: a multiple.
+    expect(passes, `${passes} slices in ${turns} event-loop turns`).toBeLessThanOrEqual(turns + 2);
+  });
+
   it('gcPressureVersions: 0 leaves everything to the timer', async () => {
     const clock = new ManualClock(0);
     const db = await openDb({ clock, maintenance: { intervalMs: 0, gcPressureVersions: 0 } });

@@ -46,7 +46,9 @@ export class Maintenance {
   /** Starts the timer (unless `intervalMs` is 0) and the pressure check on commits (unless `gcPressureVersions` is 0). */
   start(): void {
     if (this.#options.intervalMs > 0 && this.#interval === undefined) {
-      this.#interval = setInterval(() => this.#slice(), this.#options.intervalMs).unref();
+      // A chain of follow-up slices already running is the timer's work being done: starting
+      // another chain beside it would double the main thread's share with every tick.
+      this.#interval = setInterval(() => this.#followUp === undefined && this.#slice(), this.#options.intervalMs).unref();
     }
     if (this.#options.gcPressureVersions > 0 && this.#detach === undefined) {
       this.#detach = this.#store.onCommit(() => this.#onCommit());

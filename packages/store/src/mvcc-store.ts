@@ -138,8 +138,13 @@ export interface TransactionCheck {
 
 const TTL_TIME_DIGITS = 16;
 const MAX_TTL_TIME = 10 ** TTL_TIME_DIGITS - 1;
-/** The most expired entries one cleaning slice commits. */
-const MAX_EXPIRED_PER_SLICE = 4096;
+/**
+ * The most expired entries one cleaning commit deletes. A slice commits as
+ * many of these as fit its budget; small commits keep the overshoot past the
+ * budget to one commit's work (about a millisecond), where one big commit of
+ * thousands of deletes held the event loop for tens of ms.
+ */
+const MAX_EXPIRED_PER_COMMIT = 128;
 /** How many items a time-bounded loop handles between clock reads. */
 const BUDGET_CHECK_EVERY = 64;
 const DEFAULT_RETRIES = 3;
@@ -365,15 +370,34 @@ export class MvccStore implements ReadApi {
   // ---------------------------------------------------------------- maintenance
 
   /**
-   * Reclaims expired entries as versioned `expire` deletes, in one commit,
-   * spending about `budgetMs` looking for them. Deletes a key only if it is
-   * still at the version that was found expired. Returns how many were
-   * reclaimed. Complexity: O(expired found · log n), not O(n).
+   * Reclaims expired entries as versioned `expire` deletes, in commits of at
+   * most 128 keys, for about `budgetMs` (finding and committing both count).
+   * Deletes a key only if it is still at the version that was found expired.
+   * Returns how many were reclaimed. Complexity: O(expired found · log n),
+   * not O(n).
    */
   reclaimExpired(budgetMs = 2): number {
     this.assertOpen('reclaimExpired');
-    const now = this.clock.now();
     const deadline = performance.now() + budgetMs;
+    let reclaimed = 0;
+    for (;;) {
+      const found = this.#findExpired(deadline);
+      if (found.length === 0) break;
+      const { record, durable } = this.commitWrites(found);
+      // Nobody awaits the cleaner's commit. If persisting it fails, the persistence layer
+      // has already turned the database read-only and reports it; an unhandled rejection
+      // here would only kill the process.
+      durable?.catch(() => undefined);
+      this.#reclaimedExpired += record.ops.length;
+      reclaimed += record.ops.length;
+      if (found.length < MAX_EXPIRED_PER_COMMIT || performance.now() > deadline) break;
+    }
+    return reclaimed;
+  }
+
+  /** Up to {@link MAX_EXPIRED_PER_COMMIT} keys still at the version the TTL index found expired, in expiry order. */
+  #findExpired(deadline: number): PendingWrite[] {
+    const now = this.clock.now();
     const found: PendingWrite[] = [];
     let visited = 0;
     for (const [tk, version] of this.#ttlIndex.entries()) {
@@ -382,18 +406,11 @@ export class MvccStore implements ReadApi {
       const head = this.#primary.get(key);
       if (head !== undefined && head.version === version && isExpiredAt(head, now)) {
         found.push({ kind: 'expire', key, seenVersion: version });
-        if (found.length >= MAX_EXPIRED_PER_SLICE) break;
+        if (found.length >= MAX_EXPIRED_PER_COMMIT) break;
       }
       if (++visited % BUDGET_CHECK_EVERY === 0 && performance.now() > deadline) break;
     }
-    if (found.length === 0) return 0;
-    const { record, durable } = this.commitWrites(found);
-    // Nobody awaits the cleaner's commit. If persisting it fails, the persistence layer
-    // has already turned the database read-only and reports it; an unhandled rejection
-    // here would only kill the process.
-    durable?.catch(() => undefined);
-    this.#reclaimedExpired += record.ops.length;
-    return record.ops.length;
+    return found;
   }
 
   /** Whether an entry has expired and waits for {@link reclaimExpired}. */

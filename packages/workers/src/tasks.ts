@@ -1,4 +1,6 @@
-import { threadId } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { isMainThread, threadId } from 'node:worker_threads';
 import { CorruptionError, EpochError, IoError, type ErrorCode } from '@epochdb/core';
 import { buildCheckpoint, nodeFileSystem, verifyDirectory, type CheckpointPlan, type CheckpointWritten, type VerifyReport } from '@epochdb/persist';
 
@@ -72,6 +74,23 @@ export function reviveTaskError(task: TaskName, error: TaskError): EpochError {
   }
   return new IoError(`background task ${task} failed: ${error.message}`);
 }
+
+/**
+ * Background work must lose to the app when they compete for a core: a
+ * worker thread lowers its own scheduling priority (Linux: a thread is
+ * addressed by its thread id, found through /proc/thread-self). Elsewhere, or
+ * if not permitted, it runs at normal priority.
+ */
+export const WORKER_NICENESS = 10;
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, WORKER_NICENESS);
+  } catch {
+    // Not Linux, or not allowed: normal priority.
+  }
+}
+if (!isMainThread) lowerPriority();
 
 /** piscina's entry point: the default export. */
 export default runTask;
