@@ -13,27 +13,30 @@ export async function create(dir) {
   const fd = openSync(join(dir, 'raw.log'), 'w');
   const packr = new Packr({ useRecords: false });
   let pending = [];
-  let waiters = [];
+  let group = null;
+  let resolveGroup;
   const flush = () => {
     const buffers = pending;
-    const done = waiters;
+    const resolve = resolveGroup;
     pending = [];
-    waiters = [];
-    writeSync(fd, buffers.length === 1 ? buffers[0] : Buffer.concat(buffers));
+    group = null;
+    writeSync(fd, Buffer.concat(buffers));
     fdatasyncSync(fd);
-    for (const resolve of done) resolve();
+    resolve();
   };
   return {
     asyncReads: false,
     put(key, value) {
       const record = packr.pack([key, value]);
-      const frame = Buffer.allocUnsafe(8 + record.length);
-      frame.writeUInt32LE(record.length, 0);
-      frame.writeUInt32LE(0, 4); // where a checksum would go
-      record.copy(frame, 8);
-      if (pending.length === 0) queueMicrotask(flush);
-      pending.push(frame);
-      return new Promise((resolve) => waiters.push(resolve));
+      const head = Buffer.allocUnsafe(8);
+      head.writeUInt32LE(record.length, 0);
+      head.writeUInt32LE(0, 4); // where a checksum would go
+      if (group === null) {
+        group = new Promise((r) => { resolveGroup = r; });
+        queueMicrotask(flush);
+      }
+      pending.push(head, record);
+      return group; // one promise per group, like lmdb-js's batches
     },
     async close() { closeSync(fd); },
   };

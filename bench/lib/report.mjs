@@ -35,7 +35,7 @@ export function workloadTable(workload) {
   for (const c of workload.cases) for (const r of c.rows ?? []) for (const k of Object.keys(r.extra ?? {})) if (!extras.includes(k)) extras.push(k);
   const hasGroup = workload.cases.some((c) => (c.rows ?? []).some((r) => r.group !== undefined));
   const hasLatency = workload.cases.some((c) => (c.rows ?? []).some((r) => r.p50 !== undefined));
-  const headers = ['engine', ...(hasGroup ? [''] : []), workload.metric, `x ${workload.baseline}`, ...(hasLatency ? ['p50 ms', 'p99 ms'] : []), ...extras];
+  const headers = ['engine', ...(hasGroup ? ['at'] : []), workload.metric, `x ${workload.baseline}`, ...(hasLatency ? ['p50 ms', 'p99 ms'] : []), ...extras];
   const rows = [];
   const groups = hasGroup ? [...new Set(workload.cases.flatMap((c) => (c.rows ?? []).map((r) => r.group)))] : [undefined];
   for (const g of groups) {

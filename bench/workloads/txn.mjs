@@ -54,6 +54,7 @@ export async function run({ create, seconds, engine, params }) {
         db.db.put(ka, { id: a.id, count: a.count + 1 });
         db.db.put(kb, { id: b.id, count: b.count + 1 });
       });
+      await db.flushed();
     };
   } else if (engine === 'sqlite') {
     rmw = async ([ka, kb, kc]) => {
