@@ -3,6 +3,7 @@
 // that optional dependency loads.
 import * as vl from 'vega-lite';
 import * as vega from 'vega';
+import { fmtRatio } from './report.mjs';
 
 export function chartSpec(results) {
   const values = [];
@@ -17,7 +18,7 @@ export function chartSpec(results) {
           row: r.group ? `${c.name} @ ${r.group}` : c.name,
           engine: c.engine,
           ratio: r.ratio,
-          label: `${r.ratio >= 10 ? r.ratio.toFixed(0) : r.ratio.toFixed(2)}x`,
+          label: fmtRatio(r.ratio),
         });
       }
     }
@@ -36,7 +37,7 @@ export function chartSpec(results) {
         {
           mark: { type: 'bar', height: { band: 0.8 } },
           encoding: {
-            y: { field: 'row', type: 'nominal', sort: null, title: null, axis: { labelLimit: 260 } },
+            y: { field: 'row', type: 'nominal', sort: null, title: null, axis: { labelLimit: 340 } },
             x: { field: 'ratio', type: 'quantitative', scale: { type: 'log', domain: [lo, hi] }, title: 'x baseline (log scale)' },
             x2: { datum: 1 },
             color: { field: 'engine', type: 'nominal', title: 'engine', scale: { scheme: 'tableau10' } },

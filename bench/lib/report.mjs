@@ -14,7 +14,7 @@ export function fmtNumber(x) {
   return x.toPrecision(2);
 }
 
-export const fmtRatio = (r) => (r === undefined || !Number.isFinite(r) ? '–' : `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}x`);
+export const fmtRatio = (r) => (r === undefined || !Number.isFinite(r) ? '–' : `${r >= 10 ? r.toFixed(1) : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}x`);
 
 /** Adds `ratio` (value / the baseline's value for the same group) to every row. */
 export function withRatios(workload) {
