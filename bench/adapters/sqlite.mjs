@@ -7,6 +7,10 @@ import { Packr } from 'msgpackr';
 
 export const kind = 'sqlite';
 
+// better-sqlite3 loads its native binding lazily: load it now, so a machine where it
+// did not build reports the engine as unavailable instead of failing mid-workload.
+new Database(':memory:').close();
+
 export async function create(dir, params = {}) {
   const { durable = true } = params;
   const path = join(dir, 'bench.sqlite');
