@@ -60,7 +60,7 @@ export function chartSpec(results) {
 }
 
 export async function renderChart(results) {
-  const spec = vl.compile(chartSpec(results)).spec;
+  const spec = vl.compile(chartSpec(results), { logger: vega.logger(vega.None) }).spec;
   const view = new vega.View(vega.parse(spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
