@@ -25,7 +25,7 @@ export function renderBenchmarksMd(results, { chart = 'bench/results/chart.svg' 
   out.push('');
   out.push(`## Targets (${met} of ${targets.length} met)`);
   out.push('');
-  out.push(renderMarkdown({ headers: ['target', 'status', 'figure (same run)'], rows: targets.map((t) => [t.text, t.status === 'met' ? '✅ met' : t.status === 'not met' ? '❌ not met' : 'n/a', t.figure]) }));
+  out.push(renderMarkdown({ headers: ['target', 'status', 'figure (same run)'], rows: targets.map((t) => [t.text, t.status === 'met' ? '✅ met' : t.status === 'not met' ? '❌ not met' : 'n/a', t.figure]), align: ['l', 'l', 'l'] }));
   out.push('');
   out.push('## Ratios to each workload\'s baseline');
   out.push('');

@@ -67,10 +67,11 @@ export function renderText({ headers, rows, align }) {
 }
 
 const mdCell = (c) => String(c ?? '').replaceAll('|', '\\|');
-export function renderMarkdown({ headers, rows }) {
+export function renderMarkdown({ headers, rows, align }) {
+  const left = (i) => (align ? align[i] === 'l' : i === 0);
   return [
     `| ${headers.map(mdCell).join(' | ')} |`,
-    `|${headers.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    `|${headers.map((_, i) => (left(i) ? '---' : '---:')).join('|')}|`,
     ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`),
   ].join('\n');
 }
