@@ -1,0 +1,60 @@
+// The data every engine gets: N distinct `user:<9 digits>` keys in a shuffled order
+// (a multiplicative permutation of 0..1e9-1, so key i is computed, not stored) and
+// ~100-byte object values whose `id` names the key, so a read can be checked.
+import { isDeepStrictEqual } from 'node:util';
+
+const MOD = 1_000_000_000;
+const MUL = 738_219_941; // odd and not a multiple of 5: a bijection mod 1e9
+
+/** The i-th key in insertion order (distinct for i < 1e9, in no sorted order). */
+export function keyAt(i) {
+  return `user:${String(Number((BigInt(i) * BigInt(MUL) + 12_345n) % BigInt(MOD))).padStart(9, '0')}`;
+}
+
+/** The value stored under keyAt(i) at generation `gen` (0 on load; overwrites bump it). */
+export function valueAt(i, gen = 0) {
+  return { id: i, name: `user ${i}`, email: `user${i}@example.com`, score: (i + gen) % 100, active: i % 2 === 0, gen, tags: ['a', 'b'] };
+}
+
+/** Keys 0..n-1 in insertion order. */
+export function makeKeys(n) {
+  const keys = new Array(n);
+  for (let i = 0; i < n; i++) keys[i] = keyAt(i);
+  return keys;
+}
+
+/** A deterministic PRNG (mulberry32) so every engine sees the same sequence. */
+export function prng(seed = 0x9e3779b9) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Indexes of the keys in sorted order, and each key's position in it: the oracle for scans. */
+export function sortedOrder(keys) {
+  const order = keys.map((_, i) => i).sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : 0));
+  return order;
+}
+
+export class VerifyError extends Error {}
+
+export function expectValue(actual, i, gen = 0, what = '') {
+  const expected = valueAt(i, gen);
+  if (!isDeepStrictEqual(plain(actual), expected)) {
+    throw new VerifyError(`${what}: read ${JSON.stringify(actual)} for ${keyAt(i)}, expected ${JSON.stringify(expected)}`);
+  }
+}
+
+/** Deep copy without prototypes/frozenness, for comparison. */
+function plain(v) {
+  return v === undefined ? v : JSON.parse(JSON.stringify(v));
+}
+
+export function check(cond, message) {
+  if (!cond) throw new VerifyError(message);
+}
