@@ -4,6 +4,8 @@ import {
   ConflictError,
   CorruptionError,
   DatabaseFailedError,
+  LimitExceededError,
+  LeaseExpiredError,
   IoError,
   LockedError,
   UnsupportedFormatError,
@@ -477,6 +479,10 @@ describe('openOptionsSchema', () => {
       maxKeyBytes: 1024,
       maxValueBytes: 16 * 1024 * 1024,
       retainVersions: 0,
+      maxTransactionOps: 100_000,
+      maxTransactionBytes: 64 * 1024 * 1024,
+      snapshotLeaseMs: 60_000,
+      maxMemoryBytes: 0,
       maintenance: { intervalMs: 1000, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 },
       workers: 1,
       sync: 'always',
@@ -544,6 +550,8 @@ describe('error classes', () => {
     [LockedError, new LockedError('locked', { cause }), 'LOCKED'],
     [IoError, new IoError('EIO', { cause }), 'IO_ERROR'],
     [DatabaseFailedError, new DatabaseFailedError('failed', { cause }), 'FAILED'],
+    [LimitExceededError, new LimitExceededError('too big', 'maxTransactionOps', { cause }), 'LIMIT_EXCEEDED'],
+    [LeaseExpiredError, new LeaseExpiredError('too old', { cause }), 'LEASE_EXPIRED'],
   ];
 
   test.each(instances.map(([Class, error, code]) => [Class.name, Class, error, code] as const))('%s: stable code, name, prototype chain', (name, Class, error, code) => {

@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   'LOCKED',
   'IO_ERROR',
   'FAILED',
+  'LIMIT_EXCEEDED',
+  'LEASE_EXPIRED',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -146,4 +148,31 @@ export class IoError extends EpochError {
  */
 export class DatabaseFailedError extends EpochError {
   readonly code = 'FAILED' as const;
+}
+
+/** The limits {@link LimitExceededError} enforces, by option name. */
+export type LimitName = 'maxTransactionOps' | 'maxTransactionBytes' | 'maxMemoryBytes';
+
+/**
+ * A write would pass a limit that protects the process: a transaction or
+ * batch with too many operations or bytes, or the memory budget. Nothing was
+ * changed; the database stays usable.
+ */
+export class LimitExceededError extends EpochError {
+  readonly code = 'LIMIT_EXCEEDED' as const;
+  /** The option whose limit was reached. */
+  readonly limit: LimitName;
+
+  constructor(message: string, limit: LimitName, options?: { cause?: unknown }) {
+    super(message, options);
+    this.limit = limit;
+  }
+}
+
+/**
+ * A snapshot or transaction was open longer than `snapshotLeaseMs` and was
+ * ended, so it could not hold back version GC forever. Take a new one.
+ */
+export class LeaseExpiredError extends EpochError {
+  readonly code = 'LEASE_EXPIRED' as const;
 }

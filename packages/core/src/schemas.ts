@@ -122,6 +122,14 @@ export const openOptionsSchema = z.strictObject({
   maxValueBytes: z.number().int().min(1).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
   /** How many versions of history behind the newest stay readable with `snapshotAt()` even when no snapshot pins them. */
   retainVersions: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  /** Most operations one transaction or batch may hold. */
+  maxTransactionOps: z.number().int().min(1).max(10_000_000).default(100_000),
+  /** Most encoded bytes (values, keys, tags) one transaction or batch may hold. */
+  maxTransactionBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** How long a snapshot or transaction may stay open before it is ended, ms (0: forever). */
+  snapshotLeaseMs: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(60_000),
+  /** Approximate memory budget of the stored data in bytes; writes past it are refused (0: no budget). */
+  maxMemoryBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
   maintenance: maintenanceOptionsSchema.prefault({}),
   /** Worker threads for checkpoints and `verify()` (0: run them inline); also `maintenance.workers`. Default 1. */
   workers: z.number().int().min(0).max(64).optional(),

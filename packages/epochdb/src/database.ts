@@ -288,7 +288,7 @@ export class Database implements ReadApi, AsyncDisposable {
     this.#store.assertOpen('checkpoint');
     const persistence = this.#persistence;
     if (persistence === undefined) return;
-    const snapshot = this.#store.snapshot();
+    const snapshot = this.#store.snapshotForExport();
     try {
       await persistence.checkpoint(snapshot.version, snapshot.exportEntries());
     } finally {
@@ -321,7 +321,7 @@ export class Database implements ReadApi, AsyncDisposable {
     if (typeof destDir !== 'string' || destDir.length === 0) {
       throw new InvalidOptionError('backup(): destDir must be a non-empty path');
     }
-    const snapshot = this.#store.snapshot();
+    const snapshot = this.#store.snapshotForExport();
     try {
       await writeBackup(destDir, snapshot.version, snapshot.exportEntries(), this.#options.fileSystem);
     } finally {

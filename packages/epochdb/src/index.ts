@@ -22,9 +22,11 @@ export {
   LockedError,
   IoError,
   DatabaseFailedError,
+  LimitExceededError,
+  LeaseExpiredError,
   SYNC_MODES,
 } from '@epochdb/core';
-export type { ErrorCode } from '@epochdb/core';
+export type { ErrorCode, LimitName } from '@epochdb/core';
 export { ManualClock, systemClock, UNCOMMITTED_VERSION } from '@epochdb/core';
 export type { Clock, Entry, FileHandle, FileSystem, Key, RecoveryEvent, SyncMode, Version } from '@epochdb/core';
 export { nodeFileSystem } from '@epochdb/persist';

@@ -16,7 +16,7 @@ export interface MaintenanceStats {
 const EXPIRY_CHECK_EVERY = 64;
 
 /**
- * Runs TTL cleaning and version GC by itself, on the main thread, in slices:
+ * Runs TTL cleaning, lease expiry and version GC by itself, on the main thread, in slices:
  * a timer every `intervalMs`, or a commit that finds work piling up
  * (`gcPressureVersions` superseded versions queued, or expired entries
  * waiting), starts a slice of at most about `sliceMs`; while work remains,
@@ -89,6 +89,8 @@ export class Maintenance {
     const { sliceMs } = this.#options;
     try {
       const started = performance.now();
+      // Snapshots and transactions past snapshotLeaseMs stop pinning the GC horizon.
+      this.#store.expireLeases();
       if (this.#store.hasExpired()) this.#store.reclaimExpired(sliceMs);
       const left = sliceMs - (performance.now() - started);
       if (left > 0 && this.#store.hasGarbage()) this.#store.collectGarbage(left);

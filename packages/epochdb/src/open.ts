@@ -13,6 +13,17 @@ export interface OpenOptions {
   readonly maxValueBytes?: number;
   /** Versions of history readable with `snapshotAt` behind the newest, even when no snapshot pins them (default 0). */
   readonly retainVersions?: number;
+  /** Most operations one transaction or batch may hold (default 100,000); more is `LIMIT_EXCEEDED`. */
+  readonly maxTransactionOps?: number;
+  /** Most encoded bytes one transaction or batch may hold (default 64 MiB, at most 1 GiB); more is `LIMIT_EXCEEDED`. */
+  readonly maxTransactionBytes?: number;
+  /**
+   * How long a snapshot or transaction may stay open, in ms by `clock` (default 60000; 0: forever).
+   * An older one is ended so it cannot hold back version GC; using it throws `LEASE_EXPIRED`.
+   */
+  readonly snapshotLeaseMs?: number;
+  /** Approximate memory budget of the stored data, bytes (default 0: none); writes past it are `LIMIT_EXCEEDED`. See `stats().memoryBytes`. */
+  readonly maxMemoryBytes?: number;
   /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;
   /** Directory to persist to (created if missing); without it the database lives in memory only. */
@@ -66,6 +77,10 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     maxKeyBytes: parsed.maxKeyBytes,
     maxValueBytes: parsed.maxValueBytes,
     retainVersions: parsed.retainVersions,
+    maxTransactionOps: parsed.maxTransactionOps,
+    maxTransactionBytes: parsed.maxTransactionBytes,
+    snapshotLeaseMs: parsed.snapshotLeaseMs,
+    maxMemoryBytes: parsed.maxMemoryBytes,
   });
   if (parsed.dir === undefined) return new Database(store, parsed);
   const { persistence, recovered } = await Persistence.open({

@@ -3,6 +3,7 @@ import {
   DatabaseClosedError,
   InvalidOptionError,
   InvalidValueError,
+  LimitExceededError,
   MAX_COMMIT_BYTES,
   VersionMismatchError,
   VersionUnavailableError,
@@ -35,7 +36,7 @@ import { INDEX_SEPARATOR, ReadView, type IndexName, type TreeSet } from './read-
 import { parseScanOptions } from './scan-options.js';
 import { Snapshot } from './snapshot.js';
 import { Transaction, type Isolation, type TransactionOptions } from './transaction.js';
-import { VersionNode, changedSince, entryOf, isExpiredAt, isVisibleAt, valueOf } from './version-node.js';
+import { VersionNode, changedSince, entryOf, isExpiredAt, isVisibleAt, valueOf, versionSize } from './version-node.js';
 
 /** Options of an {@link MvccStore}. */
 export interface MvccStoreOptions {
@@ -47,6 +48,22 @@ export interface MvccStoreOptions {
   readonly maxValueBytes?: number | undefined;
   /** Versions of history kept readable behind the newest even when no snapshot pins them (default 0). */
   readonly retainVersions?: number | undefined;
+  /** Most operations one commit (transaction or batch) may hold (default 100,000). */
+  readonly maxTransactionOps?: number | undefined;
+  /** Most encoded bytes one commit may hold (default 64 MiB). */
+  readonly maxTransactionBytes?: number | undefined;
+  /** How long a snapshot or transaction may stay open, ms, by `clock` (default 60 s; 0: forever). */
+  readonly snapshotLeaseMs?: number | undefined;
+  /** Approximate memory budget of stored versions in bytes; commits that would grow past it are refused (default 0: none). */
+  readonly maxMemoryBytes?: number | undefined;
+}
+
+/** Something whose life is bounded by `snapshotLeaseMs`: an open snapshot or transaction. */
+export interface LeaseHolder {
+  /** Clock time it was opened at. */
+  readonly openedAt: number;
+  /** Ends it because its lease ran out. */
+  expireLease(): void;
 }
 
 /** Options of `put()`. */
@@ -116,6 +133,12 @@ export interface StoreStats {
   readonly collectedVersions: number;
   /** Superseded versions waiting for the GC horizon to pass them. */
   readonly pendingGc: number;
+  /** Approximate bytes held by stored versions: what `maxMemoryBytes` is checked against. */
+  readonly memoryBytes: number;
+  /** The memory budget (0: none). */
+  readonly maxMemoryBytes: number;
+  /** Snapshots and transactions ended because they outlived `snapshotLeaseMs`. */
+  readonly leasesExpired: number;
 }
 
 /** What a synchronous commit produced. */
@@ -145,6 +168,8 @@ const MAX_TTL_TIME = 10 ** TTL_TIME_DIGITS - 1;
  * thousands of deletes held the event loop for tens of ms.
  */
 const MAX_EXPIRED_PER_COMMIT = 128;
+/** The most one cleaning slice reclaims, whatever its clock says (a backstop for a stalled or faked clock). */
+const MAX_EXPIRED_PER_SLICE = 4096;
 /** How many items a time-bounded loop handles between clock reads. */
 const BUDGET_CHECK_EVERY = 64;
 const DEFAULT_RETRIES = 3;
@@ -172,6 +197,10 @@ export class MvccStore implements ReadApi {
   readonly maxKeyBytes: number;
   readonly maxValueBytes: number;
   readonly retainVersions: number;
+  readonly maxTransactionOps: number;
+  readonly maxTransactionBytes: number;
+  readonly snapshotLeaseMs: number;
+  readonly maxMemoryBytes: number;
 
   readonly #primary = createStringTree<VersionNode>();
   readonly #runIndex = createStringTree<true>();
@@ -188,6 +217,11 @@ export class MvccStore implements ReadApi {
   #version: Version = 0;
   #liveKeys = 0;
   #storedVersions = 0;
+  /** Open snapshots and transactions in the order they were opened (so also by `openedAt`). */
+  readonly #leases = new Set<LeaseHolder>();
+  #leasesExpired = 0;
+  /** Approximate bytes held by stored versions (see {@link VersionNode.size}). */
+  #memoryBytes = 0;
   #openSnapshots = 0;
   #openTransactions = 0;
   #reclaimedExpired = 0;
@@ -203,6 +237,10 @@ export class MvccStore implements ReadApi {
     this.maxKeyBytes = options.maxKeyBytes ?? 1024;
     this.maxValueBytes = options.maxValueBytes ?? 16 * 1024 * 1024;
     this.retainVersions = options.retainVersions ?? 0;
+    this.maxTransactionOps = options.maxTransactionOps ?? 100_000;
+    this.maxTransactionBytes = options.maxTransactionBytes ?? 64 * 1024 * 1024;
+    this.snapshotLeaseMs = options.snapshotLeaseMs ?? 60_000;
+    this.maxMemoryBytes = options.maxMemoryBytes ?? 0;
   }
 
   /** The newest committed version (0 for an empty store). */
@@ -390,7 +428,7 @@ export class MvccStore implements ReadApi {
       durable?.catch(() => undefined);
       this.#reclaimedExpired += record.ops.length;
       reclaimed += record.ops.length;
-      if (found.length < MAX_EXPIRED_PER_COMMIT || performance.now() > deadline) break;
+      if (found.length < MAX_EXPIRED_PER_COMMIT || reclaimed >= MAX_EXPIRED_PER_SLICE || performance.now() > deadline) break;
     }
     return reclaimed;
   }
@@ -468,6 +506,9 @@ export class MvccStore implements ReadApi {
       reclaimedExpired: this.#reclaimedExpired,
       collectedVersions: this.#collectedVersions,
       pendingGc: this.#gcQueue.length - this.#gcHead,
+      memoryBytes: this.#memoryBytes,
+      maxMemoryBytes: this.maxMemoryBytes,
+      leasesExpired: this.#leasesExpired,
     });
   }
 
@@ -502,7 +543,7 @@ export class MvccStore implements ReadApi {
         throw new InvalidOptionError(`restore(): entry ${JSON.stringify(entry.key)} has version ${entry.version}, outside 1..${version}`);
       }
       const prepared = prepareEncoded(entry.encoded);
-      this.#apply(entry.key, VersionNode.value(entry.key, entry.version, prepared.stored, prepared.copyOnRead, entry.run, entry.type, entry.expiresAt), true);
+      this.#apply(entry.key, VersionNode.value(entry.key, entry.version, prepared.stored, prepared.copyOnRead, entry.run, entry.type, entry.expiresAt, entry.encoded.byteLength), true);
     }
     this.#version = version;
     // A checkpoint holds only the newest version of each key: nothing before it can be read.
@@ -523,7 +564,7 @@ export class MvccStore implements ReadApi {
       let node: VersionNode;
       if (op.kind === 'put') {
         const prepared = prepareEncoded(op.encoded);
-        node = VersionNode.value(op.key, record.version, prepared.stored, prepared.copyOnRead, op.run, op.type, op.expiresAt);
+        node = VersionNode.value(op.key, record.version, prepared.stored, prepared.copyOnRead, op.run, op.type, op.expiresAt, op.encoded.byteLength);
       } else {
         node = VersionNode.tombstone(op.key, record.version, op.kind === 'expire');
       }
@@ -584,13 +625,18 @@ export class MvccStore implements ReadApi {
     const last = new Map<string, PendingWrite>();
     for (const write of writes) last.set(write.key, write);
     let bytes = 0;
-    for (const write of last.values()) {
-      // Generous: 3 UTF-8 bytes per UTF-16 unit, plus framing per operation.
-      bytes += (write.prepared?.encoded.byteLength ?? 0) + 3 * (write.key.length + (write.run?.length ?? 0) + (write.type?.length ?? 0)) + 32;
-    }
+    // Generous: 3 UTF-8 bytes per UTF-16 unit, plus framing per operation.
+    for (const write of last.values()) bytes += this.writeBytes(write);
     if (bytes > MAX_COMMIT_BYTES) {
       throw new InvalidValueError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${MAX_COMMIT_BYTES} bytes for one commit`);
     }
+    if (last.size > this.maxTransactionOps) {
+      throw new LimitExceededError(`commit of ${last.size} operations is over the limit of ${this.maxTransactionOps} (maxTransactionOps); split it`, 'maxTransactionOps');
+    }
+    if (bytes > this.maxTransactionBytes) {
+      throw new LimitExceededError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${this.maxTransactionBytes} bytes (maxTransactionBytes); split it`, 'maxTransactionBytes');
+    }
+    if (this.maxMemoryBytes > 0) this.#checkMemoryBudget(last.values());
 
     const version = this.#version + 1;
     const eager = this.#eager();
@@ -604,7 +650,7 @@ export class MvccStore implements ReadApi {
       if (write.kind === 'put') {
         const prepared = write.prepared!;
         const expiresAt = expiryOf(write, now);
-        node = VersionNode.value(write.key, version, prepared.stored, prepared.copyOnRead, write.run, write.type, expiresAt);
+        node = VersionNode.value(write.key, version, prepared.stored, prepared.copyOnRead, write.run, write.type, expiresAt, prepared.encoded.byteLength);
         op = { kind: 'put', key: write.key, encoded: prepared.encoded, ...tagsOf(write), ...(expiresAt === undefined ? {} : { expiresAt }) };
       } else {
         if (write.kind === 'expire' && (before === undefined || before.version !== write.seenVersion || !isExpiredAt(before, now))) continue;
@@ -619,6 +665,70 @@ export class MvccStore implements ReadApi {
     if (logging) this.#commitLog.append(version, changes);
     const record: CommitRecord = Object.freeze({ version, time: now, ops: Object.freeze(ops) });
     return { version, record, durable: this.#notify(record, { sync }) };
+  }
+
+  /**
+   * Refuses a commit whose puts would grow the stored data past
+   * `maxMemoryBytes`. Net growth: a put that replaces a version nothing else
+   * needs frees that version. Deletes and expiry are never refused.
+   */
+  #checkMemoryBudget(writes: Iterable<PendingWrite>): void {
+    const eager = this.#eager();
+    let growth = 0;
+    for (const write of writes) {
+      if (write.kind !== 'put') continue;
+      growth += versionSize(write.key, write.prepared!.encoded.byteLength, write.prepared!.copyOnRead);
+      const before = this.#primary.get(write.key);
+      if (eager && before !== undefined) growth -= before.size;
+    }
+    if (growth > 0 && this.#memoryBytes + growth > this.maxMemoryBytes) {
+      throw new LimitExceededError(
+        `write refused: the database holds about ${this.#memoryBytes} bytes and this commit would add about ${growth}, over the memory budget of ${this.maxMemoryBytes} bytes (maxMemoryBytes); delete data or raise the budget`,
+        'maxMemoryBytes',
+      );
+    }
+  }
+
+  /** @internal The estimate `maxTransactionBytes` counts for one buffered write. */
+  writeBytes(write: PendingWrite): number {
+    return (write.prepared?.encoded.byteLength ?? 0) + 3 * (write.key.length + (write.run?.length ?? 0) + (write.type?.length ?? 0)) + 32;
+  }
+
+  // ---------------------------------------------------------------- leases
+
+  /** @internal Registers an open snapshot or transaction for `snapshotLeaseMs`. */
+  holdLease(holder: LeaseHolder): void {
+    if (this.snapshotLeaseMs > 0) this.#leases.add(holder);
+  }
+
+  /** @internal Unregisters it (released, committed or aborted). */
+  dropLease(holder: LeaseHolder): void {
+    this.#leases.delete(holder);
+  }
+
+  /** @internal Whether something opened at `openedAt` has outlived its lease. */
+  leaseExpired(openedAt: number): boolean {
+    return this.snapshotLeaseMs > 0 && this.clock.now() - openedAt >= this.snapshotLeaseMs;
+  }
+
+  /** @internal Counts one lease ended (by the sweep or when its holder was next used). */
+  countExpiredLease(): void {
+    this.#leasesExpired++;
+  }
+
+  /**
+   * Ends every snapshot and transaction open longer than `snapshotLeaseMs`,
+   * so none can pin version GC forever; using one afterwards throws
+   * `LEASE_EXPIRED`. Returns how many were ended. Complexity: O(ended).
+   */
+  expireLeases(): number {
+    let ended = 0;
+    for (const holder of this.#leases) {
+      if (!this.leaseExpired(holder.openedAt)) break;
+      holder.expireLease(); // unregisters itself
+      ended++;
+    }
+    return ended;
   }
 
   /** @internal Called when a snapshot is released. */
@@ -645,6 +755,7 @@ export class MvccStore implements ReadApi {
   checkInvariants(): void {
     let live = 0;
     let stored = 0;
+    let bytes = 0;
     let previous: VersionNode | undefined;
     const fail = (message: string): never => {
       throw new Error(`store invariant violated: ${message}`);
@@ -654,6 +765,7 @@ export class MvccStore implements ReadApi {
       previous = undefined;
       for (let node: VersionNode | undefined = head; node !== undefined; node = node.prev) {
         stored++;
+        bytes += node.size;
         if (previous !== undefined && node.version >= previous.version) fail(`versions of ${key} do not decrease`);
         if (node.version > this.#version) fail(`${key} has version ${node.version} above ${this.#version}`);
         for (const index of ['run', 'type'] as const) {
@@ -668,6 +780,7 @@ export class MvccStore implements ReadApi {
     }
     if (live !== this.#liveKeys) fail(`live key count ${this.#liveKeys}, actual ${live}`);
     if (stored !== this.#storedVersions) fail(`stored version count ${this.#storedVersions}, actual ${stored}`);
+    if (bytes !== this.#memoryBytes) fail(`memory account ${this.#memoryBytes} bytes, actual ${bytes}`);
     for (const index of ['run', 'type'] as const) {
       for (const [composite] of this.#indexTree(index).entries()) {
         const cut = composite.indexOf(INDEX_SEPARATOR);
@@ -732,10 +845,19 @@ export class MvccStore implements ReadApi {
     return this.#liveView().indexed(index, parsedTag, range, () => this.assertOpen(operation));
   }
 
-  #openSnapshot(version: Version): Snapshot {
+  #openSnapshot(version: Version, leased = true): Snapshot {
     this.#pins.add(version);
     this.#openSnapshots++;
-    return new Snapshot(this, new ReadView(this.#trees(), version, this.clock.now()));
+    return new Snapshot(this, new ReadView(this.#trees(), version, this.clock.now()), leased);
+  }
+
+  /**
+   * @internal A snapshot without a lease, for the database's own long reads
+   * (a backup or checkpoint streamed from memory): they end it themselves.
+   */
+  snapshotForExport(): Snapshot {
+    this.assertOpen('snapshot');
+    return this.#openSnapshot(this.#version, false);
   }
 
   #openTransaction(isolation: Isolation, sync: SyncMode | undefined): Transaction {
@@ -795,10 +917,12 @@ export class MvccStore implements ReadApi {
     if (node.run !== undefined && old?.run !== node.run) this.#runIndex.set(node.run + INDEX_SEPARATOR + key, true);
     if (node.type !== undefined && old?.type !== node.type) this.#typeIndex.set(node.type + INDEX_SEPARATOR + key, true);
     this.#storedVersions++;
+    this.#memoryBytes += node.size;
     if (eager) {
       if (node.tombstone) {
         this.#primary.delete(key);
         this.#storedVersions--;
+        this.#memoryBytes -= node.size;
       } else {
         this.#primary.set(key, node);
       }
@@ -824,6 +948,7 @@ export class MvccStore implements ReadApi {
       this.#primary.delete(key);
       head.detached = true;
       this.#storedVersions--;
+      this.#memoryBytes -= head.size;
       this.#collectedVersions++;
     }
   }
@@ -836,6 +961,7 @@ export class MvccStore implements ReadApi {
     let count = 0;
     for (let node: VersionNode | undefined = dropped; node !== undefined; node = node.prev) {
       node.detached = true;
+      this.#memoryBytes -= node.size;
       count++;
     }
     this.#storedVersions -= count;

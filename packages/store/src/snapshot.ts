@@ -1,6 +1,6 @@
-import { SnapshotReleasedError, assertKey, type CheckpointEntry, type Entry, type Version } from '@epochdb/core';
+import { LeaseExpiredError, SnapshotReleasedError, assertKey, type CheckpointEntry, type Entry, type Version } from '@epochdb/core';
 import type { ScanOptions } from './key-range.js';
-import type { MvccStore } from './mvcc-store.js';
+import type { LeaseHolder, MvccStore } from './mvcc-store.js';
 import type { ReadApi } from './read-api.js';
 import type { IndexName, ReadView } from './read-view.js';
 import { parseScanOptions } from './scan-options.js';
@@ -10,17 +10,35 @@ import { encodedOf, entryOf, valueOf } from './version-node.js';
  * A read-only view of the database at one version. Creating one is O(1): it
  * shares the B-tree copy-on-write. TTL is judged at its creation time, so
  * repeated reads agree. It pins its version against version GC until
- * {@link Snapshot.release} (or `using`).
+ * {@link Snapshot.release} (or `using`), or until it has been open for
+ * `snapshotLeaseMs`: then it is ended, and using it throws `LEASE_EXPIRED`.
  */
-export class Snapshot implements ReadApi, Disposable {
+export class Snapshot implements ReadApi, Disposable, LeaseHolder {
   readonly #store: MvccStore;
   readonly #view: ReadView;
+  readonly #leased: boolean;
   #released = false;
+  #leaseExpired = false;
 
   /** @internal Use `db.snapshot()` or `db.snapshotAt()`. */
-  constructor(store: MvccStore, view: ReadView) {
+  constructor(store: MvccStore, view: ReadView, leased = true) {
     this.#store = store;
     this.#view = view;
+    this.#leased = leased;
+    if (leased) store.holdLease(this);
+  }
+
+  /** @internal Clock time the snapshot was opened at (its lease runs from then). */
+  get openedAt(): number {
+    return this.#view.now;
+  }
+
+  /** @internal Ends the snapshot because it outlived `snapshotLeaseMs`. */
+  expireLease(): void {
+    if (this.#released) return;
+    this.#leaseExpired = true;
+    this.#store.countExpiredLease();
+    this.release();
   }
 
   /** The version this snapshot reads. */
@@ -83,6 +101,7 @@ export class Snapshot implements ReadApi, Disposable {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.#store.dropLease(this);
     this.#store.releaseSnapshot(this.#view.version);
   }
 
@@ -100,6 +119,12 @@ export class Snapshot implements ReadApi, Disposable {
 
   #check(operation: string): void {
     this.#store.assertOpen(`snapshot.${operation}`);
+    if (!this.#released && this.#leased && this.#store.leaseExpired(this.#view.now)) this.expireLease();
+    if (this.#leaseExpired) {
+      throw new LeaseExpiredError(
+        `snapshot.${operation}(): the snapshot at version ${this.#view.version} was open longer than snapshotLeaseMs (${this.#store.snapshotLeaseMs} ms) and was ended so it could not hold back version GC; take a new snapshot`,
+      );
+    }
     if (this.#released) throw new SnapshotReleasedError(`snapshot.${operation}(): snapshot at version ${this.#view.version} has been released`);
   }
 }

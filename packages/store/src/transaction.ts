@@ -1,7 +1,7 @@
-import { TransactionFinishedError, UNCOMMITTED_VERSION, assertKey, materialize, type Entry, type SyncMode, type Version } from '@epochdb/core';
+import { LeaseExpiredError, LimitExceededError, TransactionFinishedError, UNCOMMITTED_VERSION, assertKey, materialize, type Entry, type SyncMode, type Version } from '@epochdb/core';
 import type { RangeRead } from './commit-log.js';
 import type { KeyRange, ScanOptions } from './key-range.js';
-import type { DeleteOptions, MvccStore, PutOptions } from './mvcc-store.js';
+import type { DeleteOptions, LeaseHolder, MvccStore, PutOptions } from './mvcc-store.js';
 import { expiryOf, type PendingWrite } from './pending-write.js';
 import type { ReadApi } from './read-api.js';
 import type { IndexName, ReadView } from './read-view.js';
@@ -29,7 +29,7 @@ type TransactionState = 'active' | 'committed' | 'aborted';
  * {@link Transaction.commit}. Under `'serializable'` the keys and ranges it
  * read are validated at commit too.
  */
-export class Transaction implements ReadApi, AsyncDisposable {
+export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   readonly isolation: Isolation;
   readonly #sync: SyncMode | undefined;
   readonly #store: MvccStore;
@@ -39,6 +39,9 @@ export class Transaction implements ReadApi, AsyncDisposable {
   readonly #readKeys: Set<string> | undefined;
   readonly #ranges: RangeRead[] | undefined;
   #state: TransactionState = 'active';
+  #leaseExpired = false;
+  /** Encoded bytes of the buffered writes, as `maxTransactionBytes` counts them. */
+  #bytes = 0;
   #commitVersion: Version | undefined;
 
   /** @internal Use `db.begin()` or `db.transaction()`. */
@@ -51,6 +54,20 @@ export class Transaction implements ReadApi, AsyncDisposable {
       this.#readKeys = new Set();
       this.#ranges = [];
     }
+    store.holdLease(this);
+  }
+
+  /** @internal Clock time the transaction began at (its lease runs from then). */
+  get openedAt(): number {
+    return this.#view.now;
+  }
+
+  /** @internal Aborts the transaction because it outlived `snapshotLeaseMs`. */
+  expireLease(): void {
+    if (this.#state !== 'active') return;
+    this.#leaseExpired = true;
+    this.#store.countExpiredLease();
+    this.#finish('aborted');
   }
 
   /** The version the transaction reads (its start snapshot). */
@@ -98,13 +115,28 @@ export class Transaction implements ReadApi, AsyncDisposable {
   /** Buffers a put; it becomes visible to others when the transaction commits. `ifVersion` is checked at commit. */
   put(key: string, value: unknown, options?: PutOptions): void {
     this.#check('put');
-    this.#writes.set(key, this.#store.preparePut(key, value, options, 'tx.put()'));
+    this.#buffer(this.#store.preparePut(key, value, options, 'tx.put()'), 'tx.put()');
   }
 
   /** Buffers a delete. */
   delete(key: string, options?: DeleteOptions): void {
     this.#check('delete');
-    this.#writes.set(key, this.#store.prepareDelete(key, options, 'tx.delete()'));
+    this.#buffer(this.#store.prepareDelete(key, options, 'tx.delete()'), 'tx.delete()');
+  }
+
+  /** Adds a write unless it would take the transaction past `maxTransactionOps` or `maxTransactionBytes` (then nothing changes). */
+  #buffer(write: PendingWrite, what: string): void {
+    const replaced = this.#writes.get(write.key);
+    const ops = this.#writes.size + (replaced === undefined ? 1 : 0);
+    const bytes = this.#bytes + this.#store.writeBytes(write) - (replaced === undefined ? 0 : this.#store.writeBytes(replaced));
+    if (ops > this.#store.maxTransactionOps) {
+      throw new LimitExceededError(`${what}: the transaction would hold ${ops} operations, over the limit of ${this.#store.maxTransactionOps} (maxTransactionOps)`, 'maxTransactionOps');
+    }
+    if (bytes > this.#store.maxTransactionBytes) {
+      throw new LimitExceededError(`${what}: the transaction would hold about ${bytes} bytes, over the limit of ${this.#store.maxTransactionBytes} (maxTransactionBytes)`, 'maxTransactionBytes');
+    }
+    this.#writes.set(write.key, write);
+    this.#bytes = bytes;
   }
 
   /**
@@ -247,11 +279,18 @@ export class Transaction implements ReadApi, AsyncDisposable {
 
   #finish(state: TransactionState): void {
     this.#state = state;
+    this.#store.dropLease(this);
     this.#store.finishTransaction(this.#view.version, this.isolation);
   }
 
   #check(operation: string): void {
     this.#store.assertOpen(`tx.${operation}`);
+    if (this.#state === 'active' && this.#store.leaseExpired(this.#view.now)) this.expireLease();
+    if (this.#leaseExpired) {
+      throw new LeaseExpiredError(
+        `tx.${operation}(): the transaction begun at version ${this.#view.version} was open longer than snapshotLeaseMs (${this.#store.snapshotLeaseMs} ms) and was aborted so it could not hold back version GC; nothing it wrote was applied`,
+      );
+    }
     if (this.#state !== 'active') throw new TransactionFinishedError(`tx.${operation}(): the transaction has already ${this.#state === 'committed' ? 'committed' : 'aborted'}`);
   }
 }

@@ -13,6 +13,8 @@ export class VersionNode {
   prev: VersionNode | undefined = undefined;
   /** No longer reachable from the tree (version GC dropped it): nothing more to collect through it. */
   detached = false;
+  /** Approximate bytes this version holds (object overhead, key, encoded value): what `maxMemoryBytes` counts. */
+  size = NODE_OVERHEAD_BYTES;
 
   private constructor(
     readonly key: string,
@@ -29,17 +31,30 @@ export class VersionNode {
     readonly expiresAt: number | undefined,
   ) {}
 
-  /** A version holding a value made by `prepareValue`. */
-  static value(key: string, version: Version, stored: unknown, copyOnRead: boolean, run: string | undefined, type: string | undefined, expiresAt: number | undefined): VersionNode {
-    return copyOnRead
+  /** A version holding a value made by `prepareValue`, whose encoding is `encodedBytes` long. */
+  static value(key: string, version: Version, stored: unknown, copyOnRead: boolean, run: string | undefined, type: string | undefined, expiresAt: number | undefined, encodedBytes = 0): VersionNode {
+    const node = copyOnRead
       ? new VersionNode(key, version, undefined, stored as Uint8Array, false, false, run, type, expiresAt)
       : new VersionNode(key, version, makeEntry(key, stored, version, run, type, expiresAt), undefined, false, false, run, type, expiresAt);
+    node.size = versionSize(key, encodedBytes, copyOnRead);
+    return node;
   }
 
   /** A deletion; `expiry` when the TTL cleaner made it. */
   static tombstone(key: string, version: Version, expiry = false): VersionNode {
     return new VersionNode(key, version, undefined, undefined, true, expiry, undefined, undefined, undefined);
   }
+}
+
+/** Heap bytes of a version beyond its key and value: the node, its entry object and B-tree slots (measured with heap snapshots, rounded). */
+export const NODE_OVERHEAD_BYTES = 160;
+/** How much heap a decoded, frozen value takes per byte of its msgpack encoding (objects and strings; rounded up). */
+const DECODED_BYTES_PER_ENCODED_BYTE = 3;
+
+/** Approximate heap bytes of a version of `key` whose value encodes to `encodedBytes`. */
+export function versionSize(key: string, encodedBytes: number, copyOnRead: boolean): number {
+  // A decoded value takes a few times its encoding on the heap; a copied-on-read one, its bytes.
+  return NODE_OVERHEAD_BYTES + 2 * key.length + (copyOnRead ? encodedBytes : DECODED_BYTES_PER_ENCODED_BYTE * encodedBytes);
 }
 
 /** A frozen plain {@link Entry}; absent tags and expiry are left out rather than set to `undefined`. */

@@ -1,0 +1,69 @@
+import { stat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UnsupportedFormatError } from '@epochdb/core';
+import { DIRECTORY_FORMAT_VERSION, MARKER_FILE } from '@epochdb/persist';
+import { open, type OpenOptions } from '../open.js';
+import type { Database } from '../database.js';
+import { CliError, EXIT } from './exit-codes.js';
+
+/**
+ * Checks that `dir` is an existing EpochDB directory, without changing it
+ * (`open` would create a missing directory and mark an empty one as a
+ * database). A missing directory is a {@link CliError} (exit 1); a directory
+ * without a readable marker of a known format is an
+ * {@link UnsupportedFormatError} (exit 4).
+ */
+export async function assertDatabaseDir(dir: string): Promise<void> {
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(dir)).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new CliError(`${dir}: no such database directory`, EXIT.failure);
+    throw new CliError(`${dir}: ${(error as Error).message}`, EXIT.failure, { cause: error });
+  }
+  if (!isDirectory) throw new CliError(`${dir}: not a directory`, EXIT.failure);
+  let marker: string;
+  try {
+    marker = await readFile(join(dir, MARKER_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file)`);
+    throw new CliError(`cannot read ${join(dir, MARKER_FILE)}: ${(error as Error).message}`, EXIT.failure, { cause: error });
+  }
+  let format: unknown;
+  try {
+    format = (JSON.parse(marker) as { format?: unknown }).format;
+  } catch {
+    throw new UnsupportedFormatError(`${join(dir, MARKER_FILE)} is not a valid EpochDB marker`);
+  }
+  if (format !== DIRECTORY_FORMAT_VERSION) {
+    throw new UnsupportedFormatError(`${dir} was written in EpochDB directory format ${String(format)}; this epochdb reads format ${DIRECTORY_FORMAT_VERSION}`);
+  }
+}
+
+/**
+ * Options for commands that only read: no checkpoint on close, no automatic
+ * checkpoint, no TTL cleaning or version GC (which would commit `expire`
+ * deletes), no worker threads. Opening still takes the lock, and recovery may
+ * still truncate a torn WAL tail or fall back from a damaged checkpoint, as
+ * every `open` does.
+ */
+export const READ_ONLY_OPTIONS = {
+  checkpointOnClose: false,
+  checkpointWalBytes: Number.MAX_SAFE_INTEGER,
+  workers: 0,
+  maintenance: { intervalMs: 0, gcPressureVersions: 0 },
+} as const satisfies OpenOptions;
+
+/** Options for commands that write: as {@link READ_ONLY_OPTIONS} but with the final checkpoint, and room for the largest keys and values a database can hold. */
+export const WRITE_OPTIONS = {
+  workers: 0,
+  maxKeyBytes: 65_535,
+  maxValueBytes: 1024 * 1024 * 1024,
+  maintenance: { intervalMs: 0, gcPressureVersions: 0 },
+} as const satisfies OpenOptions;
+
+/** Opens an existing database directory for reading (see {@link READ_ONLY_OPTIONS}); never creates one. */
+export async function openForReading(dir: string): Promise<Database> {
+  await assertDatabaseDir(dir);
+  return open({ dir, ...READ_ONLY_OPTIONS });
+}
