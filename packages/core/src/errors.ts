@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   'FAILED',
   'LIMIT_EXCEEDED',
   'LEASE_EXPIRED',
+  'UNIQUE_VIOLATION',
+  'WATCH_OVERFLOW',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -175,4 +177,38 @@ export class LimitExceededError extends EpochError {
  */
 export class LeaseExpiredError extends EpochError {
   readonly code = 'LEASE_EXPIRED' as const;
+}
+
+/** A commit would give two keys the same value in a unique index; nothing was applied. */
+export class UniqueViolationError extends EpochError {
+  readonly code = 'UNIQUE_VIOLATION' as const;
+  /** The index, as `collection.index`. */
+  readonly index: string;
+  /** The key already holding the value (or the other key of the same commit). */
+  readonly existingKey: string;
+  /** The key whose write was refused. */
+  readonly key: string;
+
+  constructor(message: string, details: { index: string; existingKey: string; key: string }, options?: { cause?: unknown }) {
+    super(message, options);
+    this.index = details.index;
+    this.existingKey = details.existingKey;
+    this.key = details.key;
+  }
+}
+
+/**
+ * A change feed's consumer fell more than its buffer behind: the feed ended
+ * after the last change it could deliver whole. Resume with
+ * `db.watch({ fromVersion: error.resumeFromVersion })`.
+ */
+export class WatchOverflowError extends EpochError {
+  readonly code = 'WATCH_OVERFLOW' as const;
+  /** The version of the last change delivered: resume from here. */
+  readonly resumeFromVersion: number;
+
+  constructor(message: string, resumeFromVersion: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.resumeFromVersion = resumeFromVersion;
+  }
 }

@@ -1,5 +1,5 @@
-import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
-import { buildCheckpoint, verifyDirectory, writeBackup, type CheckpointPlan, type CheckpointWritten, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, VersionUnavailableError, type CommitRecord, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { buildCheckpoint, nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type CheckpointPlan, type CheckpointWritten, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
   type MvccStore,
@@ -15,6 +15,7 @@ import {
   type TransactionOptions,
 } from '@epochdb/store';
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
+import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
 export type DatabaseStats = StoreStats &
@@ -45,6 +46,9 @@ export interface RecoveryReport {
 }
 
 const NO_PERSISTENCE: PersistenceStats = Object.freeze({ walBytesSinceCheckpoint: 0, walSyncs: 0, checkpoints: 0, lastCheckpointVersion: 0, lastCheckpointMs: 0, bytesReclaimed: 0, checkpointing: false });
+
+/** Commits kept in memory for change streams that resume; older history comes from the WAL. */
+const RECENT_COMMITS = 1000;
 
 /** The longest wait between two retries of a failed automatic checkpoint. */
 const MAX_CHECKPOINT_RETRY_MS = 60_000;
@@ -78,6 +82,9 @@ export class Database implements ReadApi, AsyncDisposable {
   #retryTimer: NodeJS.Timeout | undefined;
   #autoCheckpoint: Promise<void> | undefined;
   readonly #pool: WorkerPool;
+  /** Recent commits kept for change streams that resume (`watch({ fromVersion })`). */
+  readonly #recent = new RecentCommits(RECENT_COMMITS);
+  readonly #streams = new Set<ChangeStream>();
 
   /** @internal Use {@link open}. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
@@ -86,6 +93,10 @@ export class Database implements ReadApi, AsyncDisposable {
     this.#persistence = persistence;
     this.#recovery = recovery;
     store.setCommitGate(() => this.#checkWritable());
+    store.onCommit((record) => {
+      this.#recent.add(record);
+      return undefined;
+    });
     if (persistence !== undefined) {
       store.onCommit((record, context) => {
         const durable = persistence.append(record, context.sync);
@@ -192,6 +203,53 @@ export class Database implements ReadApi, AsyncDisposable {
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T> {
     return this.#store.transaction(fn, options);
+  }
+
+  /**
+   * A change feed: an async iterator of every committed change (put, delete,
+   * expiry) in version order, a whole commit's changes together, filtered by
+   * `prefix`, `run` and `type`. With `fromVersion` it first replays what
+   * happened after that version (from memory or the WAL; `VERSION_UNAVAILABLE`
+   * if no longer retained). A slow consumer never blocks writers: past
+   * `bufferSize` the stream ends with `WATCH_OVERFLOW`, naming the version
+   * to resume from. `break` (or `stream.close()`) releases it; `close()` of
+   * the database ends it.
+   *
+   * @example
+   * for await (const change of db.watch({ prefix: 'user:' })) console.log(change.version, change.kind, change.key);
+   */
+  watch(options?: WatchOptions): ChangeStream {
+    this.#store.assertOpen('watch');
+    const stream = new ChangeStream(this.#changeSource, options);
+    this.#streams.add(stream);
+    return stream;
+  }
+
+  get #changeSource(): ChangeSource {
+    const store = this.#store;
+    return {
+      get version(): number {
+        return store.version;
+      },
+      history: { read: (after, upTo) => this.#history(after, upTo) },
+      subscribe: (listener) => store.onApply((version, _time, changes) => listener(version, changes)),
+      ended: (stream) => this.#streams.delete(stream),
+    };
+  }
+
+  /** Commit records in `(after, upTo]`: the WAL for what memory no longer holds, then memory. */
+  #history(after: number, upTo: number): CommitRecord[] | Promise<CommitRecord[]> {
+    const recent = this.#recent.read(after, upTo);
+    if (recent !== undefined) return recent;
+    const { dir, fileSystem } = this.#options;
+    if (dir === undefined) {
+      throw new VersionUnavailableError(`watch(): changes after version ${after} are no longer retained in memory (a memory-only database keeps the last ${RECENT_COMMITS} commits)`);
+    }
+    const firstInMemory = this.#recent.oldestVersion ?? upTo + 1;
+    return readWalHistory(fileSystem ?? nodeFileSystem, dir, after, Math.min(upTo, firstInMemory - 1)).then((older) => {
+      const newer = firstInMemory <= upTo ? (this.#recent.read(firstInMemory - 1, upTo) ?? []) : [];
+      return [...older, ...newer];
+    });
   }
 
   /** Counters: keys, versions, snapshots, TTL and GC work, maintenance passes, WAL and checkpoints. */
@@ -342,6 +400,8 @@ export class Database implements ReadApi, AsyncDisposable {
 
   async #close(): Promise<void> {
     this.#maintenance.stop();
+    for (const stream of this.#streams) stream.databaseClosed();
+    this.#streams.clear();
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     try {

@@ -24,6 +24,8 @@ export {
   DatabaseFailedError,
   LimitExceededError,
   LeaseExpiredError,
+  UniqueViolationError,
+  WatchOverflowError,
   SYNC_MODES,
 } from '@epochdb/core';
 export type { ErrorCode, LimitName } from '@epochdb/core';
@@ -31,3 +33,5 @@ export { ManualClock, systemClock, UNCOMMITTED_VERSION } from '@epochdb/core';
 export type { Clock, Entry, FileHandle, FileSystem, Key, RecoveryEvent, SyncMode, Version } from '@epochdb/core';
 export { nodeFileSystem } from '@epochdb/persist';
 export type { VerifyReport, FileReport } from '@epochdb/persist';
+export { ChangeStream } from './watch.js';
+export type { Change, WatchOptions } from './watch.js';

@@ -15,3 +15,4 @@ export { verifyDirectory } from './verify.js';
 export type { VerifyReport, FileReport } from './verify.js';
 export { buildCheckpoint } from './checkpoint-build.js';
 export type { CheckpointPlan } from './checkpoint-build.js';
+export { readWalHistory } from './wal-history.js';

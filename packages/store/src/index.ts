@@ -1,5 +1,6 @@
 export { MvccStore } from './mvcc-store.js';
-export type { BatchOp, BatchOptions, CommitContext, CommitListener, Committed, DeleteOptions, MvccStoreOptions, PutOptions, StoreStats, TransactionCheck } from './mvcc-store.js';
+export type { AppliedChange, ApplyListener, BatchOp, BatchOptions, CommitContext, CommitListener, CommitValidator, Committed, DeleteOptions, LeaseHolder, MvccStoreOptions, PutOptions, StoreStats, TransactionCheck } from './mvcc-store.js';
+export type { PendingWrite } from './pending-write.js';
 export { Snapshot } from './snapshot.js';
 export { Transaction } from './transaction.js';
 export type { Isolation, TransactionOptions } from './transaction.js';

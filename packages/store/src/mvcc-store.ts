@@ -12,7 +12,6 @@ import {
   batchSchema,
   deleteOptionsSchema,
   parseArgument,
-  prepareEncoded,
   prepareValue,
   putOptionsSchema,
   systemClock,
@@ -113,6 +112,22 @@ export interface CommitContext {
  */
 export type CommitListener = (record: CommitRecord, context: CommitContext) => void | Promise<void>;
 
+/** One key's change in a commit, as {@link MvccStore.onApply} reports it. */
+export interface AppliedChange {
+  readonly key: string;
+  readonly kind: 'put' | 'delete' | 'expire';
+  /** The key's newest entry before the commit (`undefined` if none; it may have expired already). */
+  readonly before: Entry | undefined;
+  /** The entry the commit wrote (`undefined` for a delete or expiry). */
+  readonly after: Entry | undefined;
+}
+
+/** Called synchronously with every commit's changes, after they are applied and visible. Must not throw. */
+export type ApplyListener = (version: Version, time: number, changes: readonly AppliedChange[]) => void;
+
+/** Called with a commit's writes (one per key, the last one wins) before anything changes; throwing refuses the commit. */
+export type CommitValidator = (writes: readonly PendingWrite[], now: number) => void;
+
 /** Counters describing the store. */
 export interface StoreStats {
   /** Newest committed version. */
@@ -211,6 +226,8 @@ export class MvccStore implements ReadApi {
   readonly #serializableStarts = new PinSet();
   readonly #commitLog = new CommitLog();
   readonly #listeners = new Set<CommitListener>();
+  readonly #applyListeners = new Set<ApplyListener>();
+  readonly #validators = new Set<CommitValidator>();
   /** Superseded versions, in version order: `(key, v)` means the version below v of key is garbage once the horizon reaches v. */
   #gcQueue: { key: string; node: VersionNode }[] = [];
   #gcHead = 0;
@@ -521,6 +538,26 @@ export class MvccStore implements ReadApi {
   }
 
   /**
+   * Registers `listener` for the changes of every future commit made through
+   * the write API (not recovery replay), with the entries before and after.
+   * Returns a function that removes it.
+   */
+  onApply(listener: ApplyListener): () => void {
+    this.#applyListeners.add(listener);
+    return () => this.#applyListeners.delete(listener);
+  }
+
+  /**
+   * Registers a validator run on every commit's writes after conflict and
+   * `ifVersion` checks, before anything changes (unique indexes use it).
+   * Returns a function that removes it.
+   */
+  addCommitValidator(validator: CommitValidator): () => void {
+    this.#validators.add(validator);
+    return () => this.#validators.delete(validator);
+  }
+
+  /**
    * Installs a check run at the start of every commit, before anything
    * changes; if it throws, the commit is refused (a persistent database that
    * failed uses it to become read-only).
@@ -532,7 +569,9 @@ export class MvccStore implements ReadApi {
   /**
    * Loads a checkpoint into an empty store: every entry keeps its own
    * version, and the store's version becomes `version`. Listeners are not
-   * called.
+   * called. Values stay encoded until first read: the store keeps `encoded`
+   * (do not modify it afterwards), and a value that does not decode is a
+   * `CorruptionError` when read, not here.
    */
   restore(entries: Iterable<CheckpointEntry>, version: Version): void {
     this.assertOpen('restore');
@@ -542,8 +581,7 @@ export class MvccStore implements ReadApi {
       if (!(entry.version > 0 && entry.version <= version)) {
         throw new InvalidOptionError(`restore(): entry ${JSON.stringify(entry.key)} has version ${entry.version}, outside 1..${version}`);
       }
-      const prepared = prepareEncoded(entry.encoded);
-      this.#apply(entry.key, VersionNode.value(entry.key, entry.version, prepared.stored, prepared.copyOnRead, entry.run, entry.type, entry.expiresAt, entry.encoded.byteLength), true);
+      this.#apply(entry.key, VersionNode.loaded(entry.key, entry.version, entry.encoded, entry.run, entry.type, entry.expiresAt), true);
     }
     this.#version = version;
     // A checkpoint holds only the newest version of each key: nothing before it can be read.
@@ -553,6 +591,7 @@ export class MvccStore implements ReadApi {
   /**
    * Replays a committed record (from a WAL or checkpoint) with its own
    * version, which must be above the current one. Listeners are not called.
+   * Like {@link restore}, keeps each put's `encoded` bytes and decodes them on first read.
    */
   applyRecord(record: CommitRecord): void {
     this.assertOpen('applyRecord');
@@ -563,8 +602,7 @@ export class MvccStore implements ReadApi {
     for (const op of record.ops) {
       let node: VersionNode;
       if (op.kind === 'put') {
-        const prepared = prepareEncoded(op.encoded);
-        node = VersionNode.value(op.key, record.version, prepared.stored, prepared.copyOnRead, op.run, op.type, op.expiresAt, op.encoded.byteLength);
+        node = VersionNode.loaded(op.key, record.version, op.encoded, op.run, op.type, op.expiresAt);
       } else {
         node = VersionNode.tombstone(op.key, record.version, op.kind === 'expire');
       }
@@ -577,6 +615,8 @@ export class MvccStore implements ReadApi {
   close(): void {
     this.#closed = true;
     this.#listeners.clear();
+    this.#applyListeners.clear();
+    this.#validators.clear();
   }
 
   // ---------------------------------------------------------------- internal API for Snapshot and Transaction
@@ -637,12 +677,17 @@ export class MvccStore implements ReadApi {
       throw new LimitExceededError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${this.maxTransactionBytes} bytes (maxTransactionBytes); split it`, 'maxTransactionBytes');
     }
     if (this.maxMemoryBytes > 0) this.#checkMemoryBudget(last.values());
+    if (this.#validators.size > 0) {
+      const final = [...last.values()];
+      for (const validator of this.#validators) validator(final, now);
+    }
 
     const version = this.#version + 1;
     const eager = this.#eager();
     const logging = this.#serializableStarts.size > 0;
     const changes: KeyChange[] = [];
     const ops: CommitOp[] = [];
+    const applied: AppliedChange[] | undefined = this.#applyListeners.size > 0 ? [] : undefined;
     for (const write of last.values()) {
       const before = this.#primary.get(write.key);
       let node: VersionNode;
@@ -660,11 +705,18 @@ export class MvccStore implements ReadApi {
       if (!this.#apply(write.key, node, eager)) continue;
       ops.push(Object.freeze(op));
       if (logging) changes.push({ key: write.key, before, after: node });
+      if (applied !== undefined) {
+        applied.push({ key: write.key, kind: write.kind, before: before === undefined || before.tombstone ? undefined : entryOf(before), after: node.tombstone ? undefined : entryOf(node) });
+      }
     }
     this.#version = version;
     if (logging) this.#commitLog.append(version, changes);
     const record: CommitRecord = Object.freeze({ version, time: now, ops: Object.freeze(ops) });
-    return { version, record, durable: this.#notify(record, { sync }) };
+    const durable = this.#notify(record, { sync });
+    if (applied !== undefined && applied.length > 0) {
+      for (const listener of this.#applyListeners) listener(version, now, applied);
+    }
+    return { version, record, durable };
   }
 
   /**
@@ -811,10 +863,12 @@ export class MvccStore implements ReadApi {
   }
 
   #liveNode(key: string, operation: string, what: string): VersionNode | undefined {
-    this.assertOpen(operation);
+    if (this.#closed) this.assertOpen(operation);
     assertKey(key, what, this.maxKeyBytes);
     const node = this.#primary.get(key);
-    return node !== undefined && isVisibleAt(node, this.clock.now()) ? node : undefined;
+    if (node === undefined || node.tombstone) return undefined;
+    // isVisibleAt, reading the clock only for an entry with a TTL.
+    return node.expiresAt === undefined || node.expiresAt > this.clock.now() ? node : undefined;
   }
 
   #liveVersion(key: string, now: number): Version {

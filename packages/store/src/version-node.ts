@@ -1,12 +1,13 @@
-import { encodeValue, materialize, type Entry, type Version } from '@epochdb/core';
+import { CorruptionError, encodeValue, materialize, prepareEncoded, type Entry, type Version } from '@epochdb/core';
 
 /**
  * One version of one key. The head of a key's chain lives in the primary
  * B-tree; older versions hang off {@link prev} for as long as a snapshot or
  * the retention window can read them. Nodes never leave the store: readers get
  * {@link entry}, a frozen plain object made once at write time, so reads
- * allocate nothing. Everything but `prev` is immutable, so a B-tree clone (a
- * snapshot) can share nodes with the live tree.
+ * allocate nothing. Everything but `prev` is immutable (a loaded value's
+ * first read fills in `entry` once, which changes nothing a reader can see),
+ * so a B-tree clone (a snapshot) can share nodes with the live tree.
  */
 export class VersionNode {
   /** The next older version; cut by version GC once no reader can see it. */
@@ -19,10 +20,16 @@ export class VersionNode {
   private constructor(
     readonly key: string,
     readonly version: Version,
-    /** What readers get; `undefined` for a tombstone or a value copied on read. */
-    readonly entry: Entry | undefined,
-    /** The encoding of a value `Object.freeze` cannot protect (`Date`, `Map`, ...): each read decodes a fresh copy. */
-    readonly encoded: Uint8Array | undefined,
+    /**
+     * What readers get; `undefined` for a tombstone or a value copied on read;
+     * {@link UNDECODED} for a value loaded from disk and not read yet (set once, on its first read).
+     */
+    public entry: Entry | undefined,
+    /**
+     * The encoding of a value `Object.freeze` cannot protect (`Date`, `Map`, ...): each read decodes a fresh copy.
+     * Also the bytes of a loaded value not decoded yet (dropped once decoded into a frozen copy).
+     */
+    public encoded: Uint8Array | undefined,
     readonly tombstone: boolean,
     /** A tombstone made by the TTL cleaner. */
     readonly expiry: boolean,
@@ -37,6 +44,19 @@ export class VersionNode {
       ? new VersionNode(key, version, undefined, stored as Uint8Array, false, false, run, type, expiresAt)
       : new VersionNode(key, version, makeEntry(key, stored, version, run, type, expiresAt), undefined, false, false, run, type, expiresAt);
     node.size = versionSize(key, encodedBytes, copyOnRead);
+    return node;
+  }
+
+  /**
+   * A version loaded from disk (checkpoint or WAL replay) whose value stays as
+   * its checksummed `encoded` bytes until first read: recovery then costs
+   * reading, checksumming and building the tree, not decoding every value.
+   * The first read decodes and validates it once ({@link decodeLoaded}).
+   */
+  static loaded(key: string, version: Version, encoded: Uint8Array, run: string | undefined, type: string | undefined, expiresAt: number | undefined): VersionNode {
+    const node = new VersionNode(key, version, UNDECODED, encoded, false, false, run, type, expiresAt);
+    // Counted as the frozen copy it becomes on first read (what a written value counts), so the account never changes.
+    node.size = versionSize(key, encoded.byteLength, false);
     return node;
   }
 
@@ -66,17 +86,53 @@ function makeEntry(key: string, value: unknown, version: Version, run: string | 
   return Object.freeze(entry);
 }
 
-/** What a reader may see of the value: the frozen copy, or a fresh decoded copy. */
-export function valueOf(node: VersionNode): unknown {
-  return node.entry !== undefined ? node.entry.value : materialize(node.encoded, true);
+/** The `entry` of a loaded value not decoded yet (never handed to a reader). */
+const UNDECODED: Entry = Object.freeze({ key: '', value: undefined, version: 0 });
+
+/**
+ * Decodes a loaded value on its first read and keeps the result in the node:
+ * a frozen copy in `entry` (the bytes are dropped), or, for a value copied on
+ * read, its own copy of the bytes. Bytes that passed their checksum but do not
+ * decode to a value EpochDB could have written are a {@link CorruptionError}
+ * (thrown by every read of it; nothing is cached).
+ */
+function decodeLoaded(node: VersionNode): void {
+  let prepared;
+  try {
+    prepared = prepareEncoded(node.encoded!);
+  } catch (cause) {
+    throw new CorruptionError(
+      `the stored value of key ${JSON.stringify(node.key)} at version ${node.version} passed its checksum but does not decode: ${(cause as Error).message}`,
+      { file: '(checkpoint or write-ahead log)', offset: 0, lastGoodVersion: node.version - 1 },
+      { cause },
+    );
+  }
+  if (prepared.copyOnRead) {
+    node.encoded = prepared.stored as Uint8Array;
+    node.entry = undefined;
+  } else {
+    node.entry = makeEntry(node.key, prepared.stored, node.version, node.run, node.type, node.expiresAt);
+    node.encoded = undefined;
+  }
 }
 
-/** The {@link Entry} a reader gets: made at write time, or afresh when the value is copied on read. */
+/** What a reader may see of the value: the frozen copy, or a fresh decoded copy. */
+export function valueOf(node: VersionNode): unknown {
+  let entry = node.entry;
+  if (entry === UNDECODED) {
+    decodeLoaded(node);
+    entry = node.entry;
+  }
+  return entry !== undefined ? entry.value : materialize(node.encoded, true);
+}
+
+/** The {@link Entry} a reader gets: made at write time (or on a loaded value's first read), or afresh when the value is copied on read. */
 export function entryOf(node: VersionNode): Entry {
+  if (node.entry === UNDECODED) decodeLoaded(node);
   return node.entry ?? makeEntry(node.key, valueOf(node), node.version, node.run, node.type, node.expiresAt);
 }
 
-/** The value's encoding (kept for copied-on-read values, made afresh for frozen ones, which hold no `-0`). */
+/** The value's encoding (kept for copied-on-read values and loaded values not read yet, made afresh for frozen ones, which hold no `-0`). */
 export function encodedOf(node: VersionNode): Uint8Array {
   return node.encoded ?? encodeValue(node.entry?.value);
 }

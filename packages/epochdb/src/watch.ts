@@ -1,0 +1,308 @@
+import { VersionUnavailableError, WatchOverflowError, materialize, parseArgument, prepareEncoded, type CommitRecord, type Version } from '@epochdb/core';
+import type { AppliedChange } from '@epochdb/store';
+import { z } from 'zod';
+
+
+/** One committed change, as {@link ChangeStream} delivers it. */
+export interface Change {
+  /** The commit's version; every change of one commit has the same one and they arrive together. */
+  readonly version: Version;
+  readonly key: string;
+  /** `'expire'`: the TTL cleaner reclaimed the key. */
+  readonly kind: 'put' | 'delete' | 'expire';
+  /** The new value of a put (deep-frozen). */
+  readonly value?: unknown;
+  /** A put's tags, or (delivered live) the tags of the entry a delete or expiry removed. */
+  readonly run?: string;
+  readonly type?: string;
+  readonly expiresAt?: number;
+}
+
+/** Options of `db.watch()`. */
+export interface WatchOptions {
+  /** Only keys starting with this. */
+  readonly prefix?: string;
+  /** Only entries with this run tag. */
+  readonly run?: string;
+  /** Only entries with this type tag. */
+  readonly type?: string;
+  /**
+   * Resume: deliver every change after this version (history still retained
+   * in memory or in the WAL), then go on live. Default: only changes after now.
+   */
+  readonly fromVersion?: Version;
+  /**
+   * Changes buffered for a consumer that is behind (default 10,000; a single
+   * larger commit is still delivered whole). Past it the stream ends with
+   * `WATCH_OVERFLOW`, naming the version to resume from.
+   */
+  readonly bufferSize?: number;
+}
+
+const watchOptionsSchema = z.strictObject({
+  prefix: z.string().optional(),
+  run: z.string().min(1).optional(),
+  type: z.string().min(1).optional(),
+  fromVersion: z.number().int().min(0).optional(),
+  bufferSize: z.number().int().min(1).max(100_000_000).optional(),
+});
+
+/** Where a stream gets the changes it missed: recent commits kept in memory, then the WAL. */
+export interface ChangeHistory {
+  /** Records in `(after, upTo]`, or throws `VERSION_UNAVAILABLE` if they are no longer retained. */
+  read(after: Version, upTo: Version): CommitRecord[] | Promise<CommitRecord[]>;
+}
+
+/** What a {@link ChangeStream} needs from the database. */
+export interface ChangeSource {
+  readonly version: Version;
+  readonly history: ChangeHistory;
+  /** Registers for live changes; returns the unsubscribe function. */
+  subscribe(listener: (version: Version, changes: readonly AppliedChange[]) => void): () => void;
+  /** Called when the stream ends, so the database forgets it. */
+  ended(stream: ChangeStream): void;
+}
+
+const DEFAULT_BUFFER = 10_000;
+
+/**
+ * An async iterator over committed changes in version order: history first
+ * when resuming, then live. A slow consumer never blocks writers: changes
+ * wait in a bounded buffer, and past it the stream ends with
+ * {@link WatchOverflowError} once everything buffered has been delivered.
+ * Breaking out of `for await`, {@link ChangeStream.close} and `db.close()`
+ * release everything.
+ */
+export class ChangeStream implements AsyncIterableIterator<Change> {
+  readonly #source: ChangeSource;
+  readonly #filter: TagFilter;
+  readonly #bufferSize: number;
+  #buffer: Change[] = [];
+  #head = 0;
+  /** Live changes that arrived while history was being read. */
+  #early: Change[] | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #waiting: { resolve: (result: IteratorResult<Change>) => void; reject: (error: unknown) => void } | undefined;
+  #ended = false;
+  #failure: Error | undefined;
+  #lastBuffered: Version;
+
+  /** @internal Use `db.watch()`. */
+  constructor(source: ChangeSource, options: WatchOptions | undefined) {
+    const parsed = options === undefined ? {} : parseArgument(watchOptionsSchema, options, 'watch(): options');
+    this.#source = source;
+    this.#bufferSize = parsed.bufferSize ?? DEFAULT_BUFFER;
+    const { prefix, run, type } = parsed;
+    this.#filter = (key, r, t, tagsUnknown = false) =>
+      (prefix === undefined || key.startsWith(prefix)) && (tagsUnknown || ((run === undefined || r === run) && (type === undefined || t === type)));
+    const now = source.version;
+    if (parsed.fromVersion !== undefined && parsed.fromVersion > now) {
+      throw new VersionUnavailableError(`watch(): fromVersion ${parsed.fromVersion} is newer than the database (version ${now})`);
+    }
+    this.#lastBuffered = parsed.fromVersion ?? now;
+    this.#unsubscribe = source.subscribe((version, changes) => this.#onLive(version, changes));
+    if (parsed.fromVersion !== undefined && parsed.fromVersion < now) {
+      this.#early = [];
+      let history: CommitRecord[] | Promise<CommitRecord[]>;
+      try {
+        history = source.history.read(parsed.fromVersion, now);
+      } catch (error) {
+        this.#unsubscribe();
+        throw error;
+      }
+      if (Array.isArray(history)) this.#replay(history);
+      else void history.then((records) => this.#replay(records), (error: unknown) => this.#fail(error as Error));
+    }
+  }
+
+  /** The version of the newest change buffered or delivered so far (what to resume from after an overflow). */
+  get lastVersion(): Version {
+    return this.#lastBuffered;
+  }
+
+  next(): Promise<IteratorResult<Change>> {
+    if (this.#head < this.#buffer.length) {
+      const change = this.#buffer[this.#head++]!;
+      if (this.#head === this.#buffer.length) {
+        this.#buffer = [];
+        this.#head = 0;
+      }
+      return Promise.resolve({ value: change, done: false });
+    }
+    if (this.#failure !== undefined) {
+      const failure = this.#failure;
+      this.#finish();
+      return Promise.reject(failure);
+    }
+    if (this.#ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject };
+    });
+  }
+
+  /** Ends the stream (what `break` in `for await` calls). */
+  return(): Promise<IteratorResult<Change>> {
+    this.close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** Stops the stream and drops what it buffered. Idempotent. */
+  close(): void {
+    this.#buffer = [];
+    this.#head = 0;
+    this.#failure = undefined;
+    this.#finish();
+  }
+
+  /** @internal The database closed: deliver what is buffered, then end. */
+  databaseClosed(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    this.#ended = true;
+    this.#wake();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #replay(records: readonly CommitRecord[]): void {
+    for (const record of records) {
+      this.#enqueue(record.version, changesOfRecord(record, this.#filter));
+      if (this.#failure !== undefined) return;
+    }
+    const early = this.#early ?? [];
+    this.#early = undefined;
+    for (let i = 0; i < early.length; ) {
+      const version = early[i]!.version;
+      let j = i;
+      while (j < early.length && early[j]!.version === version) j++;
+      this.#enqueue(version, early.slice(i, j));
+      i = j;
+    }
+  }
+
+  #onLive(version: Version, changes: readonly AppliedChange[]): void {
+    const matching: Change[] = [];
+    for (const change of changes) {
+      const tags = change.after ?? change.before;
+      if (!this.#filter(change.key, tags?.run, tags?.type)) continue;
+      matching.push(changeOf(version, change));
+    }
+    if (matching.length === 0) return;
+    if (this.#early !== undefined) this.#early.push(...matching);
+    else this.#enqueue(version, matching);
+  }
+
+  /** Buffers one commit's changes whole, or ends the stream with an overflow. */
+  #enqueue(version: Version, changes: readonly Change[]): void {
+    if (this.#ended || this.#failure !== undefined) return;
+    if (changes.length === 0) return;
+    const buffered = this.#buffer.length - this.#head;
+    if (buffered > 0 && buffered + changes.length > this.#bufferSize) {
+      this.#fail(
+        new WatchOverflowError(
+          `watch(): the consumer fell more than ${this.#bufferSize} changes behind (bufferSize); the stream ended after version ${this.#lastBuffered}: resume with watch({ fromVersion: ${this.#lastBuffered} })`,
+          this.#lastBuffered,
+        ),
+      );
+      return;
+    }
+    this.#buffer.push(...changes);
+    this.#lastBuffered = version;
+    this.#wake();
+  }
+
+  #fail(error: Error): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    this.#early = undefined;
+    this.#failure = error;
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiting = this.#waiting;
+    if (waiting === undefined) return;
+    if (this.#head < this.#buffer.length || this.#failure !== undefined || this.#ended) {
+      this.#waiting = undefined;
+      this.next().then(waiting.resolve, waiting.reject);
+    }
+  }
+
+  #finish(): void {
+    if (this.#unsubscribe !== undefined) {
+      this.#unsubscribe();
+      this.#unsubscribe = undefined;
+    }
+    this.#early = undefined;
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#source.ended(this);
+    }
+    this.#wake();
+  }
+}
+
+function changeOf(version: Version, change: AppliedChange): Change {
+  const out: { -readonly [P in keyof Change]: Change[P] } = { version, key: change.key, kind: change.kind };
+  const entry = change.after ?? change.before;
+  if (change.after !== undefined) out.value = change.after.value;
+  if (entry?.run !== undefined) out.run = entry.run;
+  if (entry?.type !== undefined) out.type = entry.type;
+  if (change.after?.expiresAt !== undefined) out.expiresAt = change.after.expiresAt;
+  return Object.freeze(out);
+}
+
+/** The changes of a stored commit record. Deletes read back from history carry no tags, so tag filters let them through. */
+/** Whether a change passes a stream's prefix, run and type filters (`tagsUnknown`: a delete read back from history). */
+type TagFilter = (key: string, run: string | undefined, type: string | undefined, tagsUnknown?: boolean) => boolean;
+
+function changesOfRecord(record: CommitRecord, filter: TagFilter): Change[] {
+  const changes: Change[] = [];
+  for (const op of record.ops) {
+    if (op.kind !== 'put') {
+      if (filter(op.key, undefined, undefined, true)) changes.push(Object.freeze({ version: record.version, key: op.key, kind: op.kind }));
+      continue;
+    }
+    if (!filter(op.key, op.run, op.type)) continue;
+    const prepared = prepareEncoded(op.encoded);
+    const out: { -readonly [P in keyof Change]: Change[P] } = { version: record.version, key: op.key, kind: 'put', value: materialize(prepared.stored, prepared.copyOnRead) };
+    if (op.run !== undefined) out.run = op.run;
+    if (op.type !== undefined) out.type = op.type;
+    if (op.expiresAt !== undefined) out.expiresAt = op.expiresAt;
+    changes.push(Object.freeze(out));
+  }
+  return changes;
+}
+
+/** Recent commit records kept in memory for resuming streams, newest last, at most `capacity`. */
+export class RecentCommits {
+  readonly #capacity: number;
+  #records: CommitRecord[] = [];
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  add(record: CommitRecord): void {
+    if (this.#capacity === 0) return;
+    this.#records.push(record);
+    if (this.#records.length > this.#capacity * 2) this.#records = this.#records.slice(-this.#capacity);
+  }
+
+  /** The version of the oldest record kept, if any. */
+  get oldestVersion(): Version | undefined {
+    return this.#records[0]?.version;
+  }
+
+  /** Records in `(after, upTo]` if all are still here, else `undefined`. */
+  read(after: Version, upTo: Version): CommitRecord[] | undefined {
+    const records = this.#records;
+    const first = records[0];
+    if (first === undefined || first.version > after + 1) return undefined;
+    const start = after + 1 - first.version;
+    const out = records.slice(start, start + (upTo - after));
+    return out.length === upTo - after ? out : undefined;
+  }
+}
