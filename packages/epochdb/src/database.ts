@@ -16,6 +16,8 @@ import {
 } from '@epochdb/store';
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
+import { Collection, type CollectionHost, type CollectionOptions } from './collection.js';
+import type { z } from 'zod';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
 export type DatabaseStats = StoreStats &
@@ -85,6 +87,7 @@ export class Database implements ReadApi, AsyncDisposable {
   /** Recent commits kept for change streams that resume (`watch({ fromVersion })`). */
   readonly #recent = new RecentCommits(RECENT_COMMITS);
   readonly #streams = new Set<ChangeStream>();
+  readonly #collections = new Map<string, Collection>();
 
   /** @internal Use {@link open}. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
@@ -250,6 +253,65 @@ export class Database implements ReadApi, AsyncDisposable {
       const newer = firstInMemory <= upTo ? (this.#recent.read(firstInMemory - 1, upTo) ?? []) : [];
       return [...older, ...newer];
     });
+  }
+
+  /**
+   * A typed collection: the entries whose type tag is `name`, validated on
+   * every write by the zod `schema` (errors name the field) and read back
+   * with the schema's TypeScript type. Defining it again with the same
+   * schema (or none) returns the same collection.
+   *
+   * @example
+   * const users = db.collection('user', { schema: z.object({ name: z.string(), email: z.string().email() }) });
+   * await users.put('user:1', { name: 'Ada', email: 'ada@example.com' });
+   * users.createIndex('byEmail', (u) => u.email, { unique: true });
+   * users.index('byEmail').get('ada@example.com'); // [{ key: 'user:1', value: { name: 'Ada', ... }, ... }]
+   */
+  collection<S extends z.ZodType>(name: string, options: CollectionOptions<S>): Collection<S>;
+  collection(name: string): Collection;
+  collection<S extends z.ZodType>(name: string, options?: CollectionOptions<S>): Collection<S> {
+    this.#store.assertOpen('collection');
+    this.#store.parseTag(name, 'collection(): name');
+    const existing = this.#collections.get(name);
+    if (existing !== undefined) {
+      if (options !== undefined && options.schema !== existing.schema) {
+        throw new InvalidOptionError(`collection(): collection ${JSON.stringify(name)} is already defined with another schema`);
+      }
+      return existing as unknown as Collection<S>;
+    }
+    const schema = options?.schema as unknown;
+    if (typeof schema !== 'object' || schema === null || typeof (schema as { safeParse?: unknown }).safeParse !== 'function') {
+      throw new InvalidOptionError(`collection(): options.schema must be a zod schema (collection ${JSON.stringify(name)} is not defined yet)`);
+    }
+    if (this.#collections.size === 0) this.#attachCollections();
+    const collection = new Collection(name, options!.schema, this.#collectionHost);
+    this.#collections.set(name, collection as unknown as Collection);
+    return collection;
+  }
+
+  get #collectionHost(): CollectionHost {
+    return {
+      live: this,
+      oldestVersion: () => this.#store.oldestVersion,
+      put: (key, value, options) => this.#store.put(key, value, options),
+      delete: (key, options) => this.#store.delete(key, options),
+      watch: (options) => this.watch(options),
+    };
+  }
+
+  /** Validation, index upkeep and `tx.collection(name)`, installed with the first collection. */
+  #attachCollections(): void {
+    this.#store.addCommitValidator((writes) => {
+      for (const collection of this.#collections.values()) collection.validate(writes);
+    });
+    this.#store.onApply((version, _time, changes) => {
+      for (const collection of this.#collections.values()) collection.applied(version, changes);
+    });
+    this.#store.collectionResolver = (name, tx) => {
+      const collection = this.#collections.get(name);
+      if (collection === undefined) throw new InvalidOptionError(`tx.collection(): no collection named ${JSON.stringify(name)} is defined (db.collection(name, { schema }))`);
+      return collection.in(tx);
+    };
   }
 
   /** Counters: keys, versions, snapshots, TTL and GC work, maintenance passes, WAL and checkpoints. */

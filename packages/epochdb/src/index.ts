@@ -35,3 +35,7 @@ export { nodeFileSystem } from '@epochdb/persist';
 export type { VerifyReport, FileReport } from '@epochdb/persist';
 export { ChangeStream } from './watch.js';
 export type { Change, WatchOptions } from './watch.js';
+export { Collection, CollectionIndex, TxCollection } from './collection.js';
+export type { CollectionOptions, CollectionPutOptions, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection.js';
+export type { IndexKey } from './index-key.js';
+export type { TxCollectionLike } from '@epochdb/store';

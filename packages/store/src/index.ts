@@ -3,7 +3,7 @@ export type { AppliedChange, ApplyListener, BatchOp, BatchOptions, CommitContext
 export type { PendingWrite } from './pending-write.js';
 export { Snapshot } from './snapshot.js';
 export { Transaction } from './transaction.js';
-export type { Isolation, TransactionOptions } from './transaction.js';
+export type { Isolation, TransactionOptions, TxCollectionLike } from './transaction.js';
 export { KeyRange, prefixEnd } from './key-range.js';
 export type { ScanOptions } from './key-range.js';
 export type { ReadApi } from './read-api.js';

@@ -34,7 +34,7 @@ import type { ReadApi } from './read-api.js';
 import { INDEX_SEPARATOR, ReadView, type IndexName, type TreeSet } from './read-view.js';
 import { parseScanOptions } from './scan-options.js';
 import { Snapshot } from './snapshot.js';
-import { Transaction, type Isolation, type TransactionOptions } from './transaction.js';
+import { Transaction, type Isolation, type TransactionOptions, type TxCollectionLike } from './transaction.js';
 import { VersionNode, changedSince, entryOf, isExpiredAt, isVisibleAt, valueOf, versionSize } from './version-node.js';
 
 /** Options of an {@link MvccStore}. */
@@ -781,6 +781,15 @@ export class MvccStore implements ReadApi {
       ended++;
     }
     return ended;
+  }
+
+  /** @internal Resolves `tx.collection(name)`; installed by the database that defines collections. */
+  collectionResolver: ((name: string, tx: Transaction) => TxCollectionLike) | undefined;
+
+  /** @internal `tx.collection(name)`. */
+  resolveCollection(name: string, tx: Transaction): TxCollectionLike {
+    if (this.collectionResolver === undefined) throw new InvalidOptionError(`tx.collection(): no collection named ${JSON.stringify(name)} is defined (db.collection(name, { schema }))`);
+    return this.collectionResolver(name, tx);
   }
 
   /** @internal Called when a snapshot is released. */

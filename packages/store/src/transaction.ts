@@ -23,6 +23,16 @@ export interface TransactionOptions {
 
 type TransactionState = 'active' | 'committed' | 'aborted';
 
+/** What `tx.collection(name)` returns (the `epochdb` package's typed `TxCollection` when given the collection itself). */
+export interface TxCollectionLike {
+  get(key: string): unknown;
+  getEntry(key: string): Entry | undefined;
+  has(key: string): boolean;
+  put(key: string, value: unknown, options?: Omit<PutOptions, 'type'>): void;
+  delete(key: string, options?: DeleteOptions): void;
+  scan(options?: ScanOptions): IterableIterator<Entry>;
+}
+
 /**
  * A transaction: reads see the snapshot taken when it began plus its own
  * writes; writes are buffered and applied atomically under one version by
@@ -168,6 +178,25 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     this.#commitVersion = committed.version;
     if (committed.durable !== undefined) await committed.durable;
     return committed.version;
+  }
+
+  /**
+   * A typed view of a collection inside this transaction: pass the
+   * collection (`tx.collection(users)`, typed) or its name
+   * (`tx.collection('users')`). Collections are defined with
+   * `db.collection(name, { schema })`.
+   */
+  collection<C extends { in(tx: Transaction): unknown }>(collection: C): ReturnType<C['in']>;
+  collection(name: string): TxCollectionLike;
+  collection(collection: string | { in(tx: Transaction): unknown }): unknown {
+    this.#check('collection');
+    if (typeof collection !== 'string') return collection.in(this);
+    return this.#store.resolveCollection(collection, this);
+  }
+
+  /** @internal The writes buffered so far, by key (the last one per key). */
+  get ownWrites(): ReadonlyMap<string, PendingWrite> {
+    return this.#writes;
   }
 
   /** Discards the buffered writes. Idempotent; a no-op after commit. */

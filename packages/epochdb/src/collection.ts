@@ -1,0 +1,395 @@
+import { InvalidOptionError, InvalidValueError, UniqueViolationError, materialize, type Entry, type Version } from '@epochdb/core';
+import { createStringTree, type AppliedChange, type BTree, type DeleteOptions, type PendingWrite, type PutOptions, type ReadApi, type ScanOptions, type Transaction, type TxCollectionLike } from '@epochdb/store';
+import type { z } from 'zod';
+import { indexKeysOf, encodeIndexKey, type IndexKey } from './index-key.js';
+import type { ChangeStream, WatchOptions } from './watch.js';
+
+/** An entry of a collection: its value typed by the collection's schema. */
+export type TypedEntry<T> = Omit<Entry, 'value'> & { readonly value: T };
+
+/** Options of `db.collection()`. */
+export interface CollectionOptions<S extends z.ZodType> {
+  /** Every value written to the collection must pass it; what it outputs (defaults, transforms) is what is stored. */
+  readonly schema: S;
+}
+
+/** A collection's put options: the type tag is the collection's name. */
+export type CollectionPutOptions = Omit<PutOptions, 'type'>;
+
+/** What a secondary index keys a value by: one key, several, or none. */
+export type IndexFunction<T> = (value: T) => IndexKey | readonly IndexKey[] | undefined;
+
+/** Options of `collection.createIndex()`. */
+export interface IndexOptions {
+  /** At most one live key per index key: a commit that would break it fails whole with `UNIQUE_VIOLATION`. */
+  readonly unique?: boolean;
+}
+
+/** A range over index keys (numbers order before strings). */
+export interface IndexRange {
+  readonly gt?: IndexKey;
+  readonly gte?: IndexKey;
+  readonly lt?: IndexKey;
+  readonly lte?: IndexKey;
+  readonly reverse?: boolean;
+  readonly limit?: number;
+}
+
+/** What a collection needs from its database. */
+export interface CollectionHost {
+  readonly live: ReadApi;
+  readonly oldestVersion: () => Version;
+  put(key: string, value: unknown, options: PutOptions): Promise<Version>;
+  delete(key: string, options: DeleteOptions | undefined): Promise<Version>;
+  watch(options: WatchOptions): ChangeStream;
+}
+
+/**
+ * A typed view of the entries whose type tag is `name`: values are validated
+ * by a zod schema on every write (also a plain `db.put` with this type), and
+ * read back typed. `db.byType(name)` and the collection see the same entries.
+ * Keys are the database's keys.
+ */
+export class Collection<S extends z.ZodType = z.ZodType> {
+  readonly name: string;
+  readonly schema: S;
+  readonly #host: CollectionHost;
+  readonly #indexes = new Map<string, CollectionIndex<z.output<S>>>();
+
+  /** @internal Use `db.collection(name, { schema })`. */
+  constructor(name: string, schema: S, host: CollectionHost) {
+    this.name = name;
+    this.schema = schema;
+    this.#host = host;
+  }
+
+  /** The value at `key` if it belongs to this collection (read live, or through `at`: a snapshot or transaction). */
+  get(key: string, at: ReadApi = this.#host.live): z.output<S> | undefined {
+    return this.getEntry(key, at)?.value;
+  }
+
+  getEntry(key: string, at: ReadApi = this.#host.live): TypedEntry<z.output<S>> | undefined {
+    const entry = at.getEntry(key);
+    return entry !== undefined && entry.type === this.name ? (entry as TypedEntry<z.output<S>>) : undefined;
+  }
+
+  has(key: string, at: ReadApi = this.#host.live): boolean {
+    return this.getEntry(key, at) !== undefined;
+  }
+
+  /** Validates `value` with the schema (`INVALID_VALUE` naming the field otherwise) and writes what it outputs. */
+  put(key: string, value: z.input<S>, options?: CollectionPutOptions): Promise<Version> {
+    let parsed: z.output<S>;
+    try {
+      parsed = this.parse(value, `${this.name}.put()`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#host.put(key, parsed, { ...options, type: this.name });
+  }
+
+  /** Deletes `key` if it belongs to this collection (otherwise changes nothing and resolves to the current version). */
+  delete(key: string, options?: DeleteOptions): Promise<Version> {
+    const entry = this.#host.live.getEntry(key);
+    if (entry === undefined || entry.type !== this.name) return Promise.resolve(this.#host.live.version);
+    return this.#host.delete(key, options ?? { ifVersion: entry.version });
+  }
+
+  /** The collection's entries in key order. */
+  scan(options?: ScanOptions, at: ReadApi = this.#host.live): IterableIterator<TypedEntry<z.output<S>>> {
+    return at.byType(this.name, options) as IterableIterator<TypedEntry<z.output<S>>>;
+  }
+
+  /** The collection's change feed (see `db.watch()`). */
+  watch(options?: Omit<WatchOptions, 'type'>): ChangeStream {
+    return this.#host.watch({ ...options, type: this.name });
+  }
+
+  /**
+   * Creates a secondary index: `fn` maps a value to its index key(s). Built
+   * now from the live entries (O(n)); then kept in step with every commit,
+   * inside the commit. Indexes live in memory: create them again after
+   * `open()`. Throws `UNIQUE_VIOLATION` if `unique` and two live entries
+   * already share a key.
+   */
+  createIndex(name: string, fn: IndexFunction<z.output<S>>, options?: IndexOptions): CollectionIndex<z.output<S>> {
+    if (typeof name !== 'string' || name.length === 0) throw new InvalidOptionError(`${this.name}.createIndex(): name must be a non-empty string`);
+    if (typeof fn !== 'function') throw new InvalidOptionError(`${this.name}.createIndex(): the index function must be a function`);
+    if (this.#indexes.has(name)) throw new InvalidOptionError(`${this.name}.createIndex(): index ${JSON.stringify(name)} already exists`);
+    const index = new CollectionIndex<z.output<S>>(this.name, name, fn, options?.unique === true, this.#host);
+    index.build();
+    this.#indexes.set(name, index);
+    return index;
+  }
+
+  /** The index named `name` (`INVALID_OPTION` if there is none). */
+  index(name: string): CollectionIndex<z.output<S>> {
+    const index = this.#indexes.get(name);
+    if (index === undefined) throw new InvalidOptionError(`${this.name}.index(): no index named ${JSON.stringify(name)}`);
+    return index;
+  }
+
+  /** This collection inside a transaction: reads see the transaction's snapshot and own writes; writes are buffered. */
+  in(tx: Transaction): TxCollection<S> {
+    return new TxCollection(this, tx);
+  }
+
+  /** @internal Validates with the schema, naming every failing field. */
+  parse(value: unknown, what: string): z.output<S> {
+    const result = this.schema.safeParse(value);
+    if (result.success) return result.data;
+    const details = result.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.map(String).join('.') : '(value)'}: ${issue.message}`).join('; ');
+    throw new InvalidValueError(`${what}: value does not match the schema of collection ${JSON.stringify(this.name)}: ${details}`, { cause: result.error });
+  }
+
+  /** @internal Checks a commit's writes: values of this type pass the schema; unique indexes hold. */
+  validate(writes: readonly PendingWrite[]): void {
+    for (const write of writes) {
+      if (write.kind === 'put' && write.type === this.name) this.parse(materialize(write.prepared!.stored, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
+    }
+    for (const index of this.#indexes.values()) if (index.unique) index.checkUnique(writes);
+  }
+
+  /** @internal Keeps the indexes in step with a commit. */
+  applied(version: Version, changes: readonly AppliedChange[]): void {
+    if (this.#indexes.size === 0) return;
+    for (const index of this.#indexes.values()) index.applied(version, changes);
+  }
+}
+
+/** A collection inside a transaction (see {@link Collection.in}). */
+export class TxCollection<S extends z.ZodType = z.ZodType> implements TxCollectionLike {
+  readonly #collection: Collection<S>;
+  readonly #tx: Transaction;
+
+  /** @internal */
+  constructor(collection: Collection<S>, tx: Transaction) {
+    this.#collection = collection;
+    this.#tx = tx;
+  }
+
+  get(key: string): z.output<S> | undefined {
+    return this.#collection.get(key, this.#tx);
+  }
+
+  getEntry(key: string): TypedEntry<z.output<S>> | undefined {
+    return this.#collection.getEntry(key, this.#tx);
+  }
+
+  has(key: string): boolean {
+    return this.#collection.has(key, this.#tx);
+  }
+
+  /** Validates and buffers a put (throws `INVALID_VALUE` at once if the value does not match). */
+  put(key: string, value: z.input<S>, options?: CollectionPutOptions): void {
+    this.#tx.put(key, this.#collection.parse(value, `${this.#collection.name}.put()`), { ...options, type: this.#collection.name });
+  }
+
+  /** Buffers a delete of `key` if it belongs to the collection as the transaction sees it. */
+  delete(key: string, options?: DeleteOptions): void {
+    if (this.has(key)) this.#tx.delete(key, options);
+  }
+
+  scan(options?: ScanOptions): IterableIterator<TypedEntry<z.output<S>>> {
+    return this.#collection.scan(options, this.#tx);
+  }
+
+  /** An index queried inside the transaction: its own writes included. */
+  index(name: string): { get(key: IndexKey, options?: { limit?: number }): TypedEntry<z.output<S>>[]; range(range: IndexRange): TypedEntry<z.output<S>>[] } {
+    const index = this.#collection.index(name);
+    return { get: (key, options) => index.get(key, options, this.#tx), range: (range) => index.range(range, this.#tx) };
+  }
+}
+
+/** Separates the encoded index key from the primary key in the index tree (entries hold both, so the split is never parsed). */
+const SEPARATOR = '\u0000';
+
+/**
+ * A secondary index over one collection, in memory: (index key, primary key)
+ * pairs in a sorted B-tree. Entries are added in the commit that makes them
+ * true; an entry a commit made false stays until no reader can see the
+ * version before that commit, and every query checks each candidate against
+ * what its reader sees. So the live database, a snapshot and a transaction
+ * each get the index as of their own version.
+ */
+export class CollectionIndex<T> {
+  readonly collection: string;
+  readonly name: string;
+  readonly unique: boolean;
+  readonly #fn: IndexFunction<T>;
+  readonly #host: CollectionHost;
+  readonly #tree: BTree<string, readonly [string, string]> = createStringTree();
+  /** The index keys of every live entry, by primary key. */
+  readonly #forward = new Map<string, readonly string[]>();
+  /** Entries made false, waiting for the GC horizon to pass the version that did it. */
+  #retired: { composite: string; key: string; encoded: string; version: Version }[] = [];
+  #retiredHead = 0;
+
+  /** @internal */
+  constructor(collection: string, name: string, fn: IndexFunction<T>, unique: boolean, host: CollectionHost) {
+    this.collection = collection;
+    this.name = name;
+    this.#fn = fn;
+    this.unique = unique;
+    this.#host = host;
+  }
+
+  /** Index entries held, including ones kept for older readers. */
+  get size(): number {
+    return this.#tree.size;
+  }
+
+  /** Live entries whose index key equals `key`, in primary-key order. Read live, or through `at` (a snapshot or transaction). */
+  get(key: IndexKey, options?: { limit?: number }, at: ReadApi = this.#host.live): TypedEntry<T>[] {
+    const encoded = encodeIndexKey(key, `${this.#label}.get()`);
+    const limit = options?.limit ?? Infinity;
+    const out: TypedEntry<T>[] = [];
+    const seen = new Set<string>();
+    for (const [composite, [entryKey, primary]] of this.#tree.entries(encoded + SEPARATOR)) {
+      if (!composite.startsWith(encoded + SEPARATOR) || out.length >= limit) break;
+      if (entryKey !== encoded) continue;
+      this.#collect(primary, encoded, at, out, seen);
+    }
+    this.#ownWrites(at, (primary, keys) => keys.includes(encoded) && this.#collect(primary, encoded, at, out, seen));
+    out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out.slice(0, limit);
+  }
+
+  /** Live entries whose index key lies in `range`, in index-key order (then primary-key order). */
+  range(range: IndexRange = {}, at: ReadApi = this.#host.live): TypedEntry<T>[] {
+    const what = `${this.#label}.range()`;
+    const low = range.gte !== undefined ? { key: encodeIndexKey(range.gte, what), inclusive: true } : range.gt !== undefined ? { key: encodeIndexKey(range.gt, what), inclusive: false } : undefined;
+    const high = range.lte !== undefined ? { key: encodeIndexKey(range.lte, what), inclusive: true } : range.lt !== undefined ? { key: encodeIndexKey(range.lt, what), inclusive: false } : undefined;
+    const within = (encoded: string): boolean =>
+      (low === undefined || encoded > low.key || (low.inclusive && encoded === low.key)) && (high === undefined || encoded < high.key || (high.inclusive && encoded === high.key));
+    const found: { encoded: string; entry: TypedEntry<T> }[] = [];
+    const seen = new Set<string>();
+    const add = (primary: string, encoded: string): void => {
+      const out: TypedEntry<T>[] = [];
+      if (this.#collect(primary, encoded, at, out, seen)) found.push({ encoded, entry: out[0]! });
+    };
+    for (const [, [encoded, primary]] of this.#tree.entries(low?.key ?? '')) {
+      if (high !== undefined && encoded > high.key && !encoded.startsWith(high.key)) break;
+      if (within(encoded)) add(primary, encoded);
+    }
+    this.#ownWrites(at, (primary, keys) => {
+      for (const encoded of keys) if (within(encoded)) add(primary, encoded);
+    });
+    found.sort((a, b) => (a.encoded < b.encoded ? -1 : a.encoded > b.encoded ? 1 : a.entry.key < b.entry.key ? -1 : a.entry.key > b.entry.key ? 1 : 0));
+    if (range.reverse === true) found.reverse();
+    return found.slice(0, range.limit ?? Infinity).map((f) => f.entry);
+  }
+
+  /** @internal Fills the index from the live entries. */
+  build(): void {
+    for (const entry of this.#host.live.byType(this.collection)) {
+      const keys = this.#keysOf(entry.value as T);
+      if (this.unique) {
+        for (const encoded of keys) {
+          const holder = this.#liveHolder(encoded, new Set());
+          if (holder !== undefined) {
+            throw new UniqueViolationError(`${this.#label}: keys ${JSON.stringify(holder)} and ${JSON.stringify(entry.key)} share the unique index key ${describe(encoded)}`, { index: this.#label, existingKey: holder, key: entry.key });
+          }
+        }
+      }
+      this.#set(entry.key, keys);
+    }
+  }
+
+  /** @internal Refuses a commit that would give two live keys the same unique key. */
+  checkUnique(writes: readonly PendingWrite[]): void {
+    const written = new Set(writes.map((w) => w.key));
+    const claims = new Map<string, string>();
+    for (const write of writes) {
+      if (write.kind !== 'put' || write.type !== this.collection) continue;
+      for (const encoded of this.#keysOf(materialize(write.prepared!.stored, write.prepared!.copyOnRead) as T)) {
+        const other = claims.get(encoded) ?? this.#liveHolder(encoded, written);
+        if (other !== undefined && other !== write.key) {
+          throw new UniqueViolationError(`${this.#label}: ${JSON.stringify(write.key)} would share the unique index key ${describe(encoded)} with ${JSON.stringify(other)}; nothing was written`, {
+            index: this.#label,
+            existingKey: other,
+            key: write.key,
+          });
+        }
+        claims.set(encoded, write.key);
+      }
+    }
+  }
+
+  /** @internal Brings the index up to a commit. */
+  applied(version: Version, changes: readonly AppliedChange[]): void {
+    for (const change of changes) {
+      const was = change.before?.type === this.collection || this.#forward.has(change.key);
+      const is = change.after?.type === this.collection;
+      if (!was && !is) continue;
+      const old = this.#forward.get(change.key) ?? [];
+      const next = is ? this.#keysOf(change.after!.value as T) : [];
+      for (const encoded of old) {
+        if (!next.includes(encoded)) this.#retired.push({ composite: encoded + SEPARATOR + change.key, key: change.key, encoded, version });
+      }
+      this.#set(change.key, next);
+    }
+    this.#collectRetired();
+  }
+
+  get #label(): string {
+    return `${this.collection}.${this.name}`;
+  }
+
+  #keysOf(value: T): string[] {
+    return indexKeysOf(this.#fn(value), `${this.#label}`);
+  }
+
+  #set(key: string, keys: readonly string[]): void {
+    for (const encoded of keys) this.#tree.set(encoded + SEPARATOR + key, [encoded, key]);
+    if (keys.length > 0) this.#forward.set(key, keys);
+    else this.#forward.delete(key);
+  }
+
+  /** A live key (not in `except`) currently holding `encoded`. */
+  #liveHolder(encoded: string, except: ReadonlySet<string>): string | undefined {
+    for (const [composite, [entryKey, primary]] of this.#tree.entries(encoded + SEPARATOR)) {
+      if (!composite.startsWith(encoded + SEPARATOR)) break;
+      if (entryKey !== encoded || except.has(primary)) continue;
+      if (this.#forward.get(primary)?.includes(encoded) === true && this.#host.live.has(primary)) return primary;
+    }
+    return undefined;
+  }
+
+  /** Adds `primary`'s entry as `at` sees it if it really has `encoded` now. */
+  #collect(primary: string, encoded: string, at: ReadApi, out: TypedEntry<T>[], seen: Set<string>): boolean {
+    const id = encoded + SEPARATOR + primary;
+    if (seen.has(id)) return false;
+    const entry = at.getEntry(primary);
+    if (entry === undefined || entry.type !== this.collection || !this.#keysOf(entry.value as T).includes(encoded)) return false;
+    seen.add(id);
+    out.push(entry as TypedEntry<T>);
+    return true;
+  }
+
+  /** A transaction's own puts into the collection are candidates the index does not hold yet. */
+  #ownWrites(at: ReadApi, visit: (primary: string, keys: readonly string[]) => void): void {
+    const writes = (at as { ownWrites?: ReadonlyMap<string, PendingWrite> }).ownWrites;
+    if (writes === undefined) return;
+    for (const write of writes.values()) {
+      if (write.kind === 'put' && write.type === this.collection) visit(write.key, this.#keysOf(materialize(write.prepared!.stored, write.prepared!.copyOnRead) as T));
+    }
+  }
+
+  /** Drops retired entries no reader can need any more (unless they became true again). */
+  #collectRetired(): void {
+    const horizon = this.#host.oldestVersion();
+    while (this.#retiredHead < this.#retired.length && this.#retired[this.#retiredHead]!.version <= horizon) {
+      const { composite, key, encoded } = this.#retired[this.#retiredHead++]!;
+      if (this.#forward.get(key)?.includes(encoded) !== true) this.#tree.delete(composite);
+    }
+    if (this.#retiredHead > 1024 && this.#retiredHead * 2 > this.#retired.length) {
+      this.#retired = this.#retired.slice(this.#retiredHead);
+      this.#retiredHead = 0;
+    }
+  }
+}
+
+function describe(encoded: string): string {
+  return encoded.startsWith('s') ? JSON.stringify(encoded.slice(1)) : `(number ${encoded})`;
+}
