@@ -120,7 +120,8 @@ export function parseLine(text: string, line: number): DumpLine {
   const { key, run, type, expiresAt } = result.data;
   let value: unknown;
   try {
-    value = fromTagged(result.data.value as Json);
+    // The value as JSON.parse made it, not zod's copy: rebuilding objects by assignment drops a "__proto__" key.
+    value = fromTagged((json as { value: Json }).value);
   } catch (error) {
     throw new DumpFormatError(line, `key ${JSON.stringify(key)}: ${(error as Error).message}`, { cause: error });
   }

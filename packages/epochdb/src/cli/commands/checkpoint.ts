@@ -21,18 +21,22 @@ export async function checkpointCommand(io: Io, dir: string, options: Checkpoint
   const db = await open({ dir, ...WRITE_OPTIONS, checkpointOnClose: false });
   let version: number;
   let ms: number;
+  let upToDate: boolean;
   try {
+    upToDate = db.version > 0 && db.recovery?.checkpointVersion === db.version;
     await db.checkpoint();
     const stats = db.stats();
     version = stats.lastCheckpointVersion;
-    ms = stats.lastCheckpointMs;
+    ms = Math.round(stats.lastCheckpointMs);
   } finally {
     await db.close();
   }
   const after = await directoryFiles(dir);
-  const report = { dir, version, ms, before, after };
+  const report = { dir, version, upToDate, ms, before, after };
   if (options.json === true) {
     io.out(`${JSON.stringify(report)}\n`);
+  } else if (upToDate) {
+    io.out(`the newest checkpoint of ${printable(dir)} is already at version ${version}: nothing to do\n`);
   } else {
     io.out(
       `checkpoint at version ${version} written to ${printable(dir)} in ${ms} ms; ` +
