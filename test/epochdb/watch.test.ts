@@ -1,0 +1,216 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock, open, type Change, type ChangeStream, type Database } from 'epochdb';
+
+// The change feed: order, atomic delivery of a commit, filters, expiry, backpressure (bounded
+// buffer, overflow with a resume point), resume from memory and from the WAL, and release.
+
+const dbs: Database[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const db of dbs.splice(0)) await db.close().catch(() => undefined);
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+async function openDb(options: Parameters<typeof open>[0] = {}): Promise<Database> {
+  const db = await open({ maintenance: { intervalMs: 0 }, ...options });
+  dbs.push(db);
+  return db;
+}
+
+/** Takes `n` changes from a stream (then leaves it open). */
+async function take(stream: ChangeStream, n: number): Promise<Change[]> {
+  const out: Change[] = [];
+  while (out.length < n) {
+    const next = await stream.next();
+    if (next.done === true) break;
+    out.push(next.value);
+  }
+  return out;
+}
+
+const brief = (c: Change): string => `${c.version}:${c.kind}:${c.key}${c.value === undefined ? '' : `=${JSON.stringify(c.value)}`}`;
+
+describe('db.watch()', () => {
+  it('delivers every commit after now in version order, a whole batch or transaction together, with values and tags', async () => {
+    const db = await openDb();
+    await db.put('before', 0);
+    const stream = db.watch();
+    await db.put('a', 1, { run: 'r1', type: 't1', ttl: 60_000 });
+    await db.batch([
+      { op: 'put', key: 'b', value: { x: 2 } },
+      { op: 'delete', key: 'before' },
+    ]);
+    await db.transaction((tx) => {
+      tx.put('c', [3]);
+      tx.put('d', 4);
+    });
+    await db.delete('missing'); // a commit that changed nothing delivers nothing
+    await db.put('e', 5);
+    const changes = await take(stream, 6);
+    expect(changes.map(brief)).toStrictEqual(['2:put:a=1', '3:put:b={"x":2}', '3:delete:before', '4:put:c=[3]', '4:put:d=4', '6:put:e=5']);
+    expect(changes[0]).toMatchObject({ run: 'r1', type: 't1', expiresAt: expect.any(Number) });
+    expect(Object.isFrozen(changes[1]!.value)).toBe(true);
+    stream.close();
+  });
+
+  it('filters by prefix, run and type; a delete carries the tags of what it removed', async () => {
+    const db = await openDb();
+    const byPrefix = db.watch({ prefix: 'user:' });
+    const byRun = db.watch({ run: 'import' });
+    const byType = db.watch({ type: 'order' });
+    await db.put('user:1', 1, { run: 'import' });
+    await db.put('order:1', 2, { type: 'order' });
+    await db.put('other', 3);
+    await db.delete('user:1');
+    await db.delete('order:1');
+    await db.put('user:2', 4);
+    expect((await take(byPrefix, 3)).map(brief)).toStrictEqual(['1:put:user:1=1', '4:delete:user:1', '6:put:user:2=4']);
+    expect((await take(byRun, 2)).map(brief)).toStrictEqual(['1:put:user:1=1', '4:delete:user:1']);
+    expect((await take(byType, 2)).map(brief)).toStrictEqual(['2:put:order:1=2', '5:delete:order:1']);
+  });
+
+  it('expiry appears when the cleaner reclaims the key, as kind "expire"', async () => {
+    const clock = new ManualClock(0);
+    const db = await openDb({ clock, maintenance: { intervalMs: 5 } });
+    const stream = db.watch();
+    await db.put('session', 's', { ttl: 100 });
+    clock.advance(150);
+    const changes = await take(stream, 2);
+    expect(changes.map((c) => `${c.kind}:${c.key}`)).toStrictEqual(['put:session', 'expire:session']);
+    expect(changes[1]!.version).toBe(2);
+  });
+
+  it('a slow consumer never blocks writers: past bufferSize the stream ends with WATCH_OVERFLOW after delivering what it buffered, and resuming from its version continues without a gap', async () => {
+    const db = await openDb();
+    const stream = db.watch({ bufferSize: 10 });
+    for (let i = 0; i < 30; i++) await db.put(`k${i}`, i); // nobody reads meanwhile
+    expect(db.version).toBe(30);
+    const delivered: Change[] = [];
+    let failure: unknown;
+    try {
+      for await (const change of stream) delivered.push(change);
+    } catch (error) {
+      failure = error;
+    }
+    expect(delivered.map((c) => c.version)).toStrictEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(failure).toMatchObject({ code: 'WATCH_OVERFLOW', resumeFromVersion: 10, message: expect.stringContaining('fromVersion: 10') });
+    const resumed = db.watch({ fromVersion: 10 });
+    expect((await take(resumed, 20)).map((c) => c.version)).toStrictEqual(Array.from({ length: 20 }, (_, i) => i + 11));
+  });
+
+  it('a commit larger than bufferSize is still delivered whole when the buffer is empty', async () => {
+    const db = await openDb();
+    const stream = db.watch({ bufferSize: 3 });
+    await db.batch(Array.from({ length: 8 }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value: i })));
+    expect((await take(stream, 8)).map((c) => c.key)).toHaveLength(8);
+  });
+
+  it('resumes from history in memory, then continues live without a gap or a duplicate', async () => {
+    const db = await openDb();
+    for (let i = 1; i <= 5; i++) await db.put(`k${i}`, i);
+    const stream = db.watch({ fromVersion: 2 });
+    await db.put('k6', 6);
+    expect((await take(stream, 4)).map((c) => c.version)).toStrictEqual([3, 4, 5, 6]);
+    expect(() => db.watch({ fromVersion: 99 })).toThrow(expect.objectContaining({ code: 'VERSION_UNAVAILABLE' }));
+  });
+
+  it('resumes from the WAL after a reopen (history the memory no longer holds), and refuses history a checkpoint pruned', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'epochdb-watch-'));
+    dirs.push(dir);
+    const first = await open({ dir, workers: 0, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
+    await first.put('a', 1, { run: 'r' });
+    await first.put('b', 2);
+    await first.delete('a');
+    await first.close();
+    const db = await openDb({ dir, workers: 0 });
+    await db.put('c', 3);
+    const stream = db.watch({ fromVersion: 0 });
+    const changes = await take(stream, 4);
+    expect(changes.map(brief)).toStrictEqual(['1:put:a=1', '2:put:b=2', '3:delete:a', '4:put:c=3']);
+    expect(changes[0]).toMatchObject({ run: 'r' });
+    // After two checkpoints the WAL before the previous one is gone.
+    await db.checkpoint();
+    await db.put('d', 4);
+    await db.checkpoint();
+    await db.put('e', 5);
+    await db.checkpoint();
+    const db2 = db;
+    await db2.close();
+    const again = await openDb({ dir, workers: 0 });
+    const old = again.watch({ fromVersion: 0 });
+    await expect(old.next()).rejects.toMatchObject({ code: 'VERSION_UNAVAILABLE' });
+  });
+
+  it('breaking out of for-await, close() of the stream and close() of the database release it; a pending next() ends', async () => {
+    const db = await openDb();
+    const stream = db.watch();
+    const pending = stream.next();
+    await db.put('x', 1);
+    expect((await pending).value).toMatchObject({ key: 'x' });
+    await db.put('z', 1);
+    for await (const change of stream) {
+      expect(change).toMatchObject({ key: 'z' });
+      break;
+    }
+    // Nothing more is buffered for a closed stream, whatever is written.
+    for (let i = 0; i < 100; i++) await db.put('y', i);
+    expect(await stream.next()).toStrictEqual({ value: undefined, done: true });
+    const waiting = db.watch().next();
+    await db.close();
+    expect(await waiting).toStrictEqual({ value: undefined, done: true });
+  });
+
+  it('rejects bad options with INVALID_OPTION', async () => {
+    const db = await openDb();
+    expect(() => db.watch({ bufferSize: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    expect(() => db.watch({ fromVersion: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    expect(() => db.watch({ nope: 1 } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('nope') }));
+  });
+
+  it('property: replaying the feed from version 0 onto an empty map gives the database, for random batches and deletes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(fc.record({ del: fc.boolean(), key: fc.constantFrom('a', 'b', 'c', 'd'), value: fc.integer() }), { minLength: 1, maxLength: 4 }), { maxLength: 30 }),
+        fc.integer({ min: 0, max: 30 }),
+        async (commits, watchAt) => {
+          const db = await open({ maintenance: { intervalMs: 0 } });
+          let stream: ChangeStream | undefined;
+          for (const [i, ops] of commits.entries()) {
+            if (i === watchAt) stream = db.watch({ fromVersion: 0 });
+            await db.batch(ops.map((o) => (o.del ? { op: 'delete' as const, key: o.key } : { op: 'put' as const, key: o.key, value: o.value })));
+          }
+          stream ??= db.watch({ fromVersion: 0 });
+          const mirror = new Map<string, unknown>();
+          let last = 0;
+          // Everything is buffered by now: drain until the stream has nothing more for a moment.
+          for (;;) {
+            const next = await Promise.race([stream.next(), new Promise<IteratorResult<Change>>((resolve) => setTimeout(() => resolve({ value: undefined, done: true }), 20))]);
+            if (next.done === true) break;
+            expect(next.value.version).toBeGreaterThanOrEqual(last);
+            last = next.value.version;
+            if (next.value.kind === 'put') mirror.set(next.value.key, next.value.value);
+            else mirror.delete(next.value.key);
+          }
+          expect(mirror).toStrictEqual(new Map([...db.scan()].map((e) => [e.key, e.value])));
+          stream.close();
+          await db.close();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('watch() lifecycle', () => {
+  it('a stream does not keep the database from closing', async () => {
+    const db = await openDb();
+    db.watch();
+    db.watch({ prefix: 'p' });
+    await db.close();
+    expect(db.closed).toBe(true);
+  });
+});
