@@ -147,7 +147,12 @@ export class Collection<S extends z.ZodType = z.ZodType> {
     for (const write of writes) {
       if (write.kind === 'put' && write.type === this.name) this.parse(materialize(write.prepared!.stored, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
     }
-    for (const index of this.#indexes.values()) if (index.unique) index.checkUnique(writes);
+    for (const index of this.#indexes.values()) {
+      // Every index key is computed (and every index function run) before anything changes:
+      // a function that throws or returns a bad key refuses the commit instead of breaking the index.
+      if (index.unique) index.checkUnique(writes);
+      else for (const write of writes) if (write.kind === 'put' && write.type === this.name) index.keysOfWrite(write);
+    }
   }
 
   /** @internal Keeps the indexes in step with a commit. */
@@ -302,7 +307,7 @@ export class CollectionIndex<T> {
     const claims = new Map<string, string>();
     for (const write of writes) {
       if (write.kind !== 'put' || write.type !== this.collection) continue;
-      for (const encoded of this.#keysOf(materialize(write.prepared!.stored, write.prepared!.copyOnRead) as T)) {
+      for (const encoded of this.keysOfWrite(write)) {
         const other = claims.get(encoded) ?? this.#liveHolder(encoded, written);
         if (other !== undefined && other !== write.key) {
           throw new UniqueViolationError(`${this.#label}: ${JSON.stringify(write.key)} would share the unique index key ${describe(encoded)} with ${JSON.stringify(other)}; nothing was written`, {
@@ -337,7 +342,18 @@ export class CollectionIndex<T> {
   }
 
   #keysOf(value: T): string[] {
-    return indexKeysOf(this.#fn(value), `${this.#label}`);
+    let result: unknown;
+    try {
+      result = this.#fn(value);
+    } catch (error) {
+      throw new InvalidValueError(`${this.#label}: the index function threw: ${(error as Error).message}`, { cause: error });
+    }
+    return indexKeysOf(result, `${this.#label}`);
+  }
+
+  /** @internal The index keys of a pending put's value. */
+  keysOfWrite(write: PendingWrite): string[] {
+    return this.#keysOf(materialize(write.prepared!.stored, write.prepared!.copyOnRead) as T);
   }
 
   #set(key: string, keys: readonly string[]): void {
@@ -372,7 +388,7 @@ export class CollectionIndex<T> {
     const writes = (at as { ownWrites?: ReadonlyMap<string, PendingWrite> }).ownWrites;
     if (writes === undefined) return;
     for (const write of writes.values()) {
-      if (write.kind === 'put' && write.type === this.collection) visit(write.key, this.#keysOf(materialize(write.prepared!.stored, write.prepared!.copyOnRead) as T));
+      if (write.kind === 'put' && write.type === this.collection) visit(write.key, this.keysOfWrite(write));
     }
   }
 
