@@ -1,7 +1,6 @@
 import { inspect } from 'node:util';
 
 /** Characters that would break a line or a terminal: C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
-// eslint-disable-next-line no-control-regex
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 /** `text` with control characters escaped (`\n`, `\t`, `\u001b`, ...), so that it stays on one line and cannot drive the terminal. */
