@@ -6,6 +6,8 @@ import {
   DatabaseFailedError,
   LimitExceededError,
   LeaseExpiredError,
+  UniqueViolationError,
+  WatchOverflowError,
   IoError,
   LockedError,
   UnsupportedFormatError,
@@ -552,6 +554,8 @@ describe('error classes', () => {
     [DatabaseFailedError, new DatabaseFailedError('failed', { cause }), 'FAILED'],
     [LimitExceededError, new LimitExceededError('too big', 'maxTransactionOps', { cause }), 'LIMIT_EXCEEDED'],
     [LeaseExpiredError, new LeaseExpiredError('too old', { cause }), 'LEASE_EXPIRED'],
+    [UniqueViolationError, new UniqueViolationError('taken', { index: 'user.byEmail', existingKey: 'u1', key: 'u2' }, { cause }), 'UNIQUE_VIOLATION'],
+    [WatchOverflowError, new WatchOverflowError('behind', 17, { cause }), 'WATCH_OVERFLOW'],
   ];
 
   test.each(instances.map(([Class, error, code]) => [Class.name, Class, error, code] as const))('%s: stable code, name, prototype chain', (name, Class, error, code) => {
