@@ -575,7 +575,9 @@ describe('error classes', () => {
           ? new ConflictError('other', 'x')
           : Class === CorruptionError
             ? new CorruptionError('other', { file: 'f', offset: 0, lastGoodVersion: 0 })
-            : new (Class as new (m: string) => EpochError)('other');
+            : Class === UniqueViolationError
+              ? new UniqueViolationError('other', { index: 'i', existingKey: 'a', key: 'b' })
+              : new (Class as new (m: string) => EpochError)('other');
     expect(other.code).toBe(code);
   });
 
