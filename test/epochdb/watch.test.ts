@@ -145,6 +145,43 @@ describe('db.watch()', () => {
     await expect(old.next()).rejects.toMatchObject({ code: 'VERSION_UNAVAILABLE' });
   });
 
+  it('memory keeps recent commits up to 10,000 operations: older ones are VERSION_UNAVAILABLE for a memory-only database, read from the WAL for a persistent one', async () => {
+    const db = await openDb();
+    await db.put('first', 1);
+    for (let i = 0; i < 11; i++) await db.batch(Array.from({ length: 1000 }, (_, j) => ({ op: 'put' as const, key: `k${j}`, value: i })));
+    expect(() => db.watch({ fromVersion: 0 })).toThrow(expect.objectContaining({ code: 'VERSION_UNAVAILABLE' }));
+    expect((await take(db.watch({ fromVersion: 10 }), 1000)).every((c) => c.version === 11)).toBe(true);
+    await db.batch(Array.from({ length: 10_001 }, (_, j) => ({ op: 'put' as const, key: `big${j}`, value: j }))); // too big to keep
+    expect(() => db.watch({ fromVersion: 11 })).toThrow(expect.objectContaining({ code: 'VERSION_UNAVAILABLE' }));
+
+    const dir = mkdtempSync(join(tmpdir(), 'epochdb-watch-'));
+    dirs.push(dir);
+    const persistent = await openDb({ dir, workers: 0, sync: 'none' });
+    await persistent.put('first', 1);
+    for (let i = 0; i < 11; i++) void persistent.batch(Array.from({ length: 1000 }, (_, j) => ({ op: 'put' as const, key: `k${j}`, value: i }))); // not awaited: still queued
+    const replay = await take(persistent.watch({ fromVersion: 0 }), 1 + 11_000);
+    expect(replay.length).toBe(11_001);
+    expect(replay[0]).toMatchObject({ version: 1, key: 'first' });
+    expect(replay.at(-1)).toMatchObject({ version: 12, value: 10 });
+  });
+
+  it('a long replay is delivered commit by commit, whatever bufferSize; a consumer that falls behind live writes meanwhile gets the history, then WATCH_OVERFLOW naming where live delivery starts', async () => {
+    const db = await openDb();
+    for (let i = 1; i <= 50; i++) await db.put(`k${i}`, i);
+    const stream = db.watch({ fromVersion: 0, bufferSize: 5 });
+    for (let i = 51; i <= 60; i++) await db.put(`k${i}`, i); // live, while history is unread
+    const seen: number[] = [];
+    let failure: unknown;
+    try {
+      for await (const change of stream) seen.push(change.version);
+    } catch (error) {
+      failure = error;
+    }
+    expect(seen).toStrictEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(failure).toMatchObject({ code: 'WATCH_OVERFLOW', resumeFromVersion: 50 });
+    expect((await take(db.watch({ fromVersion: 50 }), 10)).map((c) => c.version)).toStrictEqual(Array.from({ length: 10 }, (_, i) => i + 51));
+  });
+
   it('breaking out of for-await, close() of the stream and close() of the database release it; a pending next() ends', async () => {
     const db = await openDb();
     const stream = db.watch();

@@ -49,8 +49,8 @@ export interface RecoveryReport {
 
 const NO_PERSISTENCE: PersistenceStats = Object.freeze({ walBytesSinceCheckpoint: 0, walSyncs: 0, checkpoints: 0, lastCheckpointVersion: 0, lastCheckpointMs: 0, bytesReclaimed: 0, checkpointing: false });
 
-/** Commits kept in memory for change streams that resume; older history comes from the WAL. */
-const RECENT_COMMITS = 1000;
+/** Operations of recent commits kept in memory for change streams that resume; older history comes from the WAL. */
+const RECENT_OPS = 10_000;
 
 /** The longest wait between two retries of a failed automatic checkpoint. */
 const MAX_CHECKPOINT_RETRY_MS = 60_000;
@@ -85,7 +85,7 @@ export class Database implements ReadApi, AsyncDisposable {
   #autoCheckpoint: Promise<void> | undefined;
   readonly #pool: WorkerPool;
   /** Recent commits kept for change streams that resume (`watch({ fromVersion })`). */
-  readonly #recent = new RecentCommits(RECENT_COMMITS);
+  readonly #recent = new RecentCommits(RECENT_OPS);
   readonly #streams = new Set<ChangeStream>();
   readonly #collections = new Map<string, Collection>();
 
@@ -246,13 +246,15 @@ export class Database implements ReadApi, AsyncDisposable {
     if (recent !== undefined) return recent;
     const { dir, fileSystem } = this.#options;
     if (dir === undefined) {
-      throw new VersionUnavailableError(`watch(): changes after version ${after} are no longer retained in memory (a memory-only database keeps the last ${RECENT_COMMITS} commits)`);
+      throw new VersionUnavailableError(`watch(): changes after version ${after} are no longer retained in memory (a memory-only database keeps the commits of its last ${RECENT_OPS} operations)`);
     }
     const firstInMemory = this.#recent.oldestVersion ?? upTo + 1;
-    return readWalHistory(fileSystem ?? nodeFileSystem, dir, after, Math.min(upTo, firstInMemory - 1)).then((older) => {
+    // Commits still queued for the WAL are not in its files yet: wait for them first.
+    const written = this.#persistence?.flushed() ?? Promise.resolve();
+    return written.then(() => readWalHistory(fileSystem ?? nodeFileSystem, dir, after, Math.min(upTo, firstInMemory - 1)).then((older) => {
       const newer = firstInMemory <= upTo ? (this.#recent.read(firstInMemory - 1, upTo) ?? []) : [];
       return [...older, ...newer];
-    });
+    }));
   }
 
   /**

@@ -79,8 +79,15 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
   readonly #bufferSize: number;
   #buffer: Change[] = [];
   #head = 0;
-  /** Live changes that arrived while history was being read. */
+  /** Live changes that arrived while history is still being delivered (at most `bufferSize`). */
   #early: Change[] | undefined;
+  /** History not yet turned into changes: converted one commit at a time as the consumer reads. */
+  #history: readonly CommitRecord[] = [];
+  #historyHead = 0;
+  /** Whether the history has been read (it may still be being delivered). */
+  #historyLoaded = true;
+  /** The version live delivery starts after (the database's version when the stream began). */
+  #liveFrom: Version;
   #unsubscribe: (() => void) | undefined;
   #waiting: { resolve: (result: IteratorResult<Change>) => void; reject: (error: unknown) => void } | undefined;
   #ended = false;
@@ -100,6 +107,7 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
       throw new VersionUnavailableError(`watch(): fromVersion ${parsed.fromVersion} is newer than the database (version ${now})`);
     }
     this.#lastBuffered = parsed.fromVersion ?? now;
+    this.#liveFrom = now;
     this.#unsubscribe = source.subscribe((version, changes) => this.#onLive(version, changes));
     if (parsed.fromVersion !== undefined && parsed.fromVersion < now) {
       this.#early = [];
@@ -110,8 +118,21 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
         this.#unsubscribe();
         throw error;
       }
-      if (Array.isArray(history)) this.#replay(history);
-      else void history.then((records) => this.#replay(records), (error: unknown) => this.#fail(error as Error));
+      if (Array.isArray(history)) this.#history = history;
+      else {
+        this.#historyLoaded = false;
+        void history.then(
+          (records) => {
+            this.#history = records;
+            this.#historyLoaded = true;
+            this.#wake();
+          },
+          (error: unknown) => {
+            this.#historyLoaded = true;
+            this.#fail(error as Error);
+          },
+        );
+      }
     }
   }
 
@@ -121,6 +142,7 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
   }
 
   next(): Promise<IteratorResult<Change>> {
+    this.#refill();
     if (this.#head < this.#buffer.length) {
       const change = this.#buffer[this.#head++]!;
       if (this.#head === this.#buffer.length) {
@@ -150,6 +172,8 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
   close(): void {
     this.#buffer = [];
     this.#head = 0;
+    this.#history = [];
+    this.#historyHead = 0;
     this.#failure = undefined;
     this.#finish();
   }
@@ -166,13 +190,23 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
     return this;
   }
 
-  #replay(records: readonly CommitRecord[]): void {
-    for (const record of records) {
-      this.#enqueue(record.version, changesOfRecord(record, this.#filter));
-      if (this.#failure !== undefined) return;
+  /**
+   * With the buffer empty, turns the next history commit(s) into changes;
+   * once history is delivered, the live changes that arrived meanwhile follow.
+   */
+  #refill(): void {
+    if (this.#head < this.#buffer.length || !this.#historyLoaded) return;
+    while (this.#historyHead < this.#history.length && this.#buffer.length === 0) {
+      const record = this.#history[this.#historyHead++]!;
+      const changes = changesOfRecord(record, this.#filter);
+      if (changes.length > 0) this.#buffer.push(...changes);
+      this.#lastBuffered = record.version;
     }
-    const early = this.#early ?? [];
+    if (this.#historyHead < this.#history.length || this.#early === undefined) return;
+    const early = this.#early;
     this.#early = undefined;
+    this.#history = [];
+    if (this.#failure === undefined) this.#lastBuffered = this.#liveFrom;
     for (let i = 0; i < early.length; ) {
       const version = early[i]!.version;
       let j = i;
@@ -190,8 +224,21 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
       matching.push(changeOf(version, change));
     }
     if (matching.length === 0) return;
-    if (this.#early !== undefined) this.#early.push(...matching);
-    else this.#enqueue(version, matching);
+    if (this.#early === undefined) {
+      this.#enqueue(version, matching);
+      return;
+    }
+    if (this.#early.length > 0 && this.#early.length + matching.length > this.#bufferSize) {
+      // Behind while history is still being delivered: deliver the history, then end.
+      this.#fail(
+        new WatchOverflowError(
+          `watch(): the consumer fell more than ${this.#bufferSize} changes behind (bufferSize) while replaying history; the stream ends after version ${this.#liveFrom}: resume with watch({ fromVersion: ${this.#liveFrom} })`,
+          this.#liveFrom,
+        ),
+      );
+      return;
+    }
+    this.#early.push(...matching);
   }
 
   /** Buffers one commit's changes whole, or ends the stream with an overflow. */
@@ -216,7 +263,7 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
   #fail(error: Error): void {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-    this.#early = undefined;
+    this.#early = this.#early === undefined ? undefined : [];
     this.#failure = error;
     this.#wake();
   }
@@ -224,6 +271,7 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
   #wake(): void {
     const waiting = this.#waiting;
     if (waiting === undefined) return;
+    this.#refill();
     if (this.#head < this.#buffer.length || this.#failure !== undefined || this.#ended) {
       this.#waiting = undefined;
       this.next().then(waiting.resolve, waiting.reject);
@@ -276,33 +324,51 @@ function changesOfRecord(record: CommitRecord, filter: TagFilter): Change[] {
   return changes;
 }
 
-/** Recent commit records kept in memory for resuming streams, newest last, at most `capacity`. */
+/**
+ * Recent commit records kept in memory for resuming streams, newest last:
+ * as many whole commits as hold at most `capacity` operations (a commit
+ * larger than that on its own is not kept). Bounded by operations, not
+ * commits, so a run of large batches cannot pin gigabytes of values.
+ */
 export class RecentCommits {
   readonly #capacity: number;
   #records: CommitRecord[] = [];
+  #head = 0;
+  #ops = 0;
 
   constructor(capacity: number) {
     this.#capacity = capacity;
   }
 
   add(record: CommitRecord): void {
-    if (this.#capacity === 0) return;
+    const ops = Math.max(1, record.ops.length);
+    if (ops > this.#capacity) {
+      // Too large to keep: what is kept must stay contiguous, so forget everything before it too.
+      this.#records = [];
+      this.#head = 0;
+      this.#ops = 0;
+      return;
+    }
     this.#records.push(record);
-    if (this.#records.length > this.#capacity * 2) this.#records = this.#records.slice(-this.#capacity);
+    this.#ops += ops;
+    while (this.#ops > this.#capacity) this.#ops -= Math.max(1, this.#records[this.#head++]!.ops.length);
+    if (this.#head > 1024 && this.#head * 2 > this.#records.length) {
+      this.#records = this.#records.slice(this.#head);
+      this.#head = 0;
+    }
   }
 
   /** The version of the oldest record kept, if any. */
   get oldestVersion(): Version | undefined {
-    return this.#records[0]?.version;
+    return this.#records[this.#head]?.version;
   }
 
   /** Records in `(after, upTo]` if all are still here, else `undefined`. */
   read(after: Version, upTo: Version): CommitRecord[] | undefined {
-    const records = this.#records;
-    const first = records[0];
+    const first = this.#records[this.#head];
     if (first === undefined || first.version > after + 1) return undefined;
-    const start = after + 1 - first.version;
-    const out = records.slice(start, start + (upTo - after));
-    return out.length === upTo - after ? out : undefined;
+    const start = this.#head + (after + 1 - first.version);
+    const out = this.#records.slice(start, start + (upTo - after));
+    return out.length === upTo - after && out[0]?.version === after + 1 ? out : undefined;
   }
 }
