@@ -98,7 +98,10 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     for (const record of recovered.records) store.applyRecord(record);
   } catch (error) {
     await persistence.close();
-    // Bytes that passed their checksums but do not load are damage all the same.
+    // Bytes that passed their checksums but do not load are damage all the same. Values are
+    // not decoded here (they stay encoded until first read, so reopen costs reading,
+    // checksumming and building the tree): one that does not decode is a CorruptionError
+    // when read, and verify() reports it.
     throw new CorruptionError(`recovered data does not load: ${(error as Error).message}`, { file: parsed.dir, offset: 0, lastGoodVersion: store.version }, { cause: error });
   }
   const db = new Database(store, parsed, persistence, {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CorruptionError, EpochError } from '@epochdb/core';
+import { CorruptionError, EpochError, prepareEncoded, type CommitRecord } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
 import { parseCheckpointName } from './recovery.js';
@@ -48,7 +48,10 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
   for (const { name } of checkpoints) {
     try {
       const contents = await readCheckpoint(fs, join(dir, name));
-      files.push({ file: name, kind: 'checkpoint', bytes: contents.bytes, items: contents.entries.length });
+      // Recovery leaves values encoded until first read: check here that every one decodes.
+      const bad = contents.entries.find((entry) => undecodable(entry.encoded) !== undefined);
+      const error = bad === undefined ? undefined : { offset: 0, message: `value of key ${JSON.stringify(bad.key)} passed its checksum but does not decode: ${undecodable(bad.encoded)}` };
+      files.push({ file: name, kind: 'checkpoint', bytes: contents.bytes, items: contents.entries.length, ...(error === undefined ? {} : { error }) });
     } catch (error) {
       if (!(error instanceof EpochError)) throw error;
       const offset = error instanceof CorruptionError ? error.offset : 0;
@@ -71,7 +74,9 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
     const last = scan.records.at(-1);
     if (last !== undefined) lastVersion = Math.max(lastVersion, last.version);
     const report: FileReport = { file: name, kind: 'wal', bytes: bytes.byteLength, items: scan.records.length };
-    if (scan.damage === undefined) files.push(report);
+    const badValue = firstUndecodableValue(scan.records, scan.offsets);
+    if (badValue !== undefined) files.push({ ...report, error: badValue });
+    else if (scan.damage === undefined) files.push(report);
     else if (isLast && !hasValidFrameAfter(bytes, scan.damage.offset, lastVersion)) {
       files.push({ ...report, incompleteTail: { offset: scan.damage.offset, bytes: bytes.byteLength - scan.damage.offset } });
     } else {
@@ -88,4 +93,26 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
     entries: files.filter((f) => f.kind === 'checkpoint').reduce((sum, f) => sum + f.items, 0),
     records: files.filter((f) => f.kind === 'wal').reduce((sum, f) => sum + f.items, 0),
   };
+}
+
+/** Why `encoded` does not decode to a storable value, or `undefined` if it does. */
+function undecodable(encoded: Uint8Array): string | undefined {
+  try {
+    prepareEncoded(encoded);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** The first put in `records` whose value does not decode, as a file error at its record's offset. */
+function firstUndecodableValue(records: readonly CommitRecord[], offsets: readonly number[]): { offset: number; message: string } | undefined {
+  for (const [index, record] of records.entries()) {
+    for (const op of record.ops) {
+      if (op.kind !== 'put') continue;
+      const reason = undecodable(op.encoded);
+      if (reason !== undefined) return { offset: offsets[index]!, message: `record of version ${record.version}: value of key ${JSON.stringify(op.key)} passed its checksum but does not decode: ${reason}` };
+    }
+  }
+  return undefined;
 }

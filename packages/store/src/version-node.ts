@@ -71,10 +71,15 @@ export const NODE_OVERHEAD_BYTES = 160;
 /** How much heap a decoded, frozen value takes per byte of its msgpack encoding (objects and strings; rounded up). */
 const DECODED_BYTES_PER_ENCODED_BYTE = 3;
 
-/** Approximate heap bytes of a version of `key` whose value encodes to `encodedBytes`. */
-export function versionSize(key: string, encodedBytes: number, copyOnRead: boolean): number {
-  // A decoded value takes a few times its encoding on the heap; a copied-on-read one, its bytes.
-  return NODE_OVERHEAD_BYTES + 2 * key.length + (copyOnRead ? encodedBytes : DECODED_BYTES_PER_ENCODED_BYTE * encodedBytes);
+/**
+ * Approximate heap bytes of a version of `key` whose value encodes to `encodedBytes`.
+ * A decoded value takes a few times its encoding on the heap. A copied-on-read one
+ * holds only its bytes, but is counted the same: a value loaded from disk is not
+ * decoded until first read, so whether it is copied on read is not known when it is
+ * counted, and the account must come out the same after a reopen (conservative for a budget).
+ */
+export function versionSize(key: string, encodedBytes: number, _copyOnRead: boolean): number {
+  return NODE_OVERHEAD_BYTES + 2 * key.length + DECODED_BYTES_PER_ENCODED_BYTE * encodedBytes;
 }
 
 /** A frozen plain {@link Entry}; absent tags and expiry are left out rather than set to `undefined`. */
