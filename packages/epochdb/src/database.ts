@@ -1,4 +1,4 @@
-import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, VersionUnavailableError, type CommitRecord, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, VersionUnavailableError, type CommitRecord, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
 import { buildCheckpoint, nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type CheckpointPlan, type CheckpointWritten, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
@@ -33,6 +33,12 @@ export type DatabaseStats = StoreStats &
     readonly lastCheckpointError: string | undefined;
     /** Automatic checkpoints started again by the retry timer after a failure. */
     readonly checkpointRetries: number;
+    /**
+     * Why the database is read-only, if a WAL write or fdatasync failed (then
+     * writes reject `FAILED`; what was acknowledged but not yet fdatasync'ed may
+     * not be durable, even after `close()`). `undefined` while healthy.
+     */
+    readonly failure: string | undefined;
     readonly persistent: boolean;
   };
 
@@ -326,6 +332,7 @@ export class Database implements ReadApi, AsyncDisposable {
       checkpointErrors: this.#checkpointErrors,
       lastCheckpointError: this.#lastCheckpointError,
       checkpointRetries: this.#checkpointRetries,
+      failure: this.#persistence?.failed?.message,
       persistent: this.#persistence !== undefined,
     });
   }
@@ -471,12 +478,17 @@ export class Database implements ReadApi, AsyncDisposable {
     try {
       const persistence = this.#persistence;
       if (persistence !== undefined) {
+        const healthy = persistence.failed === undefined;
         if (this.#autoCheckpoint !== undefined) await this.#autoCheckpoint;
         try {
           if (this.#options.checkpointOnClose && persistence.failed === undefined) await this.#checkpointFromFiles(persistence);
         } finally {
           await persistence.close();
         }
+        // The WAL failed while closing (a running checkpoint's fdatasync, say): what was
+        // acknowledged but not yet synced may not be durable, so this is no clean close.
+        const failed = persistence.failed;
+        if (healthy && failed !== undefined) throw new IoError(`close(): the write-ahead log failed while closing, so not everything acknowledged may be durable: ${failed.message}`, { cause: failed });
       }
     } finally {
       await this.#pool.close().catch(() => undefined);
