@@ -1,14 +1,17 @@
 /**
- * Runs the real `epochdb` binary (packages/epochdb/dist/cli/main.js, built by
- * `npx tsc -b`) in a child process, and builds database directories for it
- * to work on.
+ * Runs the `epochdb` command line — in this process through `runCli` (so
+ * coverage sees it), or as the real binary (packages/epochdb/dist/cli/main.js,
+ * built by `npx tsc -b`) in a child process when a test needs one: stdin, or
+ * `binary: true` — and builds database directories for it to work on.
  */
 import { execFile } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open, type Database, type OpenOptions } from 'epochdb';
+import { runCli } from '../../packages/epochdb/src/cli/program.js';
 
 export const BIN = fileURLToPath(new URL('../../packages/epochdb/dist/cli/main.js', import.meta.url));
 
@@ -21,8 +24,34 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `epochdb ...args`; never rejects on a non-zero exit. `input` is piped to stdin. */
-export function epochdb(args: readonly string[], options: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<CliResult> {
+/**
+ * Runs `epochdb ...args`; never rejects on a non-zero exit. In this process
+ * unless `input` (piped to stdin) or `binary` asks for the real executable.
+ * `env.COLUMNS` sets the width output is fitted to.
+ */
+export async function epochdb(args: readonly string[], options: { env?: Record<string, string>; input?: string; cwd?: string; binary?: boolean } = {}): Promise<CliResult> {
+  if (options.input !== undefined || options.binary === true || options.cwd !== undefined) return epochdbBinary(args, options);
+  let stdout = '';
+  let stderr = '';
+  const stream = new PassThrough();
+  stream.on('data', (chunk: Buffer) => void (stdout += chunk.toString('utf8')));
+  const columns = Number.parseInt(options.env?.['COLUMNS'] ?? '', 10);
+  const code = await runCli(args, {
+    out: (text) => void (stdout += text),
+    err: (text) => void (stderr += text),
+    stdoutIsTty: false,
+    stderrIsTty: false,
+    columns: Number.isInteger(columns) && columns > 0 ? columns : undefined,
+    stdout: stream,
+    progressStream: new PassThrough(),
+    now: () => Date.now(),
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  return { code, stdout, stderr };
+}
+
+/** Runs the real binary in a child process. */
+export function epochdbBinary(args: readonly string[], options: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       process.execPath,

@@ -118,6 +118,13 @@ describe('scan', () => {
     const empty = await epochdb(['scan', dir, '--json', '--prefix', 'zzz']);
     expect(JSON.parse(empty.stdout)).toEqual([]);
   });
+
+  it('the real executable prints the same as the in-process runs (shebang, arguments, exit code)', async () => {
+    for (const args of [['scan', dir, '--json', '--prefix', 'user:'], ['get', dir, 'user:1'], ['get', dir, 'nope']]) {
+      const [inProcess, binary] = [await epochdb(args), await epochdb(args, { binary: true })];
+      expect(binary, args.join(' ')).toStrictEqual(inProcess);
+    }
+  });
 });
 
 describe('directories', () => {
@@ -156,7 +163,8 @@ describe('directories', () => {
     const held = await open({ dir, workers: 0 });
     try {
       // In parallel: the held lock makes them all fail fast anyway.
-      const results = await Promise.all([epochdb(['stats', dir]), epochdb(['get', dir, 'user:1']), epochdb(['load', dir, '-'], { input: '' }), epochdb(['checkpoint', dir])]);
+      // The real binary: another process, as a user running epochdb beside their app would be.
+      const results = await Promise.all([epochdb(['stats', dir], { binary: true }), epochdb(['get', dir, 'user:1'], { binary: true }), epochdb(['load', dir, '-'], { input: '' }), epochdb(['checkpoint', dir], { binary: true })]);
       for (const r of results.filter((_, i) => i !== 2)) {
         expect(r.code).toBe(3);
         expect(r.stderr).toMatch(new RegExp(`^epochdb: LOCKED: database directory .* is locked by .*${process.pid}`));
