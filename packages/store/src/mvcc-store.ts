@@ -581,7 +581,7 @@ export class MvccStore implements ReadApi {
       if (!(entry.version > 0 && entry.version <= version)) {
         throw new InvalidOptionError(`restore(): entry ${JSON.stringify(entry.key)} has version ${entry.version}, outside 1..${version}`);
       }
-      this.#apply(entry.key, VersionNode.loaded(entry.key, entry.version, entry.encoded, entry.run, entry.type, entry.expiresAt), true);
+      this.#apply(entry.key, VersionNode.loaded(entry.key, entry.version, entry.encoded, entry.run, entry.type, entry.expiresAt), true, this.#primary.get(entry.key));
     }
     this.#version = version;
     // A checkpoint holds only the newest version of each key: nothing before it can be read.
@@ -606,7 +606,7 @@ export class MvccStore implements ReadApi {
       } else {
         node = VersionNode.tombstone(op.key, record.version, op.kind === 'expire');
       }
-      this.#apply(op.key, node, eager);
+      this.#apply(op.key, node, eager, this.#primary.get(op.key));
     }
     this.#version = record.version;
   }
@@ -702,7 +702,8 @@ export class MvccStore implements ReadApi {
         node = VersionNode.tombstone(write.key, version, write.kind === 'expire');
         op = { kind: write.kind, key: write.key };
       }
-      if (!this.#apply(write.key, node, eager)) continue;
+      // `before` is the current head: no second walk down the tree.
+      if (!this.#apply(write.key, node, eager, before)) continue;
       ops.push(Object.freeze(op));
       if (logging) changes.push({ key: write.key, before, after: node });
       if (applied !== undefined) {
@@ -965,12 +966,11 @@ export class MvccStore implements ReadApi {
   }
 
   /**
-   * Makes `node` the newest version of `key`, keeping the indexes and
-   * counters exact. Returns false (and changes nothing) for a delete of a key
+   * Makes `node` the newest version of `key` (whose head is now `old`),
+   * keeping the indexes and counters exact. Returns false (and changes nothing) for a delete of a key
    * that does not exist.
    */
-  #apply(key: string, node: VersionNode, eager: boolean): boolean {
-    const old = this.#primary.get(key);
+  #apply(key: string, node: VersionNode, eager: boolean, old: VersionNode | undefined): boolean {
     const wasLive = old !== undefined && !old.tombstone;
     if (node.tombstone && !wasLive) return false;
     if (!wasLive && !node.tombstone) this.#liveKeys++;
