@@ -351,7 +351,11 @@ export class RecentCommits {
     }
     this.#records.push(record);
     this.#ops += ops;
-    while (this.#ops > this.#capacity) this.#ops -= Math.max(1, this.#records[this.#head++]!.ops.length);
+    while (this.#ops > this.#capacity) {
+      this.#ops -= Math.max(1, this.#records[this.#head]!.ops.length);
+      // Let go of it now, not at the next compaction: a record holds all of its values.
+      (this.#records as (CommitRecord | undefined)[])[this.#head++] = undefined;
+    }
     if (this.#head > 1024 && this.#head * 2 > this.#records.length) {
       this.#records = this.#records.slice(this.#head);
       this.#head = 0;
