@@ -82,6 +82,16 @@ describe('maxTransactionOps and maxTransactionBytes', () => {
     expect(db.has('b1')).toBe(false);
   });
 
+  // Found in review: the TTL cleaner's 128-key commits were held to maxTransactionOps, so a low
+  // limit broke TTL cleaning (and starved version GC behind it).
+  it('regression: a low maxTransactionOps does not stop the TTL cleaner', async () => {
+    const clock = new ManualClock(0);
+    const db = await openDb({ clock, maxTransactionOps: 10, maintenance: { intervalMs: 5 } });
+    for (let i = 0; i < 200; i += 10) await db.batch(Array.from({ length: 10 }, (_, j) => ({ op: 'put' as const, key: `k${i + j}`, value: i + j, ttl: 10 })));
+    clock.advance(20);
+    await vi.waitFor(() => expect(db.stats()).toMatchObject({ keys: 0, reclaimedExpired: 200, maintenanceErrors: 0 }));
+  });
+
   it('rejects bad limit options with INVALID_OPTION naming them', async () => {
     for (const [name, value] of [['maxTransactionOps', 0], ['maxTransactionBytes', 10], ['maxTransactionBytes', 2 ** 31], ['snapshotLeaseMs', -1], ['maxMemoryBytes', 1.5]] as const) {
       await expect(open({ [name]: value })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining(name) });

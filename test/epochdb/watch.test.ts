@@ -182,6 +182,66 @@ describe('db.watch()', () => {
     expect((await take(db.watch({ fromVersion: 50 }), 10)).map((c) => c.version)).toStrictEqual(Array.from({ length: 10 }, (_, i) => i + 51));
   });
 
+  // Found in review: a live overflow while the WAL history was still being read failed the stream
+  // at once, delivering none of the history and naming a resume point past it.
+  it('regression: an overflow while history loads from the WAL delivers the history first, then names where live delivery starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'epochdb-watch-'));
+    dirs.push(dir);
+    const first = await open({ dir, workers: 0, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
+    for (let i = 1; i <= 5; i++) await first.put(`k${i}`, i);
+    await first.close();
+    const db = await openDb({ dir, workers: 0 });
+    const stream = db.watch({ fromVersion: 0, bufferSize: 1 });
+    await db.put('live1', 1); // while the WAL is being read
+    await db.put('live2', 2);
+    const seen: number[] = [];
+    let failure: unknown;
+    try {
+      for await (const change of stream) seen.push(change.version);
+    } catch (error) {
+      failure = error;
+    }
+    expect(seen).toStrictEqual([1, 2, 3, 4, 5]);
+    expect(failure).toMatchObject({ code: 'WATCH_OVERFLOW', resumeFromVersion: 5 });
+    expect((await take(db.watch({ fromVersion: 5 }), 2)).map((c) => c.key)).toStrictEqual(['live1', 'live2']);
+  });
+
+  // Found in review: commits trimmed from memory while the WAL was read left a silent gap.
+  it('regression: commits the memory forgets while the WAL is read are still delivered', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'epochdb-watch-'));
+    dirs.push(dir);
+    const first = await open({ dir, workers: 0, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
+    for (let i = 1; i <= 5; i++) await first.put(`k${i}`, i);
+    await first.close();
+    const db = await openDb({ dir, workers: 0, sync: 'none' });
+    for (let i = 6; i <= 8; i++) await db.put(`k${i}`, i);
+    const stream = db.watch({ fromVersion: 0 });
+    await db.batch(Array.from({ length: 10_001 }, (_, j) => ({ op: 'put' as const, key: `big${j}`, value: j }))); // clears the memory
+    const versions = new Set((await take(stream, 8 + 10_001)).map((c) => c.version));
+    expect([...versions]).toStrictEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('regression: several next() calls waiting at once are each answered, in order; close() during a WAL replay ends them', async () => {
+    const db = await openDb();
+    const stream = db.watch();
+    const [a, b] = [stream.next(), stream.next()];
+    await db.put('x', 1);
+    await db.put('y', 2);
+    expect([(await a).value?.key, (await b).value?.key]).toStrictEqual(['x', 'y']);
+
+    const dir = mkdtempSync(join(tmpdir(), 'epochdb-watch-'));
+    dirs.push(dir);
+    const first = await open({ dir, workers: 0, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
+    await first.put('k', 1);
+    await first.close();
+    const reopened = await openDb({ dir, workers: 0 });
+    const replay = reopened.watch({ fromVersion: 0 });
+    const pending = replay.next();
+    replay.close();
+    expect(await pending).toStrictEqual({ value: undefined, done: true });
+    expect(await replay.next()).toStrictEqual({ value: undefined, done: true });
+  });
+
   it('breaking out of for-await, close() of the stream and close() of the database release it; a pending next() ends', async () => {
     const db = await openDb();
     const stream = db.watch();

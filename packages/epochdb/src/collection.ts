@@ -39,7 +39,8 @@ export interface IndexRange {
 export interface CollectionHost {
   readonly live: ReadApi;
   readonly oldestVersion: () => Version;
-  put(key: string, value: unknown, options: PutOptions): Promise<Version>;
+  /** Commits a put whose value the collection has validated (its schema's output, not parsed again). */
+  putValidated(key: string, value: unknown, options: PutOptions, collection: string): Promise<Version>;
   delete(key: string, options: DeleteOptions | undefined): Promise<Version>;
   watch(options: WatchOptions): ChangeStream;
 }
@@ -85,7 +86,7 @@ export class Collection<S extends z.ZodType = z.ZodType> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#host.put(key, parsed, { ...options, type: this.name });
+    return this.#host.putValidated(key, parsed, { ...options, type: this.name }, this.name);
   }
 
   /** Deletes `key` if it belongs to this collection (otherwise changes nothing and resolves to the current version). */
@@ -145,7 +146,10 @@ export class Collection<S extends z.ZodType = z.ZodType> {
   /** @internal Checks a commit's writes: values of this type pass the schema; unique indexes hold. */
   validate(writes: readonly PendingWrite[]): void {
     for (const write of writes) {
-      if (write.kind === 'put' && write.type === this.name) this.parse(materialize(write.prepared!.stored, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
+      // A collection's own put holds the schema's output already (a transform's output need not parse again).
+      if (write.kind === 'put' && write.type === this.name && write.validatedBy !== this.name) {
+        this.parse(materialize(write.prepared!.stored, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
+      }
     }
     for (const index of this.#indexes.values()) {
       // Every index key is computed (and every index function run) before anything changes:
@@ -187,7 +191,7 @@ export class TxCollection<S extends z.ZodType = z.ZodType> implements TxCollecti
 
   /** Validates and buffers a put (throws `INVALID_VALUE` at once if the value does not match). */
   put(key: string, value: z.input<S>, options?: CollectionPutOptions): void {
-    this.#tx.put(key, this.#collection.parse(value, `${this.#collection.name}.put()`), { ...options, type: this.#collection.name });
+    this.#tx.putValidated(key, this.#collection.parse(value, `${this.#collection.name}.put()`), { ...options, type: this.#collection.name }, this.#collection.name);
   }
 
   /** Buffers a delete of `key` if it belongs to the collection as the transaction sees it. */
@@ -228,6 +232,10 @@ export class CollectionIndex<T> {
   readonly #forward = new Map<string, readonly string[]>();
   /** Entries made false, waiting for the GC horizon to pass the version that did it. */
   #retired: { composite: string; key: string; encoded: string; version: Version }[] = [];
+  /** The latest retirement of each composite: only that one may remove it (an entry can be made false, true and false again). */
+  readonly #lastRetired = new Map<string, Version>();
+  /** The version the index was built at: older readers get a scan of the collection instead. */
+  #builtAt: Version = 0;
   #retiredHead = 0;
 
   /** @internal */
@@ -250,6 +258,11 @@ export class CollectionIndex<T> {
     const limit = options?.limit ?? Infinity;
     const out: TypedEntry<T>[] = [];
     const seen = new Set<string>();
+    if (at.version < this.#builtAt) {
+      // A reader older than the index: what it sees may never have been indexed. Scan instead.
+      for (const entry of at.byType(this.collection)) if (out.length < limit) this.#collect(entry.key, encoded, at, out, seen);
+      return out;
+    }
     for (const [composite, [entryKey, primary]] of this.#tree.entries(encoded + SEPARATOR)) {
       if (!composite.startsWith(encoded + SEPARATOR) || out.length >= limit) break;
       if (entryKey !== encoded) continue;
@@ -273,9 +286,14 @@ export class CollectionIndex<T> {
       const out: TypedEntry<T>[] = [];
       if (this.#collect(primary, encoded, at, out, seen)) found.push({ encoded, entry: out[0]! });
     };
-    for (const [, [encoded, primary]] of this.#tree.entries(low?.key ?? '')) {
-      if (high !== undefined && encoded > high.key && !encoded.startsWith(high.key)) break;
-      if (within(encoded)) add(primary, encoded);
+    if (at.version < this.#builtAt) {
+      // A reader older than the index: scan what it sees instead.
+      for (const entry of at.byType(this.collection)) for (const encoded of this.#keysOf(entry.value as T)) if (within(encoded)) add(entry.key, encoded);
+    } else {
+      for (const [, [encoded, primary]] of this.#tree.entries(low?.key ?? '')) {
+        if (high !== undefined && encoded > high.key && !encoded.startsWith(high.key)) break;
+        if (within(encoded)) add(primary, encoded);
+      }
     }
     this.#ownWrites(at, (primary, keys) => {
       for (const encoded of keys) if (within(encoded)) add(primary, encoded);
@@ -287,6 +305,7 @@ export class CollectionIndex<T> {
 
   /** @internal Fills the index from the live entries. */
   build(): void {
+    this.#builtAt = this.#host.live.version;
     for (const entry of this.#host.live.byType(this.collection)) {
       const keys = this.#keysOf(entry.value as T);
       if (this.unique) {
@@ -330,7 +349,10 @@ export class CollectionIndex<T> {
       const old = this.#forward.get(change.key) ?? [];
       const next = is ? this.#keysOf(change.after!.value as T) : [];
       for (const encoded of old) {
-        if (!next.includes(encoded)) this.#retired.push({ composite: encoded + SEPARATOR + change.key, key: change.key, encoded, version });
+        if (next.includes(encoded)) continue;
+        const composite = encoded + SEPARATOR + change.key;
+        this.#retired.push({ composite, key: change.key, encoded, version });
+        this.#lastRetired.set(composite, version);
       }
       this.#set(change.key, next);
     }
@@ -396,7 +418,11 @@ export class CollectionIndex<T> {
   #collectRetired(): void {
     const horizon = this.#host.oldestVersion();
     while (this.#retiredHead < this.#retired.length && this.#retired[this.#retiredHead]!.version <= horizon) {
-      const { composite, key, encoded } = this.#retired[this.#retiredHead++]!;
+      const { composite, key, encoded, version } = this.#retired[this.#retiredHead++]!;
+      // A later retirement of the same entry (after it became true again) decides instead:
+      // readers between the two may still need it.
+      if (this.#lastRetired.get(composite) !== version) continue;
+      this.#lastRetired.delete(composite);
       if (this.#forward.get(key)?.includes(encoded) !== true) this.#tree.delete(composite);
     }
     if (this.#retiredHead > 1024 && this.#retiredHead * 2 > this.#retired.length) {

@@ -255,12 +255,12 @@ export class Database implements ReadApi, AsyncDisposable {
       throw new VersionUnavailableError(`watch(): changes after version ${after} are no longer retained in memory (a memory-only database keeps the commits of its last ${RECENT_OPS} operations)`);
     }
     const firstInMemory = this.#recent.oldestVersion ?? upTo + 1;
+    // Taken now: the records kept in memory may be trimmed while the WAL is read.
+    const newer = firstInMemory <= upTo ? this.#recent.read(firstInMemory - 1, upTo) : [];
+    if (newer === undefined) throw new VersionUnavailableError(`watch(): changes after version ${after} are no longer retained`);
     // Commits still queued for the WAL are not in its files yet: wait for them first.
     const written = this.#persistence?.flushed() ?? Promise.resolve();
-    return written.then(() => readWalHistory(fileSystem ?? nodeFileSystem, dir, after, Math.min(upTo, firstInMemory - 1)).then((older) => {
-      const newer = firstInMemory <= upTo ? (this.#recent.read(firstInMemory - 1, upTo) ?? []) : [];
-      return [...older, ...newer];
-    }));
+    return written.then(async () => [...(await readWalHistory(fileSystem ?? nodeFileSystem, dir, after, Math.min(upTo, firstInMemory - 1))), ...newer]);
   }
 
   /**
@@ -301,7 +301,7 @@ export class Database implements ReadApi, AsyncDisposable {
     return {
       live: this,
       oldestVersion: () => this.#store.oldestVersion,
-      put: (key, value, options) => this.#store.put(key, value, options),
+      putValidated: (key, value, options, collection) => this.#store.putValidated(key, value, options, collection),
       delete: (key, options) => this.#store.delete(key, options),
       watch: (options) => this.watch(options),
     };

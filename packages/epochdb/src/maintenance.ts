@@ -87,19 +87,33 @@ export class Maintenance {
     this.#passes++;
     this.#inSlice = true;
     const { sliceMs } = this.#options;
+    const started = performance.now();
+    // Each stage on its own: a cleaner that cannot commit (a read-only database, say) must not
+    // also stop lease expiry and version GC. A failed stage schedules no follow-up (the timer
+    // tries again), so a persistent failure never spins.
+    let failed = false;
+    const stage = (work: () => void): void => {
+      try {
+        work();
+      } catch (error) {
+        failed = true;
+        this.#errors++;
+        this.#lastError = error instanceof Error ? error.message : String(error);
+      }
+    };
     try {
-      const started = performance.now();
       // Snapshots and transactions past snapshotLeaseMs stop pinning the GC horizon.
-      this.#store.expireLeases();
-      if (this.#store.hasExpired()) this.#store.reclaimExpired(sliceMs);
-      const left = sliceMs - (performance.now() - started);
-      if (left > 0 && this.#store.hasGarbage()) this.#store.collectGarbage(left);
-      if (this.#store.hasExpired() || this.#store.hasGarbage()) {
+      stage(() => this.#store.expireLeases());
+      stage(() => {
+        if (this.#store.hasExpired()) this.#store.reclaimExpired(sliceMs);
+      });
+      stage(() => {
+        const left = Math.max(sliceMs - (performance.now() - started), sliceMs / 4);
+        if (this.#store.hasGarbage()) this.#store.collectGarbage(left);
+      });
+      if (!failed && (this.#store.hasExpired() || this.#store.hasGarbage())) {
         this.#followUp = setImmediate(() => this.#slice()).unref();
       }
-    } catch (error) {
-      this.#errors++;
-      this.#lastError = error instanceof Error ? error.message : String(error);
     } finally {
       this.#inSlice = false;
     }

@@ -89,7 +89,8 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
   /** The version live delivery starts after (the database's version when the stream began). */
   #liveFrom: Version;
   #unsubscribe: (() => void) | undefined;
-  #waiting: { resolve: (result: IteratorResult<Change>) => void; reject: (error: unknown) => void } | undefined;
+  /** Pending `next()` calls, oldest first (a consumer may ask for several at once). */
+  #waiting: { resolve: (result: IteratorResult<Change>) => void; reject: (error: unknown) => void }[] = [];
   #ended = false;
   #failure: Error | undefined;
   #lastBuffered: Version;
@@ -123,8 +124,8 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
         this.#historyLoaded = false;
         void history.then(
           (records) => {
-            this.#history = records;
             this.#historyLoaded = true;
+            if (!this.#ended) this.#history = records; // a stream closed meanwhile delivers none of it
             this.#wake();
           },
           (error: unknown) => {
@@ -142,6 +143,17 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
   }
 
   next(): Promise<IteratorResult<Change>> {
+    if (this.#waiting.length > 0) {
+      // Earlier calls are still waiting: this one queues behind them.
+      return new Promise((resolve, reject) => void this.#waiting.push({ resolve, reject }));
+    }
+    const ready = this.#take();
+    if (ready !== undefined) return ready;
+    return new Promise((resolve, reject) => void this.#waiting.push({ resolve, reject }));
+  }
+
+  /** The next result if there is one now: a buffered change, the failure, or the end. */
+  #take(): Promise<IteratorResult<Change>> | undefined {
     this.#refill();
     if (this.#head < this.#buffer.length) {
       const change = this.#buffer[this.#head++]!;
@@ -151,15 +163,16 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
       }
       return Promise.resolve({ value: change, done: false });
     }
-    if (this.#failure !== undefined) {
+    // History still to read or to hand out comes before any failure (an overflow of live changes).
+    const historyPending = !this.#historyLoaded || this.#historyHead < this.#history.length;
+    if (this.#failure !== undefined && !historyPending) {
       const failure = this.#failure;
-      this.#finish();
+      this.#failure = undefined; // delivered once; the stream is over after it
+      this.#end();
       return Promise.reject(failure);
     }
-    if (this.#ended) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => {
-      this.#waiting = { resolve, reject };
-    });
+    if (this.#ended && !historyPending) return Promise.resolve({ value: undefined, done: true });
+    return undefined;
   }
 
   /** Ends the stream (what `break` in `for await` calls). */
@@ -202,7 +215,8 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
       if (changes.length > 0) this.#buffer.push(...changes);
       this.#lastBuffered = record.version;
     }
-    if (this.#historyHead < this.#history.length || this.#early === undefined) return;
+    // Live changes follow once the last of the history has been read out of the buffer.
+    if (this.#historyHead < this.#history.length || this.#early === undefined || this.#buffer.length > 0) return;
     const early = this.#early;
     this.#early = undefined;
     this.#history = [];
@@ -265,20 +279,27 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
     this.#unsubscribe = undefined;
     this.#early = this.#early === undefined ? undefined : [];
     this.#failure = error;
+    // Nothing live arrives any more: the database need not keep track of this stream.
+    this.#source.ended(this);
     this.#wake();
   }
 
   #wake(): void {
-    const waiting = this.#waiting;
-    if (waiting === undefined) return;
-    this.#refill();
-    if (this.#head < this.#buffer.length || this.#failure !== undefined || this.#ended) {
-      this.#waiting = undefined;
-      this.next().then(waiting.resolve, waiting.reject);
+    while (this.#waiting.length > 0) {
+      const ready = this.#take();
+      if (ready === undefined) return;
+      const waiting = this.#waiting.shift()!;
+      ready.then(waiting.resolve, waiting.reject);
     }
   }
 
   #finish(): void {
+    this.#end();
+    this.#wake();
+  }
+
+  /** Stops listening and forgets the stream (without answering waiting calls). */
+  #end(): void {
     if (this.#unsubscribe !== undefined) {
       this.#unsubscribe();
       this.#unsubscribe = undefined;
@@ -288,7 +309,6 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
       this.#ended = true;
       this.#source.ended(this);
     }
-    this.#wake();
   }
 }
 

@@ -116,8 +116,12 @@ export type CommitListener = (record: CommitRecord, context: CommitContext) => v
 export interface AppliedChange {
   readonly key: string;
   readonly kind: 'put' | 'delete' | 'expire';
-  /** The key's newest entry before the commit (`undefined` if none; it may have expired already). */
-  readonly before: Entry | undefined;
+  /**
+   * The tags of the key's newest entry before the commit (`undefined` if
+   * none; it may have expired already). Tags only: the old value is never
+   * decoded on the commit path.
+   */
+  readonly before: { readonly run?: string; readonly type?: string } | undefined;
   /** The entry the commit wrote (`undefined` for a delete or expiry). */
   readonly after: Entry | undefined;
 }
@@ -670,10 +674,12 @@ export class MvccStore implements ReadApi {
     if (bytes > MAX_COMMIT_BYTES) {
       throw new InvalidValueError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${MAX_COMMIT_BYTES} bytes for one commit`);
     }
-    if (last.size > this.maxTransactionOps) {
+    // The TTL cleaner's own commits (only expiries) are not held to the caller-facing limits.
+    const cleaner = writes.every((w) => w.kind === 'expire');
+    if (!cleaner && last.size > this.maxTransactionOps) {
       throw new LimitExceededError(`commit of ${last.size} operations is over the limit of ${this.maxTransactionOps} (maxTransactionOps); split it`, 'maxTransactionOps');
     }
-    if (bytes > this.maxTransactionBytes) {
+    if (!cleaner && bytes > this.maxTransactionBytes) {
       throw new LimitExceededError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${this.maxTransactionBytes} bytes (maxTransactionBytes); split it`, 'maxTransactionBytes');
     }
     if (this.maxMemoryBytes > 0) this.#checkMemoryBudget(last.values());
@@ -707,7 +713,9 @@ export class MvccStore implements ReadApi {
       ops.push(Object.freeze(op));
       if (logging) changes.push({ key: write.key, before, after: node });
       if (applied !== undefined) {
-        applied.push({ key: write.key, kind: write.kind, before: before === undefined || before.tombstone ? undefined : entryOf(before), after: node.tombstone ? undefined : entryOf(node) });
+        // `node` was just written (its value is at hand); `before` contributes only its tags,
+        // so nothing can fail here halfway through the commit.
+        applied.push({ key: write.key, kind: write.kind, before: before === undefined || before.tombstone ? undefined : tagsOfNode(before), after: node.tombstone ? undefined : entryOf(node) });
       }
     }
     this.#version = version;
@@ -782,6 +790,19 @@ export class MvccStore implements ReadApi {
       ended++;
     }
     return ended;
+  }
+
+  /**
+   * @internal A put a collection has already validated (its schema's output),
+   * committed alone; resolves to its version once durable.
+   */
+  putValidated(key: string, value: unknown, options: PutOptions, collection: string): Promise<Version> {
+    try {
+      const write = { ...this.preparePut(key, value, options, `${collection}.put()`), validatedBy: collection };
+      return this.#settle(this.commitWrites([write], undefined, options.sync));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** @internal Resolves `tx.collection(name)`; installed by the database that defines collections. */
@@ -1052,5 +1073,13 @@ function tagsOf(write: PendingWrite): { run?: string; type?: string } {
   const tags: { run?: string; type?: string } = {};
   if (write.run !== undefined) tags.run = write.run;
   if (write.type !== undefined) tags.type = write.type;
+  return tags;
+}
+
+/** The run and type tags of a version, without its value. */
+function tagsOfNode(node: VersionNode): { run?: string; type?: string } {
+  const tags: { run?: string; type?: string } = {};
+  if (node.run !== undefined) tags.run = node.run;
+  if (node.type !== undefined) tags.type = node.type;
   return tags;
 }

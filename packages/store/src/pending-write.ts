@@ -15,6 +15,8 @@ export interface PendingWrite {
   readonly ifVersion?: Version | null | undefined;
   /** For `expire`: delete only if the key is still at this version. */
   readonly seenVersion?: Version | undefined;
+  /** Set by a collection's own put: the value is its schema's output, already validated (a transform's output need not parse again). */
+  readonly validatedBy?: string | undefined;
 }
 
 /** The `expiresAt` a put will carry when committed at `now`. */

@@ -128,6 +128,12 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     this.#buffer(this.#store.preparePut(key, value, options, 'tx.put()'), 'tx.put()');
   }
 
+  /** @internal A put whose value a collection has already validated (its schema's output). */
+  putValidated(key: string, value: unknown, options: PutOptions, collection: string): void {
+    this.#check('put');
+    this.#buffer({ ...this.#store.preparePut(key, value, options, `${collection}.put()`), validatedBy: collection }, `${collection}.put()`);
+  }
+
   /** Buffers a delete. */
   delete(key: string, options?: DeleteOptions): void {
     this.#check('delete');

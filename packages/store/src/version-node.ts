@@ -54,7 +54,9 @@ export class VersionNode {
    * The first read decodes and validates it once ({@link decodeLoaded}).
    */
   static loaded(key: string, version: Version, encoded: Uint8Array, run: string | undefined, type: string | undefined, expiresAt: number | undefined): VersionNode {
-    const node = new VersionNode(key, version, UNDECODED, encoded, false, false, run, type, expiresAt);
+    // An own copy: the bytes are a view of the chunk or WAL segment they were read from, and a
+    // value not read yet must not keep that whole buffer alive.
+    const node = new VersionNode(key, version, UNDECODED, encoded.slice(), false, false, run, type, expiresAt);
     // Counted as the frozen copy it becomes on first read (what a written value counts), so the account never changes.
     node.size = versionSize(key, encoded.byteLength, false);
     return node;
