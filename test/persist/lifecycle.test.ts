@@ -487,6 +487,13 @@ describe('(e) automatic checkpoints bound what stays on disk', () => {
     // writes, as request handlers do (one that never yields: see the regression test at the end).
     const dir = await tempDir();
     const db = await openDb({ dir, sync: 'always', walSegmentBytes: 1024, checkpointWalBytes: 4096, workers });
+    // With a worker: start it first (one checkpoint of one write), so what is measured is the
+    // steady state, not how long a fresh thread takes to start on a busy machine.
+    const warmUp = workers > 0 ? 1 : 0;
+    if (warmUp > 0) {
+      await db.put('warm-up', 0);
+      await db.checkpoint();
+    }
     let maxCheckpoints = 0;
     let maxSegments = 0;
     let maxBytes = 0;
@@ -505,7 +512,7 @@ describe('(e) automatic checkpoints bound what stays on disk', () => {
       }
     }
     const stats = db.stats();
-    expect(stats.checkpoints, 'checkpoints ran by themselves').toBeGreaterThanOrEqual(5);
+    expect(stats.checkpoints - warmUp, 'checkpoints ran by themselves').toBeGreaterThanOrEqual(5);
     expect(stats.checkpointErrors).toBe(0);
     expect(stats.lastCheckpointVersion).toBeGreaterThan(WRITES / 2);
     // A new checkpoint is complete before the one it supersedes is deleted, so a look taken in
@@ -527,7 +534,7 @@ describe('(e) automatic checkpoints bound what stays on disk', () => {
     const closed = await readdir(dir);
     expect(closed.filter((n) => /^checkpoint-\d+\.ckpt$/.test(n)).length, 'checkpoint files after close()').toBeLessThanOrEqual(2);
     const again = await openDb({ dir });
-    expect(again.version).toBe(WRITES);
+    expect(again.version).toBe(WRITES + warmUp);
     expect(again.get('k0')).toBe(`${VALUE}${WRITES}`);
     expect(again.recovery!.events).toStrictEqual([]);
   });
@@ -727,7 +734,9 @@ describe('regressions', () => {
   // for 'none' and 'always' alike.
   it('regression: a writer that never yields starves automatic checkpoints, so the WAL grows without bound', async () => {
     const dir = await tempDir();
-    const db = await openDb({ dir, sync: 'always', walSegmentBytes: 1024, checkpointWalBytes: 4096 });
+    // The merge inline (workers: 0): what is tested is the WAL's queue, not how fast a worker
+    // thread starts on a busy machine (the 300 ms of writes can be over before one has).
+    const db = await openDb({ dir, sync: 'always', walSegmentBytes: 1024, checkpointWalBytes: 4096, workers: 0 });
     for (let i = 1; i <= 600; i++) await db.put(`k${i % 50}`, 'v'.repeat(120)); // ~95 KB of WAL
     const segments = (await readdir(dir)).filter((n) => /^wal-\d+\.log$/.test(n)).length;
     expect({ checkpoints: db.stats().checkpoints > 0, segmentsBounded: segments <= 40 }, `${db.stats().checkpoints} checkpoints, ${segments} WAL segments`).toStrictEqual({
