@@ -6,7 +6,7 @@ describe('store regressions found in review', () => {
   // decode threw CORRUPTION halfway through applying: earlier keys stayed applied, the version
   // was not taken, and the next commit reused it.
   it('regression: a commit over a loaded value that does not decode applies whole (listeners get tags, not old values)', async () => {
-    const store = new MvccStore({ maintenance: undefined } as never);
+    const store = new MvccStore();
     store.applyRecord({ version: 1, time: 0, ops: [{ kind: 'put', key: 'bad', encoded: new Uint8Array([0xc1]), type: 't' }] });
     const seen: unknown[] = [];
     store.onApply((version, _time, changes) => seen.push(...changes.map((c) => ({ version, key: c.key, before: c.before }))));
