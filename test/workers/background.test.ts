@@ -172,9 +172,13 @@ describe('maintenance policy: one options object', () => {
   it('maintenance.checkpointWalBytes triggers automatic checkpoints', async () => {
     const dir = tempDir();
     const db = await openDb({ dir, sync: 'none', workers: 0, maintenance: { intervalMs: 0, checkpointWalBytes: 4096 } });
-    for (let i = 0; i < 100; i++) await db.put(`k${i}`, 'v'.repeat(100));
-    await vi.waitFor(() => expect(db.stats().checkpointing).toBe(false));
-    expect(db.stats().checkpoints).toBeGreaterThan(0);
+    // Each batch of writes passes the threshold; waiting for the checkpoint it starts makes the
+    // count independent of machine speed. The second checkpoint deletes what the first covers.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 40; i++) await db.put(`k${i}`, 'v'.repeat(100));
+      await vi.waitFor(() => expect(db.stats().checkpointing).toBe(false));
+    }
+    expect(db.stats().checkpoints).toBeGreaterThanOrEqual(2);
     expect(db.stats().bytesReclaimed, 'WAL covered by checkpoints was deleted').toBeGreaterThan(0);
   });
 });
