@@ -89,7 +89,7 @@ describe('maxTransactionOps and maxTransactionBytes', () => {
     const db = await openDb({ clock, maxTransactionOps: 10, maintenance: { intervalMs: 5 } });
     for (let i = 0; i < 200; i += 10) await db.batch(Array.from({ length: 10 }, (_, j) => ({ op: 'put' as const, key: `k${i + j}`, value: i + j, ttl: 10 })));
     clock.advance(20);
-    await vi.waitFor(() => expect(db.stats()).toMatchObject({ keys: 0, reclaimedExpired: 200, maintenanceErrors: 0 }));
+    await vi.waitFor(() => expect(db.stats()).toMatchObject({ keys: 0, reclaimedExpired: 200, maintenanceErrors: 0 }), { timeout: 10_000 });
   });
 
   it('rejects bad limit options with INVALID_OPTION naming them', async () => {
@@ -128,7 +128,7 @@ describe('snapshotLeaseMs', () => {
     for (let i = 1; i <= 50; i++) await db.put('k', i);
     expect(db.stats().storedVersions).toBe(51);
     clock.advance(1000);
-    await vi.waitFor(() => expect(db.stats()).toMatchObject({ openSnapshots: 0, leasesExpired: 1, storedVersions: 1 }));
+    await vi.waitFor(() => expect(db.stats()).toMatchObject({ openSnapshots: 0, leasesExpired: 1, storedVersions: 1 }), { timeout: 10_000 });
     expect(forgotten.released).toBe(true);
   });
 
