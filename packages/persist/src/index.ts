@@ -1,6 +1,6 @@
 export { Persistence, writeBackup } from './persistence.js';
 export type { PersistenceOptions, PersistenceStats } from './persistence.js';
-export { recover, checkpointName, parseCheckpointName, MARKER_FILE, DAMAGED_DIR, DIRECTORY_FORMAT_VERSION } from './recovery.js';
+export { recover, checkMarker, checkpointName, parseCheckpointName, MARKER_FILE, DAMAGED_DIR, DIRECTORY_FORMAT_VERSION } from './recovery.js';
 export type { Recovered, RecoverOptions } from './recovery.js';
 export { WalWriter, segmentName, parseSegmentName, listSegments } from './wal-writer.js';
 export type { WalWriterOptions } from './wal-writer.js';

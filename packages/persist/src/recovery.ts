@@ -215,6 +215,15 @@ async function prepareDirectory(fs: FileSystem, dir: string): Promise<string[]> 
     // A marker that cannot be read (EIO, EACCES) says nothing about the format.
     throw new IoError(`cannot read ${join(dir, MARKER_FILE)}: ${(error as Error).message}`, { cause: error });
   }
+  checkMarker(text, dir);
+  return names;
+}
+
+/**
+ * Throws {@link UnsupportedFormatError} unless `text`, the contents of
+ * `dir`'s marker file, names the directory format this EpochDB reads.
+ */
+export function checkMarker(text: string, dir: string): void {
   let format: unknown;
   try {
     format = (JSON.parse(text) as { format?: unknown }).format;
@@ -224,7 +233,6 @@ async function prepareDirectory(fs: FileSystem, dir: string): Promise<string[]> 
   if (format !== DIRECTORY_FORMAT_VERSION) {
     throw new UnsupportedFormatError(`${dir} was written in EpochDB directory format ${String(format)}; this EpochDB reads format ${DIRECTORY_FORMAT_VERSION}`);
   }
-  return names;
 }
 
 /**

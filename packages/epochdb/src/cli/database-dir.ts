@@ -1,7 +1,7 @@
 import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnsupportedFormatError } from '@epochdb/core';
-import { DIRECTORY_FORMAT_VERSION, MARKER_FILE } from '@epochdb/persist';
+import { checkMarker, MARKER_FILE } from '@epochdb/persist';
 import { open, type OpenOptions } from '../open.js';
 import type { Database } from '../database.js';
 import { CliError, EXIT } from './exit-codes.js';
@@ -29,15 +29,7 @@ export async function assertDatabaseDir(dir: string): Promise<void> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file)`);
     throw new CliError(`cannot read ${join(dir, MARKER_FILE)}: ${(error as Error).message}`, EXIT.failure, { cause: error });
   }
-  let format: unknown;
-  try {
-    format = (JSON.parse(marker) as { format?: unknown }).format;
-  } catch {
-    throw new UnsupportedFormatError(`${join(dir, MARKER_FILE)} is not a valid EpochDB marker`);
-  }
-  if (format !== DIRECTORY_FORMAT_VERSION) {
-    throw new UnsupportedFormatError(`${dir} was written in EpochDB directory format ${String(format)}; this epochdb reads format ${DIRECTORY_FORMAT_VERSION}`);
-  }
+  checkMarker(marker, dir);
 }
 
 /**
