@@ -215,13 +215,11 @@ export class Persistence {
     try {
       written = await write();
     } catch (error) {
+      // Whatever the failed build left behind (after a success, #prune clears it).
+      await this.#fs.readdir(this.#options.dir).then((names) => this.#removeTemporaryFiles(names)).catch(() => undefined);
       if (error instanceof EpochError) throw error;
       // The WAL is still complete and authoritative: the database stays writable.
       throw new IoError(`checkpoint at version ${version} could not be written: ${(error as Error).message}`, { cause: error });
-    } finally {
-      // Whatever a build that died mid-write (a crashed worker) left behind. Checkpoints run
-      // one at a time, so no temporary file here belongs to a build still running.
-      await this.#removeTemporaryFiles().catch(() => undefined);
     }
     const previous = this.#lastCheckpointVersion;
     this.#lastCheckpointVersion = version;
@@ -236,15 +234,24 @@ export class Persistence {
     return written;
   }
 
-  async #removeTemporaryFiles(): Promise<void> {
-    for (const name of await this.#fs.readdir(this.#options.dir)) {
+  /**
+   * Deletes, among `names`, the temporary files of checkpoint builds that
+   * died mid-write (a crashed worker). Checkpoints run one at a time, so none
+   * belongs to a build still running.
+   */
+  async #removeTemporaryFiles(names: readonly string[]): Promise<void> {
+    for (const name of names) {
       if (name.startsWith('checkpoint-') && name.endsWith('.tmp')) await this.#fs.unlink(join(this.#options.dir, name));
     }
   }
 
-  /** Deletes checkpoints older than `keepFrom` and WAL segments whose records all lie at or below it. */
+  /**
+   * Deletes checkpoints older than `keepFrom` and WAL segments whose records
+   * all lie at or below it, and leftover temporary files of earlier builds.
+   */
   async #prune(keepFrom: Version): Promise<void> {
     const names = await this.#fs.readdir(this.#options.dir);
+    await this.#removeTemporaryFiles(names).catch(() => undefined);
     const segments = listSegments(names);
     const doomed: string[] = [];
     for (let i = 0; i + 1 < segments.length; i++) {
