@@ -1,22 +1,14 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { open, type Collection, type Database, type TypedEntry } from 'epochdb';
+import { useDatabases } from '../support/databases.js';
 
 // Typed collections over zod schemas and user-defined secondary indexes: validation on every write,
 // type inference, and index consistency with the data for the live database, snapshots and
 // transactions (a model-based property test).
 
-const dbs: Database[] = [];
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.close().catch(() => undefined);
-});
-
-async function openDb(): Promise<Database> {
-  const db = await open({ maintenance: { intervalMs: 0 } });
-  dbs.push(db);
-  return db;
-}
+const { openDb } = useDatabases({ maintenance: { intervalMs: 0 } });
 
 const userSchema = z.object({
   name: z.string().min(1),

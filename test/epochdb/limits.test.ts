@@ -1,26 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { EpochError, ManualClock, open, type Database } from 'epochdb';
+import { EpochError, ManualClock, open } from 'epochdb';
+import { useDatabases } from '../support/databases.js';
 
 // The limits that keep one caller from taking the whole process down: transaction size, snapshot
 // and transaction leases, and the memory budget. Each refusal is a typed error that changes nothing.
 
-const dbs: Database[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
+const { openDb, tempDir } = useDatabases({ maintenance: { intervalMs: 0 } }, 'epochdb-limits-');
+afterEach(() => {
   vi.useRealTimers();
-  for (const db of dbs.splice(0)) await db.close().catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-async function openDb(options: Parameters<typeof open>[0] = {}): Promise<Database> {
-  const db = await open({ maintenance: { intervalMs: 0 }, ...options });
-  dbs.push(db);
-  return db;
-}
 
 function caught(fn: () => unknown): EpochError {
   try {
@@ -174,8 +164,7 @@ describe('snapshotLeaseMs', () => {
 
   it('backup() of a persistent database is not cut short by the lease (its snapshot is the database\'s own)', async () => {
     const clock = new ManualClock(0);
-    const dir = mkdtempSync(join(tmpdir(), 'epochdb-lease-'));
-    dirs.push(dir);
+    const dir = tempDir();
     const db = await openDb({ clock, snapshotLeaseMs: 1, dir: join(dir, 'db'), workers: 0 });
     await db.batch(Array.from({ length: 5000 }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value: i })));
     const backup = db.backup(join(dir, 'backup'));
@@ -218,8 +207,7 @@ describe('maxMemoryBytes', () => {
   });
 
   it('the account survives close and reopen (checkpoint and WAL replay both count)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'epochdb-mem-'));
-    dirs.push(dir);
+    const dir = tempDir();
     const db = await open({ dir, workers: 0, maintenance: { intervalMs: 0 }, checkpointOnClose: false });
     await db.batch(Array.from({ length: 200 }, (_, i) => ({ op: 'put' as const, key: `a${i}`, value: { i, s: 'x'.repeat(i) } })));
     await db.checkpoint();

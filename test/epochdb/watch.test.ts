@@ -1,25 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock, open, type Change, type ChangeStream, type Database } from 'epochdb';
+import { describe, expect, it } from 'vitest';
+import { ManualClock, open, type Change, type ChangeStream } from 'epochdb';
+import { useDatabases } from '../support/databases.js';
 
 // The change feed: order, atomic delivery of a commit, filters, expiry, backpressure (bounded
 // buffer, overflow with a resume point), resume from memory and from the WAL, and release.
 
-const dbs: Database[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.close().catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-async function openDb(options: Parameters<typeof open>[0] = {}): Promise<Database> {
-  const db = await open({ maintenance: { intervalMs: 0 }, ...options });
-  dbs.push(db);
-  return db;
-}
+const { openDb, tempDir } = useDatabases({ maintenance: { intervalMs: 0 } }, 'epochdb-watch-');
 
 /** Takes `n` changes from a stream (then leaves it open). */
 async function take(stream: ChangeStream, n: number): Promise<Change[]> {
@@ -119,8 +106,7 @@ describe('db.watch()', () => {
   });
 
   it('resumes from the WAL after a reopen (history the memory no longer holds), and refuses history a checkpoint pruned', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'epochdb-watch-'));
-    dirs.push(dir);
+    const dir = tempDir();
     const first = await open({ dir, workers: 0, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
     await first.put('a', 1, { run: 'r' });
     await first.put('b', 2);
@@ -154,8 +140,7 @@ describe('db.watch()', () => {
     await db.batch(Array.from({ length: 10_001 }, (_, j) => ({ op: 'put' as const, key: `big${j}`, value: j }))); // too big to keep
     expect(() => db.watch({ fromVersion: 11 })).toThrow(expect.objectContaining({ code: 'VERSION_UNAVAILABLE' }));
 
-    const dir = mkdtempSync(join(tmpdir(), 'epochdb-watch-'));
-    dirs.push(dir);
+    const dir = tempDir();
     const persistent = await openDb({ dir, workers: 0, sync: 'none' });
     await persistent.put('first', 1);
     for (let i = 0; i < 11; i++) void persistent.batch(Array.from({ length: 1000 }, (_, j) => ({ op: 'put' as const, key: `k${j}`, value: i }))); // not awaited: still queued
@@ -185,8 +170,7 @@ describe('db.watch()', () => {
   // Found in review: a live overflow while the WAL history was still being read failed the stream
   // at once, delivering none of the history and naming a resume point past it.
   it('regression: an overflow while history loads from the WAL delivers the history first, then names where live delivery starts', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'epochdb-watch-'));
-    dirs.push(dir);
+    const dir = tempDir();
     const first = await open({ dir, workers: 0, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
     for (let i = 1; i <= 5; i++) await first.put(`k${i}`, i);
     await first.close();
@@ -208,8 +192,7 @@ describe('db.watch()', () => {
 
   // Found in review: commits trimmed from memory while the WAL was read left a silent gap.
   it('regression: commits the memory forgets while the WAL is read are still delivered', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'epochdb-watch-'));
-    dirs.push(dir);
+    const dir = tempDir();
     const first = await open({ dir, workers: 0, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
     for (let i = 1; i <= 5; i++) await first.put(`k${i}`, i);
     await first.close();
@@ -229,8 +212,7 @@ describe('db.watch()', () => {
     await db.put('y', 2);
     expect([(await a).value?.key, (await b).value?.key]).toStrictEqual(['x', 'y']);
 
-    const dir = mkdtempSync(join(tmpdir(), 'epochdb-watch-'));
-    dirs.push(dir);
+    const dir = tempDir();
     const first = await open({ dir, workers: 0, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
     await first.put('k', 1);
     await first.close();

@@ -1,32 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ManualClock, open, type Database } from 'epochdb';
 import { workerPoolOf } from '../../packages/epochdb/src/database.js';
+import { useDatabases } from '../support/databases.js';
 
 // Background maintenance end to end: checkpoints built on a real worker thread, what happens when
 // that worker dies mid-task, retries, and the main-thread slices started by pressure.
 
-const dirs: string[] = [];
-const dbs: Database[] = [];
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.close().catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'epochdb-bg-'));
-  dirs.push(dir);
-  return dir;
-}
-
-async function openDb(options: Parameters<typeof open>[0]): Promise<Database> {
-  const db = await open(options);
-  dbs.push(db);
-  return db;
-}
+const { openDb, tempDir } = useDatabases({}, 'epochdb-bg-');
 
 const checkpointFiles = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => /^checkpoint-\d+\.ckpt$/.test(n)).sort();
 
