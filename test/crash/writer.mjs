@@ -20,6 +20,7 @@
 //   s/<lane>/<k>        puts with a 1..20 ms TTL (expired by the time anyone looks)
 //   acct/<a>            4 accounts; transactions move value between two, the total is 1000
 import { ConflictError, open } from '../../packages/epochdb/dist/index.js';
+import { prng } from '../support/prng.mjs';
 
 const config = JSON.parse(process.argv[2]);
 const { dir, sync, round, seed, lanes = 3 } = config;
@@ -32,16 +33,6 @@ const fatal = (error) => {
 process.on('uncaughtException', fatal);
 process.on('unhandledRejection', fatal);
 
-function prng(s) {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = prng(seed);
 const int = (n) => Math.floor(random() * n);
 const pad = () => 'x'.repeat(int(4) === 0 ? int(600) : int(60));

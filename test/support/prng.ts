@@ -1,11 +1,2 @@
-/** A small seeded PRNG (mulberry32): deterministic plans, reproducible failures. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32), shared with the crash tests' child script: see prng.mjs. */
+export { prng } from './prng.mjs';
