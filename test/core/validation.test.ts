@@ -13,6 +13,8 @@ import {
   UnsupportedFormatError,
   DatabaseClosedError,
   ERROR_CODES,
+  ReadOnlyError,
+  ReplicationError,
   EpochError,
   ISOLATION_LEVELS,
   InvalidKeyError,
@@ -556,6 +558,8 @@ describe('error classes', () => {
     [LeaseExpiredError, new LeaseExpiredError('too old', { cause }), 'LEASE_EXPIRED'],
     [UniqueViolationError, new UniqueViolationError('taken', { index: 'user.byEmail', existingKey: 'u1', key: 'u2' }, { cause }), 'UNIQUE_VIOLATION'],
     [WatchOverflowError, new WatchOverflowError('behind', 17, { cause }), 'WATCH_OVERFLOW'],
+    [ReadOnlyError, new ReadOnlyError('read-only', { cause }), 'READ_ONLY'],
+    [ReplicationError, new ReplicationError('not replicated', true, { cause }), 'REPLICATION'],
   ];
 
   test.each(instances.map(([Class, error, code]) => [Class.name, Class, error, code] as const))('%s: stable code, name, prototype chain', (name, Class, error, code) => {
@@ -577,7 +581,9 @@ describe('error classes', () => {
             ? new CorruptionError('other', { file: 'f', offset: 0, lastGoodVersion: 0 })
             : Class === UniqueViolationError
               ? new UniqueViolationError('other', { index: 'i', existingKey: 'a', key: 'b' })
-              : new (Class as new (m: string) => EpochError)('other');
+              : Class === ReplicationError
+                ? new ReplicationError('other', false)
+                : new (Class as new (m: string) => EpochError)('other');
     expect(other.code).toBe(code);
   });
 

@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'LEASE_EXPIRED',
   'UNIQUE_VIOLATION',
   'WATCH_OVERFLOW',
+  'READ_ONLY',
+  'REPLICATION',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -210,5 +212,29 @@ export class WatchOverflowError extends EpochError {
   constructor(message: string, resumeFromVersion: number, options?: { cause?: unknown }) {
     super(message, options);
     this.resumeFromVersion = resumeFromVersion;
+  }
+}
+
+/**
+ * A write reached a database that only reads: opened with `readOnly: true`,
+ * or a replica that follows a primary. Nothing was changed.
+ */
+export class ReadOnlyError extends EpochError {
+  readonly code = 'READ_ONLY' as const;
+}
+
+/**
+ * Replication could not do what was asked: a write with `ack: 'replicated'`
+ * was not stored by the replication log in time (see {@link ReplicationError.durableLocally}),
+ * another primary holds the log, or the log no longer covers a version.
+ */
+export class ReplicationError extends EpochError {
+  readonly code = 'REPLICATION' as const;
+  /** Whether the write this error refers to is durable on the local disk (it will be shipped later). */
+  readonly durableLocally: boolean;
+
+  constructor(message: string, durableLocally: boolean, options?: { cause?: unknown }) {
+    super(message, options);
+    this.durableLocally = durableLocally;
   }
 }
