@@ -4,7 +4,7 @@
 import { SCALE_ENGINES, figure, fmtN, metricById } from './scale-report.mjs';
 
 const PANELS = [
-  { metric: 'heapExternal', title: 'heap + external, bytes/entry (after load + full GC)', target: 200 },
+  { metric: 'heapOffHeap', title: 'heap + off-heap, bytes/entry (after load + full GC)', target: 200 },
   { metric: 'delayP99', title: 'event-loop delay p99, ms (overwrite churn)', target: 10 },
 ];
 

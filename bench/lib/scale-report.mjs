@@ -29,11 +29,14 @@ export const fmtN = (n) => (n >= 1e6 ? `${+(n / 1e6).toFixed(2)}M` : n >= 1e3 ? 
 /** What is reported: one table each (engines x N). `baseline` is the engine each ratio is taken against (null: no ratio). */
 export const SCALE_METRICS = [
   { id: 'load', workload: 'load', field: 'loadPerSec', title: 'load: puts/s (batches of 10,000)', better: 'higher', baseline: 'btree' },
-  { id: 'heapExternal', workload: 'load', field: 'heapExternalPerEntry', title: 'heap used + external, bytes/entry (after load + forced full GC)', better: 'lower', baseline: 'btree' },
+  { id: 'heapOffHeap', workload: 'load', field: 'heapOffHeapPerEntry', title: 'heap used + off-heap, bytes/entry (after load + forced full GC; off-heap: the larger of external and arrayBuffers)', better: 'lower', baseline: 'btree' },
   { id: 'heap', workload: 'load', field: 'heapPerEntry', title: 'V8 heap used, bytes/entry', better: 'lower', baseline: 'btree' },
-  // No ratio: the btree's external memory is about 0.
-  { id: 'external', workload: 'load', field: 'externalPerEntry', title: 'external (incl. ArrayBuffers), bytes/entry', better: 'lower', baseline: null },
+  // No ratio: the btree's off-heap memory is about 0.
+  { id: 'offHeap', workload: 'load', field: 'offHeapPerEntry', title: 'off-heap (the larger of external and arrayBuffers), bytes/entry', better: 'lower', baseline: null },
+  { id: 'external', workload: 'load', field: 'externalPerEntry', title: 'external, bytes/entry', better: 'lower', baseline: null },
+  { id: 'arrayBuffers', workload: 'load', field: 'arrayBuffersPerEntry', title: 'arrayBuffers (ArrayBuffers, Buffers and SharedArrayBuffers), bytes/entry', better: 'lower', baseline: null },
   { id: 'rss', workload: 'load', field: 'rssPerEntry', title: 'RSS growth, bytes/entry', better: 'lower', baseline: 'btree' },
+  { id: 'storeMemory', workload: 'load', field: 'storeMemoryPerEntry', title: "EpochDB's own estimate, stats().memoryBytes / N", better: 'lower', baseline: null },
   { id: 'heapUsed', workload: 'load', field: 'heapUsed', title: 'V8 heap used in all (after load + forced full GC)', better: 'lower', baseline: 'btree', format: fmtBytes },
   { id: 'gc', workload: 'load', field: 'gcPauseMs', title: 'forced full GC pause, ms (median of 3)', better: 'lower', baseline: 'btree' },
   { id: 'get', workload: 'read', field: 'getPerSec', title: 'random get: gets/s', better: 'higher', baseline: 'lmdb' },

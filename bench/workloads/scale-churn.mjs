@@ -73,8 +73,8 @@ export async function run({ n, create, engine, seconds, churnRate = CHURN_RATE, 
     overwritesPerSec: (gen * CHURN_BATCH * 1000) / elapsed,
     churnMs: elapsed,
     churnRate,
-    // Growth of heap + external while the snapshot pins the overwritten versions, per overwrite.
-    heldBytesPerOverwrite: (held.heapUsed + held.external - before.heapUsed - before.external) / (gen * CHURN_BATCH),
+    // Growth of heap + off-heap while the snapshot pins the overwritten versions, per overwrite.
+    heldBytesPerOverwrite: (held.heapUsed + held.offHeap - before.heapUsed - before.offHeap) / (gen * CHURN_BATCH),
     verified: verified + snapshotVerified + last.length,
     ...(stats ? { storedVersions: stats.storedVersions } : {}),
   };

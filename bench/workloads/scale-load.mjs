@@ -1,5 +1,6 @@
 // scale/load: load N keys (batches of 10,000), then bytes per entry after a forced full
-// GC (heap used, external, RSS) and the forced full GC pause itself.
+// GC (heap used, off-heap, RSS; EpochDB's own stats().memoryBytes beside them) and the
+// forced full GC pause itself.
 import { fullGc, loadScale, memory, median, settle, verifyScale } from './scale-common.mjs';
 
 export const title = 'load, bytes per entry, forced full GC';
@@ -34,15 +35,17 @@ export async function run({ n, create, engine, phase }) {
     heapPerEntry: per('heapUsed'),
     externalPerEntry: per('external'),
     arrayBuffersPerEntry: per('arrayBuffers'),
-    heapExternalPerEntry: per('heapUsed') + per('external'),
+    offHeapPerEntry: per('offHeap'),
+    heapOffHeapPerEntry: per('heapUsed') + per('offHeap'),
     rssPerEntry: per('rss'),
     heapUsed: after.heapUsed,
     external: after.external,
+    arrayBuffers: after.arrayBuffers,
     rss: after.rss,
     heapLimit: after.heapLimit,
     gcPauseMs: median(pauses),
     gcPausesMs: pauses,
     verified,
-    ...(stats ? { storeMemoryBytes: stats.memoryBytes, checkpoints: stats.checkpoints } : {}),
+    ...(stats ? { storeMemoryPerEntry: stats.memoryBytes / n, checkpoints: stats.checkpoints } : {}),
   };
 }

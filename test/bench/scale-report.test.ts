@@ -19,8 +19,8 @@ const results = (sizes: number[], cases: Case[]) => ({
 });
 
 const run = results([200_000, M, 10 * M], [
-  ok('load', 'btree', 200_000, { loadPerSec: 1_000_000, heapExternalPerEntry: 268, heapUsed: 60e6, gcPauseMs: 50 }),
-  ok('load', 'epochdb', 200_000, { loadPerSec: 700_000, heapExternalPerEntry: 150, heapUsed: 40e6, gcPauseMs: 20 }),
+  ok('load', 'btree', 200_000, { loadPerSec: 1_000_000, heapOffHeapPerEntry: 268, heapUsed: 60e6, gcPauseMs: 50 }),
+  ok('load', 'epochdb', 200_000, { loadPerSec: 700_000, heapOffHeapPerEntry: 150, heapUsed: 40e6, gcPauseMs: 20 }),
   ok('load', 'epochdb-persistent', 200_000, { loadPerSec: 300_000 }),
   ok('load', 'lmdb', 200_000, { loadPerSec: 360_000 }),
   ok('read', 'epochdb', 200_000, { getPerSec: 1_200_000, scanPerSec: 50_000 }),
@@ -33,7 +33,7 @@ const run = results([200_000, M, 10 * M], [
   ok('reopen', 'epochdb-persistent', M, { reopenMs: 1500 }),
   died('load', 'btree', 10 * M, 'load 8000000/10000000'),
   died('load', 'epochdb', 10 * M, 'load 6000000/10000000'),
-  ok('load', 'epochdb-persistent', 10 * M, { loadPerSec: 200_000, heapExternalPerEntry: 120, heapUsed: 0.9 * 2 ** 30, gcPauseMs: 400 }),
+  ok('load', 'epochdb-persistent', 10 * M, { loadPerSec: 200_000, heapOffHeapPerEntry: 120, heapUsed: 0.9 * 2 ** 30, gcPauseMs: 400 }),
   ok('read', 'epochdb-persistent', 10 * M, { getPerSec: 500_000, scanPerSec: 40_000 }),
   { workload: 'churn', engine: 'epochdb', n: 10 * M, status: 'skipped', error: 'epochdb died loading 10M keys in load' },
 ]);
