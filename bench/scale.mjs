@@ -6,7 +6,7 @@
 // bench/results/scale-<date>.json (after every case), BENCHMARKS-scale.md and its chart.
 //
 // Usage: pnpm bench:scale [--n 200000,1000000,...] [--engines epochdb,epochdb-persistent,lmdb,btree]
-//                         [--only load,read,churn,reopen] [--time ms] [--seconds s] [--churn-rate r]
+//                         [--only load,read,churn,reopen] [--rounds r] [--time ms] [--seconds s] [--churn-rate r]
 //                         [--timeout-min m] [--report-from a.json,b.json] [--no-report] [--verbose]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform, release, totalmem } from 'node:os';
@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { renderText } from './lib/report.mjs';
 import { renderVegaLite } from './lib/chart.mjs';
 import { runIsolated } from './lib/isolate.mjs';
-import { SCALE_ENGINES, SCALE_METRICS, SCALE_WORKLOADS, fmtN, mergeResults, metricTable, skipReason } from './lib/scale-report.mjs';
+import { SCALE_ENGINES, SCALE_METRICS, SCALE_WORKLOADS, fmtN, medianMetrics, mergeResults, metricTable, skipReason } from './lib/scale-report.mjs';
 import { evaluateScaleTargets } from './lib/scale-targets.mjs';
 import { scaleChartSpec } from './lib/scale-chart.mjs';
 import { renderScaleMd } from './lib/scale-markdown.mjs';
@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     n: { type: 'string', default: '200000' },
     engines: { type: 'string' },
     only: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
     time: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '5' },
     'churn-rate': { type: 'string', default: String(CHURN_RATE) },
@@ -49,6 +50,7 @@ if (args.help) {
   --n a,b,...      keys per store, one run of everything per N (default 200000; at most ${MAX_N.toLocaleString('en-US')})
   --engines a,b    only these engines (the baselines btree and flatfile always run)
   --only a,b       only these workloads: ${SCALE_WORKLOADS.join(', ')}
+  --rounds r       run every case r times (rounds interleaved across engines) and report medians (default 1)
   --time ms        tinybench time of get and scan100 (default 1000)
   --seconds s      duration of the overwrite churn (default 5)
   --churn-rate r   overwrites/s of the churn's writer (default ${CHURN_RATE})
@@ -75,6 +77,8 @@ const sizes = list(args.n, '--n', (x) => {
 const engines = list(args.engines, '--engines', (e) => { if (!SCALE_ENGINES[e]) throw new Error(`--engines: unknown engine ${e} (known: ${Object.keys(SCALE_ENGINES).join(', ')})`); });
 const only = list(args.only, '--only', (w) => { if (!SCALE_WORKLOADS.includes(w)) throw new Error(`--only: unknown workload ${w} (known: ${SCALE_WORKLOADS.join(', ')})`); });
 const positive = (name) => { const v = Number(args[name]); if (!(v > 0)) throw new Error(`--${name}: a positive number`); return v; };
+const rounds = positive('rounds');
+if (!Number.isInteger(rounds)) throw new Error('--rounds: an integer');
 const time = positive('time');
 const seconds = positive('seconds');
 const churnRate = positive('churn-rate');
@@ -116,7 +120,7 @@ const results = {
     cores: cpus().length,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     os: `${platform()} ${release()} ${arch()}`,
-    sizes, time, seconds, churnRate,
+    sizes, rounds, time, seconds, churnRate,
     engines: engines ?? null,
     only: only ?? null,
     command: `pnpm bench:scale ${process.argv.slice(2).join(' ')}`.trim(),
@@ -127,32 +131,57 @@ const file = join(resultsDir, `scale-${started.toISOString().replace(/[:.]/g, '-
 const save = () => writeFileSync(file, JSON.stringify(results, null, 2));
 
 console.log(`EpochDB scale bench: N = ${sizes.map(fmtN).join(', ')}; ${results.meta.cpu}, ${results.meta.cores} cores, Node ${process.version}; results in ${relative(root, file)}`);
+/** Runs one case once; returns the child's result. */
+async function runOnce(engine, spec, workload, n, label) {
+  let lastPrint = performance.now();
+  const onPhase = (phase) => {
+    // Progress of long loads every 20 s; every phase with --verbose.
+    if (args.verbose || performance.now() - lastPrint > 20_000) { console.log(`    ${label}: ${phase}`); lastPrint = performance.now(); }
+  };
+  const job = { workload: `scale-${workload}`, engine: spec.adapter, params: spec.params, n, time, seconds, churnRate };
+  return runIsolated(job, { timeoutMs: timeoutMs(n), onPhase, forwardStderr: args.verbose });
+}
+
 for (const n of sizes) {
-  for (const [engine, spec] of Object.entries(SCALE_ENGINES)) {
-    if (engines && !spec.baseline && !engines.includes(engine)) continue;
-    for (const workload of spec.workloads) {
-      if (only && !only.includes(workload)) continue;
-      const label = `${engine} ${workload} N=${fmtN(n)}`;
-      const skipped = skipReason(results.cases, engine, n);
-      if (skipped) {
-        results.cases.push({ workload, engine, n, status: 'skipped', error: skipped });
-        console.log(`  ${label}: skipped (${skipped})`);
-        continue;
+  // Rounds are interleaved (every case once, then again), so a noisy minute on the shared machine spreads over all engines.
+  const ok = new Map(); // case key -> { workload, engine, runs: [metrics], seconds }
+  for (let round = 1; round <= rounds; round++) {
+    for (const [engine, spec] of Object.entries(SCALE_ENGINES)) {
+      if (engines && !spec.baseline && !engines.includes(engine)) continue;
+      for (const workload of spec.workloads) {
+        if (only && !only.includes(workload)) continue;
+        const key = `${workload}|${engine}`;
+        if (round > 1 && !ok.has(key)) continue; // it died, failed or was skipped in an earlier round
+        const label = `${engine} ${workload} N=${fmtN(n)}${rounds > 1 ? ` round ${round}/${rounds}` : ''}`;
+        const skipped = skipReason(results.cases, engine, n);
+        if (skipped) {
+          ok.delete(key);
+          results.cases.push({ workload, engine, n, status: 'skipped', error: skipped });
+          console.log(`  ${label}: skipped (${skipped})`);
+          continue;
+        }
+        const r = await runOnce(engine, spec, workload, n, label);
+        const seconds = Math.round(r.seconds * 10) / 10;
+        console.log(`  ${label}: ${r.status}${r.status === 'ok' ? '' : ` in ${r.phase}: ${String(r.error).split('\n')[0]}`} (${seconds} s)`);
+        if (r.status === 'ok') {
+          const entry = ok.get(key) ?? { workload, engine, runs: [], seconds: 0 };
+          entry.runs.push(r.rows);
+          entry.seconds += seconds;
+          ok.set(key, entry);
+          if (r.rows?.heapLimit) results.meta.heapLimit ??= r.rows.heapLimit;
+        } else {
+          // One round that does not finish decides the case.
+          ok.delete(key);
+          results.cases.push({ workload, engine, n, status: r.status, seconds, error: r.error, phase: r.phase, ...(r.exit !== undefined ? { exit: r.exit } : {}), stderrTail: r.stderrTail, ...(round > 1 ? { round } : {}) });
+          save();
+        }
       }
-      let lastPrint = performance.now();
-      const onPhase = (phase) => {
-        // Progress of long loads every 20 s; every phase with --verbose.
-        if (args.verbose || performance.now() - lastPrint > 20_000) { console.log(`    ${label}: ${phase}`); lastPrint = performance.now(); }
-      };
-      const job = { workload: `scale-${workload}`, engine: spec.adapter, params: spec.params, n, time, seconds, churnRate };
-      const r = await runIsolated(job, { timeoutMs: timeoutMs(n), onPhase, forwardStderr: args.verbose });
-      const entry = { workload, engine, n, status: r.status, seconds: Math.round(r.seconds * 10) / 10, ...(r.status === 'ok' ? { metrics: r.rows } : { error: r.error, phase: r.phase, ...(r.exit !== undefined ? { exit: r.exit } : {}), stderrTail: r.stderrTail }) };
-      results.cases.push(entry);
-      if (r.status === 'ok' && r.rows?.heapLimit) results.meta.heapLimit ??= r.rows.heapLimit;
-      save();
-      console.log(`  ${label}: ${r.status}${r.status === 'ok' ? '' : ` in ${r.phase}: ${String(r.error).split('\n')[0]}`} (${entry.seconds} s)`);
     }
   }
+  for (const { workload, engine, runs, seconds } of ok.values()) {
+    results.cases.push({ workload, engine, n, status: 'ok', seconds: Math.round(seconds * 10) / 10, metrics: medianMetrics(runs), ...(runs.length > 1 ? { rounds: runs } : {}) });
+  }
+  save();
 }
 
 results.meta.totalSeconds = Math.round((Date.now() - started.getTime()) / 1000);

@@ -22,7 +22,7 @@ export function renderScaleMd(results, { chart = 'bench/results/scale-chart.svg'
   out.push(`| memory | ${m.memoryGiB} GiB; V8 heap limit of the children ${m.heapLimit ? fmtBytes(m.heapLimit) : '?'} (default flags) |`);
   out.push(`| OS | ${m.os} |`);
   out.push(`| Node | ${m.node} |`);
-  out.push(`| timings | tinybench ${m.time} ms per read benchmark; churn ${m.seconds} s at ${m.churnRate.toLocaleString('en-US')} overwrites/s; ${m.totalSeconds ?? '?'} s in all |`);
+  out.push(`| timings | ${(m.rounds ?? 1) > 1 ? `${m.rounds} rounds (interleaved), medians; ` : ''}tinybench ${m.time} ms per read benchmark; churn ${m.seconds} s at ${m.churnRate.toLocaleString('en-US')} overwrites/s; ${m.totalSeconds ?? '?'} s in all |`);
   out.push('');
   out.push('Data (issue 11): N distinct `user:<9 digits>` keys in shuffled order, values `{ id, name, score, tags: [\'a\', \'b\', \'c\'], active, created }` (83 bytes as msgpack), loaded in batches of 10,000 (`db.batch`; lmdb-js: one transaction of 10,000 puts; the btree: `set`). Engines: ' + Object.values(SCALE_ENGINES).map((e) => `**${e.label}**`).join(', ') + '.');
   out.push('');
@@ -58,13 +58,14 @@ export function renderScaleMd(results, { chart = 'bench/results/scale-chart.svg'
   out.push('- **get / scan100**: tinybench, blocks of 100 gets or 10 scans, over 65,536 keys sampled at random (the harness holds no N-sized array); a scan reads 100 entries with decoded values from a random existing key. Reads are checked against the data.');
   out.push(`- **event-loop delay**: \`perf_hooks.monitorEventLoopDelay({ resolution: 1 })\` while one writer overwrites random keys in batches of 100, paced at ${m.churnRate.toLocaleString('en-US')} overwrites/s (an engine that cannot keep the pace writes flat out, one batch per event-loop turn), for ${m.seconds} s, with a snapshot of the loaded state held the whole time (EpochDB \`db.snapshot()\`, lmdb-js a read transaction, the btree an O(1) \`clone()\`). Afterwards the snapshot still reads the loaded values and the last batch reads back.`);
   out.push('- **reopen**: after the load (and EpochDB\'s checkpoint on close, timed apart), open + the first get. The flat file holds the same N records as msgpack chunks of 1000 `[key, value]` rows; its time is reading the file and decoding every record (page cache warm for all).');
+  out.push('- With `--rounds r` every case runs r times, the rounds interleaved across engines, and each figure is the median; one round that does not finish decides the case.');
   out.push('- Cases of an engine that died loading N keys are skipped at larger N (they could only die again, after the same minutes).');
   out.push('');
   out.push('## Reproducing');
   out.push('');
   out.push('```sh');
   out.push('npx -y pnpm@10 install');
-  out.push('npx -y pnpm@10 bench:scale --n 200000                 # a few minutes');
+  out.push('npx -y pnpm@10 bench:scale --n 200000 --rounds 3      # about 5 minutes: medians of 3 rounds');
   out.push('npx -y pnpm@10 bench:scale --n 200000,1000000,2000000,5000000,10000000   # the full run (hours)');
   out.push('npx -y pnpm@10 bench:scale --n 1000000 --engines epochdb,lmdb --only load,read   # a subset (baselines always run)');
   out.push('node bench/scale.mjs --report-from bench/results/scale-a.json,bench/results/scale-b.json   # one report from runs of different sizes');

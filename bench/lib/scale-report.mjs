@@ -121,3 +121,17 @@ export function mergeResults(list) {
   const last = list.at(-1);
   return { ...last, meta: { ...last.meta, sizes, merged: list.map((r) => r.meta.date) }, cases: [...cases.values()] };
 }
+
+/**
+ * One case's metrics from several rounds: the median of every numeric field (the
+ * lower middle for an even count), other fields from the first round.
+ */
+export function medianMetrics(rounds) {
+  const out = { ...rounds[0] };
+  for (const [key, value] of Object.entries(rounds[0])) {
+    if (typeof value !== 'number') continue;
+    const sorted = rounds.map((r) => r[key]).filter((x) => typeof x === 'number').sort((a, b) => a - b);
+    out[key] = sorted[Math.floor((sorted.length - 1) / 2)];
+  }
+  return out;
+}

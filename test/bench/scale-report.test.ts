@@ -3,7 +3,7 @@
 // counted, sizes not run leave a target partial), skipping after a death while
 // loading, and merging runs of different sizes. (No benchmark runs here.)
 import { describe, expect, it } from 'vitest';
-import { mergeResults, metricById, metricTable, skipReason } from '../../bench/lib/scale-report.mjs';
+import { medianMetrics, mergeResults, metricById, metricTable, skipReason } from '../../bench/lib/scale-report.mjs';
 import { evaluateScaleTargets } from '../../bench/lib/scale-targets.mjs';
 import { renderScaleMd } from '../../bench/lib/scale-markdown.mjs';
 import { scaleChartValues } from '../../bench/lib/scale-chart.mjs';
@@ -84,6 +84,12 @@ describe('scale report', () => {
     expect(merged.meta.sizes).toEqual([200_000, M, 10 * M]);
     expect(merged.cases.map((c: Case) => c.metrics?.loadPerSec).sort()).toEqual([1, 3, 4]);
     expect(merged.meta.merged).toEqual(['2026-12-04T00:00:00.000Z', 'b']);
+  });
+
+  it('takes the median of every numeric metric over rounds', () => {
+    const m = medianMetrics([{ getPerSec: 3, gcPausesMs: [1], scanPerSec: 10 }, { getPerSec: 1, gcPausesMs: [2], scanPerSec: 30 }, { getPerSec: 2, gcPausesMs: [3], scanPerSec: 20 }]);
+    expect(m).toEqual({ getPerSec: 2, gcPausesMs: [1], scanPerSec: 20 });
+    expect(medianMetrics([{ x: 5 }, { x: 1 }]).x).toBe(1); // the lower middle of an even count
   });
 
   it('renders the Markdown and the chart data, deaths included', () => {
