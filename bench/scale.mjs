@@ -128,7 +128,10 @@ const results = {
   cases: [],
 };
 const file = join(resultsDir, `scale-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-const save = () => writeFileSync(file, JSON.stringify(results, null, 2));
+/** Cases of the size in progress that have finished at least one round (saved too, so an interrupted run keeps them). */
+let current = new Map();
+const okCase = (n, { workload, engine, runs, seconds }) => ({ workload, engine, n, status: 'ok', seconds: Math.round(seconds * 10) / 10, metrics: medianMetrics(runs), ...(runs.length > 1 ? { rounds: runs } : {}) });
+const save = (n) => writeFileSync(file, JSON.stringify({ ...results, cases: [...results.cases, ...[...current.values()].map((c) => okCase(n, c))] }, null, 2));
 
 console.log(`EpochDB scale bench: N = ${sizes.map(fmtN).join(', ')}; ${results.meta.cpu}, ${results.meta.cores} cores, Node ${process.version}; results in ${relative(root, file)}`);
 /** Runs one case once; returns the child's result. */
@@ -145,6 +148,7 @@ async function runOnce(engine, spec, workload, n, label) {
 for (const n of sizes) {
   // Rounds are interleaved (every case once, then again), so a noisy minute on the shared machine spreads over all engines.
   const ok = new Map(); // case key -> { workload, engine, runs: [metrics], seconds }
+  current = ok;
   for (let round = 1; round <= rounds; round++) {
     for (const [engine, spec] of Object.entries(SCALE_ENGINES)) {
       if (engines && !spec.baseline && !engines.includes(engine)) continue;
@@ -169,19 +173,19 @@ for (const n of sizes) {
           entry.seconds += seconds;
           ok.set(key, entry);
           if (r.rows?.heapLimit) results.meta.heapLimit ??= r.rows.heapLimit;
+          save(n);
         } else {
           // One round that does not finish decides the case.
           ok.delete(key);
           results.cases.push({ workload, engine, n, status: r.status, seconds, error: r.error, phase: r.phase, ...(r.exit !== undefined ? { exit: r.exit } : {}), stderrTail: r.stderrTail, ...(round > 1 ? { round } : {}) });
-          save();
+          save(n);
         }
       }
     }
   }
-  for (const { workload, engine, runs, seconds } of ok.values()) {
-    results.cases.push({ workload, engine, n, status: 'ok', seconds: Math.round(seconds * 10) / 10, metrics: medianMetrics(runs), ...(runs.length > 1 ? { rounds: runs } : {}) });
-  }
-  save();
+  for (const c of ok.values()) results.cases.push(okCase(n, c));
+  current = new Map();
+  save(n);
 }
 
 results.meta.totalSeconds = Math.round((Date.now() - started.getTime()) / 1000);
