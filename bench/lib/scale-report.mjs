@@ -119,7 +119,7 @@ export function mergeResults(list) {
   for (const r of list) for (const c of r.cases) cases.set(`${c.workload}|${c.engine}|${c.n}`, c);
   const sizes = [...new Set(list.flatMap((r) => r.meta.sizes))].sort((a, b) => a - b);
   const last = list.at(-1);
-  return { ...last, meta: { ...last.meta, sizes, merged: list.map((r) => r.meta.date) }, cases: [...cases.values()] };
+  return { ...last, meta: { ...last.meta, sizes, ...(list.length > 1 ? { merged: list.map((r) => r.meta.date) } : {}) }, cases: [...cases.values()] };
 }
 
 /**

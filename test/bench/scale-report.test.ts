@@ -84,6 +84,7 @@ describe('scale report', () => {
     expect(merged.meta.sizes).toEqual([200_000, M, 10 * M]);
     expect(merged.cases.map((c: Case) => c.metrics?.loadPerSec).sort()).toEqual([1, 3, 4]);
     expect(merged.meta.merged).toEqual(['2026-12-04T00:00:00.000Z', 'b']);
+    expect(mergeResults([a]).meta.merged).toBeUndefined(); // one file: not a merge
   });
 
   it('takes the median of every numeric metric over rounds', () => {
