@@ -490,7 +490,7 @@ describe('openOptionsSchema', () => {
       // Derived from the machine: half its memory (values live off the V8 heap).
       maxMemoryBytes: Math.floor(totalmem() / 2),
       valueSegmentBytes: 8 * 1024 * 1024,
-      valueCacheEntries: 10_000,
+      valueCacheEntries: 0,
       maintenance: { intervalMs: 1000, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 },
       workers: 1,
       sync: 'always',
