@@ -40,6 +40,14 @@ export class ValueMemory {
    * reusing them bounds value memory by its peak.
    */
   readonly #spares: SharedArrayBuffer[] = [];
+  /**
+   * Buffers a compaction plan reads from while its copy may be under way on a
+   * worker: one released meanwhile must not be reused (the worker would copy
+   * whatever the new owner writes), so it waits here until the plan is
+   * installed or abandoned.
+   */
+  readonly #planned = new Set<SharedArrayBuffer>();
+  #deferred: SharedArrayBuffer[] = [];
   #head: Segment | undefined;
   /** id → address (segment index · 2^32 + byte offset); {@link FREE}: freed. */
   #table = new Float64Array(1024);
@@ -260,6 +268,7 @@ export class ValueMemory {
       const records = this.#liveOffsets(segment);
       return { index: segment.index, buffer: segment.buffer, records, sizes: records.map((offset) => sizeAt(segment, offset)) };
     });
+    for (const source of sources) this.#planned.add(source.buffer);
     return { sources, targetBytes: alignUp(live) };
   }
 
@@ -268,9 +277,18 @@ export class ValueMemory {
     return this.#buffer(bytes);
   }
 
-  /** Takes back a target that was never installed (a failed copy). */
+  /** Takes back a target that was never installed (a failed copy), and ends its plan. */
   returnTarget(buffer: SharedArrayBuffer): void {
+    this.#endPlan();
     this.#keepSpare(buffer);
+  }
+
+  /** The plan's sources may be reused again. */
+  #endPlan(): void {
+    this.#planned.clear();
+    const deferred = this.#deferred;
+    this.#deferred = [];
+    for (const buffer of deferred) this.#keepSpare(buffer);
   }
 
   /**
@@ -311,6 +329,7 @@ export class ValueMemory {
       if (from !== undefined && from.buffer === source.buffer && from.liveRecords === 0) this.#release(from);
     }
     if (segment.liveRecords === 0) this.#release(segment);
+    this.#endPlan();
     this.#recordsMoved += moved;
     this.#segmentsCleaned += plan.sources.length;
     return moved;
@@ -388,7 +407,8 @@ export class ValueMemory {
     this.#freeSegments.push(segment.index);
     this.#allocatedBytes -= segment.bytes;
     this.#usedBytes -= segment.used;
-    this.#keepSpare(segment.buffer);
+    if (this.#planned.has(segment.buffer)) this.#deferred.push(segment.buffer);
+    else this.#keepSpare(segment.buffer);
   }
 
   /** A buffer of at least `bytes` (and exactly `bytes` when a new one is made). */
