@@ -12,6 +12,7 @@ import {
   LockedError,
   UnsupportedFormatError,
   DatabaseClosedError,
+  CollectionMismatchError,
   ERROR_CODES,
   ReadOnlyError,
   ReplicationError,
@@ -560,6 +561,7 @@ describe('error classes', () => {
     [WatchOverflowError, new WatchOverflowError('behind', 17, { cause }), 'WATCH_OVERFLOW'],
     [ReadOnlyError, new ReadOnlyError('read-only', { cause }), 'READ_ONLY'],
     [ReplicationError, new ReplicationError('not replicated', true, { cause }), 'REPLICATION'],
+    [CollectionMismatchError, new CollectionMismatchError('user:1', 'user', undefined), 'COLLECTION_MISMATCH'],
   ];
 
   test.each(instances.map(([Class, error, code]) => [Class.name, Class, error, code] as const))('%s: stable code, name, prototype chain', (name, Class, error, code) => {
@@ -583,13 +585,15 @@ describe('error classes', () => {
               ? new UniqueViolationError('other', { index: 'i', existingKey: 'a', key: 'b' })
               : Class === ReplicationError
                 ? new ReplicationError('other', false)
-                : new (Class as new (m: string) => EpochError)('other');
+                : Class === CollectionMismatchError
+                  ? new CollectionMismatchError('x', 'c', 't')
+                  : new (Class as new (m: string) => EpochError)('other');
     expect(other.code).toBe(code);
   });
 
   test('cause is preserved', () => {
     for (const [, error] of instances) {
-      if (error instanceof VersionMismatchError) continue; // takes no options
+      if (error instanceof VersionMismatchError || error instanceof CollectionMismatchError) continue; // take no options
       expect(error.cause).toBe(cause);
     }
     expect(new InvalidKeyError('no cause').cause).toBeUndefined();
