@@ -3,7 +3,7 @@
  * directories (a flipped byte in a WAL segment that is not the newest, and in
  * a checkpoint), plus the progress watcher behind verify's progress bar.
  */
-import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFileSystem, verifyDirectory } from '@epochdb/persist';
@@ -51,6 +51,15 @@ describe('verify', () => {
     expect(table.stderr.trimEnd().split('\n')).toEqual(walSegments(walOnly).map((name) => expect.stringMatching(new RegExp(`^verifying ${name} \\(\\d`))));
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, segments: walSegments(walOnly).length, records: PUTS });
+  });
+
+  it('--json prints a report even when verify cannot finish (a segment name that is a directory: EISDIR)', async () => {
+    const dir = copyOf(walOnly);
+    mkdirSync(join(dir, 'wal-9999999999999999.log'));
+    const json = await epochdb(['verify', dir, '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toStrictEqual({ ok: false, error: { code: 'IO_ERROR', message: expect.stringContaining('EISDIR') } });
+    expect(json.stderr).toContain('EISDIR');
   });
 
   it('needs no lock: verifies a directory another process holds open', async () => {
