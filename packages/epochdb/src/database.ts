@@ -1,4 +1,4 @@
-import { CollectionMismatchError, DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, VersionUnavailableError, type CommitRecord, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, VersionUnavailableError, type CommitRecord, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
 import { buildCheckpoint, nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type CheckpointPlan, type CheckpointWritten, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
@@ -6,7 +6,6 @@ import {
   type BatchOp,
   type BatchOptions,
   type DeleteOptions,
-  type PendingWrite,
   type PutOptions,
   type ReadApi,
   type ScanOptions,
@@ -17,7 +16,8 @@ import {
 } from '@epochdb/store';
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
-import { Collection, type CollectionHost, type CollectionOptions, type TypedEntry } from './collection.js';
+import { assertCollectionKeys, Collection, type CollectionHost, type CollectionOptions, type TypedEntry } from './collection.js';
+import { historyGone } from './history-gone.js';
 import type { z } from 'zod';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
@@ -211,26 +211,8 @@ export class Database implements ReadApi, AsyncDisposable {
       return this.#store.snapshotAt(version);
     } catch (error) {
       if (!(error instanceof VersionUnavailableError) || version > this.#store.version) throw error;
-      throw this.#historyGone(version, error);
+      throw historyGone(version, { oldest: this.#store.oldestVersion, newest: this.#store.version, retainVersions: this.#options.retainVersions, openedFrom: this.#recovery?.checkpointVersion ?? 0 }, error);
     }
-  }
-
-  /** Why `version` is no longer readable: GC, the retention window, or history that did not survive a reopen. */
-  #historyGone(version: Version, cause: VersionUnavailableError): VersionUnavailableError {
-    const oldest = this.#store.oldestVersion;
-    const retain = this.#options.retainVersions;
-    const reopenedAt = this.#recovery?.checkpointVersion ?? 0;
-    let why: string;
-    if (version < reopenedAt && version >= this.#store.version - retain) {
-      why =
-        `the database was opened from a checkpoint at version ${reopenedAt}, which holds only the newest version of each key: ` +
-        `history older than the checkpoint a database opens from does not survive a restart (retainVersions: ${retain} keeps history committed or replayed from the WAL since open)`;
-    } else if (retain > 0) {
-      why = `it is more than retainVersions (${retain}) behind the newest version ${this.#store.version}, and no open snapshot pins it`;
-    } else {
-      why = 'history below it was garbage-collected; pin it with an open snapshot, or set retainVersions';
-    }
-    return new VersionUnavailableError(`snapshotAt(): version ${version} is older than the oldest retained version ${oldest}: ${why}`, { cause });
   }
 
   /** Starts a transaction by hand: finish it with `tx.commit()` or `tx.abort()`. */
@@ -342,7 +324,7 @@ export class Database implements ReadApi, AsyncDisposable {
   /** Validation, index upkeep and `tx.collection(name)`, installed with the first collection. */
   #attachCollections(): void {
     this.#store.addCommitValidator((writes) => {
-      this.#checkCollectionKeys(writes);
+      assertCollectionKeys(writes, this.#collections.keys(), this.#store);
       for (const collection of this.#collections.values()) collection.validate(writes);
     });
     this.#store.onApply((version, _time, changes) => {
@@ -353,23 +335,6 @@ export class Database implements ReadApi, AsyncDisposable {
       if (collection === undefined) throw new InvalidOptionError(`tx.collection(): no collection named ${JSON.stringify(name)} is defined (db.collection(name, { schema }))`);
       return collection.in(tx);
     };
-  }
-
-  /**
-   * Refuses a put that would take a key out of its collection unchecked: the
-   * key's live entry has a defined collection's type and the write another
-   * type or none. Runs inside the commit step (a commit validator), so it
-   * judges the state the commit applies to, not one read before an `await`.
-   * Complexity: O(collections × log n) per put.
-   */
-  #checkCollectionKeys(writes: readonly PendingWrite[]): void {
-    for (const write of writes) {
-      if (write.kind !== 'put') continue;
-      for (const name of this.#collections.keys()) {
-        if (write.type === name) continue;
-        if (!this.#store.byType(name, { gte: write.key, lte: write.key }).next().done) throw new CollectionMismatchError(write.key, name, write.type);
-      }
-    }
   }
 
   /** Counters: keys, versions, snapshots, TTL and GC work, maintenance passes, WAL and checkpoints. */
