@@ -126,7 +126,7 @@ describe('a commit that changes nothing', () => {
   });
 });
 
-describe('db.get<T>()', () => {
+describe('db.get<T>() and typed scans', () => {
   it('type-checks a typed read of the database (TypeScript compiler on a user program)', () => {
     const dir = tempDir();
     const file = join(dir, 'typed.mts');
@@ -140,7 +140,10 @@ const alsoName: string | undefined = entry?.value.name;
 // @ts-expect-error the type argument is the value's type
 const wrong: number | undefined = db.get<{ name: string }>('user:1')?.name;
 const untyped: unknown = db.get('user:1');
-export { name, alsoName, wrong, untyped };
+const scanned: string[] = [...db.scan<{ name: string }>({ prefix: 'user:' })].map((e) => e.value.name);
+const byType: string[] = [...db.byType<{ name: string }>('user')].map((e) => e.value.name);
+const byRun: string[] = [...db.byRun<{ name: string }>('import-42')].map((e) => e.value.name);
+export { name, alsoName, wrong, untyped, scanned, byType, byRun };
 `,
     );
     const program = ts.createProgram([file], {

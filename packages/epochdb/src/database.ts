@@ -1,4 +1,4 @@
-import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, VersionUnavailableError, type CommitRecord, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, VersionUnavailableError, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
 import { buildCheckpoint, nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type CheckpointPlan, type CheckpointWritten, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
@@ -166,19 +166,19 @@ export class Database implements ReadApi, AsyncDisposable {
     return this.#store.has(key);
   }
 
-  /** Entries in key order, lazily; later writes never disturb the iteration. See {@link ScanOptions}. */
-  scan(options?: ScanOptions): IterableIterator<Entry> {
-    return this.#store.scan(options);
+  /** Entries in key order, lazily; later writes never disturb the iteration. See {@link ScanOptions}. `T` types values, as in {@link Database.get}. */
+  scan<T = unknown>(options?: ScanOptions): IterableIterator<TypedEntry<T>> {
+    return this.#store.scan(options) as IterableIterator<TypedEntry<T>>;
   }
 
   /** Live entries written with `run`, in key order. Complexity: O(log n + results). */
-  byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
-    return this.#store.byRun(run, options);
+  byRun<T = unknown>(run: string, options?: ScanOptions): IterableIterator<TypedEntry<T>> {
+    return this.#store.byRun(run, options) as IterableIterator<TypedEntry<T>>;
   }
 
   /** Live entries written with `type`, in key order. Complexity: O(log n + results). */
-  byType(type: string, options?: ScanOptions): IterableIterator<Entry> {
-    return this.#store.byType(type, options);
+  byType<T = unknown>(type: string, options?: ScanOptions): IterableIterator<TypedEntry<T>> {
+    return this.#store.byType(type, options) as IterableIterator<TypedEntry<T>>;
   }
 
   /** Writes `value` at `key`. Resolves to the commit version. See {@link PutOptions}. */
