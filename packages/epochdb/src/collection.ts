@@ -216,15 +216,12 @@ export class TxCollection<S extends z.ZodType = z.ZodType> implements TxCollecti
  * key's live entry has the type of one of `collections` and the write
  * another type or none (`COLLECTION_MISMATCH`). Run inside the commit step
  * (a commit validator), so it judges the state the commit applies to, not
- * one read before an `await`. Complexity: O(collections × log n) per put.
+ * one read before an `await`. Complexity: O(log n) per put.
  */
-export function assertCollectionKeys(writes: readonly PendingWrite[], collections: Iterable<string>, live: ReadApi): void {
-  const names = [...collections];
+export function assertCollectionKeys(writes: readonly PendingWrite[], collections: ReadonlySet<string> | ReadonlyMap<string, unknown>, live: ReadApi): void {
   for (const write of writes) {
     if (write.kind !== 'put') continue;
-    for (const name of names) {
-      if (write.type === name) continue;
-      if (!live.byType(name, { gte: write.key, lte: write.key }).next().done) throw new CollectionMismatchError(write.key, name, write.type);
-    }
+    const type = live.getEntry(write.key)?.type;
+    if (type !== undefined && type !== write.type && collections.has(type)) throw new CollectionMismatchError(write.key, type, write.type);
   }
 }

@@ -324,7 +324,7 @@ export class Database implements ReadApi, AsyncDisposable {
   /** Validation, index upkeep and `tx.collection(name)`, installed with the first collection. */
   #attachCollections(): void {
     this.#store.addCommitValidator((writes) => {
-      assertCollectionKeys(writes, this.#collections.keys(), this.#store);
+      assertCollectionKeys(writes, this.#collections, this.#store);
       for (const collection of this.#collections.values()) collection.validate(writes);
     });
     this.#store.onApply((version, _time, changes) => {
