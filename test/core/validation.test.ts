@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -460,7 +461,9 @@ function documentedDefaults(): Map<string, unknown> {
   for (const [, name, cell] of section.matchAll(/^\| `([\w.]+)` \| ([^|]+?) \|/gm)) {
     const text = cell!.trim();
     const number = /^(\d+)(?: (KiB|MiB|GiB))?(?: \(none\))?$/.exec(text);
-    if (number !== null) out.set(name!, Number(number[1]) * (number[2] === undefined ? 1 : units[number[2]]!));
+    // A default derived from the machine (values live off the V8 heap).
+    if (text === "half the machine's memory") out.set(name!, Math.floor(totalmem() / 2));
+    else if (number !== null) out.set(name!, Number(number[1]) * (number[2] === undefined ? 1 : units[number[2]]!));
     else if (text === 'true' || text === 'false') out.set(name!, text === 'true');
     else if (/^`'[\w-]+'`$/.test(text)) out.set(name!, text.slice(2, -2));
   }

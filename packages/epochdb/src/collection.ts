@@ -1,4 +1,4 @@
-import { CollectionMismatchError, InvalidOptionError, InvalidValueError, materialize, type Entry, type Version } from '@epochdb/core';
+import { CollectionMismatchError, InvalidOptionError, InvalidValueError, readEncoded, type Entry, type Version } from '@epochdb/core';
 import type { AppliedChange, DeleteOptions, PendingWrite, PutOptions, ReadApi, ScanOptions, Transaction, TxCollectionLike } from '@epochdb/store';
 import type { z } from 'zod';
 import { CollectionIndex } from './collection-index.js';
@@ -149,7 +149,7 @@ export class Collection<S extends z.ZodType = z.ZodType> {
     for (const write of writes) {
       // A collection's own put holds the schema's output already (a transform's output need not parse again).
       if (write.kind === 'put' && write.type === this.name && write.validatedBy !== this.name) {
-        this.parse(materialize(write.prepared!.stored, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
+        this.parse(readEncoded(write.prepared!.encoded, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
       }
     }
     for (const index of this.#indexes.values()) {
@@ -216,12 +216,15 @@ export class TxCollection<S extends z.ZodType = z.ZodType> implements TxCollecti
  * key's live entry has the type of one of `collections` and the write
  * another type or none (`COLLECTION_MISMATCH`). Run inside the commit step
  * (a commit validator), so it judges the state the commit applies to, not
- * one read before an `await`. Complexity: O(log n) per put.
+ * one read before an `await`. Complexity: O(log n) per put of a new key, O(collections × log n)
+ * per overwrite; the old value is never decoded.
  */
-export function assertCollectionKeys(writes: readonly PendingWrite[], collections: ReadonlySet<string> | ReadonlyMap<string, unknown>, live: ReadApi): void {
+export function assertCollectionKeys(writes: readonly PendingWrite[], collections: ReadonlyMap<string, unknown>, live: ReadApi): void {
   for (const write of writes) {
-    if (write.kind !== 'put') continue;
-    const type = live.getEntry(write.key)?.type;
-    if (type !== undefined && type !== write.type && collections.has(type)) throw new CollectionMismatchError(write.key, type, write.type);
+    // Only the tags matter: `has` and the type index answer without decoding the old value.
+    if (write.kind !== 'put' || !live.has(write.key)) continue;
+    for (const name of collections.keys()) {
+      if (write.type !== name && !live.byType(name, { gte: write.key, lte: write.key }).next().done) throw new CollectionMismatchError(write.key, name, write.type);
+    }
   }
 }

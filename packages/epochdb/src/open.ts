@@ -1,4 +1,4 @@
-import { CorruptionError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { CorruptionError, defaultMaxHeapBytes, openOptionsSchema, parseArgument, type Clock, type FileSystem, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { nodeFileSystem, Persistence } from '@epochdb/persist';
 import { MvccStore } from '@epochdb/store';
 import { checkDirectory } from './check-directory.js';
@@ -23,8 +23,16 @@ export interface OpenOptions {
    * An older one is ended so it cannot hold back version GC; using it throws `LEASE_EXPIRED`.
    */
   readonly snapshotLeaseMs?: number;
-  /** Approximate memory budget of the stored data, bytes (default 0: none); writes past it are `LIMIT_EXCEEDED`. See `stats().memoryBytes`. */
+  /**
+   * Memory budget of the stored data, bytes (default: half the machine's memory; 0: none): value memory
+   * counted exactly, keys and indexes on the heap by estimate. A commit that would pass it, or pass
+   * 60% of V8's heap limit with keys and indexes, is refused with `LIMIT_EXCEEDED`. See `stats().memoryBytes`.
+   */
   readonly maxMemoryBytes?: number;
+  /** Bytes per value-memory segment, off the V8 heap (default 8 MiB; a multiple of 8, at least 4096). */
+  readonly valueSegmentBytes?: number;
+  /** Decoded, frozen entries kept for hot keys (default 10,000; 0: every read decodes afresh). */
+  readonly valueCacheEntries?: number;
   /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;
   /** Directory to persist to (created if missing, but not its parents: see `createParents`); without it the database lives in memory only. */
@@ -76,7 +84,7 @@ export interface OpenOptions {
 export async function open(options: OpenOptions = {}): Promise<Database> {
   const parsed = parseArgument(openOptionsSchema, options, 'open(): options');
   const store = new MvccStore({
-    clock: parsed.clock,
+    ...(parsed.clock === undefined ? {} : { clock: parsed.clock }),
     maxKeyBytes: parsed.maxKeyBytes,
     maxValueBytes: parsed.maxValueBytes,
     retainVersions: parsed.retainVersions,
@@ -84,6 +92,9 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     maxTransactionBytes: parsed.maxTransactionBytes,
     snapshotLeaseMs: parsed.snapshotLeaseMs,
     maxMemoryBytes: parsed.maxMemoryBytes,
+    maxHeapBytes: parsed.maxMemoryBytes === 0 ? 0 : defaultMaxHeapBytes(),
+    segmentBytes: parsed.valueSegmentBytes,
+    valueCacheEntries: parsed.valueCacheEntries,
   });
   if (parsed.dir === undefined) return new Database(store, parsed);
   await checkDirectory(parsed.fileSystem ?? nodeFileSystem, parsed.dir, parsed.createParents);

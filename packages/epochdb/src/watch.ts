@@ -1,4 +1,4 @@
-import { VersionUnavailableError, WatchOverflowError, materialize, parseArgument, prepareEncoded, type CommitRecord, type Version } from '@epochdb/core';
+import { VersionUnavailableError, WatchOverflowError, decodeStored, parseArgument, type CommitRecord, type Version } from '@epochdb/core';
 import type { AppliedChange } from '@epochdb/store';
 import { z } from 'zod';
 
@@ -345,8 +345,7 @@ function changesOfRecord(record: CommitRecord, filter: TagFilter): Change[] {
       continue;
     }
     if (!filter(op.key, op.run, op.type)) continue;
-    const prepared = prepareEncoded(op.encoded);
-    const out: { -readonly [P in keyof Change]: Change[P] } = { version: record.version, key: op.key, kind: 'put', value: materialize(prepared.stored, prepared.copyOnRead) };
+    const out: { -readonly [P in keyof Change]: Change[P] } = { version: record.version, key: op.key, kind: 'put', value: decodeStored(op.encoded).value };
     if (op.run !== undefined) out.run = op.run;
     if (op.type !== undefined) out.type = op.type;
     if (op.expiresAt !== undefined) out.expiresAt = op.expiresAt;

@@ -1,5 +1,8 @@
-export { MvccStore } from './mvcc-store.js';
-export type { AppliedChange, ApplyListener, BatchOp, BatchOptions, CommitContext, CommitListener, CommitValidator, Committed, DeleteOptions, LeaseHolder, MvccStoreOptions, PutOptions, StoreStats, TransactionCheck } from './mvcc-store.js';
+export { MvccStore, DEFAULT_STORE_OPTIONS, COMPACTION_TARGET_UTILIZATION } from './mvcc-store.js';
+export type { MvccStoreOptions, StoreStats } from './mvcc-store.js';
+export type { AppliedChange, ApplyListener, CommitContext, CommitListener, CommitValidator, Committed, TransactionCheck } from './commit-types.js';
+export type { LeaseHolder } from './leases.js';
+export type { BatchOp, BatchOptions, DeleteOptions, PutOptions } from './write-options.js';
 export type { PendingWrite } from './pending-write.js';
 export { Snapshot } from './snapshot.js';
 export { Transaction } from './transaction.js';
@@ -9,3 +12,5 @@ export type { ScanOptions } from './key-range.js';
 export type { ReadApi } from './read-api.js';
 export { compareStrings, createStringTree, NODE_SIZE } from './btree.js';
 export type { BTree } from './btree.js';
+export { copyRecords, ValueMemory, HEADER_BYTES as RECORD_HEADER_BYTES, recordSize } from './value-memory.js';
+export type { CompactionPlan, ValueMemoryStats } from './value-memory.js';
