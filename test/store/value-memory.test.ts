@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ManualClock, encodeValue } from '@epochdb/core';
-import { MvccStore, RECORD_HEADER_BYTES, ValueMemory, copyRecords, recordSize } from '@epochdb/store';
+import { ManualClock, encodeValue, gatherRanges as copyRecords } from '@epochdb/core';
+import { MvccStore, RECORD_HEADER_BYTES, ValueMemory, recordSize } from '@epochdb/store';
 
 /** One step against value memory and its model. */
 type MemoryStep =
@@ -64,7 +64,7 @@ describe('value memory', () => {
             memory.setPrev(id, step.to);
             model.get(id)!.prev = step.to;
           } else {
-            const plan = memory.planCompaction(1.01);
+            const plan = memory.planCompaction(1.01, 4096);
             if (plan === undefined) continue;
             const target = memory.allocateTarget(plan.targetBytes);
             copyRecords(plan.sources, target);

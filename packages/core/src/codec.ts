@@ -3,7 +3,7 @@ import { InvalidValueError } from './errors.js';
 
 /**
  * The msgpackr codec shared by everything that encodes values (the store's
- * private copies, commit records, WAL records and checkpoint files).
+ * validation before a write, value memory, commit records, WAL frames and checkpoints).
  * Records keep object encoding compact; `mapsAsObjects: false` keeps `Map`
  * distinct from plain objects; 64-bit integers decode as `bigint` so a
  * `bigint` reads back as a `bigint`.

@@ -1,5 +1,5 @@
 import { VersionUnavailableError, WatchOverflowError, decodeStored, parseArgument, type CommitRecord, type Version } from '@epochdb/core';
-import type { AppliedChange } from '@epochdb/store';
+import { shouldTrimQueue, type AppliedChange } from '@epochdb/store';
 import { z } from 'zod';
 
 /** One committed change, as {@link ChangeStream} delivers it. */
@@ -386,7 +386,7 @@ export class RecentCommits {
       // Let go of it now, not at the next compaction: a record holds all of its values.
       (this.#records as (CommitRecord | undefined)[])[this.#head++] = undefined;
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#records.length) {
+    if (shouldTrimQueue(this.#head, this.#records.length)) {
       this.#records = this.#records.slice(this.#head);
       this.#head = 0;
     }

@@ -8,6 +8,7 @@ import {
   VersionMismatchError,
   VersionUnavailableError,
   assertKey,
+  gatherRanges,
   parseArgument,
   systemClock,
   tagSchema,
@@ -34,7 +35,7 @@ import { Snapshot } from './snapshot.js';
 import type { SnapshotHost, TransactionHost } from './store-host.js';
 import { Transaction, type TransactionOptions, type TxCollectionLike } from './transaction.js';
 import { TtlIndex } from './ttl-index.js';
-import { copyRecords, recordSize, type CompactionPlan, type ValueMemoryStats } from './value-memory.js';
+import { recordSize, type CompactionPlan, type ValueMemoryStats } from './value-memory.js';
 import { BUDGET_CHECK_EVERY, KEY_HEAP_BYTES, VersionChains } from './version-chains.js';
 import { Versions, type VersionId } from './versions.js';
 import { prepareBatch, prepareDelete, preparePut, writeBytes, type BatchOp, type BatchOptions, type DeleteOptions, type PutOptions } from './write-options.js';
@@ -414,17 +415,19 @@ export class MvccStore implements ReadApi {
 
   /**
    * Which sparse value-memory segments to compact, as a plan any thread can
-   * carry out with {@link copyRecords} into a buffer of `plan.targetBytes`;
+   * carry out with `gatherRanges` (core) into a buffer of `plan.targetBytes`;
    * `undefined` when utilisation is at or above `targetUtilization` or a
    * compaction is already under way. Install the copy with
    * {@link installCompaction} (or drop it with {@link abandonCompaction}).
    */
-  planCompaction(targetUtilization = COMPACTION_TARGET_UTILIZATION): CompactionPlan | undefined {
+  planCompaction(targetUtilization = COMPACTION_TARGET_UTILIZATION, maxBytes?: number): { plan: CompactionPlan; target: SharedArrayBuffer } | undefined {
     this.assertOpen('planCompaction');
     if (this.#compacting) return undefined;
-    const plan = this.#versions.memory.planCompaction(targetUtilization);
-    if (plan !== undefined) this.#compacting = true;
-    return plan;
+    const memory = this.#versions.memory;
+    const plan = memory.planCompaction(targetUtilization, maxBytes);
+    if (plan === undefined) return undefined;
+    this.#compacting = true;
+    return { plan, target: memory.allocateTarget(plan.targetBytes) };
   }
 
   /** Installs a compaction's copy: ids point to the copies, the sparse segments are let go. Returns the records moved. O(records). */
@@ -435,8 +438,9 @@ export class MvccStore implements ReadApi {
   }
 
   /** Forgets a planned compaction whose copy failed (a crashed worker): the next plan starts afresh. */
-  abandonCompaction(): void {
+  abandonCompaction(target: SharedArrayBuffer): void {
     this.#compacting = false;
+    this.#versions.memory.returnTarget(target);
   }
 
   /**
@@ -447,11 +451,10 @@ export class MvccStore implements ReadApi {
     const deadline = performance.now() + budgetMs;
     let moved = 0;
     for (;;) {
-      const plan = this.planCompaction(targetUtilization);
-      if (plan === undefined) return moved;
-      const target = this.#versions.memory.allocateTarget(plan.targetBytes);
-      copyRecords(plan.sources, target);
-      moved += this.installCompaction(plan, target);
+      const planned = this.planCompaction(targetUtilization);
+      if (planned === undefined) return moved;
+      gatherRanges(planned.plan.sources, planned.target);
+      moved += this.installCompaction(planned.plan, planned.target);
       if (performance.now() > deadline) return moved;
     }
   }

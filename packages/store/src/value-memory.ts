@@ -1,4 +1,4 @@
-import { CorruptionError, InvalidValueError, decodeStored, readEncoded, type Version } from '@epochdb/core';
+import { CorruptionError, InvalidValueError, decodeStored, readEncoded, type GatherSource, type Version } from '@epochdb/core';
 
 /**
  * Value memory: every version of every key as one compact record in large
@@ -52,6 +52,8 @@ export class ValueMemory {
   #allocatedBytes = 0;
   #recordsMoved = 0;
   #segmentsCleaned = 0;
+  /** Scratch result of {@link #at}. */
+  #offset = 0;
   /** Called with every id freed or moved under a reader's cached decode (see `ValueCache`). */
   onFree: ((id: number) => void) | undefined;
 
@@ -104,13 +106,15 @@ export class ValueMemory {
 
   /** Sets the id of the next older version of `id` (0: none). */
   setPrev(id: number, prev: number): void {
-    const [segment, offset] = this.#locate(id);
+    const segment = this.#at(id);
+    const offset = this.#offset;
     segment.u32[(offset >>> 2) + 6] = prev;
   }
 
   /** Sets flag bits of `id`. */
   addFlags(id: number, flags: number): void {
-    const [segment, offset] = this.#locate(id);
+    const segment = this.#at(id);
+    const offset = this.#offset;
     segment.u32[(offset >>> 2) + 1]! |= flags;
   }
 
@@ -122,12 +126,14 @@ export class ValueMemory {
   }
 
   version(id: number): Version {
-    const [segment, offset] = this.#locate(id);
+    const segment = this.#at(id);
+    const offset = this.#offset;
     return segment.f64[(offset >>> 3) + 1]!;
   }
 
   flags(id: number): number {
-    const [segment, offset] = this.#locate(id);
+    const segment = this.#at(id);
+    const offset = this.#offset;
     return segment.u32[(offset >>> 2) + 1]!;
   }
 
@@ -137,29 +143,34 @@ export class ValueMemory {
 
   /** Expiry in epoch ms, or `undefined`. */
   expiresAt(id: number): number | undefined {
-    const [segment, offset] = this.#locate(id);
+    const segment = this.#at(id);
+    const offset = this.#offset;
     const at = segment.f64[(offset >>> 3) + 2]!;
     return Number.isNaN(at) ? undefined : at;
   }
 
   prev(id: number): number {
-    const [segment, offset] = this.#locate(id);
+    const segment = this.#at(id);
+    const offset = this.#offset;
     return segment.u32[(offset >>> 2) + 6]!;
   }
 
   runId(id: number): number {
-    const [segment, offset] = this.#locate(id);
+    const segment = this.#at(id);
+    const offset = this.#offset;
     return segment.u32[(offset >>> 2) + 7]!;
   }
 
   typeId(id: number): number {
-    const [segment, offset] = this.#locate(id);
+    const segment = this.#at(id);
+    const offset = this.#offset;
     return segment.u32[(offset >>> 2) + 8]!;
   }
 
   /** Bytes the record of `id` takes in its segment (header, value, padding). */
   recordBytes(id: number): number {
-    const [segment, offset] = this.#locate(id);
+    const segment = this.#at(id);
+    const offset = this.#offset;
     return recordSize(segment.u32[offset >>> 2]!);
   }
 
@@ -168,7 +179,8 @@ export class ValueMemory {
    * memory (the cleaner may move the record): copy what must be kept.
    */
   valueView(id: number): Uint8Array {
-    const [segment, offset] = this.#locate(id);
+    const segment = this.#at(id);
+    const offset = this.#offset;
     const length = segment.u32[offset >>> 2]!;
     return segment.u8.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
   }
@@ -224,7 +236,7 @@ export class ValueMemory {
    * utilisation is at or above `targetUtilization`. A pure plan: the copy can
    * run anywhere (a worker), and {@link installCompaction} takes the result.
    */
-  planCompaction(targetUtilization: number, maxSegments = 8): CompactionPlan | undefined {
+  planCompaction(targetUtilization: number, maxBytes = this.segmentBytes, maxSegments = 8): CompactionPlan | undefined {
     if (this.utilization >= targetUtilization) return undefined;
     const candidates: Segment[] = [];
     for (const segment of this.#segments) {
@@ -237,11 +249,14 @@ export class ValueMemory {
     const chosen: Segment[] = [];
     let live = 0;
     for (const segment of candidates) {
-      if (chosen.length >= maxSegments || (chosen.length > 0 && live + segment.live > this.segmentBytes)) break;
+      if (chosen.length >= maxSegments || (chosen.length > 0 && live + segment.live > maxBytes)) break;
       chosen.push(segment);
       live += segment.live;
     }
-    const sources = chosen.map((segment) => ({ index: segment.index, buffer: segment.buffer, records: this.#liveOffsets(segment) }));
+    const sources = chosen.map((segment) => {
+      const records = this.#liveOffsets(segment);
+      return { index: segment.index, buffer: segment.buffer, records, sizes: records.map((offset) => recordSize(segment.u32[offset >>> 2]!)) };
+    });
     return { sources, targetBytes: alignUp(live) };
   }
 
@@ -257,7 +272,7 @@ export class ValueMemory {
 
   /**
    * Installs a compaction: `target` holds copies of the plan's records packed
-   * from offset 0 in plan order (what {@link copyRecords} makes). A record
+   * from offset 0 in plan order (what `gatherRanges` in core makes). A record
    * freed or moved since the plan was made is skipped (its copy is dead space);
    * for the rest the header fields the main thread may have changed since the
    * copy (prev, flags) are carried over and the id points to the copy. The
@@ -322,10 +337,12 @@ export class ValueMemory {
 
   // ------------------------------------------------------------ private
 
-  #locate(id: number): [Segment, number] {
+  /** The segment holding `id`'s record; its offset is left in {@link #offset} (no tuple allocated per field read). */
+  #at(id: number): Segment {
     const address = this.#table[id]!;
     const index = segmentOf(address);
-    return [this.#segments[index]!, address - index * SEGMENT_STRIDE];
+    this.#offset = address - index * SEGMENT_STRIDE;
+    return this.#segments[index]!;
   }
 
   #takeId(): number {
@@ -398,29 +415,9 @@ export class ValueMemory {
   }
 }
 
-/**
- * Copies the records a {@link CompactionPlan} names into `target`, packed from
- * offset 0 in plan order. Pure memory work with no knowledge of the store: the
- * worker pool runs it off the main thread. Returns the bytes written.
- */
-export function copyRecords(sources: readonly { readonly buffer: SharedArrayBuffer; readonly records: readonly number[] }[], target: SharedArrayBuffer): number {
-  const to = new Uint8Array(target);
-  let at = 0;
-  for (const source of sources) {
-    const from = new Uint8Array(source.buffer);
-    const lengths = new Uint32Array(source.buffer);
-    for (const offset of source.records) {
-      const size = recordSize(lengths[offset >>> 2]!);
-      to.set(from.subarray(offset, offset + size), at);
-      at += size;
-    }
-  }
-  return at;
-}
-
 /** What the cleaner copies: live records of sparse segments, and the size of the segment to copy them into. */
 export interface CompactionPlan {
-  readonly sources: readonly { readonly index: number; readonly buffer: SharedArrayBuffer; readonly records: readonly number[] }[];
+  readonly sources: readonly (GatherSource & { readonly index: number })[];
   readonly targetBytes: number;
 }
 
