@@ -31,7 +31,7 @@ export interface OpenOptions {
   readonly maxMemoryBytes?: number;
   /** Bytes per value-memory segment, off the V8 heap (default 8 MiB; a multiple of 8, at least 4096). */
   readonly valueSegmentBytes?: number;
-  /** Decoded, frozen entries kept for hot keys (default 10,000; 0: every read decodes afresh). */
+  /** Decoded, frozen entries kept for hot keys (default 0: every read decodes a fresh frozen copy). */
   readonly valueCacheEntries?: number;
   /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;

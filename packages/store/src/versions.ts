@@ -1,4 +1,4 @@
-import type { Entry, Version } from '@epochdb/core';
+import { DEFAULT_VALUE_CACHE_ENTRIES, type Entry, type Version } from '@epochdb/core';
 import { TagTable } from './tag-table.js';
 import { ValueCache } from './value-cache.js';
 import { COPY_ON_READ, EXPIRY, KIND_KNOWN, TOMBSTONE, ValueMemory } from './value-memory.js';
@@ -13,12 +13,9 @@ export type IndexName = 'run' | 'type';
 export interface VersionsOptions {
   /** Bytes per value-memory segment (default 8 MiB). */
   readonly segmentBytes?: number | undefined;
-  /** Frozen entries kept for hot keys (default 10,000; 0: every read decodes). */
+  /** Frozen entries kept for hot keys (default none: every read decodes). */
   readonly valueCacheEntries?: number | undefined;
 }
-
-/** Frozen entries kept for hot keys by default. */
-export const DEFAULT_VALUE_CACHE_ENTRIES = 10_000;
 
 /**
  * Every stored version of every key: records in value memory, tags interned,
