@@ -1,6 +1,7 @@
 import { CorruptionError, defaultMaxHeapBytes, openOptionsSchema, parseArgument, type Clock, type FileSystem, type RecoveryEvent, type SyncMode } from '@epochdb/core';
-import { Persistence } from '@epochdb/persist';
+import { nodeFileSystem, Persistence } from '@epochdb/persist';
 import { MvccStore } from '@epochdb/store';
+import { checkDirectory } from './check-directory.js';
 import { Database } from './database.js';
 
 /** Options of {@link open}. Unknown names are rejected. */
@@ -34,8 +35,10 @@ export interface OpenOptions {
   readonly valueCacheEntries?: number;
   /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;
-  /** Directory to persist to (created if missing); without it the database lives in memory only. */
+  /** Directory to persist to (created if missing, but not its parents: see `createParents`); without it the database lives in memory only. */
   readonly dir?: string;
+  /** Create missing parent directories of `dir` too (default false, so that a typo in a path does not make a new tree). */
+  readonly createParents?: boolean;
   /** Default durability of writes (default `'always'`); overridable per write. */
   readonly sync?: SyncMode;
   /** fdatasync period in `'interval'` mode, ms (default 1000). */
@@ -94,6 +97,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     valueCacheEntries: parsed.valueCacheEntries,
   });
   if (parsed.dir === undefined) return new Database(store, parsed);
+  await checkDirectory(parsed.fileSystem ?? nodeFileSystem, parsed.dir, parsed.createParents);
   const { persistence, recovered } = await Persistence.open({
     dir: parsed.dir,
     fs: parsed.fileSystem,
