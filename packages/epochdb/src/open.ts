@@ -1,7 +1,9 @@
-import { CorruptionError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { CorruptionError, InvalidOptionError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { Persistence } from '@epochdb/persist';
+import { parseReplicateOptions, type ReplicateOptions } from '@epochdb/replicate';
 import { MvccStore } from '@epochdb/store';
 import { Database } from './database.js';
+import { startReplication } from './replication.js';
 
 /** Options of {@link open}. Unknown names are rejected. */
 export interface OpenOptions {
@@ -44,6 +46,12 @@ export interface OpenOptions {
   readonly onRecoveryEvent?: (event: RecoveryEvent) => void;
   /** The file system to persist through (default: the real one); for fault-injection and simulation tests. */
   readonly fileSystem?: FileSystem;
+  /**
+   * Ship every commit to a NATS JetStream stream for read replicas
+   * ({@link openReplica}) and point-in-time restore. Needs `dir`: the WAL is
+   * what is shipped. See README "Running more than one instance".
+   */
+  readonly replicate?: ReplicateOptions;
   /** Background maintenance: TTL cleaning and version GC in main-thread slices, checkpoints and verification on workers. */
   readonly maintenance?: {
     /** How often a maintenance slice starts, in ms (default 1000; 0 turns the timer off). */
@@ -71,7 +79,10 @@ export interface OpenOptions {
  * db.get('user:1'); // { name: 'Ada' }
  */
 export async function open(options: OpenOptions = {}): Promise<Database> {
-  const parsed = parseArgument(openOptionsSchema, options, 'open(): options');
+  const { replicate, ...rest } = (options ?? {}) as OpenOptions;
+  const replication = replicate === undefined ? undefined : parseReplicateOptions(replicate);
+  const parsed = parseArgument(openOptionsSchema, rest, 'open(): options');
+  if (replication !== undefined && parsed.dir === undefined) throw new InvalidOptionError('open(): options.replicate needs options.dir: the write-ahead log is what is shipped');
   const store = new MvccStore({
     clock: parsed.clock,
     maxKeyBytes: parsed.maxKeyBytes,
@@ -119,5 +130,6 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
       throw error;
     }
   }
+  if (replication !== undefined) await startReplication(db, store, parsed.dir, replication);
   return db;
 }

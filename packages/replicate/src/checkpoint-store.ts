@@ -1,0 +1,63 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
+import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpoint } from '@epochdb/persist';
+import type { ReplicationLog } from './replication-log.js';
+
+/** A checkpoint's state, loaded: what a replica or a restore starts from. */
+export interface Bootstrap {
+  readonly version: Version;
+  readonly entries: readonly CheckpointEntry[];
+}
+
+/** The versions of the checkpoints in the object store, oldest first. */
+export async function listCheckpoints(log: ReplicationLog): Promise<Version[]> {
+  const objects = await (await log.objects()).list();
+  const versions: Version[] = [];
+  for (const info of objects) {
+    const version = info.deleted ? undefined : parseCheckpointName(info.name);
+    if (version !== undefined) versions.push(version);
+  }
+  return versions.sort((a, b) => a - b);
+}
+
+/**
+ * Uploads the local checkpoint file `path` (at `version`) to the object store,
+ * streamed in chunks (never the whole file in memory), then keeps only the
+ * newest `keep` checkpoints and removes the stream messages the oldest kept
+ * one covers.
+ */
+export async function uploadCheckpoint(log: ReplicationLog, path: string, version: Version, keep: number): Promise<void> {
+  const store = await log.objects();
+  const file = createReadStream(path, { highWaterMark: 128 * 1024 });
+  await store.put({ name: checkpointName(version), options: { max_chunk_size: 128 * 1024 } }, Readable.toWeb(file) as unknown as ReadableStream<Uint8Array>);
+  const versions = await listCheckpoints(log);
+  const drop = versions.slice(0, Math.max(0, versions.length - keep));
+  for (const old of drop) await store.delete(checkpointName(old));
+  const oldestKept = versions[drop.length];
+  if (oldestKept === undefined) return;
+  const tail = await log.tail();
+  const seq = await log.seqAfter(oldestKept, tail);
+  if (seq > tail.firstSeq && tail.firstSeq > 0) await log.purgeBelow(seq);
+}
+
+/**
+ * Loads the checkpoint at `version` from the object store: streamed to a
+ * temporary file `scratch`, then read and verified like a local checkpoint.
+ */
+export async function downloadCheckpoint(log: ReplicationLog, version: Version, scratch: string): Promise<Bootstrap> {
+  const result = await (await log.objects()).get(checkpointName(version));
+  if (result === null) throw new ReplicationError(`checkpoint ${version} of ${JSON.stringify(log.names.stream)} is no longer in the object store`, false);
+  try {
+    await pipeline(Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>), createWriteStream(scratch) as Writable);
+    const error = await result.error;
+    if (error !== null) throw error;
+    const contents = await readCheckpoint(nodeFileSystem, scratch);
+    return { version: contents.version, entries: contents.entries };
+  } finally {
+    await rm(scratch, { force: true });
+  }
+}
