@@ -1,36 +1,92 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openReplica, ReadOnlyError, type Replica } from 'epochdb';
+import { describe, expect, it } from 'vitest';
+import { ReadOnlyError, type ReplicaEvent } from 'epochdb';
 import { useDatabases } from '../support/databases.js';
-import { NatsServer } from '../support/nats-server.js';
+import { runWorkload, stateAt, stateOf, useNats } from './harness.js';
 
 const { openDb, tempDir } = useDatabases();
-let nats: NatsServer;
-let names = 0;
-const nextName = (): string => `t${process.pid}_${names++}`;
+const { nats, nextName, openReplicaFor } = useNats();
+const HISTORY = 1_000_000;
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats.stop();
-});
-
-describe('replication: primary to replica', () => {
-  it('a replica follows the primary and refuses writes', async () => {
+describe('replication: replicas follow the primary', () => {
+  it('a replica follows the primary exactly (values, tags, expiry, versions) and refuses writes with READ_ONLY', async () => {
     const name = nextName();
-    const primary = await openDb({ dir: tempDir(), replicate: { servers: nats.url, name } });
+    const primary = await openDb({ dir: tempDir(), replicate: { servers: nats().url, name } });
     await primary.put('a', { n: 1 }, { type: 't', ttl: 60_000 });
-    const replica = await openReplica({ servers: nats.url, name });
-    try {
-      const v = await primary.put('b', 'two', { run: 'r1' });
-      await replica.caughtUp(v, { timeoutMs: 10_000 });
-      expect(replica.version).toBe(v);
-      expect(replica.getEntry('a')).toEqual(primary.getEntry('a'));
-      expect(replica.getEntry('b')).toEqual(primary.getEntry('b'));
-      await expect(replica.put('c', 1)).rejects.toBeInstanceOf(ReadOnlyError);
-      await expect(replica.db.put('c', 1)).rejects.toMatchObject({ code: 'READ_ONLY' });
-    } finally {
-      await replica.close();
+    const replica = await openReplicaFor({ servers: nats().url, name });
+    const v = await primary.put('b', 'two', { run: 'r1' });
+    await replica.caughtUp(v, { timeoutMs: 10_000 });
+    expect(replica.version).toBe(v);
+    expect(stateOf(replica)).toEqual(stateOf(primary));
+    expect(replica.getEntry('a')?.expiresAt).toBe(primary.getEntry('a')?.expiresAt);
+    expect.assertions(8);
+    await expect(replica.put('c', 1)).rejects.toBeInstanceOf(ReadOnlyError);
+    await expect(replica.batch([{ op: 'delete', key: 'a' }])).rejects.toMatchObject({ code: 'READ_ONLY' });
+    await expect(replica.transaction(() => undefined)).rejects.toMatchObject({ code: 'READ_ONLY' });
+    // Also through the local database and a collection: the write gate refuses them all.
+    await expect(replica.db.put('c', 1)).rejects.toMatchObject({ code: 'READ_ONLY' });
+    expect(replica.has('c')).toBe(false);
+  });
+
+  it('converges to the primary under concurrent transactions: every version equals the primary at that version, on three replicas', async () => {
+    const name = nextName();
+    const primary = await openDb({ dir: tempDir(), retainVersions: HISTORY, replicate: { servers: nats().url, name } });
+    await runWorkload(primary, 1, 50);
+    const replicas = [
+      await openReplicaFor({ servers: nats().url, name, retainVersions: HISTORY }),
+      await openReplicaFor({ servers: nats().url, name, retainVersions: HISTORY, dir: tempDir() }),
+    ];
+    const during = runWorkload(primary, 2, 400, 6);
+    replicas.push(await openReplicaFor({ servers: nats().url, name, retainVersions: HISTORY }));
+    await during;
+    const last = primary.version;
+    for (const replica of replicas) await replica.caughtUp(last, { timeoutMs: 20_000 });
+    expect(last).toBeGreaterThan(400);
+    for (const replica of replicas) {
+      expect(replica.version).toBe(last);
+      // The model check: every key at a spread of versions, and the newest state.
+      for (let v = 1; v <= last; v += 37) expect(stateAt(replica, v), `version ${v}`).toEqual(stateAt(primary, v));
+      expect(stateOf(replica)).toEqual(stateOf(primary));
     }
+  });
+
+  it('a replica started late bootstraps from the newest checkpoint in the object store, then follows', async () => {
+    const name = nextName();
+    const primary = await openDb({ dir: tempDir(), replicate: { servers: nats().url, name } });
+    await runWorkload(primary, 3, 200);
+    await primary.checkpoint();
+    const checkpointVersion = primary.version;
+    await runWorkload(primary, 4, 50);
+    const events: ReplicaEvent[] = [];
+    const replica = await openReplicaFor({ servers: nats().url, name, onEvent: (event) => events.push(event) });
+    expect(events).toEqual([{ type: 'bootstrap', version: checkpointVersion, entries: expect.any(Number) }]);
+    await replica.caughtUp(undefined, { timeoutMs: 10_000 });
+    expect(replica.version).toBe(primary.version);
+    expect(stateOf(replica)).toEqual(stateOf(primary));
+  });
+
+  it('a replica with a dir restarts from its own state and fetches only what it missed', async () => {
+    const name = nextName();
+    const dir = tempDir();
+    const primary = await openDb({ dir: tempDir(), replicate: { servers: nats().url, name } });
+    await runWorkload(primary, 5, 100);
+    const first = await openReplicaFor({ servers: nats().url, name, dir });
+    await first.caughtUp(primary.version, { timeoutMs: 10_000 });
+    const stopped = first.version;
+    await first.close();
+    await runWorkload(primary, 6, 100);
+    const events: ReplicaEvent[] = [];
+    const again = await openReplicaFor({ servers: nats().url, name, dir, onEvent: (event) => events.push(event) });
+    expect(again.version).toBe(stopped);
+    await again.caughtUp(undefined, { timeoutMs: 10_000 });
+    expect(events).toEqual([]);
+    expect(stateOf(again)).toEqual(stateOf(primary));
+  });
+
+  it('caughtUp times out with a REPLICATION error when the version never comes', async () => {
+    const name = nextName();
+    const primary = await openDb({ dir: tempDir(), replicate: { servers: nats().url, name } });
+    await primary.put('a', 1);
+    const replica = await openReplicaFor({ servers: nats().url, name });
+    await expect(replica.caughtUp(primary.version + 5, { timeoutMs: 200 })).rejects.toMatchObject({ code: 'REPLICATION', message: expect.stringContaining('not 6') });
   });
 });

@@ -100,7 +100,7 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #applyListeners = new Set<ApplyListener>();
   /** Extra write checks (a replica refuses every write; a fenced primary too). */
   readonly #writeGates: (() => void)[] = [];
-  readonly #checkpointListeners: ((version: Version) => void)[] = [];
+  readonly #checkpointListeners: ((version: Version) => Promise<void> | void)[] = [];
   readonly #closeHooks: (() => Promise<void>)[] = [];
 
   /** @internal Use {@link open}. */
@@ -371,8 +371,8 @@ export class Database implements ReadApi, AsyncDisposable {
     this.#writeGates.push(gate);
   }
 
-  /** @internal Calls `listener` with the version of every checkpoint written from now on. */
-  onCheckpoint(listener: (version: Version) => void): void {
+  /** @internal Calls `listener` with the version of every checkpoint written from now on; the checkpoint waits for it. */
+  onCheckpoint(listener: (version: Version) => Promise<void> | void): void {
     this.#checkpointListeners.push(listener);
   }
 
@@ -431,12 +431,12 @@ export class Database implements ReadApi, AsyncDisposable {
             return written;
           };
     await persistence.checkpointFromWal(this.#store.clock.now(), build);
-    this.#checkpointed(persistence);
+    await this.#checkpointed(persistence);
   }
 
-  #checkpointed(persistence: Persistence): void {
+  async #checkpointed(persistence: Persistence): Promise<void> {
     const version = persistence.stats().lastCheckpointVersion;
-    for (const listener of this.#checkpointListeners) listener(version);
+    for (const listener of this.#checkpointListeners) await listener(version);
   }
 
   /** Starts an automatic checkpoint unless one runs; a failure schedules a retry. */
@@ -485,7 +485,7 @@ export class Database implements ReadApi, AsyncDisposable {
     const snapshot = this.#store.snapshotForExport();
     try {
       await persistence.checkpoint(snapshot.version, snapshot.exportEntries());
-      this.#checkpointed(persistence);
+      await this.#checkpointed(persistence);
     } finally {
       snapshot.release();
     }

@@ -34,11 +34,12 @@ export async function startReplication(db: Database, store: MvccStore, dir: stri
   store.onCommit((record) => shipper.committed(record));
   let uploads: Promise<void> = Promise.resolve();
   db.onCheckpoint((version) => {
-    uploads = uploads.then(async () => {
+    // One upload at a time, in order; `checkpoint()` resolves when its own is done.
+    return (uploads = uploads.then(async () => {
       const log = shipper.log;
       // A checkpoint that cannot be uploaded now is covered by the next one.
       if (log !== undefined) await uploadCheckpoint(log, join(dir, checkpointName(version)), version, options.keepCheckpoints).catch(() => undefined);
-    });
+    }));
   });
   db.onClose(async () => {
     await shipper.drained(Math.min(options.timeoutMs, CLOSE_DRAIN_MS));

@@ -54,7 +54,7 @@ export async function downloadCheckpoint(log: ReplicationLog, version: Version, 
   try {
     await pipeline(Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>), createWriteStream(scratch) as Writable);
     const error = await result.error;
-    if (error !== null) throw error;
+    if (error !== null && error !== undefined) throw error;
     const contents = await readCheckpoint(nodeFileSystem, scratch);
     return { version: contents.version, entries: contents.entries };
   } finally {
