@@ -17,7 +17,7 @@ const CLOSE_DRAIN_MS = 2000;
  */
 export async function startReplication(db: Database, store: MvccStore, dir: string, options: ReplicateOptionsParsed): Promise<void> {
   let fenced: ReplicationError | undefined;
-  const shipper = new Shipper(
+  const shipper: Shipper = new Shipper(
     {
       get version() {
         return db.version;
@@ -25,6 +25,10 @@ export async function startReplication(db: Database, store: MvccStore, dir: stri
       dir,
       flushed: () => db.flushed(),
       fenced: (error) => (fenced = error),
+      get checkpointVersion() {
+        return db.stats().lastCheckpointVersion;
+      },
+      uploadCheckpoint: (version): Promise<void> => uploadCheckpoint(shipper.log!, join(dir, checkpointName(version)), version, options.keepCheckpoints),
     },
     options,
   );

@@ -99,13 +99,17 @@ export class Follower {
     if (gap || local === 0 || reason !== undefined) {
       const checkpoints = await listCheckpoints(this.#log);
       const newest = checkpoints.at(-1) ?? 0;
-      if (gap && (newest < tail.firstVersion - 1 || newest <= local)) {
-        throw new ReplicationError(`the replication log ${JSON.stringify(this.#log.names.stream)} starts at version ${tail.firstVersion} and no checkpoint covers versions ${local + 1}..${tail.firstVersion - 1}`, false);
+      if ((gap && newest < tail.firstVersion - 1) || ((gap || reason !== undefined) && newest <= local)) {
+        throw new ReplicationError(`the replication log ${JSON.stringify(this.#log.names.stream)} does not go on from version ${local} (${reason ?? `it starts at version ${tail.firstVersion}`}) and no checkpoint covers the gap`, false);
       }
       if (newest > local) {
         const bootstrap = await downloadCheckpoint(this.#log, newest, join(tmpdir(), `epochdb-bootstrap-${randomUUID()}.ckpt`));
         await this.#host.reset(bootstrap);
-        this.#host.event(reason === undefined ? { type: 'bootstrap', version: bootstrap.version, entries: bootstrap.entries.length } : { type: 'rebootstrap', from: local, version: bootstrap.version, reason });
+        this.#host.event(
+          local === 0
+            ? { type: 'bootstrap', version: bootstrap.version, entries: bootstrap.entries.length }
+            : { type: 'rebootstrap', from: local, version: bootstrap.version, reason: reason ?? `the stream now starts at version ${tail.firstVersion}` },
+        );
       }
     }
     await this.#follow(tail);

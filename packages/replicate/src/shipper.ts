@@ -14,6 +14,10 @@ export interface ShippingHost {
   flushed(): Promise<void>;
   /** Called once if another primary holds the log: from then on every write is refused with this error. */
   fenced(error: ReplicationError): void;
+  /** The newest local checkpoint's version (0: none). */
+  readonly checkpointVersion: Version;
+  /** Uploads the local checkpoint at `version` to the object store. */
+  uploadCheckpoint(version: Version): Promise<void>;
 }
 
 /** Counters of a {@link Shipper}. */
@@ -29,6 +33,8 @@ export interface ShippingStats {
   readonly published: number;
   /** Times the shipper lost the connection or its place and synced again. */
   readonly resyncs: number;
+  /** Times the WAL no longer held the next version and the stream went on after an uploaded checkpoint. */
+  readonly checkpointJumps: number;
 }
 
 /** Records published before waiting for their acknowledgements. */
@@ -70,6 +76,7 @@ export class Shipper {
   #loop: Promise<void> | undefined;
   #published = 0;
   #resyncs = 0;
+  #jumps = 0;
   /** The newest version known durable locally. */
   #localDurable: Version;
 
@@ -151,6 +158,7 @@ export class Shipper {
       fenced: this.#fenced !== undefined,
       published: this.#published,
       resyncs: this.#resyncs,
+      checkpointJumps: this.#jumps,
     });
   }
 
@@ -221,6 +229,16 @@ export class Shipper {
     this.#localDurable = Math.max(this.#localDurable, upTo);
     const after = this.shippedVersion;
     const records = await this.#pending(after, Math.min(upTo, after + WINDOW));
+    if (records === undefined) {
+      // The WAL no longer holds what comes next (a checkpoint covered it while NATS was away):
+      // the checkpoint goes to the object store, and the stream goes on after it. Replicas
+      // that see the jump re-bootstrap from that checkpoint.
+      const checkpoint = this.#host.checkpointVersion;
+      await this.#host.uploadCheckpoint(checkpoint);
+      this.#tail = { ...this.#tail!, version: checkpoint };
+      this.#jumps++;
+      return;
+    }
     let seq = this.#tail!.seq;
     const acks = records.map((record, i) => log.publish(record, this.#primary, seq + i, this.#options.timeoutMs));
     this.#ownedAfter ??= seq;
@@ -245,8 +263,8 @@ export class Shipper {
     this.#shipped(this.shippedVersion);
   }
 
-  /** Records in `(after, upTo]`: from memory when it holds them all, else from the WAL. */
-  async #pending(after: Version, upTo: Version): Promise<CommitRecord[]> {
+  /** Records in `(after, upTo]`: from memory when it holds them all, else from the WAL; `undefined` if a checkpoint covered them. */
+  async #pending(after: Version, upTo: Version): Promise<CommitRecord[] | undefined> {
     const queue = this.#queue;
     let start = 0;
     while (start < queue.length && queue[start]!.version <= after) start++;
@@ -255,8 +273,8 @@ export class Shipper {
     try {
       return await readWalHistory(nodeFileSystem, this.#host.dir, after, upTo);
     } catch (error) {
-      if (!(error instanceof VersionUnavailableError)) throw error;
-      throw new ReplicationError(`the local write-ahead log no longer holds version ${after + 1}, the next one to ship to ${JSON.stringify(this.#options.name)} (a checkpoint covered it)`, true, { cause: error });
+      if (!(error instanceof VersionUnavailableError) || this.#host.checkpointVersion <= after) throw error;
+      return undefined;
     }
   }
 
