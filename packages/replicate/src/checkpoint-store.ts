@@ -40,7 +40,8 @@ export async function uploadCheckpoint(log: ReplicationLog, path: string, versio
   const oldestKept = versions[drop.length];
   if (oldestKept === undefined) return;
   const tail = await log.tail();
-  const seq = await log.seqAfter(oldestKept, tail);
+  // The newest message always stays: it is how a primary learns where the stream ends.
+  const seq = Math.min(await log.seqAfter(oldestKept, tail), tail.seq);
   if (seq > tail.firstSeq && tail.firstSeq > 0) await log.purgeBelow(seq);
 }
 

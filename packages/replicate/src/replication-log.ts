@@ -1,4 +1,4 @@
-import { type CommitRecord, type Version } from '@epochdb/core';
+import { IoError, type CommitRecord, type Version } from '@epochdb/core';
 import { connect, DeliverPolicy, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection, type ObjectStore, type PubAck } from 'nats';
 import { logNames, type LogNames } from './names.js';
 import { decodeRecordMessage, encodeRecordMessage, messageVersion, PRIMARY_HEADER } from './record-message.js';
@@ -15,6 +15,9 @@ export interface LogTail {
   readonly firstSeq: number;
   readonly firstVersion: Version;
 }
+
+/** Longest {@link ReplicationLog.close} waits for buffered messages to go out. */
+const CLOSE_DRAIN_MS = 1000;
 
 /** JetStream's error code for a publish whose expected last sequence did not match. */
 const WRONG_LAST_SEQUENCE = 10071;
@@ -48,7 +51,9 @@ export class ReplicationLog {
   /** Connects to `servers` (reconnecting forever afterwards) and makes sure the stream exists. */
   static async open(servers: readonly string[], name: string, timeoutMs: number): Promise<ReplicationLog> {
     const names = logNames(name, 'replication');
-    const nc = await connect({ servers: [...servers], timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 200, name: `epochdb ${name}` });
+    const nc = await connect({ servers: [...servers], timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 200, name: `epochdb ${name}` }).catch((error: unknown) => {
+      throw new IoError(`cannot reach NATS at ${servers.join(', ')}: ${(error as Error).message}`, { cause: error });
+    });
     try {
       const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
       const log = new ReplicationLog(names, nc, jsm);
@@ -111,7 +116,8 @@ export class ReplicationLog {
   /** Reads commit records from stream sequence `seq` on, in order, through an ordered consumer (it resumes by itself across reconnects). */
   async follow(seq: number): Promise<ConsumerMessages> {
     const consumer = await this.#js.consumers.get(this.names.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
-    return consumer.consume({ max_messages: 512 });
+    // Short pulls: after a server restart, missed heartbeats make the ordered consumer start again within seconds.
+    return consumer.consume({ max_messages: 512, expires: 2000 });
   }
 
   /** Decodes a followed message. */
@@ -135,8 +141,12 @@ export class ReplicationLog {
     return this.#nc.closed();
   }
 
-  /** Closes the connection, flushing what it has buffered. */
+  /** Closes the connection, flushing what it has buffered (for at most a second: a server that is away gets nothing more). */
   async close(): Promise<void> {
-    await this.#nc.drain().catch(() => this.#nc.close());
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_DRAIN_MS)));
+    await Promise.race([this.#nc.drain().catch(() => undefined), late]);
+    clearTimeout(timer);
+    if (!this.#nc.isClosed()) await this.#nc.close();
   }
 }

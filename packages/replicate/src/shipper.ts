@@ -241,14 +241,14 @@ export class Shipper {
     }
     let seq = this.#tail!.seq;
     const acks = records.map((record, i) => log.publish(record, this.#primary, seq + i, this.#options.timeoutMs));
+    // Once one fails the later ones fail too, and they may be left unawaited: observe them all.
+    for (const ack of acks) ack.catch(() => undefined);
     this.#ownedAfter ??= seq;
     for (let i = 0; i < records.length; i++) {
       let ack;
       try {
         ack = await acks[i]!;
       } catch (error) {
-        // Later ones fail too; wait for them so none is left unobserved.
-        await Promise.allSettled(acks.slice(i + 1));
         if (isWrongLastSequence(error)) throw new Error('the stream moved on: sync again', { cause: error });
         throw error;
       }
