@@ -90,3 +90,30 @@ describe('replication: replicas follow the primary', () => {
     await expect(replica.caughtUp(primary.version + 5, { timeoutMs: 200 })).rejects.toMatchObject({ code: 'REPLICATION', message: expect.stringContaining('not 6') });
   });
 });
+
+describe('replication: the read API of a replica', () => {
+  it('change streams and collection indexes on a replica follow what it applies', async () => {
+    const { z } = await import('zod');
+    const name = nextName();
+    const primary = await openDb({ dir: tempDir(), replicate: { servers: nats().url, name } });
+    const schema = z.object({ email: z.string() });
+    const users = primary.collection('user', { schema });
+    await users.put('user:1', { email: 'ada@example.com' });
+    const replica = await openReplicaFor({ servers: nats().url, name });
+    await replica.caughtUp(primary.version, { timeoutMs: 10_000 });
+    const replicaUsers = replica.collection('user', { schema });
+    replicaUsers.createIndex('byEmail', (u) => u.email);
+    const stream = replica.watch({ prefix: 'user:' });
+    await users.put('user:2', { email: 'bob@example.com' });
+    await primary.delete('user:1');
+    const changes: string[] = [];
+    for await (const change of stream) {
+      changes.push(`${change.kind} ${change.key} ${change.version}`);
+      if (changes.length === 2) break;
+    }
+    expect(changes).toEqual([`put user:2 ${primary.version - 1}`, `delete user:1 ${primary.version}`]);
+    expect(replicaUsers.index('byEmail').get('bob@example.com').map((e) => e.key)).toEqual(['user:2']);
+    expect(replicaUsers.index('byEmail').get('ada@example.com')).toEqual([]);
+    await expect(replicaUsers.put('user:3', { email: 'eve@example.com' })).rejects.toMatchObject({ code: 'READ_ONLY' });
+  });
+});
