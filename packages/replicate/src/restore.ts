@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { InvalidOptionError, ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
 import { writeBackup } from '@epochdb/persist';
 import { downloadCheckpoint, listCheckpoints } from './checkpoint-store.js';
-import { parseServers, positiveInteger } from './names.js';
+import { logNames, parseServers, positiveInteger } from './names.js';
 import { ReplicationLog } from './replication-log.js';
 
 /** Options of {@link restore}. */
@@ -45,10 +45,12 @@ export interface RestoreReport {
 export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const servers = parseServers(options.servers, 'restore()');
   if (typeof options.dir !== 'string' || options.dir.length === 0) throw new InvalidOptionError('restore(): dir must be a non-empty path');
+  const version = options.version === undefined ? undefined : positiveInteger(options.version, 0, 'restore(): version');
+  logNames(options.name, 'restore()');
   const log = await ReplicationLog.open(servers, options.name, positiveInteger(options.timeoutMs, 5000, 'restore(): timeoutMs'));
   try {
     const tail = await log.tail();
-    const target = options.version === undefined ? tail.version : positiveInteger(options.version, 0, 'restore(): version');
+    const target = version ?? tail.version;
     if (target > tail.version) throw new ReplicationError(`restore(): version ${target} is newer than the replication log of ${JSON.stringify(options.name)} (at ${tail.version})`, false);
     const checkpoint = (await listCheckpoints(log)).filter((v) => v <= target).at(-1) ?? 0;
     if (tail.firstSeq > 0 && checkpoint < tail.firstVersion - 1 && target >= tail.firstVersion - 1) {
