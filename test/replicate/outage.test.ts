@@ -17,7 +17,14 @@ async function expectWholeLog(name: string, version: number): Promise<void> {
   const log = await ReplicationLog.open([nats().url], name, 5000);
   try {
     const tail = await log.tail();
-    expect({ first: tail.firstVersion, last: tail.version, messages: tail.seq - tail.firstSeq + 1 }).toEqual({ first: 1, last: version, messages: version });
+    const versions: number[] = [];
+    const messages = await log.follow(tail.firstSeq);
+    for await (const message of messages) {
+      for (const record of ReplicationLog.records(message.data, message.seq)) versions.push(record.version);
+      if (message.seq === tail.seq) break;
+    }
+    messages.stop();
+    expect(versions).toEqual(Array.from({ length: version }, (_, i) => i + 1));
   } finally {
     await log.close();
   }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { ReplicationError, type CommitRecord, type Version } from '@epochdb/core';
 import type { ConsumerMessages } from 'nats';
 import { downloadCheckpoint, listCheckpoints, type Bootstrap } from './checkpoint-store.js';
+import { messageVersion } from './record-message.js';
 import { ReplicationLog, type LogTail } from './replication-log.js';
 
 /** What a replica reports as it follows: bootstraps from a checkpoint and re-bootstraps after the stream was trimmed past it. */
@@ -29,6 +30,9 @@ export interface FollowerHost {
   event(event: ReplicaEvent): void;
 }
 
+/** How often a follower asks where the stream ends, for {@link Follower.lag}. */
+const LAG_POLL_MS = 250;
+
 interface Waiter {
   readonly version: Version;
   readonly resolve: () => void;
@@ -46,14 +50,24 @@ export class Follower {
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
   #closed = false;
-  #pending = 0;
-  #oldestUnappliedTime: number | undefined;
+  /** The newest version known to be in the stream. */
+  #newest = 0;
+  /** Commit time of the newest record applied. */
+  #appliedTime = 0;
+  readonly #poll: NodeJS.Timeout;
   #waiters: Waiter[] = [];
   #failure: Error | undefined;
 
   private constructor(log: ReplicationLog, host: FollowerHost) {
     this.#log = log;
     this.#host = host;
+    // What the stream holds beyond what was delivered so far: for `lag`.
+    this.#poll = setInterval(() => {
+      this.#log.tail().then(
+        (tail) => (this.#newest = Math.max(this.#newest, tail.version)),
+        () => undefined,
+      );
+    }, LAG_POLL_MS).unref();
   }
 
   /** Connects, bootstraps if needed and starts following. */
@@ -63,16 +77,16 @@ export class Follower {
     try {
       await follower.#catchUpStart(undefined);
     } catch (error) {
-      await log.close();
+      await follower.close();
       throw error;
     }
     return follower;
   }
 
-  /** How far behind the replica is. */
+  /** How far behind the newest version it knows of the replica is (ms: since the newest record applied was committed, 0 when caught up). */
   get lag(): ReplicaLag {
-    const ms = this.#pending === 0 || this.#oldestUnappliedTime === undefined ? 0 : Math.max(0, Date.now() - this.#oldestUnappliedTime);
-    return Object.freeze({ versions: this.#pending, ms });
+    const versions = Math.max(0, this.#newest - this.#host.version);
+    return Object.freeze({ versions, ms: versions === 0 ? 0 : Math.max(0, Date.now() - this.#appliedTime) });
   }
 
   /** Why following stopped, if it did. */
@@ -117,7 +131,7 @@ export class Follower {
 
   async #follow(tail: LogTail): Promise<void> {
     const seq = await this.#log.seqAfter(this.#host.version, tail);
-    this.#pending = Math.max(0, tail.version - this.#host.version);
+    this.#newest = Math.max(this.#newest, tail.version);
     this.#messages = await this.#log.follow(seq);
     this.#loop = this.#consume(this.#messages);
   }
@@ -125,18 +139,19 @@ export class Follower {
   async #consume(messages: ConsumerMessages): Promise<void> {
     try {
       for await (const message of messages) {
-        const record = ReplicationLog.record(message.data, message.seq);
-        this.#pending = message.info.pending;
-        const local = this.#host.version;
-        if (record.version <= local) continue;
-        if (record.version !== local + 1) {
-          // The stream was trimmed past us (or the primary jumped over a gap a checkpoint covers).
-          messages.stop();
-          if (!this.#closed) await this.#catchUpStart(`the stream went on from version ${record.version}, the replica is at ${local}`);
-          return;
+        this.#newest = Math.max(this.#newest, messageVersion(message.headers));
+        for (const record of ReplicationLog.records(message.data, message.seq)) {
+          const local = this.#host.version;
+          if (record.version <= local) continue;
+          if (record.version !== local + 1) {
+            // The stream was trimmed past us (or the primary jumped over a gap a checkpoint covers).
+            messages.stop();
+            if (!this.#closed) await this.#catchUpStart(`the stream went on from version ${record.version}, the replica is at ${local}`);
+            return;
+          }
+          await this.#host.apply(record);
+          this.#appliedTime = record.time;
         }
-        await this.#host.apply(record);
-        this.#oldestUnappliedTime = this.#pending === 0 ? undefined : record.time;
         this.#release();
       }
     } catch (error) {
@@ -155,6 +170,7 @@ export class Follower {
   /** Stops following and closes the connection. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#poll);
     this.#messages?.stop();
     await this.#loop;
     await this.#log.close();

@@ -1,7 +1,7 @@
 import { IoError, type CommitRecord, type Version } from '@epochdb/core';
 import { connect, DeliverPolicy, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection, type ObjectStore, type PubAck } from 'nats';
 import { logNames, type LogNames } from './names.js';
-import { decodeRecordMessage, encodeRecordMessage, messageVersion, PRIMARY_HEADER } from './record-message.js';
+import { decodeRecordMessage, messageFirstVersion, messageVersion, PRIMARY_HEADER, type RecordMessage } from './record-message.js';
 
 /** The newest message of the stream, as {@link ReplicationLog.last} reports it. */
 export interface LogTail {
@@ -85,7 +85,7 @@ export class ReplicationLog {
     if (messages === 0) return { seq: lastSeq, version: 0, primary: '', firstSeq: 0, firstVersion: 0 };
     const last = await this.#jsm.streams.getMessage(this.names.stream, { seq: lastSeq });
     const first = firstSeq === lastSeq ? last : await this.#jsm.streams.getMessage(this.names.stream, { seq: firstSeq });
-    return { seq: lastSeq, version: messageVersion(last.header), primary: last.header.get(PRIMARY_HEADER), firstSeq, firstVersion: messageVersion(first.header) };
+    return { seq: lastSeq, version: messageVersion(last.header), primary: last.header.get(PRIMARY_HEADER), firstSeq, firstVersion: messageFirstVersion(first.header) };
   }
 
   /** The primary that published the message at `seq`. */
@@ -93,7 +93,7 @@ export class ReplicationLog {
     return (await this.#jsm.streams.getMessage(this.names.stream, { seq })).header.get(PRIMARY_HEADER);
   }
 
-  /** The stream sequence of the first message with a version above `version` (`tail.seq + 1` if none). Binary search: versions grow with sequences. */
+  /** The stream sequence of the first message holding a version above `version` (`tail.seq + 1` if none). Binary search: versions grow with sequences. */
   async seqAfter(version: Version, tail: LogTail): Promise<number> {
     if (tail.firstSeq === 0) return tail.seq + 1;
     let lo = tail.firstSeq;
@@ -107,10 +107,9 @@ export class ReplicationLog {
     return lo;
   }
 
-  /** Publishes `record`, expecting the stream's last sequence to be `expectSeq`; its version is its message id. */
-  publish(record: CommitRecord, primary: string, expectSeq: number, timeoutMs: number): Promise<PubAck> {
-    const { data, headers } = encodeRecordMessage(record, primary);
-    return this.#js.publish(this.names.subject, data, { msgID: String(record.version), expect: { lastSequence: expectSeq }, headers, timeout: timeoutMs });
+  /** Publishes `message`, expecting the stream's last sequence to be `expectSeq`; its newest version is its message id. */
+  publish(message: RecordMessage, expectSeq: number, timeoutMs: number): Promise<PubAck> {
+    return this.#js.publish(this.names.subject, message.data, { msgID: String(message.last), expect: { lastSequence: expectSeq }, headers: message.headers, timeout: timeoutMs });
   }
 
   /** Reads commit records from stream sequence `seq` on, in order, through an ordered consumer (it resumes by itself across reconnects). */
@@ -120,8 +119,8 @@ export class ReplicationLog {
     return consumer.consume({ max_messages: 512, expires: 2000 });
   }
 
-  /** Decodes a followed message. */
-  static record(data: Uint8Array, seq: number): CommitRecord {
+  /** Decodes a followed message into its commit records. */
+  static records(data: Uint8Array, seq: number): CommitRecord[] {
     return decodeRecordMessage(data, seq);
   }
 

@@ -65,15 +65,17 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     let done = 0;
     if (total > 0) {
       const messages = await log.follow(await log.seqAfter(checkpoint, tail));
-      for await (const message of messages) {
-        const record = ReplicationLog.record(message.data, message.seq);
-        if (record.version !== checkpoint + done + 1) throw new ReplicationError(`restore(): the replication log skips from version ${checkpoint + done} to ${record.version}`, false);
-        for (const op of record.ops) {
-          if (op.kind !== 'put') entries.delete(op.key);
-          else entries.set(op.key, { key: op.key, encoded: op.encoded, version: record.version, run: op.run, type: op.type, expiresAt: op.expiresAt });
+      read: for await (const message of messages) {
+        for (const record of ReplicationLog.records(message.data, message.seq)) {
+          if (record.version <= checkpoint + done) continue;
+          if (record.version !== checkpoint + done + 1) throw new ReplicationError(`restore(): the replication log skips from version ${checkpoint + done} to ${record.version}`, false);
+          for (const op of record.ops) {
+            if (op.kind !== 'put') entries.delete(op.key);
+            else entries.set(op.key, { key: op.key, encoded: op.encoded, version: record.version, run: op.run, type: op.type, expiresAt: op.expiresAt });
+          }
+          options.onProgress?.(++done, total);
+          if (done === total) break read;
         }
-        options.onProgress?.(++done, total);
-        if (done === total) break;
       }
       messages.stop();
     }

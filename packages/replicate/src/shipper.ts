@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ReplicationError, VersionUnavailableError, type CommitRecord, type Version } from '@epochdb/core';
 import { nodeFileSystem, readWalHistory } from '@epochdb/persist';
+import { encodeRecordMessages } from './record-message.js';
 import { isWrongLastSequence, ReplicationLog, type LogTail } from './replication-log.js';
 import type { ReplicateOptionsParsed } from './replicate-options.js';
 
@@ -37,8 +38,8 @@ export interface ShippingStats {
   readonly checkpointJumps: number;
 }
 
-/** Records published before waiting for their acknowledgements. */
-const WINDOW = 256;
+/** Records published (grouped into messages, see `encodeRecordMessages`) before waiting for their acknowledgements. */
+const WINDOW = 8192;
 /** Commit records kept in memory for shipping; past this, the backlog is read back from the WAL. */
 const MAX_QUEUED = 50_000;
 const RETRY_MS = 100;
@@ -240,11 +241,12 @@ export class Shipper {
       return;
     }
     let seq = this.#tail!.seq;
-    const acks = records.map((record, i) => log.publish(record, this.#primary, seq + i, this.#options.timeoutMs));
+    const messages = encodeRecordMessages(records, this.#primary);
+    const acks = messages.map((message, i) => log.publish(message, seq + i, this.#options.timeoutMs));
     // Once one fails the later ones fail too, and they may be left unawaited: observe them all.
     for (const ack of acks) ack.catch(() => undefined);
     this.#ownedAfter ??= seq;
-    for (let i = 0; i < records.length; i++) {
+    for (let i = 0; i < messages.length; i++) {
       let ack;
       try {
         ack = await acks[i]!;
@@ -254,11 +256,11 @@ export class Shipper {
       }
       // A retried publish is deduplicated: the stored one must be ours.
       if (ack.duplicate && (await log.primaryAt(ack.seq)) !== this.#primary) {
-        throw new ReplicationError(`another primary published version ${records[i]!.version} to the replication log ${JSON.stringify(this.#options.name)}`, false);
+        throw new ReplicationError(`another primary published version ${messages[i]!.last} to the replication log ${JSON.stringify(this.#options.name)}`, false);
       }
       seq = ack.seq;
-      this.#published++;
-      this.#tail = { ...this.#tail!, seq, version: records[i]!.version, primary: this.#primary };
+      this.#published += messages[i]!.last - messages[i]!.first + 1;
+      this.#tail = { ...this.#tail!, seq, version: messages[i]!.last, primary: this.#primary };
     }
     this.#shipped(this.shippedVersion);
   }
