@@ -100,7 +100,7 @@ async function run(label, rate) {
 async function bootstrap(keys) {
   const name = 'bench_bootstrap';
   const dir = join(base, name);
-  const primary = await open({ dir, sync: 'never', replicate: { servers, name } });
+  const primary = await open({ dir, sync: 'none', replicate: { servers, name } });
   const value = { id: 1, name: 'user 1', email: 'user1@example.com', score: 5 };
   for (let i = 0; i < keys; i += 1000) {
     await primary.batch(Array.from({ length: Math.min(1000, keys - i) }, (_, j) => ({ op: 'put', key: `user:${String(i + j).padStart(8, '0')}`, value })));
@@ -122,8 +122,8 @@ async function bootstrap(keys) {
 
 try {
   const rows = [];
-  for (const rate of values.rates.split(',')) rows.push(await run(rate, rate === 'max' ? 'max' : Number(rate)));
-  console.table(rows);
+  for (const rate of values.rates.split(',').filter(Boolean)) rows.push(await run(rate, rate === 'max' ? 'max' : Number(rate)));
+  if (rows.length > 0) console.table(rows);
   const keys = Number(values['bootstrap-keys']);
   if (keys > 0) console.table([await bootstrap(keys)]);
 } finally {
