@@ -18,7 +18,19 @@ describe('replication: replicas follow the primary', () => {
     expect(replica.version).toBe(v);
     expect(stateOf(replica)).toEqual(stateOf(primary));
     expect(replica.getEntry('a')?.expiresAt).toBe(primary.getEntry('a')?.expiresAt);
-    expect.assertions(8);
+    // The rest of the read API reads the same state.
+    const snapshot = replica.snapshot();
+    expect({ has: replica.has('b'), byRun: [...replica.byRun('r1')].map((e) => e.key), byType: [...replica.byType('t')].map((e) => e.key), snapshot: snapshot.get('b'), keys: replica.stats().keys, oldest: replica.oldestVersion <= v }).toEqual({
+      has: true,
+      byRun: ['b'],
+      byType: ['a'],
+      snapshot: 'two',
+      keys: 2,
+      oldest: true,
+    });
+    snapshot.release();
+    expect.assertions(10);
+    await expect(replica.delete('a')).rejects.toMatchObject({ code: 'READ_ONLY' });
     await expect(replica.put('c', 1)).rejects.toBeInstanceOf(ReadOnlyError);
     await expect(replica.batch([{ op: 'delete', key: 'a' }])).rejects.toMatchObject({ code: 'READ_ONLY' });
     await expect(replica.transaction(() => undefined)).rejects.toMatchObject({ code: 'READ_ONLY' });

@@ -106,7 +106,9 @@ export class Replica implements ReadApi, AsyncDisposable {
         return replica.#db.version;
       },
       apply: (record) => {
-        void this.#db.applyReplicated(record);
+        // Not awaited: the stream, not the replica's WAL, is what a replica can always fetch again.
+        // A failed WAL write leaves the local database failed, and reopening fetches what it lost.
+        this.#db.applyReplicated(record)?.catch(() => undefined);
       },
       reset: async (bootstrap) => {
         await this.#db.close();

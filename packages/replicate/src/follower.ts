@@ -119,6 +119,7 @@ export class Follower {
       if (newest > local) {
         const bootstrap = await downloadCheckpoint(this.#log, newest, join(tmpdir(), `epochdb-bootstrap-${randomUUID()}.ckpt`));
         await this.#host.reset(bootstrap);
+        this.#release();
         this.#host.event(
           local === 0
             ? { type: 'bootstrap', version: bootstrap.version, entries: bootstrap.entries.length }

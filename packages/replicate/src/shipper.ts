@@ -114,7 +114,12 @@ export class Shipper {
       await this.close();
       throw result;
     }
-    this.#loop = this.#run();
+    // The loop goes on from the first contact, whenever it ends: never two at once.
+    this.#loop = first.then((error) => {
+      if (error instanceof ReplicationError) return this.#fence(error);
+      if (error !== undefined) this.#tail = undefined;
+      return this.#run();
+    });
   }
 
   /** Takes a new commit (a store commit listener); with `ack: 'replicated'`, the returned promise settles when JetStream stored it. */
