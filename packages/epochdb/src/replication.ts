@@ -28,7 +28,7 @@ export async function startReplication(db: Database, store: MvccStore, dir: stri
       get checkpointVersion() {
         return db.stats().lastCheckpointVersion;
       },
-      uploadCheckpoint: (version): Promise<void> => uploadCheckpoint(shipper.log!, join(dir, checkpointName(version)), version, options.keepCheckpoints),
+      uploadCheckpoint: (version): Promise<void> => uploadCheckpoint(shipper.log!, join(dir, checkpointName(version)), version, options.keepCheckpoints, options),
     },
     options,
   );
@@ -42,7 +42,7 @@ export async function startReplication(db: Database, store: MvccStore, dir: stri
     return (uploads = uploads.then(async () => {
       const log = shipper.log;
       // A checkpoint that cannot be uploaded now is covered by the next one.
-      if (log !== undefined) await uploadCheckpoint(log, join(dir, checkpointName(version)), version, options.keepCheckpoints).catch(() => undefined);
+      if (log !== undefined) await uploadCheckpoint(log, join(dir, checkpointName(version)), version, options.keepCheckpoints, options).catch(() => undefined);
     }));
   });
   db.onClose(async () => {

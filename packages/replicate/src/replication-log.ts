@@ -35,13 +35,16 @@ export function isWrongLastSequence(error: unknown): boolean {
  * the shipper and the follower decide what to do.
  */
 export class ReplicationLog {
+  /** The replicated database's name. */
+  readonly name: string;
   readonly names: LogNames;
   readonly #nc: NatsConnection;
   readonly #jsm: JetStreamManager;
   readonly #js: JetStreamClient;
   #objects: ObjectStore | undefined;
 
-  private constructor(names: LogNames, nc: NatsConnection, jsm: JetStreamManager) {
+  private constructor(name: string, names: LogNames, nc: NatsConnection, jsm: JetStreamManager) {
+    this.name = name;
     this.names = names;
     this.#nc = nc;
     this.#jsm = jsm;
@@ -56,7 +59,7 @@ export class ReplicationLog {
     });
     try {
       const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
-      const log = new ReplicationLog(names, nc, jsm);
+      const log = new ReplicationLog(name, names, nc, jsm);
       await log.#ensureStream();
       return log;
     } catch (error) {
