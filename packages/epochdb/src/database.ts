@@ -121,11 +121,12 @@ export class Database implements ReadApi, AsyncDisposable {
         return durable;
       });
     }
-    this.#maintenance = new Maintenance(store, options.maintenance);
-    this.#maintenance.start();
     // Started lazily by the first task. (With a custom fileSystem, file work runs
     // inline through it: a worker thread could not use it.)
     this.#pool = new WorkerPool({ workers: options.workers });
+    const pool = this.#pool;
+    this.#maintenance = new Maintenance(store, options.maintenance, async (sources, target) => (await pool.run('gatherRanges', { sources, target })).ms);
+    this.#maintenance.start();
     poolOf.set(this, this.#pool);
   }
 

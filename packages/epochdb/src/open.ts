@@ -1,4 +1,4 @@
-import { CorruptionError, InvalidOptionError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { CorruptionError, defaultMaxHeapBytes, InvalidOptionError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { Persistence } from '@epochdb/persist';
 import { parseReplicateOptions, type ReplicateOptions } from '@epochdb/replicate';
 import { MvccStore } from '@epochdb/store';
@@ -24,8 +24,16 @@ export interface OpenOptions {
    * An older one is ended so it cannot hold back version GC; using it throws `LEASE_EXPIRED`.
    */
   readonly snapshotLeaseMs?: number;
-  /** Approximate memory budget of the stored data, bytes (default 0: none); writes past it are `LIMIT_EXCEEDED`. See `stats().memoryBytes`. */
+  /**
+   * Memory budget of the stored data, bytes (default: half the machine's memory; 0: none): value memory
+   * counted exactly, keys and indexes on the heap by estimate. A commit that would pass it, or pass
+   * 60% of V8's heap limit with keys and indexes, is refused with `LIMIT_EXCEEDED`. See `stats().memoryBytes`.
+   */
   readonly maxMemoryBytes?: number;
+  /** Bytes per value-memory segment, off the V8 heap (default 8 MiB; a multiple of 8, at least 4096). */
+  readonly valueSegmentBytes?: number;
+  /** Decoded, frozen entries kept for hot keys (default 10,000; 0: every read decodes afresh). */
+  readonly valueCacheEntries?: number;
   /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;
   /** Directory to persist to (created if missing); without it the database lives in memory only. */
@@ -83,16 +91,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   const replication = replicate === undefined ? undefined : parseReplicateOptions(replicate);
   const parsed = parseArgument(openOptionsSchema, rest, 'open(): options');
   if (replication !== undefined && parsed.dir === undefined) throw new InvalidOptionError('open(): options.replicate needs options.dir: the write-ahead log is what is shipped');
-  const store = new MvccStore({
-    clock: parsed.clock,
-    maxKeyBytes: parsed.maxKeyBytes,
-    maxValueBytes: parsed.maxValueBytes,
-    retainVersions: parsed.retainVersions,
-    maxTransactionOps: parsed.maxTransactionOps,
-    maxTransactionBytes: parsed.maxTransactionBytes,
-    snapshotLeaseMs: parsed.snapshotLeaseMs,
-    maxMemoryBytes: parsed.maxMemoryBytes,
-  });
+  const store = storeFor(parsed);
   if (parsed.dir === undefined) return new Database(store, parsed);
   const { persistence, recovered } = await Persistence.open({
     dir: parsed.dir,
@@ -132,4 +131,21 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   }
   if (replication !== undefined) await startReplication(db, store, parsed.dir, replication);
   return db;
+}
+
+/** @internal The store `open()` builds for `parsed` options (a replica loading a checkpoint into memory builds the same). */
+export function storeFor(parsed: OpenOptionsParsed): MvccStore {
+  return new MvccStore({
+    ...(parsed.clock === undefined ? {} : { clock: parsed.clock }),
+    maxKeyBytes: parsed.maxKeyBytes,
+    maxValueBytes: parsed.maxValueBytes,
+    retainVersions: parsed.retainVersions,
+    maxTransactionOps: parsed.maxTransactionOps,
+    maxTransactionBytes: parsed.maxTransactionBytes,
+    snapshotLeaseMs: parsed.snapshotLeaseMs,
+    maxMemoryBytes: parsed.maxMemoryBytes,
+    maxHeapBytes: parsed.maxMemoryBytes === 0 ? 0 : defaultMaxHeapBytes(),
+    segmentBytes: parsed.valueSegmentBytes,
+    valueCacheEntries: parsed.valueCacheEntries,
+  });
 }

@@ -2,11 +2,11 @@ import { rm } from 'node:fs/promises';
 import { openOptionsSchema, parseArgument, ReadOnlyError, ReplicationError, type Entry, type Version } from '@epochdb/core';
 import { writeBackup } from '@epochdb/persist';
 import { Follower, parseServers, positiveInteger, type Bootstrap, type FollowerHost, type ReplicaEvent, type ReplicaLag } from '@epochdb/replicate';
-import { MvccStore, type BatchOp, type ReadApi, type ScanOptions, type Snapshot } from '@epochdb/store';
+import type { BatchOp, ReadApi, ScanOptions, Snapshot } from '@epochdb/store';
 import type { z } from 'zod';
 import type { Collection, CollectionOptions } from './collection.js';
 import { Database, type DatabaseStats } from './database.js';
-import { open } from './open.js';
+import { open, storeFor } from './open.js';
 import type { ChangeStream, WatchOptions } from './watch.js';
 
 /** Options of {@link openReplica}. */
@@ -65,7 +65,7 @@ async function openLocal(options: ReplicaOptions, bootstrap: Bootstrap | undefin
     db = await open(common);
   } else {
     const parsed = parseArgument(openOptionsSchema, common, 'openReplica()');
-    const store = new MvccStore({ retainVersions: parsed.retainVersions });
+    const store = storeFor(parsed);
     store.restore(bootstrap.entries, bootstrap.version);
     db = new Database(store, parsed);
   }
