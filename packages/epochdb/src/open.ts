@@ -87,9 +87,10 @@ export interface OpenOptions {
  * db.get('user:1'); // { name: 'Ada' }
  */
 export async function open(options: OpenOptions = {}): Promise<Database> {
-  const { replicate, ...rest } = (options ?? {}) as OpenOptions;
+  // `replicate` is checked by its own package; the rest (or whatever was passed, if not an object) by the schema.
+  const { replicate, ...rest } = typeof options === 'object' && options !== null ? options : ({} as OpenOptions);
   const replication = replicate === undefined ? undefined : parseReplicateOptions(replicate);
-  const parsed = parseArgument(openOptionsSchema, rest, 'open(): options');
+  const parsed = parseArgument(openOptionsSchema, typeof options === 'object' && options !== null ? rest : options, 'open(): options');
   if (replication !== undefined && parsed.dir === undefined) throw new InvalidOptionError('open(): options.replicate needs options.dir: the write-ahead log is what is shipped');
   const store = storeFor(parsed);
   if (parsed.dir === undefined) return new Database(store, parsed);
