@@ -33,7 +33,9 @@ describe('value memory', () => {
             expect(memory.version(id)).toBe(record.version);
             expect(memory.prev(id)).toBe(record.prev);
             expect(memory.runId(id)).toBe(record.version % 7);
-            bytes += recordSize(record.bytes.byteLength);
+            expect(memory.typeId(id)).toBe(record.version % 5);
+            expect(memory.expiresAt(id)).toBe(record.version % 3 === 0 ? record.version * 1.5 : undefined);
+            bytes += recordSize(record.bytes.byteLength, { expiry: record.version % 3 === 0, tags: record.version % 7 !== 0 || record.version % 5 !== 0 });
           }
           const stats = memory.stats();
           expect(stats.valueRecords).toBe(model.size);
@@ -47,7 +49,7 @@ describe('value memory', () => {
           if (step.kind === 'append') {
             const bytes = new Uint8Array(step.length).fill(step.fill);
             version++;
-            const id = memory.append(version, 0, undefined, 0, version % 7, 0, bytes);
+            const id = memory.append(version, 0, version % 3 === 0 ? version * 1.5 : undefined, 0, version % 7, version % 5, bytes);
             expect(model.has(id)).toBe(false);
             model.set(id, { bytes, version, prev: 0 });
           } else if (step.kind === 'free') {
@@ -112,12 +114,43 @@ describe('value memory', () => {
     for (let i = 0; i < ids.length; i += 4) expect(memory.valueCopy(ids[i]!)).toEqual(new Uint8Array(60).fill(i));
   });
 
-  it('the record header is 40 bytes and records are 8-byte aligned', () => {
-    expect(RECORD_HEADER_BYTES).toBe(40);
-    expect(recordSize(0)).toBe(40);
-    expect(recordSize(1)).toBe(48);
-    expect(recordSize(8)).toBe(48);
-    expect(recordSize(9)).toBe(56);
+  it('a source segment released while its copy may be under way is not reused until the plan is installed (a worker would copy what the new owner writes)', () => {
+    const memory = new ValueMemory(4096);
+    const ids: number[] = [];
+    for (let i = 0; i < 120; i++) ids.push(memory.append(i + 1, 0, undefined, 0, 0, 0, new Uint8Array(100).fill(i % 250)));
+    for (let i = 0; i < ids.length; i++) if (i % 3 !== 0) memory.free(ids[i]!);
+    const plan = memory.planCompaction(0.8, 1)!;
+    expect(plan.sources).toHaveLength(1);
+    const source = plan.sources[0]!;
+    const asPlanned = Uint8Array.from(new Uint8Array(source.buffer));
+    const target = memory.allocateTarget(plan.targetBytes);
+    // Before the worker copies: every planned record dies (the segment is released) and new records arrive.
+    for (let i = 0; i < ids.length; i += 3) if (memory.exists(ids[i]!)) memory.free(ids[i]!);
+    const fresh: number[] = [];
+    for (let i = 0; i < 200; i++) fresh.push(memory.append(1000 + i, 0, undefined, 0, 0, 0, new Uint8Array(50).fill(200)));
+    expect(new Uint8Array(source.buffer)).toEqual(asPlanned);
+    copyRecords(plan.sources, target);
+    memory.installCompaction(plan, target);
+    for (const id of fresh) expect(memory.valueCopy(id)).toEqual(new Uint8Array(50).fill(200));
+    expect(memory.stats().valueRecords).toBe(fresh.length);
+  });
+
+  it('the fixed record header is 24 bytes, an expiry and tags add 8 each, and records are 8-byte aligned', () => {
+    expect(RECORD_HEADER_BYTES).toBe(24);
+    expect(recordSize(0)).toBe(24);
+    expect(recordSize(1)).toBe(32);
+    expect(recordSize(8)).toBe(32);
+    expect(recordSize(9)).toBe(40);
+    expect(recordSize(83)).toBe(112);
+    expect(recordSize(83, { expiry: true })).toBe(120);
+    expect(recordSize(83, { expiry: true, tags: true })).toBe(128);
+    const memory = new ValueMemory(4096);
+    const tagged = memory.append(1, 0, 1234.5, 0, 3, 0, new Uint8Array(83));
+    const plain = memory.append(2, 0, undefined, 0, 0, 0, new Uint8Array(83));
+    expect(memory.recordBytes(tagged)).toBe(128);
+    expect(memory.recordBytes(plain)).toBe(112);
+    expect([memory.expiresAt(tagged), memory.runId(tagged), memory.typeId(tagged)]).toEqual([1234.5, 3, 0]);
+    expect([memory.expiresAt(plain), memory.runId(plain), memory.typeId(plain)]).toEqual([undefined, 0, 0]);
   });
 });
 
@@ -144,8 +177,8 @@ describe('the store over value memory', () => {
     store.checkInvariants();
   });
 
-  it('a hot value read twice is the same frozen object; an overwrite reads as a new one; with valueCacheEntries 0 every read decodes an equal frozen copy', async () => {
-    const cached = new MvccStore();
+  it('with a read cache a hot value read twice is the same frozen object and an overwrite reads as a new one; by default every read decodes an equal, distinct frozen copy', async () => {
+    const cached = new MvccStore({ valueCacheEntries: 100 });
     await cached.put('k', { n: 1, list: [1, 2] });
     const first = cached.get('k');
     expect(cached.get('k')).toBe(first);
@@ -155,7 +188,7 @@ describe('the store over value memory', () => {
     expect(cached.get('k')).toEqual({ n: 2, list: [1, 2] });
     expect(cached.get('k')).not.toBe(first);
     expect(cached.stats().valueCacheHits).toBeGreaterThan(0);
-    const uncached = new MvccStore({ valueCacheEntries: 0 });
+    const uncached = new MvccStore();
     await uncached.put('k', { n: 1, list: [1, 2] });
     const a = uncached.get('k');
     const b = uncached.get('k');

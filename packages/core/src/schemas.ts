@@ -114,8 +114,12 @@ export const maintenanceOptionsSchema = z.strictObject({
 
 /** Bytes per value-memory segment by default: few, large buffers. */
 export const DEFAULT_VALUE_SEGMENT_BYTES = 8 * 1024 * 1024;
-/** Frozen entries the read cache keeps by default. */
-export const DEFAULT_VALUE_CACHE_ENTRIES = 10_000;
+/**
+ * Frozen entries the read cache keeps by default: none. Measured (docs/memory.md):
+ * cached entries live long enough to be promoted to V8's old space, and under
+ * random reads that costs more in garbage collection than the decodes it saves.
+ */
+export const DEFAULT_VALUE_CACHE_ENTRIES = 0;
 
 /**
  * The default memory budget: half the machine's memory. Values live off the
@@ -169,6 +173,8 @@ export const openOptionsSchema = z.strictObject({
   workers: z.number().int().min(0).max(64).optional(),
   /** Directory to persist to; without it the database lives in memory only. */
   dir: z.string().min(1, 'must be a non-empty path').optional(),
+  /** Create missing parent directories of `dir` too (by default only `dir` itself is created, so a typo makes no new tree). */
+  createParents: z.boolean().default(false),
   /** Default durability of writes (see {@link SYNC_MODES}). */
   sync: syncSchema.default('always'),
   /** fdatasync period in `'interval'` mode, ms. */

@@ -1,7 +1,8 @@
 import { CorruptionError, defaultMaxHeapBytes, InvalidOptionError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
-import { Persistence } from '@epochdb/persist';
+import { nodeFileSystem, Persistence } from '@epochdb/persist';
 import { parseReplicateOptions, type ReplicateOptions } from '@epochdb/replicate';
 import { MvccStore } from '@epochdb/store';
+import { checkDirectory } from './check-directory.js';
 import { Database } from './database.js';
 import { startReplication } from './replication.js';
 
@@ -32,12 +33,14 @@ export interface OpenOptions {
   readonly maxMemoryBytes?: number;
   /** Bytes per value-memory segment, off the V8 heap (default 8 MiB; a multiple of 8, at least 4096). */
   readonly valueSegmentBytes?: number;
-  /** Decoded, frozen entries kept for hot keys (default 10,000; 0: every read decodes afresh). */
+  /** Decoded, frozen entries kept for hot keys (default 0: every read decodes a fresh frozen copy). */
   readonly valueCacheEntries?: number;
   /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;
-  /** Directory to persist to (created if missing); without it the database lives in memory only. */
+  /** Directory to persist to (created if missing, but not its parents: see `createParents`); without it the database lives in memory only. */
   readonly dir?: string;
+  /** Create missing parent directories of `dir` too (default false, so that a typo in a path does not make a new tree). */
+  readonly createParents?: boolean;
   /** Default durability of writes (default `'always'`); overridable per write. */
   readonly sync?: SyncMode;
   /** fdatasync period in `'interval'` mode, ms (default 1000). */
@@ -94,6 +97,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   if (replication !== undefined && parsed.dir === undefined) throw new InvalidOptionError('open(): options.replicate needs options.dir: the write-ahead log is what is shipped');
   const store = storeFor(parsed);
   if (parsed.dir === undefined) return new Database(store, parsed);
+  await checkDirectory(parsed.fileSystem ?? nodeFileSystem, parsed.dir, parsed.createParents);
   const { persistence, recovered } = await Persistence.open({
     dir: parsed.dir,
     fs: parsed.fileSystem,

@@ -1,5 +1,7 @@
 import {
   ConflictError,
+  DEFAULT_VALUE_CACHE_ENTRIES,
+  DEFAULT_VALUE_SEGMENT_BYTES,
   DatabaseClosedError,
   InvalidOptionError,
   InvalidValueError,
@@ -62,7 +64,7 @@ export interface MvccStoreOptions {
   readonly maxHeapBytes: number;
   /** Bytes per value-memory segment. */
   readonly segmentBytes: number;
-  /** Frozen entries kept for hot keys (0: every read decodes). */
+  /** Frozen entries kept for hot keys (0: every read decodes a fresh frozen copy). */
   readonly valueCacheEntries: number;
 }
 
@@ -77,8 +79,8 @@ export const DEFAULT_STORE_OPTIONS: MvccStoreOptions = Object.freeze({
   snapshotLeaseMs: 60_000,
   maxMemoryBytes: 0,
   maxHeapBytes: 0,
-  segmentBytes: 8 * 1024 * 1024,
-  valueCacheEntries: 10_000,
+  segmentBytes: DEFAULT_VALUE_SEGMENT_BYTES,
+  valueCacheEntries: DEFAULT_VALUE_CACHE_ENTRIES,
 });
 
 /** Counters describing the store. */
@@ -613,7 +615,11 @@ export class MvccStore implements ReadApi {
     }
     const last = new Map<string, PendingWrite>();
     for (const write of writes) last.set(write.key, write);
-    this.#checkLimits(writes, last);
+    // The current head of every written key, looked up once for the budget check and the apply loop.
+    const primary = this.#chains.primary;
+    const heads: (VersionId | undefined)[] = [];
+    for (const write of last.values()) heads.push(primary.get(write.key));
+    this.#checkLimits(writes, last, heads);
     if (this.#validators.size > 0) {
       const final = [...last.values()];
       for (const validator of this.#validators) validator(final, now);
@@ -627,8 +633,9 @@ export class MvccStore implements ReadApi {
     const changes: KeyChange[] = [];
     const ops: CommitOp[] = [];
     const applied: AppliedChange[] | undefined = this.#applyListeners.size > 0 ? [] : undefined;
+    let at = 0;
     for (const write of last.values()) {
-      const before = chains.primary.get(write.key);
+      const before = heads[at++];
       let id: VersionId;
       let op: CommitOp;
       if (write.kind === 'put') {
@@ -678,7 +685,7 @@ export class MvccStore implements ReadApi {
   // ---------------------------------------------------------------- private
 
   /** Refuses a commit past `maxTransactionOps`, `maxTransactionBytes`, the commit size limit or the memory budget. */
-  #checkLimits(writes: readonly PendingWrite[], last: ReadonlyMap<string, PendingWrite>): void {
+  #checkLimits(writes: readonly PendingWrite[], last: ReadonlyMap<string, PendingWrite>, heads: readonly (VersionId | undefined)[]): void {
     let bytes = 0;
     for (const write of last.values()) bytes += writeBytes(write);
     if (bytes > MAX_COMMIT_BYTES) {
@@ -692,7 +699,7 @@ export class MvccStore implements ReadApi {
     if (bytes > this.maxTransactionBytes) {
       throw new LimitExceededError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${this.maxTransactionBytes} bytes (maxTransactionBytes); split it`, 'maxTransactionBytes');
     }
-    if (this.maxMemoryBytes > 0 || this.maxHeapBytes > 0) this.#checkMemoryBudget(last.values());
+    if (this.maxMemoryBytes > 0 || this.maxHeapBytes > 0) this.#checkMemoryBudget(last.values(), heads);
   }
 
   /**
@@ -701,14 +708,15 @@ export class MvccStore implements ReadApi {
    * heap estimate past `maxHeapBytes`. Net growth: a put that replaces a
    * version nothing else needs frees that version. Deletes and expiry are never refused.
    */
-  #checkMemoryBudget(writes: Iterable<PendingWrite>): void {
+  #checkMemoryBudget(writes: Iterable<PendingWrite>, heads: readonly (VersionId | undefined)[]): void {
     const eager = this.#eager();
     let growth = 0;
     let heapGrowth = 0;
+    let at = 0;
     for (const write of writes) {
+      const before = heads[at++];
       if (write.kind !== 'put') continue;
-      growth += recordSize(write.prepared!.encoded.byteLength);
-      const before = this.#chains.primary.get(write.key);
+      growth += recordSize(write.prepared!.encoded.byteLength, { expiry: write.ttl !== undefined || write.expiresAt !== undefined, tags: write.run !== undefined || write.type !== undefined });
       if (before === undefined) heapGrowth += KEY_HEAP_BYTES + write.key.length;
       else if (eager) growth -= this.#versions.recordBytes(before);
     }

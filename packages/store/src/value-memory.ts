@@ -12,17 +12,17 @@ import { CorruptionError, InvalidValueError, decodeStored, readEncoded, type Gat
  * flags). Freed records leave dead space that the cleaner reclaims; a segment
  * with no live record left is let go at once.
  *
- * Record layout (8-byte aligned, little-endian, {@link HEADER_BYTES} of header):
+ * Record layout (8-byte aligned, little-endian; {@link HEADER_BYTES} of fixed
+ * header, then the optional fields its flags announce):
  *
  *     0  u32  value length in bytes
- *     4  u32  flags (TOMBSTONE, EXPIRY, COPY_ON_READ, KIND_KNOWN)
+ *     4  u32  flags (TOMBSTONE, EXPIRY, COPY_ON_READ, KIND_KNOWN, HAS_EXPIRY, HAS_TAGS)
  *     8  f64  version
- *    16  f64  expiresAt (epoch ms; NaN: none)
- *    24  u32  id of the next older version (0: none)
- *    28  u32  run tag id (0: none)
- *    32  u32  type tag id (0: none)
- *    36  u32  this record's own id (so a segment can be walked)
- *    40  ...  the value's msgpack bytes
+ *    16  u32  id of the next older version (0: none)
+ *    20  u32  this record's own id (so a segment can be walked)
+ *   [24  f64  expiresAt (epoch ms)]                  if HAS_EXPIRY
+ *   [..  u32  run tag id, u32 type tag id (0: none)] if HAS_TAGS
+ *    ..  ...  the value's msgpack bytes
  *
  * Only the main thread writes headers and the id table; a worker may copy
  * records of sealed segments into a segment of its own (see
@@ -40,6 +40,14 @@ export class ValueMemory {
    * reusing them bounds value memory by its peak.
    */
   readonly #spares: SharedArrayBuffer[] = [];
+  /**
+   * Buffers a compaction plan reads from while its copy may be under way on a
+   * worker: one released meanwhile must not be reused (the worker would copy
+   * whatever the new owner writes), so it waits here until the plan is
+   * installed or abandoned.
+   */
+  readonly #planned = new Set<SharedArrayBuffer>();
+  #deferred: SharedArrayBuffer[] = [];
   #head: Segment | undefined;
   /** id → address (segment index · 2^32 + byte offset); {@link FREE}: freed. */
   #table = new Float64Array(1024);
@@ -72,12 +80,13 @@ export class ValueMemory {
    */
   append(version: Version, flags: number, expiresAt: number | undefined, prev: number, runId: number, typeId: number, encoded: Uint8Array | undefined): number {
     const length = encoded === undefined ? 0 : encoded.byteLength;
-    const size = recordSize(length);
+    const full = flags | (expiresAt === undefined ? 0 : HAS_EXPIRY) | (runId === 0 && typeId === 0 ? 0 : HAS_TAGS);
+    const size = recordSize(length, full);
     const segment = this.#room(size);
     const offset = segment.used;
     const id = this.#takeId();
-    writeHeader(segment, offset, length, flags, version, expiresAt, prev, runId, typeId, id);
-    if (encoded !== undefined && length > 0) segment.u8.set(encoded, offset + HEADER_BYTES);
+    writeHeader(segment, offset, length, full, version, expiresAt, prev, runId, typeId, id);
+    if (encoded !== undefined && length > 0) segment.u8.set(encoded, offset + headerBytes(full));
     segment.used += size;
     segment.live += size;
     segment.liveRecords++;
@@ -93,7 +102,7 @@ export class ValueMemory {
     const address = this.#table[id]!;
     const segment = this.#segments[segmentOf(address)]!;
     const offset = address - segment.index * SEGMENT_STRIDE;
-    const size = recordSize(segment.u32[offset >>> 2]!);
+    const size = sizeAt(segment, offset);
     segment.live -= size;
     segment.liveRecords--;
     this.#liveBytes -= size;
@@ -108,7 +117,7 @@ export class ValueMemory {
   setPrev(id: number, prev: number): void {
     const segment = this.#at(id);
     const offset = this.#offset;
-    segment.u32[(offset >>> 2) + 6] = prev;
+    segment.u32[(offset >>> 2) + PREV] = prev;
   }
 
   /** Sets flag bits of `id`. */
@@ -145,33 +154,34 @@ export class ValueMemory {
   expiresAt(id: number): number | undefined {
     const segment = this.#at(id);
     const offset = this.#offset;
-    const at = segment.f64[(offset >>> 3) + 2]!;
-    return Number.isNaN(at) ? undefined : at;
+    return (segment.u32[(offset >>> 2) + 1]! & HAS_EXPIRY) === 0 ? undefined : segment.f64[(offset >>> 3) + 3]!;
   }
 
   prev(id: number): number {
     const segment = this.#at(id);
     const offset = this.#offset;
-    return segment.u32[(offset >>> 2) + 6]!;
+    return segment.u32[(offset >>> 2) + PREV]!;
   }
 
   runId(id: number): number {
     const segment = this.#at(id);
     const offset = this.#offset;
-    return segment.u32[(offset >>> 2) + 7]!;
+    const flags = segment.u32[(offset >>> 2) + 1]!;
+    return (flags & HAS_TAGS) === 0 ? 0 : segment.u32[(offset + tagsAt(flags)) >>> 2]!;
   }
 
   typeId(id: number): number {
     const segment = this.#at(id);
     const offset = this.#offset;
-    return segment.u32[(offset >>> 2) + 8]!;
+    const flags = segment.u32[(offset >>> 2) + 1]!;
+    return (flags & HAS_TAGS) === 0 ? 0 : segment.u32[((offset + tagsAt(flags)) >>> 2) + 1]!;
   }
 
   /** Bytes the record of `id` takes in its segment (header, value, padding). */
   recordBytes(id: number): number {
     const segment = this.#at(id);
     const offset = this.#offset;
-    return recordSize(segment.u32[offset >>> 2]!);
+    return sizeAt(segment, offset);
   }
 
   /**
@@ -182,7 +192,8 @@ export class ValueMemory {
     const segment = this.#at(id);
     const offset = this.#offset;
     const length = segment.u32[offset >>> 2]!;
-    return segment.u8.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
+    const start = offset + headerBytes(segment.u32[(offset >>> 2) + 1]!);
+    return segment.u8.subarray(start, start + length);
   }
 
   /** An own copy of the value bytes of `id`. */
@@ -255,8 +266,9 @@ export class ValueMemory {
     }
     const sources = chosen.map((segment) => {
       const records = this.#liveOffsets(segment);
-      return { index: segment.index, buffer: segment.buffer, records, sizes: records.map((offset) => recordSize(segment.u32[offset >>> 2]!)) };
+      return { index: segment.index, buffer: segment.buffer, records, sizes: records.map((offset) => sizeAt(segment, offset)) };
     });
+    for (const source of sources) this.#planned.add(source.buffer);
     return { sources, targetBytes: alignUp(live) };
   }
 
@@ -265,9 +277,18 @@ export class ValueMemory {
     return this.#buffer(bytes);
   }
 
-  /** Takes back a target that was never installed (a failed copy). */
+  /** Takes back a target that was never installed (a failed copy), and ends its plan. */
   returnTarget(buffer: SharedArrayBuffer): void {
+    this.#endPlan();
     this.#keepSpare(buffer);
+  }
+
+  /** The plan's sources may be reused again. */
+  #endPlan(): void {
+    this.#planned.clear();
+    const deferred = this.#deferred;
+    this.#deferred = [];
+    for (const buffer of deferred) this.#keepSpare(buffer);
   }
 
   /**
@@ -285,12 +306,12 @@ export class ValueMemory {
     for (const source of plan.sources) {
       const from = this.#segments[source.index];
       for (const recordOffset of source.records) {
-        const size = recordSize(segment.u32[offset >>> 2]!);
-        const id = segment.u32[(offset >>> 2) + 9]!;
+        const size = sizeAt(segment, offset);
+        const id = segment.u32[(offset >>> 2) + OWN_ID]!;
         if (from !== undefined && from.buffer === source.buffer && this.#table[id] === source.index * SEGMENT_STRIDE + recordOffset) {
           // Carry over what may have changed since the copy: flags and the older-version link.
           segment.u32[(offset >>> 2) + 1] = from.u32[(recordOffset >>> 2) + 1]!;
-          segment.u32[(offset >>> 2) + 6] = from.u32[(recordOffset >>> 2) + 6]!;
+          segment.u32[(offset >>> 2) + PREV] = from.u32[(recordOffset >>> 2) + PREV]!;
           this.#table[id] = segment.index * SEGMENT_STRIDE + offset;
           from.live -= size;
           from.liveRecords--;
@@ -308,6 +329,7 @@ export class ValueMemory {
       if (from !== undefined && from.buffer === source.buffer && from.liveRecords === 0) this.#release(from);
     }
     if (segment.liveRecords === 0) this.#release(segment);
+    this.#endPlan();
     this.#recordsMoved += moved;
     this.#segmentsCleaned += plan.sources.length;
     return moved;
@@ -362,8 +384,9 @@ export class ValueMemory {
     const head = this.#head;
     if (head !== undefined && head.used + size <= head.bytes) return head;
     const sealed = head;
-    // Segments grow with the store, from 64 KiB to segmentBytes: a small store stays small, a big one has few, large segments.
-    const grown = Math.min(this.segmentBytes, Math.max(MIN_SEGMENT_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.#allocatedBytes)))));
+    // Segments grow with the store, from 64 KiB to segmentBytes, a quarter of what is allocated at a time: a small store
+    // stays small, a big one has few, large segments, and the head's unused tail stays under a fifth of value memory.
+    const grown = Math.min(this.segmentBytes, Math.max(MIN_SEGMENT_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.#allocatedBytes / 4)))));
     const next = this.#newSegment(this.#buffer(Math.max(grown, alignUp(size))));
     this.#head = next;
     if (sealed !== undefined && sealed.liveRecords === 0) this.#release(sealed);
@@ -384,7 +407,8 @@ export class ValueMemory {
     this.#freeSegments.push(segment.index);
     this.#allocatedBytes -= segment.bytes;
     this.#usedBytes -= segment.used;
-    this.#keepSpare(segment.buffer);
+    if (this.#planned.has(segment.buffer)) this.#deferred.push(segment.buffer);
+    else this.#keepSpare(segment.buffer);
   }
 
   /** A buffer of at least `bytes` (and exactly `bytes` when a new one is made). */
@@ -407,8 +431,8 @@ export class ValueMemory {
   #liveOffsets(segment: Segment): number[] {
     const offsets: number[] = [];
     const base = segment.index * SEGMENT_STRIDE;
-    for (let offset = 0; offset < segment.used; offset += recordSize(segment.u32[offset >>> 2]!)) {
-      const id = segment.u32[(offset >>> 2) + 9]!;
+    for (let offset = 0; offset < segment.used; offset += sizeAt(segment, offset)) {
+      const id = segment.u32[(offset >>> 2) + OWN_ID]!;
       if (this.#table[id] === base + offset) offsets.push(offset);
     }
     return offsets;
@@ -465,9 +489,16 @@ export const EXPIRY = 2;
 export const COPY_ON_READ = 4;
 /** Flag: whether the value is copied on read is known (a value loaded from disk learns it on first decode). */
 export const KIND_KNOWN = 8;
+/** Flag: the record carries an expiry. */
+const HAS_EXPIRY = 16;
+/** Flag: the record carries run/type tag ids. */
+const HAS_TAGS = 32;
+/** u32 slots of the header fields. */
+const PREV = 4;
+const OWN_ID = 5;
 
 /** Bytes of a record header. */
-export const HEADER_BYTES = 40;
+export const HEADER_BYTES = 24;
 /** Default segment size: few, large buffers (V8 starts GCs when external memory grows fast in small steps). */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 /** Addresses are `segment index · 2^32 + offset`, exact in a double. */
@@ -480,9 +511,24 @@ const MAX_SPARES = 4;
 /** The id table's mark for a freed id (0 is a real address: segment 0, offset 0). */
 const FREE = -1;
 
-/** Bytes a record with a value of `length` bytes takes. */
-export function recordSize(length: number): number {
-  return alignUp(HEADER_BYTES + length);
+/** Header bytes of a record with `flags` (the fixed part and the optional fields). */
+function headerBytes(flags: number): number {
+  return HEADER_BYTES + ((flags & HAS_EXPIRY) === 0 ? 0 : 8) + ((flags & HAS_TAGS) === 0 ? 0 : 8);
+}
+
+/** Where the tag ids of a record with `flags` start, from its offset. */
+function tagsAt(flags: number): number {
+  return HEADER_BYTES + ((flags & HAS_EXPIRY) === 0 ? 0 : 8);
+}
+
+/** Bytes a record with a value of `length` bytes takes, with an expiry and/or tags when it has them. */
+export function recordSize(length: number, options: { readonly expiry?: boolean; readonly tags?: boolean } | number = 0): number {
+  const flags = typeof options === 'number' ? options : (options.expiry === true ? HAS_EXPIRY : 0) | (options.tags === true ? HAS_TAGS : 0);
+  return alignUp(headerBytes(flags) + length);
+}
+
+function sizeAt(segment: Segment, offset: number): number {
+  return alignUp(headerBytes(segment.u32[(offset >>> 2) + 1]!) + segment.u32[offset >>> 2]!);
 }
 
 function alignUp(bytes: number): number {
@@ -495,13 +541,15 @@ function segmentOf(address: number): number {
 
 function writeHeader(segment: Segment, offset: number, length: number, flags: number, version: Version, expiresAt: number | undefined, prev: number, runId: number, typeId: number, id: number): void {
   const w = offset >>> 2;
-  const d = offset >>> 3;
   segment.u32[w] = length;
   segment.u32[w + 1] = flags;
-  segment.f64[d + 1] = version;
-  segment.f64[d + 2] = expiresAt === undefined ? Number.NaN : expiresAt;
-  segment.u32[w + 6] = prev;
-  segment.u32[w + 7] = runId;
-  segment.u32[w + 8] = typeId;
-  segment.u32[w + 9] = id;
+  segment.f64[(offset >>> 3) + 1] = version;
+  segment.u32[w + PREV] = prev;
+  segment.u32[w + OWN_ID] = id;
+  if ((flags & HAS_EXPIRY) !== 0) segment.f64[(offset >>> 3) + 3] = expiresAt!;
+  if ((flags & HAS_TAGS) !== 0) {
+    const t = (offset + tagsAt(flags)) >>> 2;
+    segment.u32[t] = runId;
+    segment.u32[t + 1] = typeId;
+  }
 }

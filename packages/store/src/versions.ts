@@ -1,4 +1,4 @@
-import type { Entry, Version } from '@epochdb/core';
+import { DEFAULT_VALUE_CACHE_ENTRIES, type Entry, type Version } from '@epochdb/core';
 import { TagTable } from './tag-table.js';
 import { ValueCache } from './value-cache.js';
 import { COPY_ON_READ, EXPIRY, KIND_KNOWN, TOMBSTONE, ValueMemory } from './value-memory.js';
@@ -13,12 +13,9 @@ export type IndexName = 'run' | 'type';
 export interface VersionsOptions {
   /** Bytes per value-memory segment (default 8 MiB). */
   readonly segmentBytes?: number | undefined;
-  /** Frozen entries kept for hot keys (default 10,000; 0: every read decodes). */
+  /** Frozen entries kept for hot keys (default none: every read decodes). */
   readonly valueCacheEntries?: number | undefined;
 }
-
-/** Frozen entries kept for hot keys by default. */
-export const DEFAULT_VALUE_CACHE_ENTRIES = 10_000;
 
 /**
  * Every stored version of every key: records in value memory, tags interned,
@@ -146,7 +143,7 @@ export class Versions {
 
   /** The frozen {@link Entry} a reader gets for version `id` of `key`. */
   entry(key: string, id: VersionId): Entry {
-    const cached = this.cache.get(id);
+    const cached = this.cache.capacity === 0 ? undefined : this.cache.get(id);
     if (cached !== undefined) return cached;
     const { value, frozen } = this.memory.decode(id, key);
     const entry = makeEntry(key, value, this.memory.version(id), this.run(id), this.type(id), this.memory.expiresAt(id));
@@ -155,8 +152,9 @@ export class Versions {
     return entry;
   }
 
-  /** The value a reader gets for version `id` of `key`. */
+  /** The value a reader gets for version `id` of `key` (no entry object is made unless the cache keeps one). */
   read(key: string, id: VersionId): unknown {
+    if (this.cache.capacity === 0) return this.memory.decode(id, key).value;
     const cached = this.cache.get(id);
     if (cached !== undefined) return cached.value;
     return this.entry(key, id).value;
