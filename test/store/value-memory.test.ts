@@ -207,14 +207,14 @@ describe('the store over value memory', () => {
     for (let i = 0; i < 100; i += 2) await store.delete(`k${String(i).padStart(3, '0')}`);
     expect(store.oldestVersion).toBe(1);
     store.collectGarbage(1000);
-    store.compactValueMemory(1000);
+    store.compaction.compactInline(1000);
     store.checkInvariants();
     const rest = [...scan];
     expect(rest).toHaveLength(99);
     rest.forEach((entry, i) => expect(entry.value).toEqual({ i: i + 1, pad: 'x'.repeat(50) }));
     expect(store.oldestVersion).toBe(store.version);
     store.collectGarbage(1000);
-    store.compactValueMemory(1000);
+    store.compaction.compactInline(1000);
     store.checkInvariants();
     expect(store.stats().storedVersions).toBe(50);
     // The sealed segments the scan held were compacted away; what is left is the head segment (and its copy).
@@ -268,7 +268,7 @@ describe('the store over value memory', () => {
               snapshots.splice(step.pick % snapshots.length, 1)[0]!.snapshot.release();
             } else {
               store.collectGarbage(1000);
-              store.compactValueMemory(1000);
+              store.compaction.compactInline(1000);
             }
             store.checkInvariants();
             expect(Object.fromEntries([...store.scan()].map((e) => [e.key, e.value]))).toEqual(Object.fromEntries([...model].sort()));
@@ -278,7 +278,7 @@ describe('the store over value memory', () => {
           }
           for (const { snapshot } of snapshots) snapshot.release();
           store.collectGarbage(1000);
-          store.compactValueMemory(1000);
+          store.compaction.compactInline(1000);
           store.checkInvariants();
           expect(store.stats().storedVersions).toBe(model.size);
           if (model.size > 20) expect(store.stats().valueUtilization).toBeGreaterThanOrEqual(0.5);

@@ -1,4 +1,7 @@
 import { CorruptionError, InvalidValueError, decodeStored, readEncoded, type GatherSource, type Version } from '@epochdb/core';
+import { COPY_ON_READ, HAS_EXPIRY, HAS_TAGS, KIND_KNOWN, OWN_ID, PREV, TOMBSTONE, alignUp, headerBytes, recordSize, sizeAt, tagsAt, writeHeader, type Segment } from './record-layout.js';
+
+export { COPY_ON_READ, EXPIRY, HEADER_BYTES, KIND_KNOWN, TOMBSTONE, recordSize } from './record-layout.js';
 
 /**
  * Value memory: every version of every key as one compact record in large
@@ -467,38 +470,6 @@ export interface ValueMemoryStats {
   readonly segmentsCleaned: number;
 }
 
-interface Segment {
-  readonly index: number;
-  readonly buffer: SharedArrayBuffer;
-  readonly bytes: number;
-  readonly u8: Uint8Array;
-  readonly u32: Uint32Array;
-  readonly f64: Float64Array;
-  /** Bytes appended (live and dead). */
-  used: number;
-  /** Bytes of live records. */
-  live: number;
-  liveRecords: number;
-}
-
-/** Flag: a deletion. */
-export const TOMBSTONE = 1;
-/** Flag: a deletion made by the TTL cleaner. */
-export const EXPIRY = 2;
-/** Flag: the value holds `Date`, `Map`, ...: every read decodes a fresh copy. */
-export const COPY_ON_READ = 4;
-/** Flag: whether the value is copied on read is known (a value loaded from disk learns it on first decode). */
-export const KIND_KNOWN = 8;
-/** Flag: the record carries an expiry. */
-const HAS_EXPIRY = 16;
-/** Flag: the record carries run/type tag ids. */
-const HAS_TAGS = 32;
-/** u32 slots of the header fields. */
-const PREV = 4;
-const OWN_ID = 5;
-
-/** Bytes of a record header. */
-export const HEADER_BYTES = 24;
 /** Default segment size: few, large buffers (V8 starts GCs when external memory grows fast in small steps). */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 /** Addresses are `segment index · 2^32 + offset`, exact in a double. */
@@ -511,45 +482,6 @@ const MAX_SPARES = 4;
 /** The id table's mark for a freed id (0 is a real address: segment 0, offset 0). */
 const FREE = -1;
 
-/** Header bytes of a record with `flags` (the fixed part and the optional fields). */
-function headerBytes(flags: number): number {
-  return HEADER_BYTES + ((flags & HAS_EXPIRY) === 0 ? 0 : 8) + ((flags & HAS_TAGS) === 0 ? 0 : 8);
-}
-
-/** Where the tag ids of a record with `flags` start, from its offset. */
-function tagsAt(flags: number): number {
-  return HEADER_BYTES + ((flags & HAS_EXPIRY) === 0 ? 0 : 8);
-}
-
-/** Bytes a record with a value of `length` bytes takes, with an expiry and/or tags when it has them. */
-export function recordSize(length: number, options: { readonly expiry?: boolean; readonly tags?: boolean } | number = 0): number {
-  const flags = typeof options === 'number' ? options : (options.expiry === true ? HAS_EXPIRY : 0) | (options.tags === true ? HAS_TAGS : 0);
-  return alignUp(headerBytes(flags) + length);
-}
-
-function sizeAt(segment: Segment, offset: number): number {
-  return alignUp(headerBytes(segment.u32[(offset >>> 2) + 1]!) + segment.u32[offset >>> 2]!);
-}
-
-function alignUp(bytes: number): number {
-  return Math.ceil(bytes / 8) * 8;
-}
-
 function segmentOf(address: number): number {
   return Math.floor(address / SEGMENT_STRIDE);
-}
-
-function writeHeader(segment: Segment, offset: number, length: number, flags: number, version: Version, expiresAt: number | undefined, prev: number, runId: number, typeId: number, id: number): void {
-  const w = offset >>> 2;
-  segment.u32[w] = length;
-  segment.u32[w + 1] = flags;
-  segment.f64[(offset >>> 3) + 1] = version;
-  segment.u32[w + PREV] = prev;
-  segment.u32[w + OWN_ID] = id;
-  if ((flags & HAS_EXPIRY) !== 0) segment.f64[(offset >>> 3) + 3] = expiresAt!;
-  if ((flags & HAS_TAGS) !== 0) {
-    const t = (offset + tagsAt(flags)) >>> 2;
-    segment.u32[t] = runId;
-    segment.u32[t + 1] = typeId;
-  }
 }
