@@ -11,6 +11,7 @@ export default defineConfig({
       '@epochdb/store': src('store'),
       '@epochdb/persist': src('persist'),
       '@epochdb/workers': src('workers'),
+      '@epochdb/replicate': src('replicate'),
       epochdb: src('epochdb'),
     },
   },

@@ -1,7 +1,9 @@
-import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, VersionUnavailableError, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, VersionUnavailableError, decodeValue, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
 import { buildCheckpoint, nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type CheckpointPlan, type CheckpointWritten, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
+  type AppliedChange,
+  type ApplyListener,
   type MvccStore,
   type BatchOp,
   type BatchOptions,
@@ -95,6 +97,12 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #recent = new RecentCommits(RECENT_OPS);
   readonly #streams = new Set<ChangeStream>();
   readonly #collections = new Map<string, Collection>();
+  /** Change listeners (change streams, collections), also fed by {@link Database.applyReplicated}. */
+  readonly #applyListeners = new Set<ApplyListener>();
+  /** Extra write checks (a replica refuses every write; a fenced primary too). */
+  readonly #writeGates: (() => void)[] = [];
+  readonly #checkpointListeners: ((version: Version) => Promise<void> | void)[] = [];
+  readonly #closeHooks: (() => Promise<void>)[] = [];
 
   /** @internal Use {@link open}. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
@@ -256,7 +264,7 @@ export class Database implements ReadApi, AsyncDisposable {
         return store.version;
       },
       history: { read: (after, upTo) => this.#history(after, upTo) },
-      subscribe: (listener) => store.onApply((version, _time, changes) => listener(version, changes)),
+      subscribe: (listener) => this.#onApply((version, _time, changes) => listener(version, changes)),
       ended: (stream) => this.#streams.delete(stream),
     };
   }
@@ -328,7 +336,7 @@ export class Database implements ReadApi, AsyncDisposable {
       assertCollectionKeys(writes, this.#collections, this.#store);
       for (const collection of this.#collections.values()) collection.validate(writes);
     });
-    this.#store.onApply((version, _time, changes) => {
+    this.#onApply((version, _time, changes) => {
       for (const collection of this.#collections.values()) collection.applied(version, changes);
     });
     this.#store.collectionResolver = (name, tx) => {
@@ -336,6 +344,57 @@ export class Database implements ReadApi, AsyncDisposable {
       if (collection === undefined) throw new InvalidOptionError(`tx.collection(): no collection named ${JSON.stringify(name)} is defined (db.collection(name, { schema }))`);
       return collection.in(tx);
     };
+  }
+
+  /** Registers a change listener with the store and for replicated records alike. */
+  #onApply(listener: ApplyListener): () => void {
+    const off = this.#store.onApply(listener);
+    this.#applyListeners.add(listener);
+    return () => {
+      off();
+      this.#applyListeners.delete(listener);
+    };
+  }
+
+  /**
+   * @internal Applies a commit record made by another database (a replica
+   * following its primary): in memory with its own version, to the WAL if
+   * persistent, and to change streams and collection indexes. Resolves when
+   * it is as durable as the database's sync mode makes it.
+   */
+  applyReplicated(record: CommitRecord): Promise<void> | undefined {
+    const listening = this.#applyListeners.size > 0;
+    const before = listening ? record.ops.map((op) => this.#store.getEntry(op.key)) : [];
+    this.#store.applyRecord(record);
+    this.#recent.add(record);
+    const durable = this.#persistence?.append(record, undefined);
+    if (listening && record.ops.length > 0) {
+      const changes: AppliedChange[] = record.ops.map((op, i) => {
+        const old = before[i];
+        const tags = old === undefined ? undefined : { ...(old.run === undefined ? {} : { run: old.run }), ...(old.type === undefined ? {} : { type: old.type }) };
+        if (op.kind !== 'put') return { key: op.key, kind: op.kind, before: tags, after: undefined };
+        const { encoded: _encoded, kind: _kind, ...rest } = op;
+        return { key: op.key, kind: op.kind, before: tags, after: Object.freeze({ ...rest, value: decodeValue(op.encoded), version: record.version }) };
+      });
+      for (const listener of this.#applyListeners) listener(record.version, record.time, changes);
+    }
+    if (this.#persistence?.checkpointDue === true) this.#startAutoCheckpoint(this.#persistence);
+    return durable;
+  }
+
+  /** @internal Adds a check run before every write; throwing refuses it (replicas, fenced primaries). */
+  addWriteGate(gate: () => void): void {
+    this.#writeGates.push(gate);
+  }
+
+  /** @internal Calls `listener` with the version of every checkpoint written from now on; the checkpoint waits for it. */
+  onCheckpoint(listener: (version: Version) => Promise<void> | void): void {
+    this.#checkpointListeners.push(listener);
+  }
+
+  /** @internal Runs `hook` at the start of {@link Database.close}, before the final checkpoint. */
+  onClose(hook: () => Promise<void>): void {
+    this.#closeHooks.push(hook);
   }
 
   /** Counters: keys, versions, snapshots, TTL and GC work, maintenance passes, WAL and checkpoints. */
@@ -388,6 +447,12 @@ export class Database implements ReadApi, AsyncDisposable {
             return written;
           };
     await persistence.checkpointFromWal(this.#store.clock.now(), build);
+    await this.#checkpointed(persistence);
+  }
+
+  async #checkpointed(persistence: Persistence): Promise<void> {
+    const version = persistence.stats().lastCheckpointVersion;
+    for (const listener of this.#checkpointListeners) await listener(version);
   }
 
   /** Starts an automatic checkpoint unless one runs; a failure schedules a retry. */
@@ -436,6 +501,7 @@ export class Database implements ReadApi, AsyncDisposable {
     const snapshot = this.#store.snapshotForExport();
     try {
       await persistence.checkpoint(snapshot.version, snapshot.exportEntries());
+      await this.#checkpointed(persistence);
     } finally {
       snapshot.release();
     }
@@ -486,6 +552,7 @@ export class Database implements ReadApi, AsyncDisposable {
   }
 
   async #close(): Promise<void> {
+    for (const hook of this.#closeHooks) await hook().catch(() => undefined);
     this.#maintenance.stop();
     for (const stream of this.#streams) stream.databaseClosed();
     this.#streams.clear();
@@ -516,6 +583,7 @@ export class Database implements ReadApi, AsyncDisposable {
     if (this.#closing !== undefined) throw new DatabaseClosedError('the database is closing: no more writes');
     const failed = this.#persistence?.failed;
     if (failed !== undefined) throw new DatabaseFailedError(`the database is read-only after a failed write: ${failed.message}`, { cause: failed });
+    for (const gate of this.#writeGates) gate();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -40,3 +40,8 @@ export { CollectionIndex } from './collection-index.js';
 export type { CollectionOptions, CollectionPutOptions, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection.js';
 export type { IndexKey } from './index-key.js';
 export type { TxCollectionLike } from '@epochdb/store';
+export { openReplica, Replica } from './replica.js';
+export type { ReplicaOptions } from './replica.js';
+export { restore, ACK_MODES } from '@epochdb/replicate';
+export type { AckMode, ReplicaEvent, ReplicaLag, ReplicateOptions, RestoreOptions, RestoreReport } from '@epochdb/replicate';
+export { ReadOnlyError, ReplicationError } from '@epochdb/core';

@@ -1,8 +1,10 @@
-import { CorruptionError, defaultMaxHeapBytes, openOptionsSchema, parseArgument, type Clock, type FileSystem, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { CorruptionError, defaultMaxHeapBytes, InvalidOptionError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { nodeFileSystem, Persistence } from '@epochdb/persist';
+import { parseReplicateOptions, type ReplicateOptions } from '@epochdb/replicate';
 import { MvccStore } from '@epochdb/store';
 import { checkDirectory } from './check-directory.js';
 import { Database } from './database.js';
+import { startReplication } from './replication.js';
 
 /** Options of {@link open}. Unknown names are rejected. */
 export interface OpenOptions {
@@ -55,6 +57,12 @@ export interface OpenOptions {
   readonly onRecoveryEvent?: (event: RecoveryEvent) => void;
   /** The file system to persist through (default: the real one); for fault-injection and simulation tests. */
   readonly fileSystem?: FileSystem;
+  /**
+   * Ship every commit to a NATS JetStream stream for read replicas
+   * ({@link openReplica}) and point-in-time restore. Needs `dir`: the WAL is
+   * what is shipped. See README "Running more than one instance".
+   */
+  readonly replicate?: ReplicateOptions;
   /** Background maintenance: TTL cleaning and version GC in main-thread slices, checkpoints and verification on workers. */
   readonly maintenance?: {
     /** How often a maintenance slice starts, in ms (default 1000; 0 turns the timer off). */
@@ -82,20 +90,12 @@ export interface OpenOptions {
  * db.get('user:1'); // { name: 'Ada' }
  */
 export async function open(options: OpenOptions = {}): Promise<Database> {
-  const parsed = parseArgument(openOptionsSchema, options, 'open(): options');
-  const store = new MvccStore({
-    ...(parsed.clock === undefined ? {} : { clock: parsed.clock }),
-    maxKeyBytes: parsed.maxKeyBytes,
-    maxValueBytes: parsed.maxValueBytes,
-    retainVersions: parsed.retainVersions,
-    maxTransactionOps: parsed.maxTransactionOps,
-    maxTransactionBytes: parsed.maxTransactionBytes,
-    snapshotLeaseMs: parsed.snapshotLeaseMs,
-    maxMemoryBytes: parsed.maxMemoryBytes,
-    maxHeapBytes: parsed.maxMemoryBytes === 0 ? 0 : defaultMaxHeapBytes(),
-    segmentBytes: parsed.valueSegmentBytes,
-    valueCacheEntries: parsed.valueCacheEntries,
-  });
+  // `replicate` is checked by its own package; the rest (or whatever was passed, if not an object) by the schema.
+  const { replicate, ...rest } = typeof options === 'object' && options !== null ? options : ({} as OpenOptions);
+  const replication = replicate === undefined ? undefined : parseReplicateOptions(replicate);
+  const parsed = parseArgument(openOptionsSchema, typeof options === 'object' && options !== null ? rest : options, 'open(): options');
+  if (replication !== undefined && parsed.dir === undefined) throw new InvalidOptionError('open(): options.replicate needs options.dir: the write-ahead log is what is shipped');
+  const store = storeFor(parsed);
   if (parsed.dir === undefined) return new Database(store, parsed);
   await checkDirectory(parsed.fileSystem ?? nodeFileSystem, parsed.dir, parsed.createParents);
   const { persistence, recovered } = await Persistence.open({
@@ -134,5 +134,23 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
       throw error;
     }
   }
+  if (replication !== undefined) await startReplication(db, store, parsed.dir, replication);
   return db;
+}
+
+/** @internal The store `open()` builds for `parsed` options (a replica loading a checkpoint into memory builds the same). */
+export function storeFor(parsed: OpenOptionsParsed): MvccStore {
+  return new MvccStore({
+    ...(parsed.clock === undefined ? {} : { clock: parsed.clock }),
+    maxKeyBytes: parsed.maxKeyBytes,
+    maxValueBytes: parsed.maxValueBytes,
+    retainVersions: parsed.retainVersions,
+    maxTransactionOps: parsed.maxTransactionOps,
+    maxTransactionBytes: parsed.maxTransactionBytes,
+    snapshotLeaseMs: parsed.snapshotLeaseMs,
+    maxMemoryBytes: parsed.maxMemoryBytes,
+    maxHeapBytes: parsed.maxMemoryBytes === 0 ? 0 : defaultMaxHeapBytes(),
+    segmentBytes: parsed.valueSegmentBytes,
+    valueCacheEntries: parsed.valueCacheEntries,
+  });
 }
