@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { CorruptionError, type CheckpointEntry, type Version } from '@epochdb/core';
-import { readCheckpoint, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
+import { readCheckpointChunks, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
 import { checkpointName } from './recovery.js';
 import { checkSegmentHeader, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
@@ -24,19 +24,17 @@ export interface CheckpointPlan {
 
 /**
  * Builds the checkpoint at `plan.version` from files alone, LSM-style: the
- * previous checkpoint's entries, then the WAL records after it applied in
- * version order (deletes and expiries drop keys), then entries already
- * expired at `plan.now` dropped, written in key order with
- * {@link writeCheckpoint}. Needs none of the main thread's memory, so it runs
- * on a worker.
+ * WAL records after the previous checkpoint, applied in version order into a
+ * map of changes (deletes and expiries drop keys), merged in key order with
+ * the previous checkpoint streamed chunk by chunk, entries already expired at
+ * `plan.now` dropped, written with {@link writeCheckpoint}. Needs none of the
+ * main thread's memory, and of its own only the changes since the previous
+ * checkpoint and one chunk, so it runs on a worker.
  */
 export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Promise<CheckpointWritten> {
-  const entries = new Map<string, CheckpointEntry>();
-  if (plan.base !== undefined) {
-    const base = await readCheckpoint(fs, join(plan.dir, plan.base));
-    if (base.version !== plan.baseVersion) throw damaged(plan.base, `holds version ${base.version}, expected ${plan.baseVersion}`, 0);
-    for (const entry of base.entries) entries.set(entry.key, entry);
-  }
+  // Only the WAL's changes since the base are held in memory: the base checkpoint is streamed
+  // chunk by chunk and merged with them in key order (a 10M-key base held whole took gigabytes).
+  const delta = new Map<string, CheckpointEntry | null>();
   let expected = plan.baseVersion + 1;
   for (const name of plan.segments) {
     if (expected > plan.version) break;
@@ -50,19 +48,41 @@ export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Pro
       if (record.version > plan.version) break;
       if (record.version !== expected) throw damaged(name, `jumps from version ${expected - 1} to ${record.version}`, 0, expected - 1);
       for (const op of record.ops) {
-        if (op.kind === 'put') {
-          entries.set(op.key, { key: op.key, encoded: op.encoded, version: record.version, run: op.run, type: op.type, expiresAt: op.expiresAt });
-        } else {
-          entries.delete(op.key);
-        }
+        delta.set(op.key, op.kind === 'put' ? { key: op.key, encoded: op.encoded, version: record.version, run: op.run, type: op.type, expiresAt: op.expiresAt } : null);
       }
       expected++;
     }
   }
   if (expected - 1 !== plan.version) throw damaged(plan.segments.at(-1) ?? plan.dir, `write-ahead log ends at version ${expected - 1}, the checkpoint needs ${plan.version}`, 0, expected - 1);
-  const live = [...entries.values()].filter((e) => e.expiresAt === undefined || e.expiresAt > plan.now);
-  live.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return writeCheckpoint(fs, join(plan.dir, checkpointName(plan.version)), plan.version, live, plan.dir);
+  const changes = [...delta.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const base = plan.base === undefined ? undefined : readCheckpointChunks(fs, join(plan.dir, plan.base));
+  const live = (entry: CheckpointEntry): boolean => entry.expiresAt === undefined || entry.expiresAt > plan.now;
+  async function* merged(): AsyncGenerator<CheckpointEntry> {
+    let i = 0;
+    if (base !== undefined) {
+      for await (const rows of base) {
+        if (base.info().version !== plan.baseVersion) throw damaged(plan.base!, `holds version ${base.info().version}, expected ${plan.baseVersion}`, 0);
+        for (const row of rows) {
+          for (; i < changes.length && changes[i]![0] < row.key; i++) {
+            const change = changes[i]![1];
+            if (change !== null && live(change)) yield change;
+          }
+          if (i < changes.length && changes[i]![0] === row.key) {
+            const change = changes[i++]![1];
+            if (change !== null && live(change)) yield change;
+          } else if (live(row)) {
+            yield row;
+          }
+        }
+      }
+      if (base.info().version !== plan.baseVersion) throw damaged(plan.base!, `holds version ${base.info().version}, expected ${plan.baseVersion}`, 0);
+    }
+    for (; i < changes.length; i++) {
+      const change = changes[i]![1];
+      if (change !== null && live(change)) yield change;
+    }
+  }
+  return writeCheckpoint(fs, join(plan.dir, checkpointName(plan.version)), plan.version, merged(), plan.dir);
 }
 
 function damaged(file: string, message: string, offset: number, lastGoodVersion = 0): CorruptionError {

@@ -110,61 +110,87 @@ export interface CheckpointContents {
  * Reads and verifies a whole checkpoint: magic, format version, every chunk
  * checksum, the footer, and that counts and versions agree. Any damage is a
  * {@link CorruptionError} naming the file and offset; a newer format is an
- * {@link UnsupportedFormatError}.
+ * {@link UnsupportedFormatError}. Holds every entry in memory: for large
+ * checkpoints, stream them with {@link readCheckpointChunks}.
  */
 export async function readCheckpoint(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): Promise<CheckpointContents> {
+  const entries: CheckpointEntry[] = [];
+  const reader = readCheckpointChunks(fs, path, onProgress);
+  for await (const rows of reader) for (const row of rows) entries.push(row);
+  const { version, bytes } = reader.info();
+  return { version, entries, bytes };
+}
+
+/** A streaming read of a checkpoint: its chunks of entries in key order, and what the file said once read. */
+export interface CheckpointChunks extends AsyncIterable<CheckpointEntry[]> {
+  /** The checkpoint's version (known after the first chunk is read, or at the end of an empty one) and size. */
+  info(): { readonly version: Version; readonly bytes: number };
+}
+
+/**
+ * Reads a checkpoint chunk by chunk (entries in key order), verifying as it
+ * goes: header first, footer before the first chunk, each chunk's checksum,
+ * and at the end that the counts agree. Memory: one chunk. Damage throws from
+ * the iteration, so a consumer that builds something must be able to drop it.
+ */
+export function readCheckpointChunks(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): CheckpointChunks {
   const file = basename(path);
   const damaged = (message: string, offset: number): CorruptionError => new CorruptionError(`checkpoint ${message}`, { file, offset, lastGoodVersion: 0 });
-  // Read piece by piece (header, footer, then one chunk at a time): a checkpoint may be
-  // larger than any single buffer Node can read (2 GiB).
-  const handle = await fs.open(path, 'r');
-  try {
-    const size = await handle.size();
-    if (size < HEADER_BYTES + FOOTER_BYTES) throw damaged(`is too short (${size} bytes)`, 0);
-    const header = await handle.read(0, HEADER_BYTES);
-    if (!header.subarray(0, 8).equals(CHECKPOINT_MAGIC)) throw damaged('has no EpochDB checkpoint header', 0);
-    if (header.readUInt32LE(20) !== checksum(header.subarray(0, 20))) throw damaged('header checksum mismatch', 0);
-    const format = header.readUInt32LE(8);
-    if (format !== CHECKPOINT_FORMAT_VERSION) {
-      throw new UnsupportedFormatError(`checkpoint ${file} has format version ${format}; this EpochDB reads version ${CHECKPOINT_FORMAT_VERSION}`);
-    }
-    const version = Number(header.readBigUInt64LE(12));
-    const footerAt = size - FOOTER_BYTES;
-    const footer = await handle.read(footerAt, FOOTER_BYTES);
-    if (!footer.subarray(0, 8).equals(CHECKPOINT_END_MAGIC) || footer.readUInt32LE(28) !== checksum(footer.subarray(0, 28))) {
-      throw damaged('footer is missing or damaged (incomplete file?)', footerAt);
-    }
-    const expectedEntries = Number(footer.readBigUInt64LE(8));
-    const expectedChunks = footer.readUInt32LE(24);
-    if (Number(footer.readBigUInt64LE(16)) !== version) throw damaged('footer version differs from header version', footerAt);
-    const entries: CheckpointEntry[] = [];
-    let offset = HEADER_BYTES;
-    let chunks = 0;
-    while (offset < footerAt) {
-      if (offset + CHUNK_HEADER_BYTES > footerAt) throw damaged('chunk header runs into the footer', offset);
-      const chunkHeader = await handle.read(offset, CHUNK_HEADER_BYTES);
-      const length = chunkHeader.readUInt32LE(0);
-      const end = offset + CHUNK_HEADER_BYTES + length;
-      if (end > footerAt) throw damaged(`chunk of ${length} bytes runs into the footer`, offset);
-      const payload = await handle.read(offset + CHUNK_HEADER_BYTES, length);
-      if (payload.byteLength !== length || checksum(payload) !== chunkHeader.readUInt32LE(4)) throw damaged('chunk checksum mismatch', offset);
-      const rows = decodeChunk(payload);
-      if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
-      for (const row of rows) {
-        if (row.version > version) throw damaged(`entry ${JSON.stringify(row.key)} has version ${row.version} above the checkpoint's ${version}`, offset);
-        entries.push(row);
+  let info = { version: 0, bytes: 0 };
+  async function* chunks(): AsyncGenerator<CheckpointEntry[]> {
+    // Read piece by piece (header, footer, then one chunk at a time): a checkpoint may be
+    // larger than any single buffer Node can read (2 GiB).
+    const handle = await fs.open(path, 'r');
+    try {
+      const size = await handle.size();
+      if (size < HEADER_BYTES + FOOTER_BYTES) throw damaged(`is too short (${size} bytes)`, 0);
+      const header = await handle.read(0, HEADER_BYTES);
+      if (!header.subarray(0, 8).equals(CHECKPOINT_MAGIC)) throw damaged('has no EpochDB checkpoint header', 0);
+      if (header.readUInt32LE(20) !== checksum(header.subarray(0, 20))) throw damaged('header checksum mismatch', 0);
+      const format = header.readUInt32LE(8);
+      if (format !== CHECKPOINT_FORMAT_VERSION) {
+        throw new UnsupportedFormatError(`checkpoint ${file} has format version ${format}; this EpochDB reads version ${CHECKPOINT_FORMAT_VERSION}`);
       }
-      chunks++;
-      offset = end;
-      onProgress?.(offset, size);
+      const version = Number(header.readBigUInt64LE(12));
+      info = { version, bytes: size };
+      const footerAt = size - FOOTER_BYTES;
+      const footer = await handle.read(footerAt, FOOTER_BYTES);
+      if (!footer.subarray(0, 8).equals(CHECKPOINT_END_MAGIC) || footer.readUInt32LE(28) !== checksum(footer.subarray(0, 28))) {
+        throw damaged('footer is missing or damaged (incomplete file?)', footerAt);
+      }
+      const expectedEntries = Number(footer.readBigUInt64LE(8));
+      const expectedChunks = footer.readUInt32LE(24);
+      if (Number(footer.readBigUInt64LE(16)) !== version) throw damaged('footer version differs from header version', footerAt);
+      let offset = HEADER_BYTES;
+      let chunks = 0;
+      let count = 0;
+      while (offset < footerAt) {
+        if (offset + CHUNK_HEADER_BYTES > footerAt) throw damaged('chunk header runs into the footer', offset);
+        const chunkHeader = await handle.read(offset, CHUNK_HEADER_BYTES);
+        const length = chunkHeader.readUInt32LE(0);
+        const end = offset + CHUNK_HEADER_BYTES + length;
+        if (end > footerAt) throw damaged(`chunk of ${length} bytes runs into the footer`, offset);
+        const payload = await handle.read(offset + CHUNK_HEADER_BYTES, length);
+        if (payload.byteLength !== length || checksum(payload) !== chunkHeader.readUInt32LE(4)) throw damaged('chunk checksum mismatch', offset);
+        const rows = decodeChunk(payload);
+        if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
+        for (const row of rows) {
+          if (row.version > version) throw damaged(`entry ${JSON.stringify(row.key)} has version ${row.version} above the checkpoint's ${version}`, offset);
+        }
+        chunks++;
+        count += rows.length;
+        offset = end;
+        onProgress?.(offset, size);
+        yield rows;
+      }
+      if (chunks !== expectedChunks || count !== expectedEntries) {
+        throw damaged(`holds ${chunks} chunks / ${count} entries, footer says ${expectedChunks} / ${expectedEntries}`, footerAt);
+      }
+    } finally {
+      await handle.close();
     }
-    if (chunks !== expectedChunks || entries.length !== expectedEntries) {
-      throw damaged(`holds ${chunks} chunks / ${entries.length} entries, footer says ${expectedChunks} / ${expectedEntries}`, footerAt);
-    }
-    return { version, entries, bytes: size };
-  } finally {
-    await handle.close();
   }
+  return { [Symbol.asyncIterator]: () => chunks(), info: () => info };
 }
 
 function decodeChunk(payload: Buffer): CheckpointEntry[] | undefined {
