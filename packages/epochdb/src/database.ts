@@ -1,4 +1,4 @@
-import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, VersionUnavailableError, type CommitRecord, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, type CommitRecord, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
 import { buildCheckpoint, nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type CheckpointPlan, type CheckpointWritten, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
@@ -15,6 +15,7 @@ import {
   type TransactionOptions,
 } from '@epochdb/store';
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
+import type { FollowStats, WalFollower } from './wal-follower.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
 import { Collection, type CollectionHost, type CollectionOptions } from './collection.js';
 import type { z } from 'zod';
@@ -23,7 +24,8 @@ import type { z } from 'zod';
 export type DatabaseStats = StoreStats &
   MaintenanceStats &
   PersistenceStats &
-  WorkerPoolStats & {
+  WorkerPoolStats &
+  FollowStats & {
     /**
      * Automatic checkpoints that failed. The WAL stays authoritative; the next
      * attempt comes after `maintenance.checkpointRetryMs` (doubling) or another
@@ -40,6 +42,8 @@ export type DatabaseStats = StoreStats &
      */
     readonly failure: string | undefined;
     readonly persistent: boolean;
+    /** Opened with `readOnly: true` (writes reject `READ_ONLY`). */
+    readonly readOnly: boolean;
   };
 
 /** What opening a persistent directory found and did. */
@@ -54,6 +58,7 @@ export interface RecoveryReport {
 }
 
 const NO_PERSISTENCE: PersistenceStats = Object.freeze({ walBytesSinceCheckpoint: 0, walSyncs: 0, checkpoints: 0, lastCheckpointVersion: 0, lastCheckpointMs: 0, bytesReclaimed: 0, checkpointing: false });
+const NOT_FOLLOWING: FollowStats = Object.freeze({ followedRecords: 0, followedCheckpoints: 0, followErrors: 0, lastFollowError: undefined });
 
 /** Operations of recent commits kept in memory for change streams that resume; older history comes from the WAL. */
 const RECENT_OPS = 10_000;
@@ -94,6 +99,7 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #recent = new RecentCommits(RECENT_OPS);
   readonly #streams = new Set<ChangeStream>();
   readonly #collections = new Map<string, Collection>();
+  #follower: WalFollower | undefined;
 
   /** @internal Use {@link open}. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
@@ -113,7 +119,8 @@ export class Database implements ReadApi, AsyncDisposable {
         return durable;
       });
     }
-    this.#maintenance = new Maintenance(store, options.maintenance);
+    // Read-only, the TTL cleaner could not commit its expire deletes (expired entries are invisible anyway).
+    this.#maintenance = new Maintenance(store, options.maintenance, !options.readOnly);
     this.#maintenance.start();
     // Started lazily by the first task. (With a custom fileSystem, file work runs
     // inline through it: a worker thread could not use it.)
@@ -121,9 +128,20 @@ export class Database implements ReadApi, AsyncDisposable {
     poolOf.set(this, this.#pool);
   }
 
-  /** Whether the database persists to a directory (`open({ dir })`). */
+  /** Whether the database persists to a directory (`open({ dir })`), also when opened `readOnly`. */
   get persistent(): boolean {
-    return this.#persistence !== undefined;
+    return this.#options.dir !== undefined;
+  }
+
+  /** Whether the database was opened with `readOnly: true`: it reads a directory and never writes. */
+  get readOnly(): boolean {
+    return this.#options.readOnly;
+  }
+
+  /** @internal Follows the writer's WAL (`follow: true`) until close. */
+  attachFollower(follower: WalFollower): void {
+    this.#follower = follower;
+    follower.start();
   }
 
   /** What recovery found when a persistent database was opened (`undefined` for memory-only). */
@@ -329,11 +347,13 @@ export class Database implements ReadApi, AsyncDisposable {
       ...this.#maintenance.stats(),
       ...(this.#persistence?.stats() ?? NO_PERSISTENCE),
       ...this.#pool.stats(),
+      ...(this.#follower?.stats() ?? NOT_FOLLOWING),
       checkpointErrors: this.#checkpointErrors,
       lastCheckpointError: this.#lastCheckpointError,
       checkpointRetries: this.#checkpointRetries,
       failure: this.#persistence?.failed?.message,
-      persistent: this.#persistence !== undefined,
+      persistent: this.persistent,
+      readOnly: this.#options.readOnly,
     });
   }
 
@@ -358,6 +378,7 @@ export class Database implements ReadApi, AsyncDisposable {
    */
   async checkpoint(): Promise<void> {
     this.#store.assertOpen('checkpoint');
+    if (this.#options.readOnly) throw new ReadOnlyError('checkpoint(): the database was opened with readOnly: true; the process that holds the directory checkpoints it');
     if (this.#persistence !== undefined) await this.#checkpointFromFiles(this.#persistence);
   }
 
@@ -471,6 +492,7 @@ export class Database implements ReadApi, AsyncDisposable {
 
   async #close(): Promise<void> {
     this.#maintenance.stop();
+    await this.#follower?.stop();
     for (const stream of this.#streams) stream.databaseClosed();
     this.#streams.clear();
     clearTimeout(this.#retryTimer);
@@ -497,6 +519,7 @@ export class Database implements ReadApi, AsyncDisposable {
   }
 
   #checkWritable(): void {
+    if (this.#options.readOnly) throw new ReadOnlyError(`the database was opened with readOnly: true (${this.#options.dir}): writes are refused`);
     if (this.#closing !== undefined) throw new DatabaseClosedError('the database is closing: no more writes');
     const failed = this.#persistence?.failed;
     if (failed !== undefined) throw new DatabaseFailedError(`the database is read-only after a failed write: ${failed.message}`, { cause: failed });

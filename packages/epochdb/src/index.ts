@@ -3,6 +3,7 @@ export type { OpenOptions } from './open.js';
 export { Database } from './database.js';
 export type { DatabaseStats, RecoveryReport } from './database.js';
 export type { MaintenanceStats } from './maintenance.js';
+export type { FollowStats } from './wal-follower.js';
 export { Snapshot, Transaction } from '@epochdb/store';
 export type { BatchOp, BatchOptions, DeleteOptions, Isolation, PutOptions, ReadApi, ScanOptions, StoreStats, TransactionOptions } from '@epochdb/store';
 export {

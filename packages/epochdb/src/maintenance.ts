@@ -37,10 +37,13 @@ export class Maintenance {
   #pressurePasses = 0;
   #errors = 0;
   #lastError: string | undefined;
+  readonly #reclaimsExpired: boolean;
 
-  constructor(store: MvccStore, options: MaintenanceOptionsParsed) {
+  /** `reclaimsExpired: false` leaves expired entries alone (a read-only database cannot commit their deletes). */
+  constructor(store: MvccStore, options: MaintenanceOptionsParsed, reclaimsExpired = true) {
     this.#store = store;
     this.#options = options;
+    this.#reclaimsExpired = reclaimsExpired;
   }
 
   /** Starts the timer (unless `intervalMs` is 0) and the pressure check on commits (unless `gcPressureVersions` is 0). */
@@ -73,7 +76,7 @@ export class Maintenance {
   #onCommit(): undefined {
     if (this.#inSlice || this.#followUp !== undefined) return undefined;
     const piling = this.#store.pendingGc >= this.#options.gcPressureVersions && this.#store.hasGarbage();
-    if (piling || (++this.#commits % EXPIRY_CHECK_EVERY === 0 && this.#store.hasExpired())) {
+    if (piling || (++this.#commits % EXPIRY_CHECK_EVERY === 0 && this.#hasExpired())) {
       this.#pressurePasses++;
       this.#followUp = setImmediate(() => this.#slice()).unref();
     }
@@ -105,17 +108,21 @@ export class Maintenance {
       // Snapshots and transactions past snapshotLeaseMs stop pinning the GC horizon.
       stage(() => this.#store.expireLeases());
       stage(() => {
-        if (this.#store.hasExpired()) this.#store.reclaimExpired(sliceMs);
+        if (this.#hasExpired()) this.#store.reclaimExpired(sliceMs);
       });
       stage(() => {
         const left = Math.max(sliceMs - (performance.now() - started), sliceMs / 4);
         if (this.#store.hasGarbage()) this.#store.collectGarbage(left);
       });
-      if (!failed && (this.#store.hasExpired() || this.#store.hasGarbage())) {
+      if (!failed && (this.#hasExpired() || this.#store.hasGarbage())) {
         this.#followUp = setImmediate(() => this.#slice()).unref();
       }
     } finally {
       this.#inSlice = false;
     }
+  }
+
+  #hasExpired(): boolean {
+    return this.#reclaimsExpired && this.#store.hasExpired();
   }
 }

@@ -16,3 +16,6 @@ export type { VerifyReport, FileReport } from './verify.js';
 export { buildCheckpoint } from './checkpoint-build.js';
 export type { CheckpointPlan } from './checkpoint-build.js';
 export { readWalHistory } from './wal-history.js';
+export { recoverReadOnly, WalTail } from './wal-tail.js';
+export type { TailRead } from './wal-tail.js';
+export type { WalPosition } from './recovery.js';

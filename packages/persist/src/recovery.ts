@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CorruptionError, IoError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
+import { CorruptionError, InvalidOptionError, IoError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
 import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
@@ -35,6 +35,14 @@ export interface Recovered {
   /** Bytes of WAL replayed after the checkpoint: they count toward the next automatic checkpoint. */
   readonly walBytesReplayed: number;
   readonly events: readonly RecoveryEvent[];
+  /** Where the WAL read ended: the last segment read and the offset after its last whole record (for following it). */
+  readonly tail: WalPosition;
+}
+
+/** A place in the WAL: a segment (`undefined`: none yet) and a byte offset in it. */
+export interface WalPosition {
+  readonly segment: string | undefined;
+  readonly offset: number;
 }
 
 /** Options of {@link recover}. */
@@ -43,6 +51,13 @@ export interface RecoverOptions {
   readonly dir: string;
   readonly mode: 'strict' | 'salvage';
   readonly onEvent?: ((event: RecoveryEvent) => void) | undefined;
+  /**
+   * Change nothing on disk (a directory another process may hold): no marker,
+   * no truncation of a torn tail (it is read as the end of the WAL, as a
+   * record still being appended is), no temporary files removed, nothing moved
+   * aside. Only with `mode: 'strict'`. The directory must already be a database.
+   */
+  readonly readOnly?: boolean | undefined;
 }
 
 /**
@@ -61,8 +76,10 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     events.push(event);
     options.onEvent?.(event);
   };
-  const names = await prepareDirectory(fs, dir);
-  for (const name of names) if (name.endsWith('.tmp')) await fs.unlink(join(dir, name));
+  const readOnly = options.readOnly === true;
+  if (readOnly && mode !== 'strict') throw new InvalidOptionError('recover(): a read-only recovery cannot salvage (it would move files)');
+  const names = readOnly ? await inspectDirectory(fs, dir) : await prepareDirectory(fs, dir);
+  if (!readOnly) for (const name of names) if (name.endsWith('.tmp')) await fs.unlink(join(dir, name));
 
   const copyAside = async (name: string, reason: string): Promise<void> => {
     await fs.mkdir(join(dir, DAMAGED_DIR));
@@ -116,6 +133,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   const segments = listSegments(names);
   const records: CommitRecord[] = [];
   let walBytesReplayed = 0;
+  let tail: WalPosition = { segment: undefined, offset: 0 };
   let expected = checkpointVersion + 1;
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;
@@ -151,7 +169,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       throw new UnsupportedFormatError(`write-ahead log segment ${segment.name} has format version ${header}; this EpochDB reads version 1`);
     }
     if (header === 'torn' && isLast) {
-      // A crash while creating the segment: nothing in it was ever acknowledged.
+      // A crash while creating the segment (or, read-only, one being created): nothing in it was ever acknowledged.
+      if (readOnly) break;
       emit({ type: 'truncated', file: segment.name, offset: 0, bytesDropped: bytes.byteLength });
       await fs.unlink(path);
       continue;
@@ -161,6 +180,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     }
     const scan = scanFrames(bytes, WAL_HEADER_BYTES);
     walBytesReplayed += scan.validBytes;
+    tail = { segment: segment.name, offset: WAL_HEADER_BYTES + scan.validBytes };
     let stopped = false;
     for (const [index, record] of scan.records.entries()) {
       if (record.version < expected) continue;
@@ -177,6 +197,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       const { offset, reason } = scan.damage;
       if (isLast && !hasValidFrameAfter(bytes, offset, expected - 1)) {
         // A torn write at the very end: a crash mid-append. Never acknowledged under 'always'.
+        // Read-only, it may be a record being appended right now: the WAL ends before it.
+        if (readOnly) break;
         await truncateFile(fs, path, offset);
         emit({ type: 'truncated', file: segment.name, offset, bytesDropped: bytes.byteLength - offset });
       } else if (await damage(`write-ahead log record is damaged (${reason})`, offset, offset)) {
@@ -184,8 +206,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       }
     }
   }
-  for (const { name, reason } of damagedCheckpoints) await moveAside(name, reason);
-  return { checkpointVersion, checkpointEntries, records, version: expected - 1, needsCheckpoint, walBytesReplayed, events };
+  if (!readOnly) for (const { name, reason } of damagedCheckpoints) await moveAside(name, reason);
+  return { checkpointVersion, checkpointEntries, records, version: expected - 1, needsCheckpoint: needsCheckpoint && !readOnly, walBytesReplayed, events, tail };
 }
 
 /** Cuts `path` to `length` bytes, durably. */
@@ -197,6 +219,27 @@ async function truncateFile(fs: FileSystem, path: string, length: number): Promi
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Lists an existing database directory without changing it: a missing
+ * directory is an {@link InvalidOptionError}, one without a marker of a known
+ * format an {@link UnsupportedFormatError}.
+ */
+async function inspectDirectory(fs: FileSystem, dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidOptionError(`open(): ${dir} does not exist (readOnly: true opens an existing database only)`);
+    throw error;
+  }
+  if (!names.includes(MARKER_FILE)) {
+    assertNotForeign(names, dir);
+    throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file)`);
+  }
+  checkMarker((await fs.readFile(join(dir, MARKER_FILE))).toString('utf8'), dir);
+  return names;
 }
 
 /** Creates the directory and its marker, or checks that an existing one is an EpochDB directory of a known format. Returns its file names. */
