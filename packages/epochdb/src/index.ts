@@ -30,6 +30,7 @@ export {
   SYNC_MODES,
 } from '@epochdb/core';
 export type { ErrorCode, LimitName } from '@epochdb/core';
+export { ReadOnlyError } from '@epochdb/core';
 export { ManualClock, systemClock, UNCOMMITTED_VERSION } from '@epochdb/core';
 export type { Clock, Entry, FileHandle, FileSystem, Key, RecoveryEvent, SyncMode, Version } from '@epochdb/core';
 export { nodeFileSystem } from '@epochdb/persist';

@@ -53,6 +53,8 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
       const error = bad === undefined ? undefined : { offset: 0, message: `value of key ${JSON.stringify(bad.key)} passed its checksum but does not decode: ${undecodable(bad.encoded)}` };
       files.push({ file: name, kind: 'checkpoint', bytes: contents.bytes, items: contents.entries.length, ...(error === undefined ? {} : { error }) });
     } catch (error) {
+      // Pruned by the process that holds the directory since it was listed: gone, not damaged.
+      if (isGone(error)) continue;
       if (!(error instanceof EpochError)) throw error;
       const offset = error instanceof CorruptionError ? error.offset : 0;
       files.push({ file: name, kind: 'checkpoint', bytes: (await fs.size(join(dir, name))) ?? 0, items: 0, error: { offset, message: error.message } });
@@ -61,7 +63,11 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
   const segments = listSegments(names);
   let lastVersion = 0;
   for (const [i, { name }] of segments.entries()) {
-    const bytes = await fs.readFile(join(dir, name));
+    const bytes = await fs.readFile(join(dir, name)).catch((error: unknown) => {
+      if (isGone(error)) return undefined;
+      throw error;
+    });
+    if (bytes === undefined) continue;
     const header = checkSegmentHeader(bytes);
     const isLast = i === segments.length - 1;
     if (header !== 'ok') {
@@ -88,11 +94,16 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
     ok: damaged === undefined,
     files,
     ...(damaged?.error === undefined ? {} : { firstError: { file: damaged.file, offset: damaged.error.offset, message: damaged.error.message } }),
-    checkpoints: checkpoints.length,
-    segments: segments.length,
+    checkpoints: files.filter((f) => f.kind === 'checkpoint').length,
+    segments: files.filter((f) => f.kind === 'wal').length,
     entries: files.filter((f) => f.kind === 'checkpoint').reduce((sum, f) => sum + f.items, 0),
     records: files.filter((f) => f.kind === 'wal').reduce((sum, f) => sum + f.items, 0),
   };
+}
+
+/** Whether `error` says the file does not exist (any more). */
+function isGone(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' || ((error as Error | undefined)?.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 
 /** Why `encoded` does not decode to a storable value, or `undefined` if it does. */
