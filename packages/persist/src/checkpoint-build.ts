@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { CorruptionError, type CheckpointEntry, type Version } from '@epochdb/core';
-import { readCheckpoint, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
+import { readCheckpoint, verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
 import { checkpointName } from './recovery.js';
 import { checkSegmentHeader, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
@@ -27,7 +27,7 @@ export interface CheckpointPlan {
  * previous checkpoint's entries, then the WAL records after it applied in
  * version order (deletes and expiries drop keys), then entries already
  * expired at `plan.now` dropped, written in key order with
- * {@link writeCheckpoint}. Needs none of the main thread's memory, so it runs
+ * {@link writeCheckpoint}, then read back and verified whole. Needs none of the main thread's memory, so it runs
  * on a worker.
  */
 export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Promise<CheckpointWritten> {
@@ -62,7 +62,10 @@ export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Pro
   if (expected - 1 !== plan.version) throw damaged(plan.segments.at(-1) ?? plan.dir, `write-ahead log ends at version ${expected - 1}, the checkpoint needs ${plan.version}`, 0, expected - 1);
   const live = [...entries.values()].filter((e) => e.expiresAt === undefined || e.expiresAt > plan.now);
   live.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return writeCheckpoint(fs, join(plan.dir, checkpointName(plan.version)), plan.version, live, plan.dir);
+  const written = await writeCheckpoint(fs, join(plan.dir, checkpointName(plan.version)), plan.version, live, plan.dir);
+  // Read back here, on the worker: the main thread prunes the WAL it covers as soon as this resolves.
+  await verifyWritten(fs, written);
+  return written;
 }
 
 function damaged(file: string, message: string, offset: number, lastGoodVersion = 0): CorruptionError {

@@ -167,6 +167,23 @@ export async function readCheckpoint(fs: FileSystem, path: string, onProgress?: 
   }
 }
 
+/**
+ * Reads a checkpoint just written back from disk and checks it whole (every
+ * checksum, and that it holds the version and entry count that were written):
+ * only then may the files it supersedes be deleted. A mismatch is a
+ * {@link CorruptionError}.
+ */
+export async function verifyWritten(fs: FileSystem, written: CheckpointWritten): Promise<void> {
+  const contents = await readCheckpoint(fs, written.path);
+  if (contents.version !== written.version || contents.entries.length !== written.entries || contents.bytes !== written.bytes) {
+    throw new CorruptionError(`checkpoint read back as version ${contents.version} with ${contents.entries.length} entries (${contents.bytes} bytes); ${written.version} with ${written.entries} (${written.bytes} bytes) were written`, {
+      file: basename(written.path),
+      offset: 0,
+      lastGoodVersion: 0,
+    });
+  }
+}
+
 function decodeChunk(payload: Buffer): CheckpointEntry[] | undefined {
   let rows: unknown;
   try {

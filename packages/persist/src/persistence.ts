@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { EpochError, InvalidOptionError, IoError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type SyncMode, type Version } from '@epochdb/core';
 import type { CheckpointPlan } from './checkpoint-build.js';
-import { writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
+import { verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import { DirectoryLock } from './dir-lock.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
 import { assertNotForeign, checkpointName, parseCheckpointName, recover, writeMarker, type Recovered } from './recovery.js';
@@ -139,10 +139,11 @@ export class Persistence {
 
   /**
    * Writes the state at `version` (`entries`, in key order) as a checkpoint,
-   * then deletes what the previous checkpoint made redundant: older
-   * checkpoints and WAL segments wholly at or below the previous checkpoint.
-   * The previous checkpoint and the WAL since it stay, as the fallback should
-   * the new file ever be damaged. One checkpoint runs at a time; a
+   * reads it back and verifies it whole, then deletes what it makes
+   * redundant: the WAL segments wholly at or below `version`, and checkpoints
+   * before the previous one. So when it resolves, the disk holds this
+   * checkpoint, the WAL after it, and the previous checkpoint (a last resort
+   * for salvage). One checkpoint runs at a time; a
    * checkpoint at or below the newest one's version writes nothing (resolves
    * to `undefined`).
    */
@@ -170,14 +171,18 @@ export class Persistence {
   }
 
   async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
-    // Rewriting the newest checkpoint's file would leave no previous one to fall back on.
+    // Nothing committed since the newest checkpoint: it already holds this state.
     if (version <= this.#lastCheckpointVersion) return undefined;
     const walBytes = this.#wal.bytesAppended;
     // Later commits go to a new segment, so the old ones become deletable as a whole.
     await this.#wal.rotate();
     // The WAL must hold everything up to `version` before its checkpoint can supersede anything.
     await this.#wal.flushed();
-    return this.#install(version, walBytes, () => writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir));
+    return this.#install(version, walBytes, async () => {
+      const written = await writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir);
+      await verifyWritten(this.#fs, written);
+      return written;
+    });
   }
 
   /**
@@ -208,7 +213,7 @@ export class Persistence {
     });
   }
 
-  /** Writes a checkpoint with `write`, then makes it the newest and prunes what the previous one covers. */
+  /** Writes (and verifies) a checkpoint with `write`, then makes it the newest and prunes what it covers. */
   async #install(version: Version, walBytes: number, write: () => Promise<CheckpointWritten>): Promise<CheckpointWritten> {
     const started = performance.now();
     let written: CheckpointWritten;
@@ -226,7 +231,7 @@ export class Persistence {
     this.#walBytesAtCheckpoint = walBytes;
     this.#checkpoints++;
     try {
-      await this.#prune(previous);
+      await this.#prune(previous, version);
     } catch (error) {
       throw new IoError(`pruning after the checkpoint at version ${version} failed: ${(error as Error).message}`, { cause: error });
     }
@@ -246,20 +251,25 @@ export class Persistence {
   }
 
   /**
-   * Deletes checkpoints older than `keepFrom` and WAL segments whose records
-   * all lie at or below it, and leftover temporary files of earlier builds.
+   * After the (verified) checkpoint at `newest`: deletes the WAL segments whose
+   * records all lie at or below it, checkpoints older than `previous`, and
+   * leftover temporary files of earlier builds. The previous checkpoint stays
+   * as a last resort for salvage recovery (the WAL between the two is gone,
+   * so strict recovery does not fall back to it). The WAL goes first: should
+   * the process die in between, the newest checkpoint and the WAL after it
+   * are complete.
    */
-  async #prune(keepFrom: Version): Promise<void> {
+  async #prune(previous: Version, newest: Version): Promise<void> {
     const names = await this.#fs.readdir(this.#options.dir);
     await this.#removeTemporaryFiles(names).catch(() => undefined);
     const segments = listSegments(names);
     const doomed: string[] = [];
     for (let i = 0; i + 1 < segments.length; i++) {
-      if (segments[i + 1]!.first - 1 <= keepFrom) doomed.push(segments[i]!.name);
+      if (segments[i + 1]!.first - 1 <= newest) doomed.push(segments[i]!.name);
     }
     for (const name of names) {
       const version = parseCheckpointName(name);
-      if (version !== undefined && version < keepFrom) doomed.push(name);
+      if (version !== undefined && version < previous) doomed.push(name);
     }
     for (const name of doomed) {
       const path = join(this.#options.dir, name);
