@@ -8,6 +8,7 @@ import {
   LeaseExpiredError,
   UniqueViolationError,
   WatchOverflowError,
+  IndexMissingError,
   IoError,
   LockedError,
   UnsupportedFormatError,
@@ -495,6 +496,9 @@ describe('openOptionsSchema', () => {
       walSegmentBytes: 16 * 1024 * 1024,
       checkpointOnClose: true,
       recovery: 'strict',
+      readOnly: false,
+      follow: false,
+      followIntervalMs: 100,
     });
   });
 
@@ -560,6 +564,7 @@ describe('error classes', () => {
     [WatchOverflowError, new WatchOverflowError('behind', 17, { cause }), 'WATCH_OVERFLOW'],
     [ReadOnlyError, new ReadOnlyError('read-only', { cause }), 'READ_ONLY'],
     [ReplicationError, new ReplicationError('not replicated', true, { cause }), 'REPLICATION'],
+    [IndexMissingError, new IndexMissingError('no function', 'user.byEmail', { cause }), 'INDEX_MISSING'],
   ];
 
   test.each(instances.map(([Class, error, code]) => [Class.name, Class, error, code] as const))('%s: stable code, name, prototype chain', (name, Class, error, code) => {

@@ -17,7 +17,7 @@ import {
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 import type { FollowStats, WalFollower } from './wal-follower.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
-import { Collection, type CollectionHost, type CollectionOptions } from './collection.js';
+import { Collection, type CollectionHost, type CollectionOptions, type IndexDefinition } from './collection.js';
 import type { z } from 'zod';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
@@ -63,8 +63,16 @@ const NOT_FOLLOWING: FollowStats = Object.freeze({ followedRecords: 0, followedC
 /** Operations of recent commits kept in memory for change streams that resume; older history comes from the WAL. */
 const RECENT_OPS = 10_000;
 
+/** Type tag of the entries that persist secondary index definitions (`@epochdb/index/["collection","name"]`). */
+const INDEX_DEFINITION_TYPE = '@epochdb/index';
+
 /** The longest wait between two retries of a failed automatic checkpoint. */
 const MAX_CHECKPOINT_RETRY_MS = 60_000;
+
+/** The key of a persisted index definition. */
+function indexDefinitionKey(collection: string, name: string): string {
+  return `${INDEX_DEFINITION_TYPE}/${JSON.stringify([collection, name])}`;
+}
 
 /**
  * @internal The worker pool behind `db`, for tests that crash its workers.
@@ -311,6 +319,7 @@ export class Database implements ReadApi, AsyncDisposable {
     }
     if (this.#collections.size === 0) this.#attachCollections();
     const collection = new Collection(name, options!.schema, this.#collectionHost);
+    collection.restoreIndexes(options!.indexes);
     this.#collections.set(name, collection as unknown as Collection);
     return collection;
   }
@@ -322,7 +331,25 @@ export class Database implements ReadApi, AsyncDisposable {
       putValidated: (key, value, options, collection) => this.#store.putValidated(key, value, options, collection),
       delete: (key, options) => this.#store.delete(key, options),
       watch: (options) => this.watch(options),
+      indexDefinitions: (collection) => [...this.#store.byType(INDEX_DEFINITION_TYPE)].map((entry) => entry.value as IndexDefinition).filter((d) => d.collection === collection),
+      saveIndexDefinition: (definition) => {
+        const key = indexDefinitionKey(definition.collection, definition.name);
+        const saved = this.#store.get(key) as IndexDefinition | undefined;
+        if (!this.#savesDefinitions || (saved !== undefined && saved.unique === definition.unique)) return;
+        // The commit itself is synchronous; only its durability is awaited, and a WAL that
+        // fails turns the whole database FAILED (stats().failure), so nothing is lost unseen.
+        this.#store.put(key, { ...definition }, { type: INDEX_DEFINITION_TYPE }).catch(() => undefined);
+      },
+      dropIndexDefinition: (collection, name) => {
+        const key = indexDefinitionKey(collection, name);
+        if (this.#savesDefinitions && this.#store.has(key)) this.#store.delete(key).catch(() => undefined);
+      },
     };
+  }
+
+  /** Whether index definitions are written: persistent and writable. */
+  get #savesDefinitions(): boolean {
+    return this.#persistence !== undefined && !this.#options.readOnly;
   }
 
   /** Validation, index upkeep and `tx.collection(name)`, installed with the first collection. */

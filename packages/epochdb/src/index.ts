@@ -30,7 +30,7 @@ export {
   SYNC_MODES,
 } from '@epochdb/core';
 export type { ErrorCode, LimitName } from '@epochdb/core';
-export { ReadOnlyError } from '@epochdb/core';
+export { ReadOnlyError, IndexMissingError } from '@epochdb/core';
 export { ManualClock, systemClock, UNCOMMITTED_VERSION } from '@epochdb/core';
 export type { Clock, Entry, FileHandle, FileSystem, Key, RecoveryEvent, SyncMode, Version } from '@epochdb/core';
 export { nodeFileSystem } from '@epochdb/persist';
@@ -39,6 +39,6 @@ export { ChangeStream } from './watch.js';
 export type { Change, WatchOptions } from './watch.js';
 export { Collection, TxCollection } from './collection.js';
 export { CollectionIndex } from './collection-index.js';
-export type { CollectionOptions, CollectionPutOptions, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection.js';
+export type { CollectionOptions, CollectionPutOptions, IndexDefinition, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection.js';
 export type { IndexKey } from './index-key.js';
 export type { TxCollectionLike } from '@epochdb/store';
