@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { CorruptionError, type CheckpointEntry, type Version } from '@epochdb/core';
 import { readCheckpoint, verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
-import { checkpointName } from './recovery.js';
+import { checkpointName } from './directory-layout.js';
 import { checkSegmentHeader, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
 
 /**

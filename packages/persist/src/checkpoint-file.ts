@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { basename } from 'node:path';
 import { CorruptionError, UnsupportedFormatError, decodeValue, encodeValue, type CheckpointEntry, type Version } from '@epochdb/core';
 import { checksum } from './checksum.js';
+import { temporaryPath } from './directory-layout.js';
 import type { FileSystem } from './file-system.js';
 
 /**
@@ -41,7 +41,7 @@ export interface CheckpointWritten {
 export async function writeCheckpoint(fs: FileSystem, path: string, version: Version, entries: Iterable<CheckpointEntry> | AsyncIterable<CheckpointEntry>, dir: string): Promise<CheckpointWritten> {
   // A name of its own per attempt: a worker that died mid-write leaves its file behind, and
   // the retry must neither share nor truncate it (it is removed once no build runs).
-  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  const temporary = temporaryPath(path);
   const handle = await fs.open(temporary, 'w');
   let position = 0;
   let count = 0;

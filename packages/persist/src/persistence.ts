@@ -4,8 +4,9 @@ import type { CheckpointPlan } from './checkpoint-build.js';
 import { verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import { DirectoryLock } from './dir-lock.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
-import { assertNotForeign, checkpointName, parseCheckpointName, recover, writeMarker, type Recovered } from './recovery.js';
-import { listSegments, WalWriter } from './wal-writer.js';
+import { assertNotForeign, checkpointName, DirectoryListing, writeMarker } from './directory-layout.js';
+import { recover, type Recovered } from './recovery.js';
+import { WalWriter } from './wal-writer.js';
 
 /** Options of {@link Persistence.open}. */
 export interface PersistenceOptions {
@@ -77,11 +78,13 @@ export class Persistence {
 
   static async #open(options: PersistenceOptions): Promise<{ persistence: Persistence; recovered: Recovered }> {
     const fs = options.fs ?? nodeFileSystem;
+    // The one mkdir and listing of an open: the foreign-directory check before the lock, recovery after it.
     await fs.mkdir(options.dir);
-    assertNotForeign(await fs.readdir(options.dir), options.dir);
+    const listing = await DirectoryListing.read(fs, options.dir);
+    assertNotForeign(listing, options.dir);
     const lock = await DirectoryLock.acquire(fs, options.dir);
     try {
-      const recovered = await recover({ fs, dir: options.dir, mode: options.recovery, onEvent: options.onRecoveryEvent });
+      const recovered = await recover({ fs, dir: options.dir, mode: options.recovery, onEvent: options.onRecoveryEvent, listing });
       const wal = await WalWriter.create({ fs, dir: options.dir, segmentBytes: options.walSegmentBytes, syncIntervalMs: options.syncIntervalMs }, recovered.version + 1);
       return { persistence: new Persistence(fs, options, lock, wal, recovered), recovered };
     } catch (error) {
@@ -199,7 +202,7 @@ export class Persistence {
       const version = await this.#wal.rotate();
       if (version <= this.#lastCheckpointVersion) return undefined;
       const baseVersion = this.#lastCheckpointVersion;
-      const segments = listSegments(await this.#fs.readdir(this.#options.dir));
+      const segments = (await DirectoryListing.read(this.#fs, this.#options.dir)).segments;
       const plan: CheckpointPlan = {
         dir: this.#options.dir,
         base: baseVersion > 0 ? checkpointName(baseVersion) : undefined,
@@ -221,7 +224,7 @@ export class Persistence {
       written = await write();
     } catch (error) {
       // Whatever the failed build left behind (after a success, #prune clears it).
-      await this.#fs.readdir(this.#options.dir).then((names) => this.#removeTemporaryFiles(names)).catch(() => undefined);
+      await DirectoryListing.read(this.#fs, this.#options.dir).then((listing) => this.#removeTemporaryFiles(listing)).catch(() => undefined);
       if (error instanceof EpochError) throw error;
       // The WAL is still complete and authoritative: the database stays writable.
       throw new IoError(`checkpoint at version ${version} could not be written: ${(error as Error).message}`, { cause: error });
@@ -244,9 +247,9 @@ export class Persistence {
    * died mid-write (a crashed worker). Checkpoints run one at a time, so none
    * belongs to a build still running.
    */
-  async #removeTemporaryFiles(names: readonly string[]): Promise<void> {
-    for (const name of names) {
-      if (name.startsWith('checkpoint-') && name.endsWith('.tmp')) await this.#fs.unlink(join(this.#options.dir, name));
+  async #removeTemporaryFiles(listing: DirectoryListing): Promise<void> {
+    for (const name of listing.temporaries) {
+      if (name.startsWith('checkpoint-')) await this.#fs.unlink(join(this.#options.dir, name));
     }
   }
 
@@ -260,17 +263,14 @@ export class Persistence {
    * are complete.
    */
   async #prune(previous: Version, newest: Version): Promise<void> {
-    const names = await this.#fs.readdir(this.#options.dir);
-    await this.#removeTemporaryFiles(names).catch(() => undefined);
-    const segments = listSegments(names);
+    const listing = await DirectoryListing.read(this.#fs, this.#options.dir);
+    await this.#removeTemporaryFiles(listing).catch(() => undefined);
+    const segments = listing.segments;
     const doomed: string[] = [];
     for (let i = 0; i + 1 < segments.length; i++) {
       if (segments[i + 1]!.first - 1 <= newest) doomed.push(segments[i]!.name);
     }
-    for (const name of names) {
-      const version = parseCheckpointName(name);
-      if (version !== undefined && version < previous) doomed.push(name);
-    }
+    for (const checkpoint of listing.checkpoints) if (checkpoint.version < previous) doomed.push(checkpoint.name);
     for (const name of doomed) {
       const path = join(this.#options.dir, name);
       const bytes = (await this.#fs.size(path)) ?? 0;

@@ -1,26 +1,9 @@
 import { join } from 'node:path';
-import { CorruptionError, InvalidOptionError, IoError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
+import { CorruptionError, InvalidOptionError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
+import { assertNotForeign, DAMAGED_DIR, DirectoryListing, MARKER_FILE, readMarker, writeMarker } from './directory-layout.js';
 import type { FileSystem } from './file-system.js';
 import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
-import { listSegments } from './wal-writer.js';
-
-/** The file that marks a directory as an EpochDB database, holding its format version. */
-export const MARKER_FILE = 'EPOCHDB';
-export const DIRECTORY_FORMAT_VERSION = 1;
-/** Where salvage recovery moves damaged files. */
-export const DAMAGED_DIR = 'damaged';
-
-/** The name of the checkpoint file at `version`. */
-export function checkpointName(version: Version): string {
-  return `checkpoint-${String(version).padStart(16, '0')}.ckpt`;
-}
-
-/** Parses {@link checkpointName}; `undefined` for other names. */
-export function parseCheckpointName(name: string): Version | undefined {
-  const match = /^checkpoint-(\d{16})\.ckpt$/.exec(name);
-  return match === null ? undefined : Number(match[1]);
-}
 
 /** What recovery found: the state to load and what it had to do. */
 export interface Recovered {
@@ -58,6 +41,11 @@ export interface RecoverOptions {
    * aside. Only with `mode: 'strict'`. The directory must already be a database.
    */
   readonly readOnly?: boolean | undefined;
+  /**
+   * The directory's listing, if the caller has just read it (and created the
+   * directory): then recovery does not list it again.
+   */
+  readonly listing?: DirectoryListing | undefined;
 }
 
 /**
@@ -78,8 +66,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   };
   const readOnly = options.readOnly === true;
   if (readOnly && mode !== 'strict') throw new InvalidOptionError('recover(): a read-only recovery cannot salvage (it would move files)');
-  const names = readOnly ? await inspectDirectory(fs, dir) : await prepareDirectory(fs, dir);
-  if (!readOnly) for (const name of names) if (name.endsWith('.tmp')) await fs.unlink(join(dir, name));
+  const listing = readOnly ? await inspectDirectory(fs, dir) : await prepareDirectory(fs, dir, options.listing);
+  if (!readOnly) for (const name of listing.temporaries) await fs.unlink(join(dir, name));
 
   const copyAside = async (name: string, reason: string): Promise<void> => {
     await fs.mkdir(join(dir, DAMAGED_DIR));
@@ -103,10 +91,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   };
 
   // Checkpoints, newest first: the first one that verifies wins.
-  const checkpoints = names
-    .map((name) => ({ name, version: parseCheckpointName(name) }))
-    .filter((c): c is { name: string; version: number } => c.version !== undefined)
-    .sort((a, b) => b.version - a.version);
+  const checkpoints = listing.checkpoints;
   let checkpointVersion = 0;
   let checkpointEntries: readonly CheckpointEntry[] = [];
   let needsCheckpoint = false;
@@ -130,7 +115,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   }
 
   // WAL segments, oldest first; replay what follows the checkpoint, contiguously.
-  const segments = listSegments(names);
+  const segments = listing.segments;
   const records: CommitRecord[] = [];
   let walBytesReplayed = 0;
   let tail: WalPosition = { segment: undefined, offset: 0 };
@@ -226,83 +211,38 @@ async function truncateFile(fs: FileSystem, path: string, length: number): Promi
  * directory is an {@link InvalidOptionError}, one without a marker of a known
  * format an {@link UnsupportedFormatError}.
  */
-async function inspectDirectory(fs: FileSystem, dir: string): Promise<string[]> {
-  let names: string[];
+async function inspectDirectory(fs: FileSystem, dir: string): Promise<DirectoryListing> {
+  let listing: DirectoryListing;
   try {
-    names = await fs.readdir(dir);
+    listing = await DirectoryListing.read(fs, dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidOptionError(`open(): ${dir} does not exist (readOnly: true opens an existing database only)`);
     throw error;
   }
-  if (!names.includes(MARKER_FILE)) {
-    assertNotForeign(names, dir);
+  if (!listing.hasMarker) {
+    assertNotForeign(listing, dir);
     throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file)`);
   }
-  checkMarker((await fs.readFile(join(dir, MARKER_FILE))).toString('utf8'), dir);
-  return names;
+  await readMarker(fs, dir);
+  return listing;
 }
 
-/** Creates the directory and its marker, or checks that an existing one is an EpochDB directory of a known format. Returns its file names. */
-async function prepareDirectory(fs: FileSystem, dir: string): Promise<string[]> {
-  await fs.mkdir(dir);
-  const names = await fs.readdir(dir);
-  if (!names.includes(MARKER_FILE)) {
-    assertNotForeign(names, dir);
+/**
+ * Creates the directory and its marker, or checks that an existing one is an
+ * EpochDB directory of a known format. Returns its listing (`listing`, when
+ * the caller has just read it, instead of reading it again).
+ */
+async function prepareDirectory(fs: FileSystem, dir: string, listing?: DirectoryListing): Promise<DirectoryListing> {
+  if (listing === undefined) {
+    await fs.mkdir(dir);
+    listing = await DirectoryListing.read(fs, dir);
+  }
+  if (!listing.hasMarker) {
+    assertNotForeign(listing, dir);
     await writeMarker(fs, dir);
-    return fs.readdir(dir);
+    // writeMarker renamed its temporary file (perhaps one a crash left) into the marker.
+    return new DirectoryListing([...listing.names.filter((name) => name !== `${MARKER_FILE}.tmp`), MARKER_FILE]);
   }
-  let text: string;
-  try {
-    text = (await fs.readFile(join(dir, MARKER_FILE))).toString('utf8');
-  } catch (error) {
-    // A marker that cannot be read (EIO, EACCES) says nothing about the format.
-    throw new IoError(`cannot read ${join(dir, MARKER_FILE)}: ${(error as Error).message}`, { cause: error });
-  }
-  checkMarker(text, dir);
-  return names;
+  await readMarker(fs, dir);
+  return listing;
 }
-
-/**
- * Throws {@link UnsupportedFormatError} unless `text`, the contents of
- * `dir`'s marker file, names the directory format this EpochDB reads.
- */
-export function checkMarker(text: string, dir: string): void {
-  let format: unknown;
-  try {
-    format = (JSON.parse(text) as { format?: unknown }).format;
-  } catch {
-    throw new UnsupportedFormatError(`${join(dir, MARKER_FILE)} is not a valid EpochDB marker`);
-  }
-  if (format !== DIRECTORY_FORMAT_VERSION) {
-    throw new UnsupportedFormatError(`${dir} was written in EpochDB directory format ${String(format)}; this EpochDB reads format ${DIRECTORY_FORMAT_VERSION}`);
-  }
-}
-
-/**
- * Refuses a directory that holds files but no EpochDB marker (another
- * program's data, or a backup cut short). Run before the lock is touched, so
- * another program's `LOCK` is never taken for a stale one of ours.
- */
-export function assertNotForeign(names: readonly string[], dir: string): void {
-  if (names.includes(MARKER_FILE)) return;
-  // A crash during the very first open can leave our LOCK and the marker's temporary file.
-  const foreign = names.filter((n) => !n.startsWith('LOCK') && n !== `${MARKER_FILE}.tmp`);
-  if (foreign.length > 0) {
-    throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file, but it holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''})`);
-  }
-}
-
-/** Writes the marker file atomically (temporary name, fsync, rename, directory fsync). */
-export async function writeMarker(fs: FileSystem, dir: string): Promise<void> {
-  const path = join(dir, MARKER_FILE);
-  const handle = await fs.open(`${path}.tmp`, 'w');
-  try {
-    await handle.write(Buffer.from(`${JSON.stringify({ format: DIRECTORY_FORMAT_VERSION, createdBy: 'epochdb' })}\n`), 0);
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(`${path}.tmp`, path);
-  await fs.syncDir(dir);
-}
-

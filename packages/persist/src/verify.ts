@@ -2,9 +2,8 @@ import { join } from 'node:path';
 import { CorruptionError, EpochError, prepareEncoded, type CommitRecord } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
-import { parseCheckpointName } from './recovery.js';
 import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
-import { listSegments } from './wal-writer.js';
+import { DirectoryListing } from './directory-layout.js';
 
 /** What {@link verifyDirectory} found in one file. */
 export interface FileReport {
@@ -39,12 +38,9 @@ export interface VerifyReport {
  * over files, so it can run on a worker thread.
  */
 export async function verifyDirectory(fs: FileSystem, dir: string): Promise<VerifyReport> {
-  const names = await fs.readdir(dir);
+  const listing = await DirectoryListing.read(fs, dir);
   const files: FileReport[] = [];
-  const checkpoints = names
-    .map((name) => ({ name, version: parseCheckpointName(name) }))
-    .filter((c): c is { name: string; version: number } => c.version !== undefined)
-    .sort((a, b) => b.version - a.version);
+  const checkpoints = listing.checkpoints;
   for (const { name } of checkpoints) {
     try {
       const contents = await readCheckpoint(fs, join(dir, name));
@@ -60,7 +56,7 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
       files.push({ file: name, kind: 'checkpoint', bytes: (await fs.size(join(dir, name))) ?? 0, items: 0, error: { offset, message: error.message } });
     }
   }
-  const segments = listSegments(names);
+  const segments = listing.segments;
   let lastVersion = 0;
   for (const [i, { name }] of segments.entries()) {
     const bytes = await fs.readFile(join(dir, name)).catch((error: unknown) => {

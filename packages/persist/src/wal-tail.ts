@@ -2,9 +2,9 @@ import { join } from 'node:path';
 import { CorruptionError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
-import { parseCheckpointName, recover, type Recovered, type WalPosition } from './recovery.js';
+import { DirectoryListing, listSegments } from './directory-layout.js';
+import { recover, type Recovered, type WalPosition } from './recovery.js';
 import { checkSegmentHeader, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
-import { listSegments } from './wal-writer.js';
 
 /** Attempts of {@link recoverReadOnly} before a race with the writer counts as damage. */
 const READ_ONLY_ATTEMPTS = 5;
@@ -119,13 +119,9 @@ export class WalTail {
 
   /** The newest checkpoint, if it is past what was read: the state to move to when the WAL has moved on. */
   async #fromCheckpoint(records: CommitRecord[]): Promise<TailRead> {
-    const newest = (await this.#fs.readdir(this.#dir))
-      .map(parseCheckpointName)
-      .filter((v): v is number => v !== undefined)
-      .sort((a, b) => b - a)[0];
-    if (newest === undefined || newest <= this.#version) return { kind: 'records', records };
-    const name = (await this.#fs.readdir(this.#dir)).find((n) => parseCheckpointName(n) === newest)!;
-    const contents = await readCheckpoint(this.#fs, join(this.#dir, name));
+    const newest = (await DirectoryListing.read(this.#fs, this.#dir)).checkpoints[0];
+    if (newest === undefined || newest.version <= this.#version) return { kind: 'records', records };
+    const contents = await readCheckpoint(this.#fs, join(this.#dir, newest.name));
     this.#version = contents.version;
     this.#position = { segment: undefined, offset: 0 };
     return { kind: 'checkpoint', version: contents.version, entries: contents.entries };
