@@ -1,5 +1,5 @@
 import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, type CommitRecord, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
-import { buildCheckpoint, nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type CheckpointPlan, type CheckpointWritten, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
+import { nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
   type MvccStore,
@@ -14,6 +14,7 @@ import {
   type Transaction,
   type TransactionOptions,
 } from '@epochdb/store';
+import { CheckpointScheduler, type CheckpointStats } from './checkpoint-scheduler.js';
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 import type { FollowStats, WalFollower } from './wal-follower.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
@@ -25,16 +26,8 @@ export type DatabaseStats = StoreStats &
   MaintenanceStats &
   PersistenceStats &
   WorkerPoolStats &
-  FollowStats & {
-    /**
-     * Automatic checkpoints that failed. The WAL stays authoritative; the next
-     * attempt comes after `maintenance.checkpointRetryMs` (doubling) or another
-     * `checkpointWalBytes` of WAL, whichever is first.
-     */
-    readonly checkpointErrors: number;
-    readonly lastCheckpointError: string | undefined;
-    /** Automatic checkpoints started again by the retry timer after a failure. */
-    readonly checkpointRetries: number;
+  FollowStats &
+  CheckpointStats & {
     /**
      * Why the database is read-only, if a WAL write or fdatasync failed (then
      * writes reject `FAILED`; what was acknowledged but not yet fdatasync'ed may
@@ -66,8 +59,7 @@ const RECENT_OPS = 10_000;
 /** Type tag of the entries that persist secondary index definitions (`@epochdb/index/["collection","name"]`). */
 const INDEX_DEFINITION_TYPE = '@epochdb/index';
 
-/** The longest wait between two retries of a failed automatic checkpoint. */
-const MAX_CHECKPOINT_RETRY_MS = 60_000;
+const NO_CHECKPOINTS: CheckpointStats = Object.freeze({ checkpointErrors: 0, lastCheckpointError: undefined, checkpointRetries: 0 });
 
 /** The key of a persisted index definition. */
 function indexDefinitionKey(collection: string, name: string): string {
@@ -95,13 +87,7 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #options: OpenOptionsParsed;
   readonly #recovery: RecoveryReport | undefined;
   #closing: Promise<void> | undefined;
-  #checkpointErrors = 0;
-  #lastCheckpointError: string | undefined;
-  #checkpointRetries = 0;
-  /** Automatic checkpoints failed in a row: the retry delay doubles with each. */
-  #failuresInRow = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #autoCheckpoint: Promise<void> | undefined;
+  readonly #checkpoints: CheckpointScheduler | undefined;
   readonly #pool: WorkerPool;
   /** Recent commits kept for change streams that resume (`watch({ fromVersion })`). */
   readonly #recent = new RecentCommits(RECENT_OPS);
@@ -120,20 +106,22 @@ export class Database implements ReadApi, AsyncDisposable {
       this.#recent.add(record);
       return undefined;
     });
+    // Started lazily by the first task. (With a custom fileSystem, file work runs
+    // inline through it: a worker thread could not use it.)
+    this.#pool = new WorkerPool({ workers: options.workers });
+    poolOf.set(this, this.#pool);
     if (persistence !== undefined) {
+      const checkpoints = new CheckpointScheduler(persistence, { pool: this.#pool, fileSystem: options.fileSystem, now: () => store.clock.now(), retryMs: options.maintenance.checkpointRetryMs });
+      this.#checkpoints = checkpoints;
       store.onCommit((record, context) => {
         const durable = persistence.append(record, context.sync);
-        if (persistence.checkpointDue) this.#startAutoCheckpoint(persistence);
+        checkpoints.committed();
         return durable;
       });
     }
     // Read-only, the TTL cleaner could not commit its expire deletes (expired entries are invisible anyway).
     this.#maintenance = new Maintenance(store, options.maintenance, !options.readOnly);
     this.#maintenance.start();
-    // Started lazily by the first task. (With a custom fileSystem, file work runs
-    // inline through it: a worker thread could not use it.)
-    this.#pool = new WorkerPool({ workers: options.workers });
-    poolOf.set(this, this.#pool);
   }
 
   /** Whether the database persists to a directory (`open({ dir })`), also when opened `readOnly`. */
@@ -375,9 +363,7 @@ export class Database implements ReadApi, AsyncDisposable {
       ...(this.#persistence?.stats() ?? NO_PERSISTENCE),
       ...this.#pool.stats(),
       ...(this.#follower?.stats() ?? NOT_FOLLOWING),
-      checkpointErrors: this.#checkpointErrors,
-      lastCheckpointError: this.#lastCheckpointError,
-      checkpointRetries: this.#checkpointRetries,
+      ...(this.#checkpoints?.stats() ?? NO_CHECKPOINTS),
       failure: this.#persistence?.failed?.message,
       persistent: this.persistent,
       readOnly: this.#options.readOnly,
@@ -406,54 +392,7 @@ export class Database implements ReadApi, AsyncDisposable {
   async checkpoint(): Promise<void> {
     this.#store.assertOpen('checkpoint');
     if (this.#options.readOnly) throw new ReadOnlyError('checkpoint(): the database was opened with readOnly: true; the process that holds the directory checkpoints it');
-    if (this.#persistence !== undefined) await this.#checkpointFromFiles(this.#persistence);
-  }
-
-  async #checkpointFromFiles(persistence: Persistence): Promise<void> {
-    const fileSystem = this.#options.fileSystem;
-    // A worker thread cannot reach a custom file system: with one, the merge runs here.
-    const build =
-      fileSystem !== undefined
-        ? (plan: CheckpointPlan): Promise<CheckpointWritten> => buildCheckpoint(fileSystem, plan)
-        : async (plan: CheckpointPlan): Promise<CheckpointWritten> => {
-            const { threadId: _threadId, ...written } = await this.#pool.run('checkpoint', plan);
-            return written;
-          };
-    await persistence.checkpointFromWal(this.#store.clock.now(), build);
-  }
-
-  /** Starts an automatic checkpoint unless one runs; a failure schedules a retry. */
-  #startAutoCheckpoint(persistence: Persistence): void {
-    if (this.#autoCheckpoint !== undefined || this.#closing !== undefined) return;
-    this.#autoCheckpoint = this.#checkpointFromFiles(persistence)
-      .then(() => {
-        this.#failuresInRow = 0;
-      })
-      .catch((error: unknown) => {
-        this.#checkpointErrors++;
-        this.#failuresInRow++;
-        this.#lastCheckpointError = error instanceof Error ? error.message : String(error);
-        persistence.checkpointFailed();
-        this.#scheduleRetry(persistence);
-      })
-      .finally(() => (this.#autoCheckpoint = undefined));
-  }
-
-  /**
-   * After a failed automatic checkpoint, tries again once
-   * `checkpointRetryMs` (doubling with each failure in a row, at most 60 s)
-   * have passed, even if nothing more is written: an idle database must not
-   * keep a large WAL because of one crashed worker.
-   */
-  #scheduleRetry(persistence: Persistence): void {
-    if (this.#retryTimer !== undefined || this.#closing !== undefined) return;
-    const delay = Math.min(this.#options.maintenance.checkpointRetryMs * 2 ** (this.#failuresInRow - 1), MAX_CHECKPOINT_RETRY_MS);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      if (this.#closing !== undefined || persistence.failed !== undefined) return;
-      this.#checkpointRetries++;
-      this.#startAutoCheckpoint(persistence);
-    }, delay).unref();
+    await this.#checkpoints?.checkpoint();
   }
 
   /**
@@ -519,18 +458,17 @@ export class Database implements ReadApi, AsyncDisposable {
 
   async #close(): Promise<void> {
     this.#maintenance.stop();
+    const checkpointing = this.#checkpoints?.stop();
     await this.#follower?.stop();
     for (const stream of this.#streams) stream.databaseClosed();
     this.#streams.clear();
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
     try {
       const persistence = this.#persistence;
       if (persistence !== undefined) {
         const healthy = persistence.failed === undefined;
-        if (this.#autoCheckpoint !== undefined) await this.#autoCheckpoint;
+        await checkpointing;
         try {
-          if (this.#options.checkpointOnClose && persistence.failed === undefined) await this.#checkpointFromFiles(persistence);
+          if (this.#options.checkpointOnClose && persistence.failed === undefined) await this.#checkpoints!.checkpoint();
         } finally {
           await persistence.close();
         }

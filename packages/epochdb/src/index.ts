@@ -4,6 +4,7 @@ export { Database } from './database.js';
 export type { DatabaseStats, RecoveryReport } from './database.js';
 export type { MaintenanceStats } from './maintenance.js';
 export type { FollowStats } from './wal-follower.js';
+export type { CheckpointStats } from './checkpoint-scheduler.js';
 export { Snapshot, Transaction } from '@epochdb/store';
 export type { BatchOp, BatchOptions, DeleteOptions, Isolation, PutOptions, ReadApi, ScanOptions, StoreStats, TransactionOptions } from '@epochdb/store';
 export {
