@@ -88,7 +88,7 @@ function runChild(job, timeoutMs) {
     const child = fork(join(here, 'lib', 'child.mjs'), [JSON.stringify(job)], { execArgv: ['--expose-gc', '--max-old-space-size=8192'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let message;
     const timer = setTimeout(() => { message = { status: 'failed', error: `timed out after ${timeoutMs / 1000} s` }; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('message', (m) => { message ??= m; });
+    child.on('message', (m) => { if (m?.type !== 'phase') message ??= m; });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       resolve(message ?? { status: 'failed', error: `child exited with ${signal ?? `code ${code}`} and no result` });

@@ -19,6 +19,9 @@ export async function create() {
       return out;
     },
     put(key, value) { tree.set(key, value); return Promise.resolve(); },
+    putMany(pairs) { for (const [key, value] of pairs) tree.set(key, value); return Promise.resolve(); },
+    /** A consistent read view: sorted-btree's O(1) copy-on-write clone(). */
+    snapshot() { let view = tree.clone(); return { get: (key) => view.get(key), release: () => { view = undefined; } }; },
     async close() { tree.clear(); },
   };
 }

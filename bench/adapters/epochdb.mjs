@@ -1,13 +1,14 @@
-// EpochDB: memory-only (no dir) or persistent under params.sync.
+// EpochDB: memory-only (no dir) or persistent under params.sync; load() commits
+// batches of params.loadChunk puts (default 1000).
 import { open } from 'epochdb';
 
 export const kind = 'epochdb';
 
 export async function create(dir, params = {}) {
-  const { persistent = false, sync = 'always', ...rest } = params;
+  const { persistent = false, sync = 'always', loadChunk = 1000, ...rest } = params;
   const options = persistent ? { dir, sync, ...rest } : { ...rest };
   let db = await open(options);
-  const chunk = 1000;
+  const chunk = loadChunk;
   return {
     get db() { return db; },
     asyncReads: false,
@@ -26,6 +27,10 @@ export async function create(dir, params = {}) {
       return out;
     },
     put: (key, value) => db.put(key, value),
+    /** Overwrites in one commit: [[key, value], ...]. */
+    putMany: (pairs) => db.batch(pairs.map(([key, value]) => ({ op: 'put', key, value }))),
+    /** A consistent read view until release(). */
+    snapshot() { const s = db.snapshot(); return { get: (key) => s.get(key), release: () => s.release() }; },
     async close() { await db.close(); },
     async reopen(extra = {}) { db = await open({ ...options, ...extra }); },
   };

@@ -3,22 +3,23 @@
 // params.durable: sync on commit (lmdb's default) or noSync. lmdb-js's default
 // overlappingSync resolves a write's promise once it is committed (visible) and flushes
 // afterwards; a durable write here also awaits `db.flushed`, so it is acknowledged only
-// once it is on disk, like EpochDB's sync 'always'.
+// once it is on disk, like EpochDB's sync 'always'. params.loadChunk: puts per load
+// transaction (default 1000).
 import { join } from 'node:path';
 import { open } from 'lmdb';
 
 export const kind = 'lmdb';
 
 export async function create(dir, params = {}) {
-  const { durable = true } = params;
+  const { durable = true, loadChunk = 1000 } = params;
   const options = { path: join(dir, 'lmdb'), noSync: !durable };
   let db = open(options);
   return {
     get db() { return db; },
     asyncReads: false,
     async load(keys, values) {
-      for (let i = 0; i < keys.length; i += 1000) {
-        const end = Math.min(keys.length, i + 1000);
+      for (let i = 0; i < keys.length; i += loadChunk) {
+        const end = Math.min(keys.length, i + loadChunk);
         let last;
         for (let j = i; j < end; j++) last = db.put(keys[j], values[j]);
         await last; // one transaction (and one sync) per batch
@@ -35,6 +36,14 @@ export async function create(dir, params = {}) {
       const committed = db.put(key, value);
       return durable ? committed.then(() => db.flushed) : committed;
     },
+    /** Overwrites in one transaction: [[key, value], ...]. */
+    putMany(pairs) {
+      let last;
+      for (const [key, value] of pairs) last = db.put(key, value);
+      return durable ? last.then(() => db.flushed) : last;
+    },
+    /** A consistent read view (an LMDB read transaction) until release(). */
+    snapshot() { const txn = db.useReadTransaction(); return { get: (key) => db.get(key, { transaction: txn }), release: () => txn.done() }; },
     /** Waits until everything committed so far is on disk (a no-op when not durable). */
     flushed: () => (durable ? db.flushed : undefined),
     async close() { await db.close(); },

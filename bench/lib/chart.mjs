@@ -60,7 +60,12 @@ export function chartSpec(results) {
 }
 
 export async function renderChart(results) {
-  const spec = vl.compile(chartSpec(results), { logger: vega.logger(vega.None) }).spec;
+  return renderVegaLite(chartSpec(results));
+}
+
+/** Renders a vega-lite spec headlessly to SVG, and to PNG when @resvg/resvg-js loads. */
+export async function renderVegaLite(vlSpec) {
+  const spec = vl.compile(vlSpec, { logger: vega.logger(vega.None) }).spec;
   const view = new vega.View(vega.parse(spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();

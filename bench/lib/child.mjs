@@ -1,5 +1,8 @@
 // One (workload, case) in a fresh process: imports the engine's adapter (reporting
 // "unavailable" if it cannot load), runs the workload, sends the rows to the parent.
+// A workload may report what it is doing with ctx.phase(text) ({ type: 'phase' }
+// messages), so a parent can say where a child that died was. The parent may name the
+// scratch directory (job.dir), so it can remove it even if the child dies.
 import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,14 +17,16 @@ async function main(dir) {
   } catch (e) {
     return { status: 'unavailable', error: String(e?.message ?? e).split('\n')[0] };
   }
-  const workload = await import(`../workloads/${job.workload}.mjs`);
-  const ctx = { ...job, dir, create: (params = job.params ?? {}) => adapter.create(dir, params) };
+  // job.module: a workload module outside bench/workloads (the harness's own tests use it).
+  const workload = await import(job.module ?? `../workloads/${job.workload}.mjs`);
+  const phase = (text) => { if (process.send) process.send({ type: 'phase', phase: text }); };
+  const ctx = { ...job, dir, phase, create: (params = job.params ?? {}) => adapter.create(dir, params) };
   const started = performance.now();
   const rows = await workload.run(ctx);
   return { status: 'ok', rows, ms: performance.now() - started };
 }
 
-const dir = mkdtempSync(join(tmpdir(), `epochdb-bench-${job.workload}-`));
+const dir = job.dir ?? mkdtempSync(join(tmpdir(), `epochdb-bench-${job.workload}-`));
 let result;
 try {
   result = await main(dir);

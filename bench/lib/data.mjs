@@ -58,3 +58,19 @@ function plain(v) {
 export function check(cond, message) {
   if (!cond) throw new VerifyError(message);
 }
+
+/**
+ * The value of issue 11's scale benchmark stored under keyAt(i): 83 bytes as plain
+ * msgpack for i >= 65,536 (smaller ids encode shorter). `gen` (0 on load) moves the
+ * score, so an overwrite is a different value with the same id and name.
+ */
+export function scaleValueAt(i, gen = 0) {
+  return { id: i, name: `user ${String(i).padStart(9, '0')}`, score: ((i + gen * 37) % 10_000) / 100 + 0.005, tags: ['a', 'b', 'c'], active: i % 2 === 0, created: 1_700_000_000_000 + i * 1000 };
+}
+
+/** Checks a value read under keyAt(i) against scaleValueAt(i, gen) (any gen when `gen` is undefined: id and name only). */
+export function expectScaleValue(actual, i, gen, what = '') {
+  const expected = scaleValueAt(i, gen ?? 0);
+  const ok = actual !== undefined && actual !== null && actual.id === i && actual.name === expected.name && (gen === undefined || isDeepStrictEqual(plain(actual), expected));
+  if (!ok) throw new VerifyError(`${what}: read ${JSON.stringify(actual)} for ${keyAt(i)}, expected ${gen === undefined ? `id ${i}` : JSON.stringify(expected)}`);
+}

@@ -5,7 +5,7 @@ import {
   InvalidValueError,
   MAX_VALUE_DEPTH,
   encodeValue,
-  materialize,
+  readEncoded,
   prepareEncoded,
   prepareValue,
   type PreparedValue,
@@ -16,7 +16,8 @@ const NO_LIMIT = 1 << 30;
 const WHAT = 'put(): value';
 
 const prepare = (value: unknown, maxBytes = NO_LIMIT): PreparedValue => prepareValue(value, maxBytes, WHAT);
-const read = (prepared: PreparedValue): unknown => materialize(prepared.stored, prepared.copyOnRead);
+/** What every reader of a stored value gets: its bytes decoded afresh (deep-frozen plain data, or an unfrozen copy). */
+const read = (prepared: PreparedValue): unknown => readEncoded(prepared.encoded, prepared.copyOnRead);
 const roundTrip = (value: unknown): unknown => read(prepare(value));
 
 const TYPED_ARRAY_CTORS = [
@@ -182,8 +183,9 @@ describe('round trip: property', () => {
         const expected = expectedOf(value);
         const prepared = prepare(value);
         if (!prepared.copyOnRead) {
-          expect(isDeepFrozen(prepared.stored)).toBe(true);
-          expect(read(prepared)).toBe(read(prepared));
+          // Frozen, so one decoded copy may be shared by every reader (the store caches hot ones).
+          expect(isDeepFrozen(read(prepared))).toBe(true);
+          expect(read(prepared)).toStrictEqual(expected);
         } else {
           const first = read(prepared);
           const second = read(prepared);
@@ -214,10 +216,11 @@ describe('round trip: hand-made cases', () => {
     expect(Object.is(nested.m.get('z'), -0)).toBe(true);
     expect(Object.is([...nested.s][0]![0], -0)).toBe(true);
     expect(Object.is(nested.o.deep.z, -0)).toBe(true);
-    // A value holding -0 keeps its bytes (copy on read): re-encoding a frozen copy would lose the sign.
+    // A value holding -0 is plain data: the stored bytes carry the sign (they are never re-encoded), and its frozen copy keeps it.
     const kept = prepare([-0]);
-    expect(kept.copyOnRead).toBe(true);
+    expect(kept.copyOnRead).toBe(false);
     expect(Object.is((read(kept) as number[])[0], -0)).toBe(true);
+    expect(isDeepFrozen(read(kept))).toBe(true);
   });
 
   test('NaN, ±Infinity and extreme numbers', () => {
@@ -349,7 +352,7 @@ describe('round trip: hand-made cases', () => {
     const objects = nest(MAX_VALUE_DEPTH - 1, (inner) => ({ k: inner }));
     const prepared = prepare(objects);
     expect(read(prepared)).toStrictEqual(objects);
-    expect(isDeepFrozen(prepared.stored)).toBe(true);
+    expect(isDeepFrozen(read(prepared))).toBe(true);
     const mixed = nest(MAX_VALUE_DEPTH - 1, (inner, level) => (level % 4 === 0 ? [inner] : level % 4 === 1 ? { k: inner } : level % 4 === 2 ? new Map([['k', inner]]) : new Set([inner])));
     expect(roundTrip(mixed)).toStrictEqual(mixed);
     expect(read(prepareEncoded(prepare(mixed).encoded))).toStrictEqual(mixed);
@@ -437,7 +440,7 @@ describe('independence of stored copies', () => {
     for (const v of [null, true, false, 0, 1.5, 'text', 5n]) {
       const p = prepare(v);
       expect(p.copyOnRead).toBe(false);
-      expect(p.stored).toBe(v);
+      expect(read(p)).toBe(v);
     }
   });
 });
@@ -649,17 +652,12 @@ describe('regressions', () => {
     }
   });
 
-  test('regression: prepareEncoded copies the bytes it is given (mutating them afterwards must not change the stored value)', () => {
+  test('regression: prepareEncoded checks the bytes it is given and tells copied-on-read values apart (the store copies them; see value-memory.test.ts)', () => {
     const source = prepare(new Map([['k', 'original']]));
-    const bytes = Uint8Array.from(source.encoded);
-    const replayed = prepareEncoded(bytes);
+    const replayed = prepareEncoded(Uint8Array.from(source.encoded));
     expect(replayed.copyOnRead).toBe(true);
     expect(read(replayed)).toStrictEqual(new Map([['k', 'original']]));
-    // Overwrite the 'o' of "original" in the caller's buffer (e.g. a reused WAL read buffer).
-    const at = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf('original');
-    expect(at).toBeGreaterThan(0);
-    bytes[at] = 'O'.charCodeAt(0);
-    expect(read(replayed)).toStrictEqual(new Map([['k', 'original']])); // today: Map { 'k' => 'Original' }
+    expect(() => prepareEncoded(Uint8Array.of(0xc1))).toThrow(InvalidValueError);
   });
 });
 
@@ -668,18 +666,20 @@ describe('regression: decoded binary data must not alias stored bytes', () => {
   // back once rewrote the stored value for every later reader.
   test('mutating a Buffer or Uint8Array read back changes nothing for the next read', () => {
     const prepared = prepareValue({ b: Buffer.from('xyz'), u: new Uint8Array([1, 2, 3]) }, 1 << 20, 'put(): value');
-    const first = materialize(prepared.stored, prepared.copyOnRead) as { b: Buffer; u: Uint8Array };
+    const first = read(prepared) as { b: Buffer; u: Uint8Array };
     first.b[0] = 65;
     first.u[0] = 99;
-    const second = materialize(prepared.stored, prepared.copyOnRead) as { b: Buffer; u: Uint8Array };
+    const second = read(prepared) as { b: Buffer; u: Uint8Array };
     expect(Buffer.isBuffer(second.b)).toBe(true);
     expect(second.b.toString()).toBe('xyz');
     expect(second.u[0]).toBe(1);
   });
 
-  test('the bytes handed to commit listeners are not the bytes the store reads', () => {
-    const prepared = prepareValue(new Map([['k', 'original']]), 1 << 20, 'put(): value');
+  test('decoded binary data is never a view of the bytes it was decoded from', () => {
+    const prepared = prepareValue({ u: new Uint8Array([1, 2, 3]) }, 1 << 20, 'put(): value');
+    const first = read(prepared) as { u: Uint8Array };
+    expect(first.u.buffer).not.toBe(prepared.encoded.buffer);
     prepared.encoded.fill(0);
-    expect(materialize(prepared.stored, prepared.copyOnRead)).toEqual(new Map([['k', 'original']]));
+    expect(first.u).toEqual(new Uint8Array([1, 2, 3]));
   });
 });

@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
@@ -487,7 +488,10 @@ describe('openOptionsSchema', () => {
       maxTransactionOps: 100_000,
       maxTransactionBytes: 64 * 1024 * 1024,
       snapshotLeaseMs: 60_000,
-      maxMemoryBytes: 0,
+      // Derived from the machine: half its memory (values live off the V8 heap).
+      maxMemoryBytes: Math.floor(totalmem() / 2),
+      valueSegmentBytes: 8 * 1024 * 1024,
+      valueCacheEntries: 0,
       maintenance: { intervalMs: 1000, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 },
       workers: 1,
       sync: 'always',

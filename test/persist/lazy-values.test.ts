@@ -17,8 +17,8 @@ const tempDir = (): string => {
   dirs.push(dir);
   return dir;
 };
-const openDb = (dir: string, checkpointOnClose = true): Promise<Database> =>
-  open({ dir, sync: 'none', workers: 0, checkpointOnClose, maintenance: { intervalMs: 0 } });
+const openDb = (dir: string, checkpointOnClose = true, valueCacheEntries = 0): Promise<Database> =>
+  open({ dir, sync: 'none', workers: 0, checkpointOnClose, maintenance: { intervalMs: 0 }, valueCacheEntries });
 
 function isDeepFrozen(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return true;
@@ -43,10 +43,21 @@ describe.each([
   ['checkpoint', true],
   ['WAL replay', false],
 ])('values loaded from the %s', (_name, checkpointOnClose) => {
-  it('read back equal, deep-frozen and identical across reads (get, getEntry, scan, snapshot)', async () => {
+  it('read back equal and deep-frozen: a fresh copy per read by default, the same object across reads with a read cache', async () => {
     const dir = tempDir();
     await writeSample(dir, checkpointOnClose);
-    const db = await openDb(dir, checkpointOnClose);
+    const uncached = await openDb(dir, checkpointOnClose);
+    try {
+      const a = uncached.get('plain');
+      const b = uncached.get('plain');
+      expect(a).toEqual(plain);
+      expect(b).toEqual(plain);
+      expect(isDeepFrozen(a) && isDeepFrozen(b)).toBe(true);
+      expect(a).not.toBe(b);
+    } finally {
+      await uncached.close();
+    }
+    const db = await openDb(dir, checkpointOnClose, 100);
     try {
       const first = db.get('plain');
       expect(first).toEqual(plain);

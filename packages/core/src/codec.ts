@@ -3,7 +3,7 @@ import { InvalidValueError } from './errors.js';
 
 /**
  * The msgpackr codec shared by everything that encodes values (the store's
- * private copies, commit records, and later the WAL and snapshot files).
+ * validation before a write, value memory, commit records, WAL frames and checkpoints).
  * Records keep object encoding compact; `mapsAsObjects: false` keeps `Map`
  * distinct from plain objects; 64-bit integers decode as `bigint` so a
  * `bigint` reads back as a `bigint`.
@@ -34,15 +34,18 @@ const TYPED_ARRAY_PROTOTYPES: ReadonlySet<object> = new Set(
   ].map((c) => c.prototype as object),
 );
 
-/** A value made ready for the store: validated, encoded, and copied into a form no caller can mutate. */
+/**
+ * A value made ready for the store: validated and encoded once. The bytes are
+ * what the store copies into value memory, what the WAL frame carries and what
+ * a checkpoint holds; nothing decodes them again on the write path.
+ */
 export interface PreparedValue {
   /** The msgpackr encoding (an own copy, safe to keep). */
   readonly encoded: Uint8Array;
-  /** What the store keeps: a deep-frozen copy, or (when {@link copyOnRead}) the encoded bytes. */
-  readonly stored: unknown;
   /**
    * True when the value holds something `Object.freeze` cannot protect
-   * (`Date`, `Map`, `Set`, typed arrays): readers then get a fresh decoded copy.
+   * (`Date`, `Map`, `Set`, typed arrays): readers then get a fresh, unfrozen
+   * decoded copy; otherwise they get a deep-frozen one.
    */
   readonly copyOnRead: boolean;
 }
@@ -79,43 +82,55 @@ export function prepareValue(value: unknown, maxBytes: number, what: string): Pr
   if (encoded.byteLength > maxBytes) {
     throw new InvalidValueError(`${what} is ${encoded.byteLength} bytes encoded, over the limit of ${maxBytes} bytes (maxValueBytes)`);
   }
-  // A -0 inside a frozen copy would turn into 0 when re-encoded with plain msgpack: keep the bytes.
-  return finish(encoded, inspection.freezable && !inspection.negativeZero, value);
+  return { encoded, copyOnRead: !inspection.freezable };
 }
 
 /**
- * Rebuilds a {@link PreparedValue} from bytes made by {@link prepareValue}
- * (for replaying commit records).
+ * Checks bytes made by {@link prepareValue} (a replayed commit record, a
+ * checkpoint entry): they must decode to a value EpochDB could have written.
+ * Throws {@link InvalidValueError} otherwise.
  */
 export function prepareEncoded(encoded: Uint8Array): PreparedValue {
+  return { encoded, copyOnRead: !decodeStored(encoded).frozen };
+}
+
+/** A value decoded for a reader: deep-frozen, or (when it holds `Date`, `Map`, ...) a fresh unfrozen copy. */
+export interface DecodedValue {
+  readonly value: unknown;
+  /** Whether {@link value} is deep-frozen (and so may be shared between readers). */
+  readonly frozen: boolean;
+}
+
+/**
+ * Decodes stored bytes for a reader and checks them: a deep-frozen copy when
+ * the value is plain data, else a fresh unfrozen one. The bytes may be a view
+ * of shared value memory: nothing returned aliases them. Throws
+ * {@link InvalidValueError} for bytes that do not decode to a storable value.
+ */
+export function decodeStored(encoded: Uint8Array): DecodedValue {
   let decoded: unknown;
   try {
-    decoded = decodeValue(encoded);
+    decoded = packr.unpack(encoded);
   } catch (cause) {
     throw new InvalidValueError(`encoded value cannot be decoded: ${(cause as Error).message}`, { cause });
   }
   const inspection: Inspection = { freezable: true, negativeZero: false };
   inspect(decoded, inspection, [], [], 'encoded value');
-  if (inspection.freezable && !inspection.negativeZero && decoded !== null && typeof decoded === 'object') {
-    // Already a fresh copy: freeze it rather than decoding the bytes a second time.
-    return { encoded, stored: deepFreeze(decoded), copyOnRead: false };
-  }
-  return finish(encoded, inspection.freezable && !inspection.negativeZero, decoded);
+  if (inspection.freezable) return { value: deepFreeze(decoded), frozen: true };
+  // Decode again from a Buffer copy: only a Buffer source yields Buffers, and binary data must not be views of the source.
+  return { value: packr.unpack(Buffer.from(encoded)), frozen: false };
 }
 
-function finish(encoded: Uint8Array, freezable: boolean, original: unknown): PreparedValue {
-  // The store keeps its own bytes: `encoded` goes to commit listeners, who must not be able to corrupt it.
-  if (!freezable) return { encoded, stored: encoded.slice(), copyOnRead: true };
-  if (original === null || typeof original !== 'object') return { encoded, stored: original, copyOnRead: false };
-  return { encoded, stored: deepFreeze(decodeValue(encoded)), copyOnRead: false };
-}
-
-/** Returns what a reader may see of a stored value: the frozen copy itself, or a fresh decoded copy. */
-export function materialize(stored: unknown, copyOnRead: boolean): unknown {
+/**
+ * Decodes bytes whose kind is known ({@link PreparedValue.copyOnRead}) for a
+ * reader, without the checks of {@link decodeStored}: deep-frozen plain data,
+ * or a fresh copy. Nothing returned aliases `encoded`.
+ */
+export function readEncoded(encoded: Uint8Array, copyOnRead: boolean): unknown {
   // msgpackr's decoded binary data are views of the bytes it decodes, and only a
   // Buffer source yields Buffers: decode a fresh Buffer copy, so what the reader
   // gets shares nothing with the store.
-  return copyOnRead ? packr.unpack(Buffer.from(stored as Uint8Array)) : stored;
+  return copyOnRead ? packr.unpack(Buffer.from(encoded)) : deepFreeze(packr.unpack(encoded));
 }
 
 /**

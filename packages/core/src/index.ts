@@ -5,3 +5,4 @@ export * from './codec.js';
 export * from './schemas.js';
 export * from './validate.js';
 export type * from './file-system.js';
+export * from './gather.js';

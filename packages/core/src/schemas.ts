@@ -1,3 +1,5 @@
+import { totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import type { FileSystem } from './file-system.js';
 import type { Clock } from './types.js';
@@ -110,6 +112,34 @@ export const maintenanceOptionsSchema = z.strictObject({
   checkpointWalBytes: z.number().int().min(1024).optional(),
 });
 
+/** Bytes per value-memory segment by default: few, large buffers. */
+export const DEFAULT_VALUE_SEGMENT_BYTES = 8 * 1024 * 1024;
+/**
+ * Frozen entries the read cache keeps by default: none. Measured (docs/memory.md):
+ * cached entries live long enough to be promoted to V8's old space, and under
+ * random reads that costs more in garbage collection than the decodes it saves.
+ */
+export const DEFAULT_VALUE_CACHE_ENTRIES = 0;
+
+/**
+ * The default memory budget: half the machine's memory. Values live off the
+ * V8 heap, so the heap limit does not bound them; the heap's own share (keys
+ * and indexes) is held under {@link defaultMaxHeapBytes} separately.
+ */
+export function defaultMaxMemoryBytes(): number {
+  return Math.floor(totalmem() / 2);
+}
+
+/**
+ * The ceiling for the store's estimated heap bytes (keys, indexes, queues):
+ * 60% of V8's heap limit, leaving the rest to the application and to garbage
+ * collection headroom, so a filling process gets LIMIT_EXCEEDED instead of
+ * dying at the heap limit.
+ */
+export function defaultMaxHeapBytes(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit * 0.6);
+}
+
 /** Worker threads by default: one, leaving the other core of a small machine to the app. */
 export const DEFAULT_WORKERS = 1;
 /** The WAL written since the last checkpoint that triggers the next one, by default. */
@@ -128,8 +158,16 @@ export const openOptionsSchema = z.strictObject({
   maxTransactionBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
   /** How long a snapshot or transaction may stay open before it is ended, ms (0: forever). */
   snapshotLeaseMs: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(60_000),
-  /** Approximate memory budget of the stored data in bytes; writes past it are refused (0: no budget). */
-  maxMemoryBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  /**
+   * Memory budget of the stored data in bytes (value memory exactly, keys and indexes on the heap by
+   * estimate); writes past it are refused with LIMIT_EXCEEDED (0: no budget). Default: half the
+   * machine's memory (see {@link defaultMaxMemoryBytes}).
+   */
+  maxMemoryBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(() => defaultMaxMemoryBytes()),
+  /** Bytes per value-memory segment (off the V8 heap). */
+  valueSegmentBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).multipleOf(8).default(DEFAULT_VALUE_SEGMENT_BYTES),
+  /** Decoded, frozen entries kept for hot keys, so a key read again is not decoded again (0: every read decodes). */
+  valueCacheEntries: z.number().int().min(0).max(10_000_000).default(DEFAULT_VALUE_CACHE_ENTRIES),
   maintenance: maintenanceOptionsSchema.prefault({}),
   /** Worker threads for checkpoints and `verify()` (0: run them inline); also `maintenance.workers`. Default 1. */
   workers: z.number().int().min(0).max(64).optional(),

@@ -29,7 +29,7 @@ export interface Clock {
   now(): number;
 }
 
-/** What a commit did to one key, as handed to commit listeners (and, later, the WAL). */
+/** What a commit did to one key, as handed to commit listeners (the WAL, the change feed, replication). */
 export type CommitOp =
   | {
       readonly kind: 'put';

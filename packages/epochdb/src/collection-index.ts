@@ -1,10 +1,10 @@
-import { InvalidValueError, UniqueViolationError, materialize, type Version } from '@epochdb/core';
-import { createStringTree, type AppliedChange, type BTree, type PendingWrite, type ReadApi } from '@epochdb/store';
+import { InvalidValueError, UniqueViolationError, readEncoded, type Version } from '@epochdb/core';
+import { INDEX_SEPARATOR, createStringTree, type AppliedChange, type BTree, type PendingWrite, type ReadApi } from '@epochdb/store';
 import type { CollectionHost, IndexFunction, IndexRange, TypedEntry } from './collection.js';
 import { encodeIndexKey, indexKeysOf, type IndexKey } from './index-key.js';
 
 /** Separates the encoded index key from the primary key in the index tree (entries hold both, so the split is never parsed). */
-const SEPARATOR = '\u0000';
+const SEPARATOR = INDEX_SEPARATOR;
 
 /**
  * A secondary index over one collection, in memory: (index key, primary key)
@@ -168,7 +168,7 @@ export class CollectionIndex<T> {
 
   /** @internal The index keys of a pending put's value. */
   keysOfWrite(write: PendingWrite): string[] {
-    return this.#keysOf(materialize(write.prepared!.stored, write.prepared!.copyOnRead) as T);
+    return this.#keysOf(readEncoded(write.prepared!.encoded, write.prepared!.copyOnRead) as T);
   }
 
   #set(key: string, keys: readonly string[]): void {

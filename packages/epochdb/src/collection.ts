@@ -1,4 +1,4 @@
-import { IndexMissingError, InvalidOptionError, InvalidValueError, materialize, type Entry, type Version } from '@epochdb/core';
+import { IndexMissingError, InvalidOptionError, InvalidValueError, readEncoded, type Entry, type Version } from '@epochdb/core';
 import type { AppliedChange, DeleteOptions, PendingWrite, PutOptions, ReadApi, ScanOptions, Transaction, TxCollectionLike } from '@epochdb/store';
 import type { z } from 'zod';
 import { CollectionIndex } from './collection-index.js';
@@ -211,7 +211,7 @@ export class Collection<S extends z.ZodType = z.ZodType> {
     for (const write of writes) {
       // A collection's own put holds the schema's output already (a transform's output need not parse again).
       if (write.kind === 'put' && write.type === this.name && write.validatedBy !== this.name) {
-        this.parse(materialize(write.prepared!.stored, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
+        this.parse(readEncoded(write.prepared!.encoded, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
       }
     }
     for (const index of this.#indexes.values()) {

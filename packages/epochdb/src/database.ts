@@ -109,6 +109,7 @@ export class Database implements ReadApi, AsyncDisposable {
     // Started lazily by the first task. (With a custom fileSystem, file work runs
     // inline through it: a worker thread could not use it.)
     this.#pool = new WorkerPool({ workers: options.workers });
+    const pool = this.#pool;
     poolOf.set(this, this.#pool);
     if (persistence !== undefined) {
       const checkpoints = new CheckpointScheduler(persistence, { pool: this.#pool, fileSystem: options.fileSystem, now: () => store.clock.now(), retryMs: options.maintenance.checkpointRetryMs });
@@ -120,7 +121,7 @@ export class Database implements ReadApi, AsyncDisposable {
       });
     }
     // Read-only, the TTL cleaner could not commit its expire deletes (expired entries are invisible anyway).
-    this.#maintenance = new Maintenance(store, options.maintenance, !options.readOnly);
+    this.#maintenance = new Maintenance(store, options.maintenance, async (sources, target) => (await pool.run('gatherRanges', { sources, target })).ms, !options.readOnly);
     this.#maintenance.start();
   }
 

@@ -1,5 +1,8 @@
-import type { MaintenanceOptionsParsed } from '@epochdb/core';
+import { gatherRanges as gatherInline, type GatherSource, type MaintenanceOptionsParsed } from '@epochdb/core';
 import type { MvccStore } from '@epochdb/store';
+
+/** Copies byte ranges into a shared target off the main thread (the worker pool's `gatherRanges`); resolves to the worker's time in ms. */
+export type RangeCopier = (sources: readonly GatherSource[], target: SharedArrayBuffer) => Promise<number>;
 
 /** Counters of the background maintenance. */
 export interface MaintenanceStats {
@@ -10,13 +13,25 @@ export interface MaintenanceStats {
   /** Slices that threw; the error of the latest is in `lastMaintenanceError`. */
   readonly maintenanceErrors: number;
   readonly lastMaintenanceError: string | undefined;
+  /** Value-memory compactions installed (their records copied on a worker). */
+  readonly compactions: number;
+  /** Main-thread time spent planning and installing compactions, ms. */
+  readonly compactionMainMs: number;
+  /** Worker time spent copying records for compactions, ms. */
+  readonly compactionWorkerMs: number;
+  /** Main-thread time of every maintenance slice (TTL cleaning, lease expiry, version GC), ms. */
+  readonly sliceMs: number;
 }
+
+/** Live bytes one compaction moves at most: its install (one id swap per record) stays within a slice. */
+const COMPACTION_BYTES = 1024 * 1024;
 
 /** Commits between two looks at the TTL index by the pressure check (the GC queue length is looked at on every commit). */
 const EXPIRY_CHECK_EVERY = 64;
 
 /**
- * Runs TTL cleaning, lease expiry and version GC by itself, on the main thread, in slices:
+ * Runs TTL cleaning, lease expiry and version GC by itself, on the main thread, in slices, and
+ * value-memory compaction with its copying on the worker pool:
  * a timer every `intervalMs`, or a commit that finds work piling up
  * (`gcPressureVersions` superseded versions queued, or expired entries
  * waiting), starts a slice of at most about `sliceMs`; while work remains,
@@ -37,12 +52,22 @@ export class Maintenance {
   #pressurePasses = 0;
   #errors = 0;
   #lastError: string | undefined;
+  readonly #copy: RangeCopier | undefined;
   readonly #reclaimsExpired: boolean;
+  #compacting = false;
+  #compactions = 0;
+  #compactionMainMs = 0;
+  #compactionWorkerMs = 0;
+  #sliceMs = 0;
 
-  /** `reclaimsExpired: false` leaves expired entries alone (a read-only database cannot commit their deletes). */
-  constructor(store: MvccStore, options: MaintenanceOptionsParsed, reclaimsExpired = true) {
+  /**
+   * `copy` does the copying half of value-memory compaction (on the worker pool); without it, compaction runs in the slice.
+   * `reclaimsExpired: false` leaves expired entries alone (a read-only database cannot commit their deletes).
+   */
+  constructor(store: MvccStore, options: MaintenanceOptionsParsed, copy?: RangeCopier, reclaimsExpired = true) {
     this.#store = store;
     this.#options = options;
+    this.#copy = copy;
     this.#reclaimsExpired = reclaimsExpired;
   }
 
@@ -69,7 +94,16 @@ export class Maintenance {
   }
 
   stats(): MaintenanceStats {
-    return { maintenancePasses: this.#passes, pressurePasses: this.#pressurePasses, maintenanceErrors: this.#errors, lastMaintenanceError: this.#lastError };
+    return {
+      maintenancePasses: this.#passes,
+      pressurePasses: this.#pressurePasses,
+      maintenanceErrors: this.#errors,
+      lastMaintenanceError: this.#lastError,
+      compactions: this.#compactions,
+      compactionMainMs: this.#compactionMainMs,
+      compactionWorkerMs: this.#compactionWorkerMs,
+      sliceMs: this.#sliceMs,
+    };
   }
 
   /** A commit happened: schedule a slice at once if work is piling up. Cheap; never throws. */
@@ -114,12 +148,58 @@ export class Maintenance {
         const left = Math.max(sliceMs - (performance.now() - started), sliceMs / 4);
         if (this.#store.hasGarbage()) this.#store.collectGarbage(left);
       });
+      stage(() => this.#compact());
       if (!failed && (this.#hasExpired() || this.#store.hasGarbage())) {
         this.#followUp = setImmediate(() => this.#slice()).unref();
       }
     } finally {
       this.#inSlice = false;
+      this.#sliceMs += performance.now() - started;
     }
+  }
+
+  /**
+   * Starts a value-memory compaction when utilisation has dropped: the plan
+   * is made here, the worker copies the live records of the sparse segments,
+   * and the install (one id swap per record) runs when the copy is back.
+   * One at a time; a failed copy is dropped and planned again later.
+   */
+  #compact(): void {
+    const store = this.#store;
+    if (this.#compacting || !store.needsCompaction()) return;
+    const started = performance.now();
+    const planned = store.planCompaction(undefined, COMPACTION_BYTES);
+    if (planned === undefined) return;
+    const { plan, target } = planned;
+    if (this.#copy === undefined) {
+      // No pool: copy in the slice.
+      gatherInline(plan.sources, target);
+      store.installCompaction(plan, target);
+      this.#compactions++;
+      this.#compactionMainMs += performance.now() - started;
+      return;
+    }
+    this.#compacting = true;
+    this.#compactionMainMs += performance.now() - started;
+    this.#copy(plan.sources, target).then(
+      (workerMs) => {
+        this.#compacting = false;
+        const installing = performance.now();
+        if (store.closed) return;
+        store.installCompaction(plan, target);
+        this.#compactions++;
+        this.#compactionWorkerMs += workerMs;
+        this.#compactionMainMs += performance.now() - installing;
+        if (store.needsCompaction() && this.#followUp === undefined && !this.#inSlice) this.#followUp = setImmediate(() => this.#slice()).unref();
+      },
+      (error: unknown) => {
+        this.#compacting = false;
+        store.abandonCompaction(target);
+        if (store.closed) return;
+        this.#errors++;
+        this.#lastError = error instanceof Error ? error.message : String(error);
+      },
+    );
   }
 
   #hasExpired(): boolean {

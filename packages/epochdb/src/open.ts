@@ -1,4 +1,4 @@
-import { CorruptionError, EpochError, IoError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { CorruptionError, defaultMaxHeapBytes, EpochError, IoError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { nodeFileSystem, Persistence, recoverReadOnly, WalTail, type Recovered } from '@epochdb/persist';
 import { MvccStore } from '@epochdb/store';
 import { Database, type RecoveryReport } from './database.js';
@@ -23,8 +23,16 @@ export interface OpenOptions {
    * An older one is ended so it cannot hold back version GC; using it throws `LEASE_EXPIRED`.
    */
   readonly snapshotLeaseMs?: number;
-  /** Approximate memory budget of the stored data, bytes (default 0: none); writes past it are `LIMIT_EXCEEDED`. See `stats().memoryBytes`. */
+  /**
+   * Memory budget of the stored data, bytes (default: half the machine's memory; 0: none): value memory
+   * counted exactly, keys and indexes on the heap by estimate. A commit that would pass it, or pass
+   * 60% of V8's heap limit with keys and indexes, is refused with `LIMIT_EXCEEDED`. See `stats().memoryBytes`.
+   */
   readonly maxMemoryBytes?: number;
+  /** Bytes per value-memory segment, off the V8 heap (default 8 MiB; a multiple of 8, at least 4096). */
+  readonly valueSegmentBytes?: number;
+  /** Decoded, frozen entries kept for hot keys (default 0: every read decodes a fresh frozen copy). */
+  readonly valueCacheEntries?: number;
   /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;
   /** Directory to persist to (created if missing); without it the database lives in memory only. */
@@ -86,7 +94,7 @@ export interface OpenOptions {
 export async function open(options: OpenOptions = {}): Promise<Database> {
   const parsed = parseArgument(openOptionsSchema, options, 'open(): options');
   const store = new MvccStore({
-    clock: parsed.clock,
+    ...(parsed.clock === undefined ? {} : { clock: parsed.clock }),
     maxKeyBytes: parsed.maxKeyBytes,
     maxValueBytes: parsed.maxValueBytes,
     retainVersions: parsed.retainVersions,
@@ -94,6 +102,9 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     maxTransactionBytes: parsed.maxTransactionBytes,
     snapshotLeaseMs: parsed.snapshotLeaseMs,
     maxMemoryBytes: parsed.maxMemoryBytes,
+    maxHeapBytes: parsed.maxMemoryBytes === 0 ? 0 : defaultMaxHeapBytes(),
+    segmentBytes: parsed.valueSegmentBytes,
+    valueCacheEntries: parsed.valueCacheEntries,
   });
   if (parsed.dir === undefined) return new Database(store, parsed);
   if (parsed.readOnly) return openReadOnly(store, parsed, parsed.dir);

@@ -1,5 +1,5 @@
-import { VersionUnavailableError, WatchOverflowError, materialize, parseArgument, prepareEncoded, type CommitRecord, type Version } from '@epochdb/core';
-import type { AppliedChange } from '@epochdb/store';
+import { VersionUnavailableError, WatchOverflowError, decodeStored, parseArgument, type CommitRecord, type Version } from '@epochdb/core';
+import { shouldTrimQueue, type AppliedChange } from '@epochdb/store';
 import { z } from 'zod';
 
 
@@ -334,8 +334,7 @@ function changesOfRecord(record: CommitRecord, filter: TagFilter): Change[] {
       continue;
     }
     if (!filter(op.key, op.run, op.type)) continue;
-    const prepared = prepareEncoded(op.encoded);
-    const out: { -readonly [P in keyof Change]: Change[P] } = { version: record.version, key: op.key, kind: 'put', value: materialize(prepared.stored, prepared.copyOnRead) };
+    const out: { -readonly [P in keyof Change]: Change[P] } = { version: record.version, key: op.key, kind: 'put', value: decodeStored(op.encoded).value };
     if (op.run !== undefined) out.run = op.run;
     if (op.type !== undefined) out.type = op.type;
     if (op.expiresAt !== undefined) out.expiresAt = op.expiresAt;
@@ -376,7 +375,7 @@ export class RecentCommits {
       // Let go of it now, not at the next compaction: a record holds all of its values.
       (this.#records as (CommitRecord | undefined)[])[this.#head++] = undefined;
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#records.length) {
+    if (shouldTrimQueue(this.#head, this.#records.length)) {
       this.#records = this.#records.slice(this.#head);
       this.#head = 0;
     }

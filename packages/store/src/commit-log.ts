@@ -1,13 +1,19 @@
 import type { Version } from '@epochdb/core';
 import type { KeyRange } from './key-range.js';
-import type { IndexName } from './read-view.js';
-import { isInvisibleExpiry, type VersionNode } from './version-node.js';
+import type { IndexName } from './versions.js';
 
-/** What one commit did to one key: the head before and after. */
+/**
+ * What one commit did to one key, as plain data (the versions themselves may
+ * be collected while the log still holds the change).
+ */
 export interface KeyChange {
   readonly key: string;
-  readonly before: VersionNode | undefined;
-  readonly after: VersionNode | undefined;
+  /** Tags of the head before the commit (none if there was no head). */
+  readonly before: { readonly run?: string | undefined; readonly type?: string | undefined; readonly expiresAt?: number | undefined } | undefined;
+  /** Tags of what the commit wrote (a tombstone has none). */
+  readonly after: { readonly run?: string | undefined; readonly type?: string | undefined };
+  /** Whether the commit was the TTL cleaner's delete. */
+  readonly expiry: boolean;
 }
 
 /** A range a serializable transaction read: over all keys, or within one run/type. */
@@ -51,12 +57,14 @@ export class CommitLog {
   findOverlap(since: Version, now: number, reads: readonly RangeRead[]): string | undefined {
     for (let i = this.#entries.length - 1; i >= 0 && this.#entries[i]!.version > since; i--) {
       for (const change of this.#entries[i]!.changes) {
-        if (isInvisibleExpiry(change.before, change.after, now)) continue;
+        // A TTL cleaner's delete of what had already expired by then changed nothing a reader saw.
+        const beforeExpiry = change.before?.expiresAt;
+        if (change.expiry && beforeExpiry !== undefined && beforeExpiry <= now) continue;
         for (const read of reads) {
           if (!read.range.includes(change.key)) continue;
           if (read.index === undefined) return change.key;
           const { name, tag } = read.index;
-          if (change.before?.[name] === tag || change.after?.[name] === tag) return change.key;
+          if (change.before?.[name] === tag || change.after[name] === tag) return change.key;
         }
       }
     }

@@ -1,6 +1,6 @@
 import type { BTree } from './btree.js';
 
-/** Scan options after validation: which keys, in which order, how many. */
+/** Scan options: which keys, in which order, how many (checked by `scanOptionsSchema`). */
 export interface ScanOptions {
   /** Only keys that start with this string. */
   readonly prefix?: string | undefined;

@@ -1,5 +1,7 @@
 import {
   ConflictError,
+  DEFAULT_VALUE_CACHE_ENTRIES,
+  DEFAULT_VALUE_SEGMENT_BYTES,
   DatabaseClosedError,
   InvalidOptionError,
   InvalidValueError,
@@ -8,12 +10,8 @@ import {
   VersionMismatchError,
   VersionUnavailableError,
   assertKey,
-  batchOptionsSchema,
-  batchSchema,
-  deleteOptionsSchema,
+  gatherRanges,
   parseArgument,
-  prepareValue,
-  putOptionsSchema,
   systemClock,
   tagSchema,
   transactionOptionsSchema,
@@ -25,115 +23,68 @@ import {
   type SyncMode,
   type Version,
 } from '@epochdb/core';
-import { createStringTree, type BTree } from './btree.js';
-import { CommitLog, type KeyChange, type RangeRead } from './commit-log.js';
+import { CommitLog, type KeyChange } from './commit-log.js';
+import type { AppliedChange, ApplyListener, CommitContext, CommitListener, CommitValidator, Committed, TransactionCheck } from './commit-types.js';
+import { checkInvariants } from './invariants.js';
+import type { Isolation } from './isolation.js';
 import type { ScanOptions } from './key-range.js';
+import { Leases, type LeaseHolder } from './leases.js';
 import { expiryOf, type PendingWrite } from './pending-write.js';
-import { PinSet } from './pin-set.js';
 import type { ReadApi } from './read-api.js';
-import { INDEX_SEPARATOR, ReadView, type IndexName, type TreeSet } from './read-view.js';
+import { ReadView, type IndexName } from './read-view.js';
 import { parseScanOptions } from './scan-options.js';
 import { Snapshot } from './snapshot.js';
-import { Transaction, type Isolation, type TransactionOptions, type TxCollectionLike } from './transaction.js';
-import { VersionNode, changedSince, entryOf, isExpiredAt, isVisibleAt, valueOf, versionSize } from './version-node.js';
+import type { SnapshotHost, TransactionHost } from './store-host.js';
+import { Transaction, type TransactionOptions, type TxCollectionLike } from './transaction.js';
+import { TtlIndex } from './ttl-index.js';
+import { recordSize, type CompactionPlan, type ValueMemoryStats } from './value-memory.js';
+import { BUDGET_CHECK_EVERY, KEY_HEAP_BYTES, VersionChains } from './version-chains.js';
+import { Versions, type VersionId } from './versions.js';
+import { prepareBatch, prepareDelete, preparePut, writeBytes, type BatchOp, type BatchOptions, type DeleteOptions, type PutOptions } from './write-options.js';
 
-/** Options of an {@link MvccStore}. */
+/** Options of an {@link MvccStore}: every field required (defaults live in `openOptionsSchema`, see {@link DEFAULT_STORE_OPTIONS}). */
 export interface MvccStoreOptions {
-  /** Time source for TTL (default: `Date.now`). */
-  readonly clock?: Clock | undefined;
-  /** Longest key in UTF-8 bytes (default 1024). */
-  readonly maxKeyBytes?: number | undefined;
-  /** Largest encoded value in bytes (default 16 MiB). */
-  readonly maxValueBytes?: number | undefined;
-  /** Versions of history kept readable behind the newest even when no snapshot pins them (default 0). */
-  readonly retainVersions?: number | undefined;
-  /** Most operations one commit (transaction or batch) may hold (default 100,000). */
-  readonly maxTransactionOps?: number | undefined;
-  /** Most encoded bytes one commit may hold (default 64 MiB). */
-  readonly maxTransactionBytes?: number | undefined;
-  /** How long a snapshot or transaction may stay open, ms, by `clock` (default 60 s; 0: forever). */
-  readonly snapshotLeaseMs?: number | undefined;
-  /** Approximate memory budget of stored versions in bytes; commits that would grow past it are refused (default 0: none). */
-  readonly maxMemoryBytes?: number | undefined;
+  /** Time source for TTL. */
+  readonly clock: Clock;
+  /** Longest key in UTF-8 bytes. */
+  readonly maxKeyBytes: number;
+  /** Largest encoded value in bytes. */
+  readonly maxValueBytes: number;
+  /** Versions of history kept readable behind the newest even when no snapshot pins them. */
+  readonly retainVersions: number;
+  /** Most operations one commit (transaction or batch) may hold. */
+  readonly maxTransactionOps: number;
+  /** Most encoded bytes one commit may hold. */
+  readonly maxTransactionBytes: number;
+  /** How long a snapshot or transaction may stay open, ms, by `clock` (0: forever). */
+  readonly snapshotLeaseMs: number;
+  /** Memory budget of the stored data in bytes (value memory exactly, the heap by estimate); commits past it are refused (0: none). */
+  readonly maxMemoryBytes: number;
+  /** Ceiling of the store's estimated heap bytes, below V8's heap limit; commits past it are refused (0: none). */
+  readonly maxHeapBytes: number;
+  /** Bytes per value-memory segment. */
+  readonly segmentBytes: number;
+  /** Frozen entries kept for hot keys (0: every read decodes a fresh frozen copy). */
+  readonly valueCacheEntries: number;
 }
 
-/** Something whose life is bounded by `snapshotLeaseMs`: an open snapshot or transaction. */
-export interface LeaseHolder {
-  /** Clock time it was opened at. */
-  readonly openedAt: number;
-  /** Ends it because its lease ran out. */
-  expireLease(): void;
-}
-
-/** Options of `put()`. */
-export interface PutOptions {
-  /** Run / session / tenant id, queryable with `byRun`. */
-  readonly run?: string | undefined;
-  /** Type tag, queryable with `byType`. */
-  readonly type?: string | undefined;
-  /** Time to live in ms from the commit. */
-  readonly ttl?: number | undefined;
-  /** Absolute expiry in epoch ms. */
-  readonly expiresAt?: number | undefined;
-  /** Commit only if the key is at this version (0 or null: only if it does not exist). */
-  readonly ifVersion?: Version | null | undefined;
-  /** Durability of this write, overriding the database default (persistent databases). */
-  readonly sync?: SyncMode | undefined;
-}
-
-/** Options of `delete()`. */
-export interface DeleteOptions {
-  /** Commit only if the key is at this version. */
-  readonly ifVersion?: Version | null | undefined;
-  /** Durability of this write, overriding the database default (persistent databases). */
-  readonly sync?: SyncMode | undefined;
-}
-
-/** Options of `batch()`. */
-export interface BatchOptions {
-  /** Durability of this batch, overriding the database default (persistent databases). */
-  readonly sync?: SyncMode | undefined;
-}
-
-/** One operation of `batch()`. */
-export type BatchOp =
-  | ({ readonly op: 'put'; readonly key: string; readonly value: unknown } & Omit<PutOptions, 'sync'>)
-  | ({ readonly op: 'delete'; readonly key: string } & Omit<DeleteOptions, 'sync'>);
-
-/** What the writer asked for besides the record itself. */
-export interface CommitContext {
-  /** The durability the write asked for (`put(k, v, { sync })`), if it did. */
-  readonly sync: SyncMode | undefined;
-}
-
-/**
- * Called synchronously, in version order, with every commit; may return a
- * promise the write's acknowledgement waits for (durability). Must not throw.
- */
-export type CommitListener = (record: CommitRecord, context: CommitContext) => void | Promise<void>;
-
-/** One key's change in a commit, as {@link MvccStore.onApply} reports it. */
-export interface AppliedChange {
-  readonly key: string;
-  readonly kind: 'put' | 'delete' | 'expire';
-  /**
-   * The tags of the key's newest entry before the commit (`undefined` if
-   * none; it may have expired already). Tags only: the old value is never
-   * decoded on the commit path.
-   */
-  readonly before: { readonly run?: string; readonly type?: string } | undefined;
-  /** The entry the commit wrote (`undefined` for a delete or expiry). */
-  readonly after: Entry | undefined;
-}
-
-/** Called synchronously with every commit's changes, after they are applied and visible. Must not throw. */
-export type ApplyListener = (version: Version, time: number, changes: readonly AppliedChange[]) => void;
-
-/** Called with a commit's writes (one per key, the last one wins) before anything changes; throwing refuses the commit. */
-export type CommitValidator = (writes: readonly PendingWrite[], now: number) => void;
+/** The options a bare `new MvccStore()` gets (tests, tools); `open()` derives its own from `openOptionsSchema`. */
+export const DEFAULT_STORE_OPTIONS: MvccStoreOptions = Object.freeze({
+  clock: systemClock,
+  maxKeyBytes: 1024,
+  maxValueBytes: 16 * 1024 * 1024,
+  retainVersions: 0,
+  maxTransactionOps: 100_000,
+  maxTransactionBytes: 64 * 1024 * 1024,
+  snapshotLeaseMs: 60_000,
+  maxMemoryBytes: 0,
+  maxHeapBytes: 0,
+  segmentBytes: DEFAULT_VALUE_SEGMENT_BYTES,
+  valueCacheEntries: DEFAULT_VALUE_CACHE_ENTRIES,
+});
 
 /** Counters describing the store. */
-export interface StoreStats {
+export interface StoreStats extends ValueMemoryStats {
   /** Newest committed version. */
   readonly version: Version;
   /** Oldest version `snapshotAt` can read (the GC horizon). */
@@ -152,64 +103,39 @@ export interface StoreStats {
   readonly collectedVersions: number;
   /** Superseded versions waiting for the GC horizon to pass them. */
   readonly pendingGc: number;
-  /** Approximate bytes held by stored versions: what `maxMemoryBytes` is checked against. */
+  /** Live value-memory bytes plus the estimated heap bytes of keys and indexes: what `maxMemoryBytes` is checked against. */
   readonly memoryBytes: number;
+  /** Estimated heap bytes of keys, indexes and queues (the part of `memoryBytes` on the V8 heap). */
+  readonly heapBytes: number;
   /** The memory budget (0: none). */
   readonly maxMemoryBytes: number;
   /** Snapshots and transactions ended because they outlived `snapshotLeaseMs`. */
   readonly leasesExpired: number;
+  readonly valueCacheEntries: number;
+  readonly valueCacheHits: number;
+  readonly valueCacheMisses: number;
 }
 
-/** What a synchronous commit produced. */
-export interface Committed {
-  readonly version: Version;
-  readonly record: CommitRecord;
-  /** Settles when every commit listener is done with the record (undefined: nothing to wait for). */
-  readonly durable: Promise<void> | undefined;
-}
-
-/** Conflict checks a transaction's commit must pass. */
-export interface TransactionCheck {
-  readonly start: Version;
-  /** The transaction's clock reading: what had expired by then was already invisible to it. */
-  readonly now: number;
-  readonly isolation: Isolation;
-  readonly readKeys: ReadonlySet<string> | undefined;
-  readonly ranges: readonly RangeRead[] | undefined;
-}
-
-const TTL_TIME_DIGITS = 16;
-const MAX_TTL_TIME = 10 ** TTL_TIME_DIGITS - 1;
 /**
  * The most expired entries one cleaning commit deletes. A slice commits as
  * many of these as fit its budget; small commits keep the overshoot past the
- * budget to one commit's work (about a millisecond), where one big commit of
- * thousands of deletes held the event loop for tens of ms.
+ * budget to one commit's work (about a millisecond).
  */
 const MAX_EXPIRED_PER_COMMIT = 128;
 /** The most one cleaning slice reclaims, whatever its clock says (a backstop for a stalled or faked clock). */
 const MAX_EXPIRED_PER_SLICE = 4096;
-/** How many items a time-bounded loop handles between clock reads. */
-const BUDGET_CHECK_EVERY = 64;
 const DEFAULT_RETRIES = 3;
+/** Below this live fraction value memory is worth compacting (RAMCloud's cleaner keeps 80-90%). */
+export const COMPACTION_TARGET_UTILIZATION = 0.8;
 
 /**
- * The TTL index key: expiry time as 16 zero-padded digits, then the key, so
- * index order is expiry order. The time is rounded up, so an entry the index
- * calls due has really expired (a fractional expiry rounded down once made
- * maintenance spin on an entry that was not due yet).
- */
-function ttlKey(expiresAt: number, key: string): string {
-  const time = Math.min(Math.max(Math.ceil(expiresAt), 0), MAX_TTL_TIME);
-  return String(time).padStart(TTL_TIME_DIGITS, '0') + INDEX_SEPARATOR + key;
-}
-
-/**
- * The in-memory MVCC engine: a sorted B-tree of keys to version chains, one
- * global monotonic version counter, O(1) snapshots by copy-on-write clones,
- * run/type secondary indexes, a TTL index, and transactions with snapshot or
- * serializable isolation. Knows nothing of files or threads: persistence
- * attaches with {@link MvccStore.onCommit} and {@link MvccStore.applyRecord}.
+ * The in-memory MVCC engine: a sorted B-tree of keys to version chains whose
+ * records live in value memory off the V8 heap, one global monotonic version
+ * counter, O(1) snapshots by copy-on-write clones, run/type secondary indexes,
+ * a TTL index, and transactions with snapshot or serializable isolation.
+ * Knows nothing of files or threads: persistence attaches with
+ * {@link MvccStore.onCommit} and {@link MvccStore.applyRecord}; the worker pool
+ * copies records with {@link MvccStore.planCompaction}.
  */
 export class MvccStore implements ReadApi {
   readonly clock: Clock;
@@ -220,48 +146,41 @@ export class MvccStore implements ReadApi {
   readonly maxTransactionBytes: number;
   readonly snapshotLeaseMs: number;
   readonly maxMemoryBytes: number;
+  readonly maxHeapBytes: number;
 
-  readonly #primary = createStringTree<VersionNode>();
-  readonly #runIndex = createStringTree<true>();
-  readonly #typeIndex = createStringTree<true>();
-  /** `ttlKey(expiresAt, key)` → the version that set that expiry; only for newest versions. */
-  readonly #ttlIndex = createStringTree<Version>();
-  readonly #pins = new PinSet();
-  readonly #serializableStarts = new PinSet();
+  readonly #versions: Versions;
+  readonly #ttl = new TtlIndex();
+  readonly #chains: VersionChains;
+  readonly #leases: Leases;
   readonly #commitLog = new CommitLog();
   readonly #listeners = new Set<CommitListener>();
   readonly #applyListeners = new Set<ApplyListener>();
   readonly #validators = new Set<CommitValidator>();
-  /** Superseded versions, in version order: `(key, v)` means the version below v of key is garbage once the horizon reaches v. */
-  #gcQueue: { key: string; node: VersionNode }[] = [];
-  #gcHead = 0;
   #version: Version = 0;
-  #liveKeys = 0;
-  #storedVersions = 0;
-  /** Open snapshots and transactions in the order they were opened (so also by `openedAt`). */
-  readonly #leases = new Set<LeaseHolder>();
-  #leasesExpired = 0;
-  /** Approximate bytes held by stored versions (see {@link VersionNode.size}). */
-  #memoryBytes = 0;
-  #openSnapshots = 0;
-  #openTransactions = 0;
   #reclaimedExpired = 0;
-  #collectedVersions = 0;
   #closed = false;
   /** Versions below this were never in memory (loaded from a checkpoint without history). */
   #historyFloor: Version = 0;
   #commitGate: (() => void) | undefined;
-  #cloneCache: { version: Version; trees: TreeSet } | undefined;
+  /** A compaction planned and not yet installed (only one at a time). */
+  #compacting = false;
+  readonly #host: SnapshotHost & TransactionHost;
 
-  constructor(options: MvccStoreOptions = {}) {
-    this.clock = options.clock ?? systemClock;
-    this.maxKeyBytes = options.maxKeyBytes ?? 1024;
-    this.maxValueBytes = options.maxValueBytes ?? 16 * 1024 * 1024;
-    this.retainVersions = options.retainVersions ?? 0;
-    this.maxTransactionOps = options.maxTransactionOps ?? 100_000;
-    this.maxTransactionBytes = options.maxTransactionBytes ?? 64 * 1024 * 1024;
-    this.snapshotLeaseMs = options.snapshotLeaseMs ?? 60_000;
-    this.maxMemoryBytes = options.maxMemoryBytes ?? 0;
+  constructor(options: Partial<MvccStoreOptions> = {}) {
+    const o = { ...DEFAULT_STORE_OPTIONS, ...definedOnly(options) };
+    this.clock = o.clock;
+    this.maxKeyBytes = o.maxKeyBytes;
+    this.maxValueBytes = o.maxValueBytes;
+    this.retainVersions = o.retainVersions;
+    this.maxTransactionOps = o.maxTransactionOps;
+    this.maxTransactionBytes = o.maxTransactionBytes;
+    this.snapshotLeaseMs = o.snapshotLeaseMs;
+    this.maxMemoryBytes = o.maxMemoryBytes;
+    this.maxHeapBytes = o.maxHeapBytes;
+    this.#versions = new Versions({ segmentBytes: o.segmentBytes, valueCacheEntries: o.valueCacheEntries });
+    this.#chains = new VersionChains(this.#versions, this.#ttl);
+    this.#leases = new Leases(this.snapshotLeaseMs, () => this.clock.now());
+    this.#host = this.#makeHost();
   }
 
   /** The newest committed version (0 for an empty store). */
@@ -282,23 +201,25 @@ export class MvccStore implements ReadApi {
   // ---------------------------------------------------------------- reads
 
   get(key: string): unknown {
-    const node = this.#liveNode(key, 'get', 'get(): key');
-    return node === undefined ? undefined : valueOf(node);
+    const id = this.#liveNode(key, 'get', 'get(): key');
+    return id === 0 ? undefined : this.#versions.read(key, id);
   }
 
   getEntry(key: string): Entry | undefined {
-    const node = this.#liveNode(key, 'getEntry', 'getEntry(): key');
-    return node === undefined ? undefined : entryOf(node);
+    const id = this.#liveNode(key, 'getEntry', 'getEntry(): key');
+    return id === 0 ? undefined : this.#versions.entry(key, id);
   }
 
   has(key: string): boolean {
-    return this.#liveNode(key, 'has', 'has(): key') !== undefined;
+    return this.#liveNode(key, 'has', 'has(): key') !== 0;
   }
 
+  /** Entries in key order, lazily, as of the version the scan starts at (it pins that version until it ends). */
   scan(options?: ScanOptions): IterableIterator<Entry> {
     this.assertOpen('scan');
     const range = parseScanOptions(options, 'scan(): options');
-    return this.#liveView().entries(range, () => this.assertOpen('scan'));
+    const { view, release } = this.#pinnedLiveView();
+    return view.entries(range, () => this.assertOpen('scan'), release);
   }
 
   byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
@@ -315,8 +236,8 @@ export class MvccStore implements ReadApi {
   put(key: string, value: unknown, options?: PutOptions): Promise<Version> {
     try {
       this.assertOpen('put');
-      const write = this.preparePut(key, value, options, 'put()');
-      return this.#settle(this.commitWrites([write], undefined, options?.sync));
+      const write = preparePut(this, key, value, options, 'put()');
+      return settle(this.commitWrites([write], undefined, options?.sync));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -326,8 +247,8 @@ export class MvccStore implements ReadApi {
   delete(key: string, options?: DeleteOptions): Promise<Version> {
     try {
       this.assertOpen('delete');
-      const write = this.prepareDelete(key, options, 'delete()');
-      return this.#settle(this.commitWrites([write], undefined, options?.sync));
+      const write = prepareDelete(this, key, options, 'delete()');
+      return settle(this.commitWrites([write], undefined, options?.sync));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -342,20 +263,25 @@ export class MvccStore implements ReadApi {
   batch(ops: readonly BatchOp[], options?: BatchOptions): Promise<Version> {
     try {
       this.assertOpen('batch');
-      const parsed = parseArgument(batchSchema, ops, 'batch(): ops');
-      const { sync } = options === undefined ? {} : parseArgument(batchOptionsSchema, options, 'batch(): options');
+      const { writes, sync } = prepareBatch(this, ops, options);
       // Nothing to commit: no new version.
-      if (parsed.length === 0) return Promise.resolve(this.#version);
-      const writes = parsed.map((op, i) => {
-        const what = `batch(): ops[${i}]`;
-        if (op.op === 'delete') {
-          assertKey(op.key, `${what}.key`, this.maxKeyBytes);
-          return { kind: 'delete', key: op.key, ifVersion: op.ifVersion } satisfies PendingWrite;
-        }
-        const { op: _op, key, value, ...options } = op;
-        return this.preparePut(key as string, value, options, what, true);
-      });
-      return this.#settle(this.commitWrites(writes, undefined, sync));
+      if (writes.length === 0) return Promise.resolve(this.#version);
+      return settle(this.commitWrites(writes, undefined, sync));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * A put a collection has already validated (its schema's output), committed
+   * alone; resolves to its version once durable. `validatedBy` names the
+   * validator (a neutral tag: the store does not know what it means).
+   */
+  putValidated(key: string, value: unknown, options: PutOptions, validatedBy: string): Promise<Version> {
+    try {
+      this.assertOpen('put');
+      const write = { ...preparePut(this, key, value, options, `${validatedBy}.put()`), validatedBy };
+      return settle(this.commitWrites([write], undefined, options.sync));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -376,17 +302,24 @@ export class MvccStore implements ReadApi {
   snapshotAt(version: Version): Snapshot {
     this.assertOpen('snapshotAt');
     if (!Number.isSafeInteger(version) || version < 0) {
-      throw new InvalidOptionError(`snapshotAt(): version must be a non-negative integer, got ${String(version)}`);
+      throw new InvalidOptionError(`snapshotAt(): version must be a non-negative integer, got ${typeof version === 'string' ? JSON.stringify(version) : String(version)}`);
     }
     if (version > this.#version) {
       throw new VersionUnavailableError(`snapshotAt(): version ${version} is newer than the database (version ${this.#version})`);
     }
     if (version < this.oldestVersion) {
-      throw new VersionUnavailableError(
-        `snapshotAt(): version ${version} is older than the oldest retained version ${this.oldestVersion} (history below it was garbage-collected; pin it with an open snapshot or set retainVersions)`,
-      );
+      throw new VersionUnavailableError(this.#unavailableReason(version));
     }
     return this.#openSnapshot(version);
+  }
+
+  /**
+   * @internal A snapshot without a lease, for the database's own long reads
+   * (a backup or checkpoint streamed from memory): they end it themselves.
+   */
+  snapshotForExport(): Snapshot {
+    this.assertOpen('snapshot');
+    return this.#openSnapshot(this.#version, false);
   }
 
   /** Starts a transaction by hand; finish it with `commit()` or `abort()`. */
@@ -426,14 +359,16 @@ export class MvccStore implements ReadApi {
     }
   }
 
+  /** Resolves `tx.collection(name)`; installed by the database that defines collections. */
+  collectionResolver: ((name: string, tx: Transaction) => TxCollectionLike) | undefined;
+
   // ---------------------------------------------------------------- maintenance
 
   /**
    * Reclaims expired entries as versioned `expire` deletes, in commits of at
    * most 128 keys, for about `budgetMs` (finding and committing both count).
    * Deletes a key only if it is still at the version that was found expired.
-   * Returns how many were reclaimed. Complexity: O(expired found · log n),
-   * not O(n).
+   * Returns how many were reclaimed. Complexity: O(expired found · log n).
    */
   reclaimExpired(budgetMs = 2): number {
     this.assertOpen('reclaimExpired');
@@ -454,28 +389,9 @@ export class MvccStore implements ReadApi {
     return reclaimed;
   }
 
-  /** Up to {@link MAX_EXPIRED_PER_COMMIT} keys still at the version the TTL index found expired, in expiry order. */
-  #findExpired(deadline: number): PendingWrite[] {
-    const now = this.clock.now();
-    const found: PendingWrite[] = [];
-    let visited = 0;
-    for (const [tk, version] of this.#ttlIndex.entries()) {
-      if (Number(tk.slice(0, TTL_TIME_DIGITS)) > now) break;
-      const key = tk.slice(TTL_TIME_DIGITS + 1);
-      const head = this.#primary.get(key);
-      if (head !== undefined && head.version === version && isExpiredAt(head, now)) {
-        found.push({ kind: 'expire', key, seenVersion: version });
-        if (found.length >= MAX_EXPIRED_PER_COMMIT) break;
-      }
-      if (++visited % BUDGET_CHECK_EVERY === 0 && performance.now() > deadline) break;
-    }
-    return found;
-  }
-
   /** Whether an entry has expired and waits for {@link reclaimExpired}. */
   hasExpired(): boolean {
-    const first = this.#ttlIndex.minKey();
-    return first !== undefined && Number(first.slice(0, TTL_TIME_DIGITS)) <= this.clock.now();
+    return this.#ttl.hasDue(this.clock.now());
   }
 
   /**
@@ -485,51 +401,101 @@ export class MvccStore implements ReadApi {
    */
   collectGarbage(budgetMs = 2): number {
     this.assertOpen('collectGarbage');
-    const horizon = this.#horizon();
-    const deadline = performance.now() + budgetMs;
-    const before = this.#collectedVersions;
-    let handled = 0;
-    while (this.#gcHead < this.#gcQueue.length) {
-      const item = this.#gcQueue[this.#gcHead]!;
-      if (item.node.version > horizon) break;
-      this.#gcHead++;
-      this.#collectBelow(item.key, item.node, horizon);
-      if (++handled % BUDGET_CHECK_EVERY === 0 && performance.now() > deadline) break;
-    }
-    if (this.#gcHead > 1024 && this.#gcHead * 2 > this.#gcQueue.length) {
-      this.#gcQueue = this.#gcQueue.slice(this.#gcHead);
-      this.#gcHead = 0;
-    }
-    return this.#collectedVersions - before;
+    return this.#chains.collectGarbage(this.#horizon(), performance.now() + budgetMs, this.#version, this.#leases.minPinned());
   }
 
   /** Superseded versions queued for GC (some may still be above the horizon). Complexity: O(1). */
   get pendingGc(): number {
-    return this.#gcQueue.length - this.#gcHead;
+    return this.#chains.pendingGc;
   }
 
   /** Whether superseded versions below the horizon wait for {@link collectGarbage}. */
   hasGarbage(): boolean {
-    const next = this.#gcQueue[this.#gcHead];
-    return next !== undefined && next.node.version <= this.#horizon();
+    if (this.#chains.limboRecords > 0 && this.#leases.pins.size === 0) this.#chains.releaseLimbo(undefined);
+    return this.#chains.hasGarbage(this.#horizon());
+  }
+
+  /**
+   * Which sparse value-memory segments to compact, as a plan any thread can
+   * carry out with `gatherRanges` (core) into a buffer of `plan.targetBytes`;
+   * `undefined` when utilisation is at or above `targetUtilization` or a
+   * compaction is already under way. Install the copy with
+   * {@link installCompaction} (or drop it with {@link abandonCompaction}).
+   */
+  planCompaction(targetUtilization = COMPACTION_TARGET_UTILIZATION, maxBytes?: number): { plan: CompactionPlan; target: SharedArrayBuffer } | undefined {
+    this.assertOpen('planCompaction');
+    if (this.#compacting) return undefined;
+    const memory = this.#versions.memory;
+    const plan = memory.planCompaction(targetUtilization, maxBytes);
+    if (plan === undefined) return undefined;
+    this.#compacting = true;
+    return { plan, target: memory.allocateTarget(plan.targetBytes) };
+  }
+
+  /** Installs a compaction's copy: ids point to the copies, the sparse segments are let go. Returns the records moved. O(records). */
+  installCompaction(plan: CompactionPlan, target: SharedArrayBuffer): number {
+    this.#compacting = false;
+    if (this.#closed) return 0;
+    return this.#versions.memory.installCompaction(plan, target);
+  }
+
+  /** Forgets a planned compaction whose copy failed (a crashed worker): the next plan starts afresh. */
+  abandonCompaction(target: SharedArrayBuffer): void {
+    this.#compacting = false;
+    this.#versions.memory.returnTarget(target);
+  }
+
+  /**
+   * Compacts value memory on this thread for about `budgetMs` (the store's own
+   * upkeep when no worker pool does it). Returns the records moved.
+   */
+  compactValueMemory(budgetMs = 2, targetUtilization = COMPACTION_TARGET_UTILIZATION): number {
+    const deadline = performance.now() + budgetMs;
+    let moved = 0;
+    for (;;) {
+      const planned = this.planCompaction(targetUtilization);
+      if (planned === undefined) return moved;
+      gatherRanges(planned.plan.sources, planned.target);
+      moved += this.installCompaction(planned.plan, planned.target);
+      if (performance.now() > deadline) return moved;
+    }
+  }
+
+  /** Whether value memory has fallen below the utilisation worth compacting. */
+  needsCompaction(targetUtilization = COMPACTION_TARGET_UTILIZATION): boolean {
+    return !this.#compacting && this.#versions.memory.utilization < targetUtilization && this.#versions.memory.stats().valueSegments > 1;
+  }
+
+  /**
+   * Ends every snapshot and transaction open longer than `snapshotLeaseMs`,
+   * so none can pin version GC forever; using one afterwards throws
+   * `LEASE_EXPIRED`. Returns how many were ended. Complexity: O(ended).
+   */
+  expireLeases(): number {
+    return this.#leases.expireAll();
   }
 
   /** Counters describing the store. */
   stats(): StoreStats {
+    const memory = this.#versions.memory.stats();
+    const heapBytes = this.#heapBytes();
     return Object.freeze({
       version: this.#version,
       oldestVersion: this.oldestVersion,
-      keys: this.#liveKeys,
-      storedVersions: this.#storedVersions,
-      openSnapshots: this.#openSnapshots,
-      openTransactions: this.#openTransactions,
-      ttlEntries: this.#ttlIndex.size,
+      keys: this.#chains.liveKeys,
+      storedVersions: this.#chains.storedVersions,
+      openSnapshots: this.#leases.openSnapshots,
+      openTransactions: this.#leases.openTransactions,
+      ttlEntries: this.#ttl.size,
       reclaimedExpired: this.#reclaimedExpired,
-      collectedVersions: this.#collectedVersions,
-      pendingGc: this.#gcQueue.length - this.#gcHead,
-      memoryBytes: this.#memoryBytes,
+      collectedVersions: this.#chains.collectedVersions,
+      pendingGc: this.#chains.pendingGc,
+      memoryBytes: memory.valueLiveBytes + heapBytes,
+      heapBytes,
       maxMemoryBytes: this.maxMemoryBytes,
-      leasesExpired: this.#leasesExpired,
+      leasesExpired: this.#leases.expired,
+      ...memory,
+      ...this.#versions.cache.stats(),
     });
   }
 
@@ -573,19 +539,19 @@ export class MvccStore implements ReadApi {
   /**
    * Loads a checkpoint into an empty store: every entry keeps its own
    * version, and the store's version becomes `version`. Listeners are not
-   * called. Values stay encoded until first read: the store keeps `encoded`
-   * (do not modify it afterwards), and a value that does not decode is a
-   * `CorruptionError` when read, not here.
+   * called. Each value's bytes are copied into value memory as they are, not
+   * decoded: a value that does not decode is a `CorruptionError` when read.
    */
   restore(entries: Iterable<CheckpointEntry>, version: Version): void {
     this.assertOpen('restore');
-    if (this.#version !== 0 || this.#primary.size !== 0) throw new InvalidOptionError('restore(): the store must be empty');
+    if (this.#version !== 0 || this.#chains.primary.size !== 0) throw new InvalidOptionError('restore(): the store must be empty');
     if (!Number.isSafeInteger(version) || version < 0) throw new InvalidOptionError(`restore(): version must be a non-negative integer, got ${String(version)}`);
     for (const entry of entries) {
       if (!(entry.version > 0 && entry.version <= version)) {
         throw new InvalidOptionError(`restore(): entry ${JSON.stringify(entry.key)} has version ${entry.version}, outside 1..${version}`);
       }
-      this.#apply(entry.key, VersionNode.loaded(entry.key, entry.version, entry.encoded, entry.run, entry.type, entry.expiresAt), true, this.#primary.get(entry.key));
+      const id = this.#versions.value(entry.version, entry.encoded, undefined, entry.run, entry.type, entry.expiresAt);
+      this.#chains.apply(entry.key, id, true, this.#chains.primary.get(entry.key));
     }
     this.#version = version;
     // A checkpoint holds only the newest version of each key: nothing before it can be read.
@@ -595,7 +561,7 @@ export class MvccStore implements ReadApi {
   /**
    * Replays a committed record (from a WAL or checkpoint) with its own
    * version, which must be above the current one. Listeners are not called.
-   * Like {@link restore}, keeps each put's `encoded` bytes and decodes them on first read.
+   * Like {@link restore}, copies each put's bytes without decoding them.
    */
   applyRecord(record: CommitRecord): void {
     this.assertOpen('applyRecord');
@@ -604,13 +570,11 @@ export class MvccStore implements ReadApi {
     }
     const eager = this.#eager();
     for (const op of record.ops) {
-      let node: VersionNode;
-      if (op.kind === 'put') {
-        node = VersionNode.loaded(op.key, record.version, op.encoded, op.run, op.type, op.expiresAt);
-      } else {
-        node = VersionNode.tombstone(op.key, record.version, op.kind === 'expire');
-      }
-      this.#apply(op.key, node, eager, this.#primary.get(op.key));
+      const id =
+        op.kind === 'put'
+          ? this.#versions.value(record.version, op.encoded, undefined, op.run, op.type, op.expiresAt)
+          : this.#versions.tombstone(record.version, op.kind === 'expire');
+      this.#chains.apply(op.key, id, eager, this.#chains.primary.get(op.key));
     }
     this.#version = record.version;
   }
@@ -623,37 +587,20 @@ export class MvccStore implements ReadApi {
     this.#validators.clear();
   }
 
-  // ---------------------------------------------------------------- internal API for Snapshot and Transaction
-
-  /** @internal Throws {@link DatabaseClosedError} once closed. */
+  /** Throws {@link DatabaseClosedError} once closed. */
   assertOpen(operation: string): void {
     if (this.#closed) throw new DatabaseClosedError(`${operation}(): the database is closed`);
   }
 
-  /** @internal Validates a put into a pending write. */
-  preparePut(key: unknown, value: unknown, options: unknown, what: string, optionsParsed = false): PendingWrite {
-    assertKey(key, `${what}: key`, this.maxKeyBytes);
-    const parsed = options === undefined ? {} : optionsParsed ? (options as PutOptions) : parseArgument(putOptionsSchema, options, `${what}: options`);
-    const prepared = prepareValue(value, this.maxValueBytes, `${what}: value`);
-    return { kind: 'put', key, prepared, run: parsed.run, type: parsed.type, ttl: parsed.ttl, expiresAt: parsed.expiresAt, ifVersion: parsed.ifVersion };
-  }
-
-  /** @internal Validates a delete into a pending write. */
-  prepareDelete(key: unknown, options: unknown, what: string): PendingWrite {
-    assertKey(key, `${what}: key`, this.maxKeyBytes);
-    const parsed = options === undefined ? {} : parseArgument(deleteOptionsSchema, options, `${what}: options`);
-    return { kind: 'delete', key, ifVersion: parsed.ifVersion };
-  }
-
-  /** @internal Validates a run or type tag argument. */
+  /** Validates a run or type tag argument. */
   parseTag(tag: unknown, what: string): string {
     return parseArgument(tagSchema, tag, what);
   }
 
   /**
    * @internal Commits writes atomically in one synchronous step: checks
-   * conflicts and `ifVersion`s (throwing before any mutation), takes the next
-   * version, applies everything, and hands the record to the listeners.
+   * conflicts, `ifVersion`s and limits (throwing before any mutation), takes
+   * the next version, applies everything, and hands the record to the listeners.
    */
   commitWrites(writes: readonly PendingWrite[], check?: TransactionCheck, sync?: SyncMode): Committed {
     this.assertOpen('commit');
@@ -668,54 +615,52 @@ export class MvccStore implements ReadApi {
     }
     const last = new Map<string, PendingWrite>();
     for (const write of writes) last.set(write.key, write);
-    let bytes = 0;
-    // Generous: 3 UTF-8 bytes per UTF-16 unit, plus framing per operation.
-    for (const write of last.values()) bytes += this.writeBytes(write);
-    if (bytes > MAX_COMMIT_BYTES) {
-      throw new InvalidValueError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${MAX_COMMIT_BYTES} bytes for one commit`);
-    }
-    // The TTL cleaner's own commits (only expiries) are not held to the caller-facing limits.
-    const cleaner = writes.every((w) => w.kind === 'expire');
-    if (!cleaner && last.size > this.maxTransactionOps) {
-      throw new LimitExceededError(`commit of ${last.size} operations is over the limit of ${this.maxTransactionOps} (maxTransactionOps); split it`, 'maxTransactionOps');
-    }
-    if (!cleaner && bytes > this.maxTransactionBytes) {
-      throw new LimitExceededError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${this.maxTransactionBytes} bytes (maxTransactionBytes); split it`, 'maxTransactionBytes');
-    }
-    if (this.maxMemoryBytes > 0) this.#checkMemoryBudget(last.values());
+    // The current head of every written key, looked up once for the budget check and the apply loop.
+    const primary = this.#chains.primary;
+    const heads: (VersionId | undefined)[] = [];
+    for (const write of last.values()) heads.push(primary.get(write.key));
+    this.#checkLimits(writes, last, heads);
     if (this.#validators.size > 0) {
       const final = [...last.values()];
       for (const validator of this.#validators) validator(final, now);
     }
 
+    const versions = this.#versions;
+    const chains = this.#chains;
     const version = this.#version + 1;
     const eager = this.#eager();
-    const logging = this.#serializableStarts.size > 0;
+    const logging = this.#leases.serializableStarts.size > 0;
     const changes: KeyChange[] = [];
     const ops: CommitOp[] = [];
     const applied: AppliedChange[] | undefined = this.#applyListeners.size > 0 ? [] : undefined;
+    let at = 0;
     for (const write of last.values()) {
-      const before = this.#primary.get(write.key);
-      let node: VersionNode;
+      const before = heads[at++];
+      let id: VersionId;
       let op: CommitOp;
       if (write.kind === 'put') {
         const prepared = write.prepared!;
         const expiresAt = expiryOf(write, now);
-        node = VersionNode.value(write.key, version, prepared.stored, prepared.copyOnRead, write.run, write.type, expiresAt, prepared.encoded.byteLength);
+        id = versions.value(version, prepared.encoded, prepared.copyOnRead, write.run, write.type, expiresAt);
         op = { kind: 'put', key: write.key, encoded: prepared.encoded, ...tagsOf(write), ...(expiresAt === undefined ? {} : { expiresAt }) };
       } else {
-        if (write.kind === 'expire' && (before === undefined || before.version !== write.seenVersion || !isExpiredAt(before, now))) continue;
-        node = VersionNode.tombstone(write.key, version, write.kind === 'expire');
+        if (write.kind === 'expire' && (before === undefined || versions.version(before) !== write.seenVersion || !versions.isExpiredAt(before, now))) continue;
+        id = versions.tombstone(version, write.kind === 'expire');
         op = { kind: write.kind, key: write.key };
       }
+      // Read what the old head contributes before `apply` may free it.
+      const beforeTags = before === undefined || versions.isTombstone(before) ? undefined : versions.tagsOf(before);
+      const beforeExpiry = logging && before !== undefined ? versions.expiresAt(before) : undefined;
       // `before` is the current head: no second walk down the tree.
-      if (!this.#apply(write.key, node, eager, before)) continue;
+      if (!chains.apply(write.key, id, eager, before)) continue;
       ops.push(Object.freeze(op));
-      if (logging) changes.push({ key: write.key, before, after: node });
+      if (logging) {
+        changes.push({ key: write.key, before: before === undefined ? undefined : { ...beforeTags, expiresAt: beforeExpiry }, after: write.kind === 'put' ? tagsOf(write) : {}, expiry: write.kind === 'expire' });
+      }
       if (applied !== undefined) {
-        // `node` was just written (its value is at hand); `before` contributes only its tags,
-        // so nothing can fail here halfway through the commit.
-        applied.push({ key: write.key, kind: write.kind, before: before === undefined || before.tombstone ? undefined : tagsOfNode(before), after: node.tombstone ? undefined : entryOf(node) });
+        // The new entry's value is decoded from value memory (and cached for the next reader); `before`
+        // contributes only its tags, so nothing can fail here halfway through the commit.
+        applied.push({ key: write.key, kind: write.kind, before: beforeTags, after: write.kind === 'put' ? versions.entry(write.key, id) : undefined });
       }
     }
     this.#version = version;
@@ -729,197 +674,128 @@ export class MvccStore implements ReadApi {
   }
 
   /**
-   * Refuses a commit whose puts would grow the stored data past
-   * `maxMemoryBytes`. Net growth: a put that replaces a version nothing else
-   * needs frees that version. Deletes and expiry are never refused.
+   * @internal Checks every structural invariant (for tests): indexes agree
+   * with the primary map, counters and the memory account match, the TTL
+   * index covers exactly the newest versions with an expiry. Throws on the first violation.
    */
-  #checkMemoryBudget(writes: Iterable<PendingWrite>): void {
+  checkInvariants(): void {
+    checkInvariants({ versions: this.#versions, chains: this.#chains, ttl: this.#ttl, version: this.#version });
+  }
+
+  // ---------------------------------------------------------------- private
+
+  /** Refuses a commit past `maxTransactionOps`, `maxTransactionBytes`, the commit size limit or the memory budget. */
+  #checkLimits(writes: readonly PendingWrite[], last: ReadonlyMap<string, PendingWrite>, heads: readonly (VersionId | undefined)[]): void {
+    let bytes = 0;
+    for (const write of last.values()) bytes += writeBytes(write);
+    if (bytes > MAX_COMMIT_BYTES) {
+      throw new InvalidValueError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${MAX_COMMIT_BYTES} bytes for one commit`);
+    }
+    // The TTL cleaner's own commits (only expiries) are not held to the caller-facing limits.
+    if (writes.every((w) => w.kind === 'expire')) return;
+    if (last.size > this.maxTransactionOps) {
+      throw new LimitExceededError(`commit of ${last.size} operations is over the limit of ${this.maxTransactionOps} (maxTransactionOps); split it`, 'maxTransactionOps');
+    }
+    if (bytes > this.maxTransactionBytes) {
+      throw new LimitExceededError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${this.maxTransactionBytes} bytes (maxTransactionBytes); split it`, 'maxTransactionBytes');
+    }
+    if (this.maxMemoryBytes > 0 || this.maxHeapBytes > 0) this.#checkMemoryBudget(last.values(), heads);
+  }
+
+  /**
+   * Refuses a commit whose puts would grow the stored data past
+   * `maxMemoryBytes` (live value memory exactly, plus the heap estimate) or the
+   * heap estimate past `maxHeapBytes`. Net growth: a put that replaces a
+   * version nothing else needs frees that version. Deletes and expiry are never refused.
+   */
+  #checkMemoryBudget(writes: Iterable<PendingWrite>, heads: readonly (VersionId | undefined)[]): void {
     const eager = this.#eager();
     let growth = 0;
+    let heapGrowth = 0;
+    let at = 0;
     for (const write of writes) {
+      const before = heads[at++];
       if (write.kind !== 'put') continue;
-      growth += versionSize(write.key, write.prepared!.encoded.byteLength, write.prepared!.copyOnRead);
-      const before = this.#primary.get(write.key);
-      if (eager && before !== undefined) growth -= before.size;
+      growth += recordSize(write.prepared!.encoded.byteLength, { expiry: write.ttl !== undefined || write.expiresAt !== undefined, tags: write.run !== undefined || write.type !== undefined });
+      if (before === undefined) heapGrowth += KEY_HEAP_BYTES + write.key.length;
+      else if (eager) growth -= this.#versions.recordBytes(before);
     }
-    if (growth > 0 && this.#memoryBytes + growth > this.maxMemoryBytes) {
+    if (growth + heapGrowth <= 0) return;
+    const heap = this.#heapBytes();
+    const used = this.#versions.memory.stats().valueLiveBytes + heap;
+    if (this.maxMemoryBytes > 0 && used + growth + heapGrowth > this.maxMemoryBytes) {
       throw new LimitExceededError(
-        `write refused: the database holds about ${this.#memoryBytes} bytes and this commit would add about ${growth}, over the memory budget of ${this.maxMemoryBytes} bytes (maxMemoryBytes); delete data or raise the budget`,
+        `write refused: the database holds ${used} bytes (value memory plus the estimated heap) and this commit would add about ${growth + heapGrowth}, over the memory budget of ${this.maxMemoryBytes} bytes (maxMemoryBytes); delete data or raise the budget`,
+        'maxMemoryBytes',
+      );
+    }
+    if (this.maxHeapBytes > 0 && heapGrowth > 0 && heap + heapGrowth > this.maxHeapBytes) {
+      throw new LimitExceededError(
+        `write refused: keys and indexes take about ${heap} bytes of the V8 heap and this commit would add about ${heapGrowth}, over the heap ceiling of ${this.maxHeapBytes} bytes derived from V8's heap limit (part of maxMemoryBytes); delete data or start node with a larger --max-old-space-size`,
         'maxMemoryBytes',
       );
     }
   }
 
-  /** @internal The estimate `maxTransactionBytes` counts for one buffered write. */
-  writeBytes(write: PendingWrite): number {
-    return (write.prepared?.encoded.byteLength ?? 0) + 3 * (write.key.length + (write.run?.length ?? 0) + (write.type?.length ?? 0)) + 32;
+  #heapBytes(): number {
+    return this.#chains.heapBytes + this.#ttl.heapBytes;
   }
-
-  // ---------------------------------------------------------------- leases
-
-  /** @internal Registers an open snapshot or transaction for `snapshotLeaseMs`. */
-  holdLease(holder: LeaseHolder): void {
-    if (this.snapshotLeaseMs > 0) this.#leases.add(holder);
-  }
-
-  /** @internal Unregisters it (released, committed or aborted). */
-  dropLease(holder: LeaseHolder): void {
-    this.#leases.delete(holder);
-  }
-
-  /** @internal Whether something opened at `openedAt` has outlived its lease. */
-  leaseExpired(openedAt: number): boolean {
-    return this.snapshotLeaseMs > 0 && this.clock.now() - openedAt >= this.snapshotLeaseMs;
-  }
-
-  /** @internal Counts one lease ended (by the sweep or when its holder was next used). */
-  countExpiredLease(): void {
-    this.#leasesExpired++;
-  }
-
-  /**
-   * Ends every snapshot and transaction open longer than `snapshotLeaseMs`,
-   * so none can pin version GC forever; using one afterwards throws
-   * `LEASE_EXPIRED`. Returns how many were ended. Complexity: O(ended).
-   */
-  expireLeases(): number {
-    let ended = 0;
-    for (const holder of this.#leases) {
-      if (!this.leaseExpired(holder.openedAt)) break;
-      holder.expireLease(); // unregisters itself
-      ended++;
-    }
-    return ended;
-  }
-
-  /**
-   * @internal A put a collection has already validated (its schema's output),
-   * committed alone; resolves to its version once durable.
-   */
-  putValidated(key: string, value: unknown, options: PutOptions, collection: string): Promise<Version> {
-    try {
-      const write = { ...this.preparePut(key, value, options, `${collection}.put()`), validatedBy: collection };
-      return this.#settle(this.commitWrites([write], undefined, options.sync));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /** @internal Resolves `tx.collection(name)`; installed by the database that defines collections. */
-  collectionResolver: ((name: string, tx: Transaction) => TxCollectionLike) | undefined;
-
-  /** @internal `tx.collection(name)`. */
-  resolveCollection(name: string, tx: Transaction): TxCollectionLike {
-    if (this.collectionResolver === undefined) throw new InvalidOptionError(`tx.collection(): no collection named ${JSON.stringify(name)} is defined (db.collection(name, { schema }))`);
-    return this.collectionResolver(name, tx);
-  }
-
-  /** @internal Called when a snapshot is released. */
-  releaseSnapshot(version: Version): void {
-    this.#pins.remove(version);
-    this.#openSnapshots--;
-  }
-
-  /** @internal Called when a transaction commits or aborts. */
-  finishTransaction(start: Version, isolation: Isolation): void {
-    this.#pins.remove(start);
-    this.#openTransactions--;
-    if (isolation === 'serializable') {
-      this.#serializableStarts.remove(start);
-      this.#commitLog.trim(this.#serializableStarts.min());
-    }
-  }
-
-  /**
-   * @internal Checks every structural invariant (for tests): indexes agree
-   * with the primary map, counters match, the TTL index covers exactly the
-   * newest versions with an expiry. Throws on the first violation.
-   */
-  checkInvariants(): void {
-    let live = 0;
-    let stored = 0;
-    let bytes = 0;
-    let previous: VersionNode | undefined;
-    const fail = (message: string): never => {
-      throw new Error(`store invariant violated: ${message}`);
-    };
-    for (const [key, head] of this.#primary.entries()) {
-      if (!head.tombstone) live++;
-      previous = undefined;
-      for (let node: VersionNode | undefined = head; node !== undefined; node = node.prev) {
-        stored++;
-        bytes += node.size;
-        if (previous !== undefined && node.version >= previous.version) fail(`versions of ${key} do not decrease`);
-        if (node.version > this.#version) fail(`${key} has version ${node.version} above ${this.#version}`);
-        for (const index of ['run', 'type'] as const) {
-          const tag = node[index];
-          if (tag !== undefined && !this.#indexTree(index).has(tag + INDEX_SEPARATOR + key)) fail(`${index} index lacks ${tag}/${key}`);
-        }
-        previous = node;
-      }
-      if (!head.tombstone && head.expiresAt !== undefined && this.#ttlIndex.get(ttlKey(head.expiresAt, key)) !== head.version) {
-        fail(`TTL index lacks ${key}`);
-      }
-    }
-    if (live !== this.#liveKeys) fail(`live key count ${this.#liveKeys}, actual ${live}`);
-    if (stored !== this.#storedVersions) fail(`stored version count ${this.#storedVersions}, actual ${stored}`);
-    if (bytes !== this.#memoryBytes) fail(`memory account ${this.#memoryBytes} bytes, actual ${bytes}`);
-    for (const index of ['run', 'type'] as const) {
-      for (const [composite] of this.#indexTree(index).entries()) {
-        const cut = composite.indexOf(INDEX_SEPARATOR);
-        const tag = composite.slice(0, cut);
-        const key = composite.slice(cut + 1);
-        let found = false;
-        for (let node = this.#primary.get(key); node !== undefined && !found; node = node.prev) found = node[index] === tag;
-        if (!found) fail(`${index} index has stale entry ${tag}/${key}`);
-      }
-    }
-    for (const [tk, version] of this.#ttlIndex.entries()) {
-      const head = this.#primary.get(tk.slice(TTL_TIME_DIGITS + 1));
-      if (head === undefined || head.version !== version || head.tombstone) fail(`TTL index has stale entry ${tk}`);
-    }
-  }
-
-  // ---------------------------------------------------------------- private
 
   #horizon(): Version {
-    const pinned = this.#pins.min();
+    const pinned = this.#leases.minPinned();
     const retained = Math.max(this.#version - this.retainVersions, this.#historyFloor);
     return pinned === undefined ? retained : Math.min(pinned, retained);
   }
 
-  /** Nothing older than the newest version can be read: superseded versions can go at once. */
-  #eager(): boolean {
-    return this.retainVersions === 0 && this.#pins.size === 0;
+  #unavailableReason(version: Version): string {
+    const oldest = this.oldestVersion;
+    if (this.#historyFloor > 0 && version < this.#historyFloor && this.#historyFloor === oldest) {
+      return `snapshotAt(): version ${version} is older than ${oldest}, the version this database was loaded at from its newest checkpoint (a checkpoint keeps only the newest version of each key, so history before it does not survive a reopen, whatever retainVersions says)`;
+    }
+    return `snapshotAt(): version ${version} is older than the oldest retained version ${oldest} (history below it was garbage-collected; pin it with an open snapshot or set retainVersions, now ${this.retainVersions})`;
   }
 
-  #liveNode(key: string, operation: string, what: string): VersionNode | undefined {
+  /** Nothing older than the newest version can be read: superseded versions can go at once. */
+  #eager(): boolean {
+    return this.retainVersions === 0 && this.#leases.pins.size === 0;
+  }
+
+  #liveNode(key: string, operation: string, what: string): VersionId {
     if (this.#closed) this.assertOpen(operation);
     assertKey(key, what, this.maxKeyBytes);
-    const node = this.#primary.get(key);
-    if (node === undefined || node.tombstone) return undefined;
-    // isVisibleAt, reading the clock only for an entry with a TTL.
-    return node.expiresAt === undefined || node.expiresAt > this.clock.now() ? node : undefined;
+    const id = this.#chains.primary.get(key);
+    if (id === undefined) return 0;
+    return this.#versions.isVisibleAt(id, this.clock.now()) ? id : 0;
   }
 
   #liveVersion(key: string, now: number): Version {
-    const node = this.#primary.get(key);
-    return node !== undefined && isVisibleAt(node, now) ? node.version : 0;
+    const id = this.#chains.primary.get(key);
+    return id !== undefined && this.#versions.isVisibleAt(id, now) ? this.#versions.version(id) : 0;
   }
 
-  /** O(1) copy-on-write clones of the trees at the current version, shared by every reader opened at it. */
-  #trees(): TreeSet {
-    if (this.#cloneCache?.version !== this.#version) {
-      this.#cloneCache = {
-        version: this.#version,
-        trees: { primary: this.#primary.clone(), run: this.#runIndex.clone(), type: this.#typeIndex.clone() },
-      };
-    }
-    return this.#cloneCache.trees;
-  }
-
-  #liveView(): ReadView {
-    return new ReadView(this.#trees(), this.#version, this.clock.now());
+  /**
+   * A view of the current version for a scan of the live database, with its
+   * version pinned until the scan ends (its records must not be freed and
+   * their ids reused under it); an abandoned scan is let go by its lease.
+   */
+  #pinnedLiveView(): { view: ReadView; release: () => void } {
+    const version = this.#version;
+    const view = new ReadView(this.#versions, this.#chains.trees(version), version, this.clock.now());
+    const leases = this.#leases;
+    leases.pins.add(version);
+    let released = false;
+    const holder: LeaseHolder = {
+      openedAt: view.now,
+      expireLease: () => release(),
+    };
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      leases.drop(holder);
+      leases.pins.remove(version);
+    };
+    leases.hold(holder);
+    return { view, release };
   }
 
   #liveIndexed(index: IndexName, tag: string, options: ScanOptions | undefined): IterableIterator<Entry> {
@@ -927,34 +803,22 @@ export class MvccStore implements ReadApi {
     this.assertOpen(operation);
     const parsedTag = this.parseTag(tag, `${operation}(): ${index}`);
     const range = parseScanOptions(options, `${operation}(): options`);
-    return this.#liveView().indexed(index, parsedTag, range, () => this.assertOpen(operation));
+    const { view, release } = this.#pinnedLiveView();
+    return view.indexed(index, parsedTag, range, () => this.assertOpen(operation), release);
   }
 
   #openSnapshot(version: Version, leased = true): Snapshot {
-    this.#pins.add(version);
-    this.#openSnapshots++;
-    return new Snapshot(this, new ReadView(this.#trees(), version, this.clock.now()), leased);
-  }
-
-  /**
-   * @internal A snapshot without a lease, for the database's own long reads
-   * (a backup or checkpoint streamed from memory): they end it themselves.
-   */
-  snapshotForExport(): Snapshot {
-    this.assertOpen('snapshot');
-    return this.#openSnapshot(this.#version, false);
+    this.#leases.pins.add(version);
+    this.#leases.openSnapshots++;
+    return new Snapshot(this.#host, new ReadView(this.#versions, this.#chains.trees(this.#version), version, this.clock.now()), leased);
   }
 
   #openTransaction(isolation: Isolation, sync: SyncMode | undefined): Transaction {
     const start = this.#version;
-    this.#pins.add(start);
-    this.#openTransactions++;
-    if (isolation === 'serializable') this.#serializableStarts.add(start);
-    return new Transaction(this, new ReadView(this.#trees(), start, this.clock.now()), isolation, sync);
-  }
-
-  #settle(committed: Committed): Promise<Version> {
-    return committed.durable === undefined ? Promise.resolve(committed.version) : committed.durable.then(() => committed.version);
+    this.#leases.pins.add(start);
+    this.#leases.openTransactions++;
+    if (isolation === 'serializable') this.#leases.serializableStarts.add(start);
+    return new Transaction(this.#host, new ReadView(this.#versions, this.#chains.trees(start), start, this.clock.now()), isolation, sync);
   }
 
   #notify(record: CommitRecord, context: CommitContext): Promise<void> | undefined {
@@ -968,7 +832,7 @@ export class MvccStore implements ReadApi {
   }
 
   #checkConflicts(writes: readonly PendingWrite[], check: TransactionCheck): void {
-    const changed = (key: string): boolean => changedSince(this.#primary.get(key), check.start, check.now);
+    const changed = (key: string): boolean => this.#versions.changedSince(this.#chains.primary.get(key), check.start, check.now);
     for (const write of writes) {
       if (changed(write.key)) {
         throw new ConflictError(`transaction conflict: key ${JSON.stringify(write.key)} was written by another commit after this transaction began (version ${check.start})`, write.key);
@@ -986,89 +850,65 @@ export class MvccStore implements ReadApi {
     }
   }
 
-  /**
-   * Makes `node` the newest version of `key` (whose head is now `old`),
-   * keeping the indexes and counters exact. Returns false (and changes nothing) for a delete of a key
-   * that does not exist.
-   */
-  #apply(key: string, node: VersionNode, eager: boolean, old: VersionNode | undefined): boolean {
-    const wasLive = old !== undefined && !old.tombstone;
-    if (node.tombstone && !wasLive) return false;
-    if (!wasLive && !node.tombstone) this.#liveKeys++;
-    if (wasLive && node.tombstone) this.#liveKeys--;
-    if (wasLive && old.expiresAt !== undefined) this.#ttlIndex.delete(ttlKey(old.expiresAt, key));
-    if (!node.tombstone && node.expiresAt !== undefined) this.#ttlIndex.set(ttlKey(node.expiresAt, key), node.version);
-    if (node.run !== undefined && old?.run !== node.run) this.#runIndex.set(node.run + INDEX_SEPARATOR + key, true);
-    if (node.type !== undefined && old?.type !== node.type) this.#typeIndex.set(node.type + INDEX_SEPARATOR + key, true);
-    this.#storedVersions++;
-    this.#memoryBytes += node.size;
-    if (eager) {
-      if (node.tombstone) {
-        this.#primary.delete(key);
-        this.#storedVersions--;
-        this.#memoryBytes -= node.size;
-      } else {
-        this.#primary.set(key, node);
+  /** Up to {@link MAX_EXPIRED_PER_COMMIT} keys still at the version the TTL index found expired, in expiry order. */
+  #findExpired(deadline: number): PendingWrite[] {
+    const now = this.clock.now();
+    const found: PendingWrite[] = [];
+    let visited = 0;
+    for (const [key, version] of this.#ttl.due(now)) {
+      const head = this.#chains.primary.get(key);
+      if (head !== undefined && this.#versions.version(head) === version && this.#versions.isExpiredAt(head, now)) {
+        found.push({ kind: 'expire', key, seenVersion: version });
+        if (found.length >= MAX_EXPIRED_PER_COMMIT) break;
       }
-      if (old !== undefined) this.#drop(key, old, node.tombstone ? undefined : node);
-    } else {
-      node.prev = old;
-      this.#primary.set(key, node);
-      if (old !== undefined) this.#gcQueue.push({ key, node });
+      if (++visited % BUDGET_CHECK_EVERY === 0 && performance.now() > deadline) break;
     }
-    return true;
+    return found;
   }
 
-  /** Cuts the versions of `key` older than `version` once the horizon has passed it; drops a tombstone nobody needs. */
-  #collectBelow(key: string, node: VersionNode, horizon: Version): void {
-    // The queue holds the node itself: cutting below it is O(1), not a walk down from the head.
-    const head = this.#primary.get(key);
-    const cut = node.prev;
-    if (!node.detached && cut !== undefined) {
-      node.prev = undefined;
-      this.#drop(key, cut, head);
-    }
-    if (head !== undefined && head.tombstone && head.prev === undefined && head.version <= horizon) {
-      this.#primary.delete(key);
-      head.detached = true;
-      this.#storedVersions--;
-      this.#memoryBytes -= head.size;
-      this.#collectedVersions++;
-    }
-  }
-
-  /**
-   * Accounts for a detached chain starting at `dropped` and removes the index
-   * entries that no version still reachable from `kept` uses.
-   */
-  #drop(key: string, dropped: VersionNode, kept: VersionNode | undefined): void {
-    let count = 0;
-    for (let node: VersionNode | undefined = dropped; node !== undefined; node = node.prev) {
-      node.detached = true;
-      this.#memoryBytes -= node.size;
-      count++;
-    }
-    this.#storedVersions -= count;
-    this.#collectedVersions += count;
-    for (const index of ['run', 'type'] as const) {
-      for (let node: VersionNode | undefined = dropped; node !== undefined; node = node.prev) {
-        const tag = node[index];
-        if (tag === undefined || chainHasTag(kept, index, tag)) continue;
-        this.#indexTree(index).delete(tag + INDEX_SEPARATOR + key);
-      }
-    }
-  }
-
-  #indexTree(index: IndexName): BTree<string, true> {
-    return index === 'run' ? this.#runIndex : this.#typeIndex;
+  /** The narrow interface snapshots and transactions see (not part of the store's public API). */
+  #makeHost(): SnapshotHost & TransactionHost {
+    const store = this;
+    const leases = this.#leases;
+    return {
+      maxKeyBytes: this.maxKeyBytes,
+      snapshotLeaseMs: this.snapshotLeaseMs,
+      maxTransactionOps: this.maxTransactionOps,
+      maxTransactionBytes: this.maxTransactionBytes,
+      assertOpen: (operation) => store.assertOpen(operation),
+      parseTag: (tag, what) => store.parseTag(tag, what),
+      leaseExpired: (openedAt) => leases.isExpired(openedAt),
+      holdLease: (holder) => leases.hold(holder),
+      dropLease: (holder) => leases.drop(holder),
+      countExpiredLease: () => void leases.expired++,
+      releaseSnapshot: (version) => {
+        leases.pins.remove(version);
+        leases.openSnapshots--;
+      },
+      preparePut: (key, value, options, what) => preparePut(store, key, value, options, what),
+      prepareDelete: (key, options, what) => prepareDelete(store, key, options, what),
+      commitWrites: (writes, check, sync) => store.commitWrites(writes, check, sync),
+      finishTransaction: (start, isolation) => {
+        leases.pins.remove(start);
+        leases.openTransactions--;
+        if (isolation === 'serializable') {
+          leases.serializableStarts.remove(start);
+          store.#commitLog.trim(leases.serializableStarts.min());
+        }
+      },
+      resolveCollection: (name, tx) => {
+        if (store.collectionResolver === undefined) throw new InvalidOptionError(`tx.collection(): no collection named ${JSON.stringify(name)} is defined (db.collection(name, { schema }))`);
+        return store.collectionResolver(name, tx as Transaction);
+      },
+    };
   }
 }
 
-function chainHasTag(head: VersionNode | undefined, index: IndexName, tag: string): boolean {
-  for (let node = head; node !== undefined; node = node.prev) if (node[index] === tag) return true;
-  return false;
+function settle(committed: Committed): Promise<Version> {
+  return committed.durable === undefined ? Promise.resolve(committed.version) : committed.durable.then(() => committed.version);
 }
 
+/** The run and type tags of a write (absent ones left out). */
 function tagsOf(write: PendingWrite): { run?: string; type?: string } {
   const tags: { run?: string; type?: string } = {};
   if (write.run !== undefined) tags.run = write.run;
@@ -1076,10 +916,9 @@ function tagsOf(write: PendingWrite): { run?: string; type?: string } {
   return tags;
 }
 
-/** The run and type tags of a version, without its value. */
-function tagsOfNode(node: VersionNode): { run?: string; type?: string } {
-  const tags: { run?: string; type?: string } = {};
-  if (node.run !== undefined) tags.run = node.run;
-  if (node.type !== undefined) tags.type = node.type;
-  return tags;
+/** `options` without the fields set to `undefined` (so they take the defaults). */
+function definedOnly<T extends object>(options: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [name, value] of Object.entries(options)) if (value !== undefined) (out as Record<string, unknown>)[name] = value;
+  return out;
 }

@@ -1,17 +1,16 @@
 import type { Entry, Version } from '@epochdb/core';
 import type { BTree } from './btree.js';
 import { PAST_END, SKIP, type KeyRange } from './key-range.js';
-import { entryOf, isVisibleAt, versionAt, type VersionNode } from './version-node.js';
+import type { IndexName, VersionId, Versions } from './versions.js';
 
-/** The secondary indexes a view can query. */
-export type IndexName = 'run' | 'type';
+export type { IndexName } from './versions.js';
 
 /** Index partitions are `tag + INDEX_SEPARATOR + key`; tags cannot contain it. */
 export const INDEX_SEPARATOR = '\u0000';
 
-/** The trees a view reads: the primary map and the two secondary indexes. */
+/** The trees a view reads: the primary map (key → newest version) and the two secondary indexes. */
 export interface TreeSet {
-  readonly primary: BTree<string, VersionNode>;
+  readonly primary: BTree<string, VersionId>;
   readonly run: BTree<string, true>;
   readonly type: BTree<string, true>;
 }
@@ -24,23 +23,26 @@ export interface TreeSet {
  */
 export class ReadView {
   constructor(
+    readonly versions: Versions,
     readonly trees: TreeSet,
     readonly version: Version,
     readonly now: number,
   ) {}
 
-  /** The visible version of `key`, if any. Complexity: O(log n). */
-  node(key: string): VersionNode | undefined {
-    const node = versionAt(this.trees.primary.get(key), this.version);
-    return node !== undefined && isVisibleAt(node, this.now) ? node : undefined;
+  /** The visible version of `key` (0: none). Complexity: O(log n). */
+  node(key: string): VersionId {
+    const head = this.trees.primary.get(key);
+    if (head === undefined) return 0;
+    const id = this.versions.versionAt(head, this.version);
+    return id !== 0 && this.versions.isVisibleAt(id, this.now) ? id : 0;
   }
 
-  /** Every visible version, in key order, lazily (for checkpoints and backups). */
-  *visibleNodes(check: () => void): Generator<VersionNode> {
-    for (const [, head] of this.trees.primary.entries()) {
+  /** Every visible version with its key, in key order, lazily (for checkpoints and backups). */
+  *visibleNodes(check: () => void): Generator<[string, VersionId]> {
+    for (const [key, head] of this.trees.primary.entries()) {
       check();
-      const node = versionAt(head, this.version);
-      if (node !== undefined && isVisibleAt(node, this.now)) yield node;
+      const id = this.versions.versionAt(head, this.version);
+      if (id !== 0 && this.versions.isVisibleAt(id, this.now)) yield [key, id];
     }
   }
 
@@ -48,8 +50,8 @@ export class ReadView {
    * Visible entries in `range`, lazily, up to its limit. `check` runs before
    * each step (a released snapshot or closed database refuses to go on).
    */
-  entries(range: KeyRange, check?: () => void): IterableIterator<Entry> {
-    return this.#walk(this.trees.primary, '', range, undefined, undefined, check);
+  entries(range: KeyRange, check?: () => void, release?: () => void): IterableIterator<Entry> {
+    return this.#walk(this.trees.primary, '', range, undefined, undefined, check, release);
   }
 
   /**
@@ -57,12 +59,12 @@ export class ReadView {
    * its limit. Index entries may be stale (kept for older readers); each is
    * checked against the visible version. Complexity: O(log n + results + stale).
    */
-  indexed(index: IndexName, tag: string, range: KeyRange, check?: () => void): IterableIterator<Entry> {
-    return this.#walk(this.trees[index], tag + INDEX_SEPARATOR, range, index, tag, check);
+  indexed(index: IndexName, tag: string, range: KeyRange, check?: () => void, release?: () => void): IterableIterator<Entry> {
+    return this.#walk(this.trees[index], tag + INDEX_SEPARATOR, range, index, tag, check, release);
   }
 
-  #walk<V>(tree: BTree<string, V>, partition: string, range: KeyRange, index: IndexName | undefined, tag: string | undefined, check: (() => void) | undefined): IterableIterator<Entry> {
-    return new ScanIterator(this, range.cursor(tree, partition, []), partition, range, index, tag, check);
+  #walk<V>(tree: BTree<string, V>, partition: string, range: KeyRange, index: IndexName | undefined, tag: string | undefined, check: (() => void) | undefined, release: (() => void) | undefined): IterableIterator<Entry> {
+    return new ScanIterator(this, range.cursor(tree, partition, []), partition, range, index, tag, check, release);
   }
 }
 
@@ -87,6 +89,8 @@ class ScanIterator<V> implements IterableIterator<Entry> {
     readonly index: IndexName | undefined,
     readonly tag: string | undefined,
     readonly check: (() => void) | undefined,
+    /** Called once when the scan ends (done, `return()`, or a failed check): lets go of what pins its version. */
+    readonly release: (() => void) | undefined,
   ) {
     this.#remaining = range.limit;
     this.#required = partition + range.prefix;
@@ -98,10 +102,16 @@ class ScanIterator<V> implements IterableIterator<Entry> {
 
   next(): IteratorResult<Entry, undefined> {
     if (this.#finished) return DONE;
-    this.check?.();
+    try {
+      this.check?.();
+    } catch (error) {
+      this.#finish();
+      throw error;
+    }
     if (this.#remaining <= 0) return this.#finish();
     const { view, partition, range, index } = this;
     const primary = view.trees.primary;
+    const versions = view.versions;
     for (;;) {
       const step = this.cursor.next();
       if (step.done === true) return this.#finish();
@@ -110,11 +120,11 @@ class ScanIterator<V> implements IterableIterator<Entry> {
       if (verdict === PAST_END) return this.#finish();
       if (verdict === SKIP) continue;
       const key = index === undefined ? composite : composite.slice(partition.length);
-      const head = index === undefined ? (step.value[1] as VersionNode) : primary.get(key);
-      const node = versionAt(head, view.version);
-      if (node === undefined || !isVisibleAt(node, view.now) || (index !== undefined && node[index] !== this.tag)) continue;
+      const head = index === undefined ? (step.value[1] as VersionId) : primary.get(key);
+      const id = versions.versionAt(head, view.version);
+      if (id === 0 || !versions.isVisibleAt(id, view.now) || (index !== undefined && versions.tag(id, index) !== this.tag)) continue;
       this.#remaining--;
-      return { done: false, value: entryOf(node) };
+      return { done: false, value: versions.entry(key, id) };
     }
   }
 
@@ -124,6 +134,7 @@ class ScanIterator<V> implements IterableIterator<Entry> {
 
   #finish(): IteratorReturnResult<undefined> {
     this.#finished = true;
+    this.release?.();
     return DONE;
   }
 }

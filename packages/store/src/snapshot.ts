@@ -1,10 +1,10 @@
 import { LeaseExpiredError, SnapshotReleasedError, assertKey, type CheckpointEntry, type Entry, type Version } from '@epochdb/core';
 import type { ScanOptions } from './key-range.js';
-import type { LeaseHolder, MvccStore } from './mvcc-store.js';
+import type { LeaseHolder } from './leases.js';
 import type { ReadApi } from './read-api.js';
 import type { IndexName, ReadView } from './read-view.js';
 import { parseScanOptions } from './scan-options.js';
-import { encodedOf, entryOf, valueOf } from './version-node.js';
+import type { SnapshotHost } from './store-host.js';
 
 /**
  * A read-only view of the database at one version. Creating one is O(1): it
@@ -14,14 +14,14 @@ import { encodedOf, entryOf, valueOf } from './version-node.js';
  * `snapshotLeaseMs`: then it is ended, and using it throws `LEASE_EXPIRED`.
  */
 export class Snapshot implements ReadApi, Disposable, LeaseHolder {
-  readonly #store: MvccStore;
+  readonly #store: SnapshotHost;
   readonly #view: ReadView;
   readonly #leased: boolean;
   #released = false;
   #leaseExpired = false;
 
   /** @internal Use `db.snapshot()` or `db.snapshotAt()`. */
-  constructor(store: MvccStore, view: ReadView, leased = true) {
+  constructor(store: SnapshotHost, view: ReadView, leased = true) {
     this.#store = store;
     this.#view = view;
     this.#leased = leased;
@@ -54,21 +54,21 @@ export class Snapshot implements ReadApi, Disposable, LeaseHolder {
   get(key: string): unknown {
     this.#check('get');
     assertKey(key, 'snapshot.get(): key', this.#store.maxKeyBytes);
-    const node = this.#view.node(key);
-    return node === undefined ? undefined : valueOf(node);
+    const id = this.#view.node(key);
+    return id === 0 ? undefined : this.#view.versions.read(key, id);
   }
 
   getEntry(key: string): Entry | undefined {
     this.#check('getEntry');
     assertKey(key, 'snapshot.getEntry(): key', this.#store.maxKeyBytes);
-    const node = this.#view.node(key);
-    return node === undefined ? undefined : entryOf(node);
+    const id = this.#view.node(key);
+    return id === 0 ? undefined : this.#view.versions.entry(key, id);
   }
 
   has(key: string): boolean {
     this.#check('has');
     assertKey(key, 'snapshot.has(): key', this.#store.maxKeyBytes);
-    return this.#view.node(key) !== undefined;
+    return this.#view.node(key) !== 0;
   }
 
   scan(options?: ScanOptions): IterableIterator<Entry> {
@@ -87,13 +87,14 @@ export class Snapshot implements ReadApi, Disposable, LeaseHolder {
 
   /**
    * Every visible entry with its value still encoded, in key order, lazily:
-   * what a checkpoint or backup writes. Values the store keeps decoded are
-   * encoded on the way.
+   * what a checkpoint or backup writes: the bytes in value memory, copied out
+   * (never decoded or encoded again).
    */
   *exportEntries(): Generator<CheckpointEntry> {
     this.#check('exportEntries');
-    for (const node of this.#view.visibleNodes(() => this.#check('exportEntries'))) {
-      yield { key: node.key, encoded: encodedOf(node), version: node.version, run: node.run, type: node.type, expiresAt: node.expiresAt };
+    const versions = this.#view.versions;
+    for (const [key, id] of this.#view.visibleNodes(() => this.#check('exportEntries'))) {
+      yield { key, encoded: versions.encoded(id), version: versions.version(id), run: versions.run(id), type: versions.type(id), expiresAt: versions.expiresAt(id) };
     }
   }
 

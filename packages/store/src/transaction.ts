@@ -1,15 +1,18 @@
-import { LeaseExpiredError, LimitExceededError, TransactionFinishedError, UNCOMMITTED_VERSION, assertKey, materialize, type Entry, type SyncMode, type Version } from '@epochdb/core';
+import { LeaseExpiredError, LimitExceededError, TransactionFinishedError, UNCOMMITTED_VERSION, assertKey, readEncoded, type Entry, type SyncMode, type Version } from '@epochdb/core';
+import { compareStrings } from './btree.js';
 import type { RangeRead } from './commit-log.js';
+import type { Isolation } from './isolation.js';
 import type { KeyRange, ScanOptions } from './key-range.js';
-import type { DeleteOptions, LeaseHolder, MvccStore, PutOptions } from './mvcc-store.js';
+import type { LeaseHolder } from './leases.js';
 import { expiryOf, type PendingWrite } from './pending-write.js';
 import type { ReadApi } from './read-api.js';
 import type { IndexName, ReadView } from './read-view.js';
 import { parseScanOptions } from './scan-options.js';
-import { entryOf, valueOf } from './version-node.js';
+import type { TransactionHost } from './store-host.js';
+import type { VersionId } from './versions.js';
+import { writeBytes, type DeleteOptions, type PutOptions } from './write-options.js';
 
-/** `'snapshot'`: first committer wins on write-write conflicts. `'serializable'`: also no write skew. */
-export type Isolation = 'snapshot' | 'serializable';
+export type { Isolation } from './isolation.js';
 
 /** Options of `transaction()` and `begin()`. */
 export interface TransactionOptions {
@@ -42,7 +45,7 @@ export interface TxCollectionLike {
 export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   readonly isolation: Isolation;
   readonly #sync: SyncMode | undefined;
-  readonly #store: MvccStore;
+  readonly #store: TransactionHost;
   readonly #view: ReadView;
   readonly #writes = new Map<string, PendingWrite>();
   /** What the transaction read: tracked only under `'serializable'`. */
@@ -55,7 +58,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   #commitVersion: Version | undefined;
 
   /** @internal Use `db.begin()` or `db.transaction()`. */
-  constructor(store: MvccStore, view: ReadView, isolation: Isolation, sync: SyncMode | undefined) {
+  constructor(store: TransactionHost, view: ReadView, isolation: Isolation, sync: SyncMode | undefined) {
     this.#store = store;
     this.#sync = sync;
     this.#view = view;
@@ -96,11 +99,11 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   }
 
   get(key: string): unknown {
-    return this.#read('get', key, (w) => (w.prepared === undefined ? undefined : materialize(w.prepared.stored, w.prepared.copyOnRead)), (n) => valueOf(n));
+    return this.#read('get', key, (w) => (w.prepared === undefined ? undefined : readEncoded(w.prepared.encoded, w.prepared.copyOnRead)), (id) => this.#view.versions.read(key, id));
   }
 
   getEntry(key: string): Entry | undefined {
-    return this.#read('getEntry', key, (w) => this.#pendingEntry(w), (n) => entryOf(n));
+    return this.#read('getEntry', key, (w) => this.#pendingEntry(w), (id) => this.#view.versions.entry(key, id));
   }
 
   has(key: string): boolean {
@@ -144,7 +147,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   #buffer(write: PendingWrite, what: string): void {
     const replaced = this.#writes.get(write.key);
     const ops = this.#writes.size + (replaced === undefined ? 1 : 0);
-    const bytes = this.#bytes + this.#store.writeBytes(write) - (replaced === undefined ? 0 : this.#store.writeBytes(replaced));
+    const bytes = this.#bytes + writeBytes(write) - (replaced === undefined ? 0 : writeBytes(replaced));
     if (ops > this.#store.maxTransactionOps) {
       throw new LimitExceededError(`${what}: the transaction would hold ${ops} operations, over the limit of ${this.#store.maxTransactionOps} (maxTransactionOps)`, 'maxTransactionOps');
     }
@@ -197,7 +200,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   collection(collection: string | { in(tx: Transaction): unknown }): unknown {
     this.#check('collection');
     if (typeof collection !== 'string') return collection.in(this);
-    return this.#store.resolveCollection(collection, this);
+    return this.#store.resolveCollection(collection, this) as TxCollectionLike;
   }
 
   /** @internal The writes buffered so far, by key (the last one per key). */
@@ -215,14 +218,14 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     this.abort();
   }
 
-  #read<T>(operation: string, key: string, pending: (write: PendingWrite) => T, committed: (node: NonNullable<ReturnType<ReadView['node']>>) => T): T | undefined {
+  #read<T>(operation: string, key: string, pending: (write: PendingWrite) => T, committed: (id: VersionId) => T): T | undefined {
     this.#check(operation);
     assertKey(key, `tx.${operation}(): key`, this.#store.maxKeyBytes);
     const write = this.#writes.get(key);
     if (write !== undefined) return this.#pendingVisible(write) ? pending(write) : undefined;
     this.#readKeys?.add(key);
-    const node = this.#view.node(key);
-    return node === undefined ? undefined : committed(node);
+    const id = this.#view.node(key);
+    return id === 0 ? undefined : committed(id);
   }
 
   #indexed(index: IndexName, tag: string, options: ScanOptions | undefined): IterableIterator<Entry> {
@@ -243,7 +246,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     // Own writes as they are now, when the scan starts (a generator body would only run at the first next()).
     const pending = [...this.#writes.values()]
       .filter((w) => range.includes(w.key))
-      .sort((a, b) => (a.key < b.key ? -direction : a.key > b.key ? direction : 0));
+      .sort((a, b) => direction * compareStrings(a.key, b.key));
     return this.#merge(operation, range, committed, matches, pending, direction);
   }
 
@@ -303,7 +306,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     const prepared = write.prepared!;
     const entry: { -readonly [P in keyof Entry]: Entry[P] } = {
       key: write.key,
-      value: materialize(prepared.stored, prepared.copyOnRead),
+      value: readEncoded(prepared.encoded, prepared.copyOnRead),
       version: UNCOMMITTED_VERSION,
     };
     entry.run = write.run;

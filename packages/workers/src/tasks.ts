@@ -1,7 +1,7 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { isMainThread, threadId } from 'node:worker_threads';
-import { CorruptionError, EpochError, IoError, type ErrorCode } from '@epochdb/core';
+import { CorruptionError, EpochError, IoError, gatherRanges, type ErrorCode, type GatherSource } from '@epochdb/core';
 import { buildCheckpoint, nodeFileSystem, verifyDirectory, type CheckpointPlan, type CheckpointWritten, type VerifyReport } from '@epochdb/persist';
 
 /**
@@ -12,6 +12,19 @@ export interface TaskMap {
   verify: { input: { readonly dir: string }; output: VerifyReport & { readonly threadId: number } };
   /** Merge the previous checkpoint and closed WAL segments into a new checkpoint file. */
   checkpoint: { input: CheckpointPlan; output: CheckpointWritten & { readonly threadId: number } };
+  /**
+   * Copy byte ranges of shared buffers into a shared target, packed in order:
+   * the copying half of value-memory cleaning. The buffers are
+   * `SharedArrayBuffer`s, so nothing is copied across the thread boundary but
+   * offsets; the main thread only installs the result.
+   */
+  gatherRanges: { input: GatherInput; output: { readonly bytes: number; readonly ms: number; readonly threadId: number } };
+}
+
+/** Input of the `gatherRanges` task. */
+export interface GatherInput {
+  readonly sources: readonly GatherSource[];
+  readonly target: SharedArrayBuffer;
 }
 
 export type TaskName = keyof TaskMap;
@@ -50,6 +63,11 @@ async function execute(request: TaskRequest): Promise<TaskMap[TaskName]['output'
       return { ...(await verifyDirectory(nodeFileSystem, request.input.dir)), threadId };
     case 'checkpoint':
       return { ...(await buildCheckpoint(nodeFileSystem, request.input)), threadId };
+    case 'gatherRanges': {
+      const started = performance.now();
+      const bytes = gatherRanges(request.input.sources, request.input.target);
+      return { bytes, ms: performance.now() - started, threadId };
+    }
   }
 }
 

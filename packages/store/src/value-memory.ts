@@ -1,0 +1,535 @@
+import { CorruptionError, InvalidValueError, decodeStored, readEncoded, type GatherSource, type Version } from '@epochdb/core';
+
+/**
+ * Value memory: every version of every key as one compact record in large
+ * `SharedArrayBuffer` segments outside the V8 heap (see docs/memory.md).
+ *
+ * A version is named by a small integer, its **id**. The B-trees and the
+ * version chains hold ids, never addresses: an id's record can move (the
+ * cleaner copies live records out of sparse segments) and only the id table
+ * changes. Records are appended to the head segment and never change in place,
+ * except for the header fields the owner of the index maintains (`prev`,
+ * flags). Freed records leave dead space that the cleaner reclaims; a segment
+ * with no live record left is let go at once.
+ *
+ * Record layout (8-byte aligned, little-endian; {@link HEADER_BYTES} of fixed
+ * header, then the optional fields its flags announce):
+ *
+ *     0  u32  value length in bytes
+ *     4  u32  flags (TOMBSTONE, EXPIRY, COPY_ON_READ, KIND_KNOWN, HAS_EXPIRY, HAS_TAGS)
+ *     8  f64  version
+ *    16  u32  id of the next older version (0: none)
+ *    20  u32  this record's own id (so a segment can be walked)
+ *   [24  f64  expiresAt (epoch ms)]                  if HAS_EXPIRY
+ *   [..  u32  run tag id, u32 type tag id (0: none)] if HAS_TAGS
+ *    ..  ...  the value's msgpack bytes
+ *
+ * Only the main thread writes headers and the id table; a worker may copy
+ * records of sealed segments into a segment of its own (see
+ * {@link ValueMemory.planCompaction}), which the main thread then installs.
+ */
+export class ValueMemory {
+  readonly segmentBytes: number;
+  /** Segments by index; `undefined`: let go (the index is free for reuse). */
+  readonly #segments: (Segment | undefined)[] = [];
+  readonly #freeSegments: number[] = [];
+  /**
+   * Buffers of segments let go, kept for the next segment or compaction
+   * target: V8 does not count `SharedArrayBuffer`s towards its GC triggers,
+   * so a dropped one lingers (touched pages and all) until some unrelated GC;
+   * reusing them bounds value memory by its peak.
+   */
+  readonly #spares: SharedArrayBuffer[] = [];
+  #head: Segment | undefined;
+  /** id → address (segment index · 2^32 + byte offset); {@link FREE}: freed. */
+  #table = new Float64Array(1024);
+  /** Ids never used: `#nextId` and up. Freed ids are reused from {@link #freeIds}. */
+  #nextId = 1;
+  readonly #freeIds: number[] = [];
+  #liveRecords = 0;
+  #liveBytes = 0;
+  #usedBytes = 0;
+  #allocatedBytes = 0;
+  #recordsMoved = 0;
+  #segmentsCleaned = 0;
+  /** Scratch result of {@link #at}. */
+  #offset = 0;
+  /** Called with every id freed or moved under a reader's cached decode (see `ValueCache`). */
+  onFree: ((id: number) => void) | undefined;
+
+  constructor(segmentBytes = DEFAULT_SEGMENT_BYTES) {
+    if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 4096 || segmentBytes % 8 !== 0) {
+      throw new RangeError(`segmentBytes must be a multiple of 8 of at least 4096, got ${segmentBytes}`);
+    }
+    this.segmentBytes = segmentBytes;
+  }
+
+  // ------------------------------------------------------------ writing
+
+  /**
+   * Appends a record and returns its id. `encoded` is copied; a tombstone has
+   * an empty value. Complexity: O(value bytes).
+   */
+  append(version: Version, flags: number, expiresAt: number | undefined, prev: number, runId: number, typeId: number, encoded: Uint8Array | undefined): number {
+    const length = encoded === undefined ? 0 : encoded.byteLength;
+    const full = flags | (expiresAt === undefined ? 0 : HAS_EXPIRY) | (runId === 0 && typeId === 0 ? 0 : HAS_TAGS);
+    const size = recordSize(length, full);
+    const segment = this.#room(size);
+    const offset = segment.used;
+    const id = this.#takeId();
+    writeHeader(segment, offset, length, full, version, expiresAt, prev, runId, typeId, id);
+    if (encoded !== undefined && length > 0) segment.u8.set(encoded, offset + headerBytes(full));
+    segment.used += size;
+    segment.live += size;
+    segment.liveRecords++;
+    this.#usedBytes += size;
+    this.#liveBytes += size;
+    this.#liveRecords++;
+    this.#table[id] = segment.index * SEGMENT_STRIDE + offset;
+    return id;
+  }
+
+  /** Frees the record of `id`; its space is dead until its segment is cleaned or let go. */
+  free(id: number): void {
+    const address = this.#table[id]!;
+    const segment = this.#segments[segmentOf(address)]!;
+    const offset = address - segment.index * SEGMENT_STRIDE;
+    const size = sizeAt(segment, offset);
+    segment.live -= size;
+    segment.liveRecords--;
+    this.#liveBytes -= size;
+    this.#liveRecords--;
+    this.#table[id] = FREE;
+    this.#freeIds.push(id);
+    this.onFree?.(id);
+    if (segment.liveRecords === 0 && segment !== this.#head) this.#release(segment);
+  }
+
+  /** Sets the id of the next older version of `id` (0: none). */
+  setPrev(id: number, prev: number): void {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    segment.u32[(offset >>> 2) + PREV] = prev;
+  }
+
+  /** Sets flag bits of `id`. */
+  addFlags(id: number, flags: number): void {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    segment.u32[(offset >>> 2) + 1]! |= flags;
+  }
+
+  // ------------------------------------------------------------ reading
+
+  /** Whether `id` names a record (not freed). */
+  exists(id: number): boolean {
+    return id > 0 && id < this.#nextId && this.#table[id] !== FREE;
+  }
+
+  version(id: number): Version {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    return segment.f64[(offset >>> 3) + 1]!;
+  }
+
+  flags(id: number): number {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    return segment.u32[(offset >>> 2) + 1]!;
+  }
+
+  isTombstone(id: number): boolean {
+    return (this.flags(id) & TOMBSTONE) !== 0;
+  }
+
+  /** Expiry in epoch ms, or `undefined`. */
+  expiresAt(id: number): number | undefined {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    return (segment.u32[(offset >>> 2) + 1]! & HAS_EXPIRY) === 0 ? undefined : segment.f64[(offset >>> 3) + 3]!;
+  }
+
+  prev(id: number): number {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    return segment.u32[(offset >>> 2) + PREV]!;
+  }
+
+  runId(id: number): number {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    const flags = segment.u32[(offset >>> 2) + 1]!;
+    return (flags & HAS_TAGS) === 0 ? 0 : segment.u32[(offset + tagsAt(flags)) >>> 2]!;
+  }
+
+  typeId(id: number): number {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    const flags = segment.u32[(offset >>> 2) + 1]!;
+    return (flags & HAS_TAGS) === 0 ? 0 : segment.u32[((offset + tagsAt(flags)) >>> 2) + 1]!;
+  }
+
+  /** Bytes the record of `id` takes in its segment (header, value, padding). */
+  recordBytes(id: number): number {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    return sizeAt(segment, offset);
+  }
+
+  /**
+   * A view of the value bytes of `id`. Valid only until the next write to value
+   * memory (the cleaner may move the record): copy what must be kept.
+   */
+  valueView(id: number): Uint8Array {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    const length = segment.u32[offset >>> 2]!;
+    const start = offset + headerBytes(segment.u32[(offset >>> 2) + 1]!);
+    return segment.u8.subarray(start, start + length);
+  }
+
+  /** An own copy of the value bytes of `id`. */
+  valueCopy(id: number): Uint8Array {
+    return this.valueView(id).slice();
+  }
+
+  /**
+   * The value of `id` decoded for a reader: deep-frozen plain data, or a fresh
+   * copy when it holds `Date`, `Map`, ... The kind of a value loaded from disk
+   * is learnt on its first decode and kept in its flags. Bytes that do not
+   * decode are a {@link CorruptionError} (every read of them throws).
+   */
+  decode(id: number, key: string): { value: unknown; frozen: boolean } {
+    const flags = this.flags(id);
+    const view = this.valueView(id);
+    if ((flags & KIND_KNOWN) !== 0) {
+      const copyOnRead = (flags & COPY_ON_READ) !== 0;
+      return { value: readEncoded(view, copyOnRead), frozen: !copyOnRead };
+    }
+    let decoded;
+    try {
+      decoded = decodeStored(view);
+    } catch (cause) {
+      if (!(cause instanceof InvalidValueError)) throw cause;
+      throw new CorruptionError(
+        `the stored value of key ${JSON.stringify(key)} at version ${this.version(id)} passed its checksum but does not decode: ${cause.message}`,
+        { file: '(checkpoint or write-ahead log)', offset: 0, lastGoodVersion: this.version(id) - 1 },
+        { cause },
+      );
+    }
+    this.addFlags(id, KIND_KNOWN | (decoded.frozen ? 0 : COPY_ON_READ));
+    return decoded;
+  }
+
+  // ------------------------------------------------------------ cleaning
+
+  /**
+   * Live record bytes / bytes appended to segments not yet reclaimed: how
+   * well value memory is used (1 right after a load; dead records lower it
+   * until the cleaner runs).
+   */
+  get utilization(): number {
+    return this.#usedBytes === 0 ? 1 : this.#liveBytes / this.#usedBytes;
+  }
+
+  /**
+   * Which sealed segments the cleaner should compact, sparsest first (by
+   * RAMCloud's cost-benefit score, without age: `(1 - u) / (1 + u)` for live
+   * fraction `u`), until their live bytes fill about one segment. Empty when
+   * utilisation is at or above `targetUtilization`. A pure plan: the copy can
+   * run anywhere (a worker), and {@link installCompaction} takes the result.
+   */
+  planCompaction(targetUtilization: number, maxBytes = this.segmentBytes, maxSegments = 8): CompactionPlan | undefined {
+    if (this.utilization >= targetUtilization) return undefined;
+    const candidates: Segment[] = [];
+    for (const segment of this.#segments) {
+      if (segment === undefined || segment === this.#head || segment.used === 0) continue;
+      if (segment.live / segment.used >= targetUtilization) continue;
+      candidates.push(segment);
+    }
+    if (candidates.length === 0) return undefined;
+    candidates.sort((a, b) => a.live / a.used - b.live / b.used);
+    const chosen: Segment[] = [];
+    let live = 0;
+    for (const segment of candidates) {
+      if (chosen.length >= maxSegments || (chosen.length > 0 && live + segment.live > maxBytes)) break;
+      chosen.push(segment);
+      live += segment.live;
+    }
+    const sources = chosen.map((segment) => {
+      const records = this.#liveOffsets(segment);
+      return { index: segment.index, buffer: segment.buffer, records, sizes: records.map((offset) => sizeAt(segment, offset)) };
+    });
+    return { sources, targetBytes: alignUp(live) };
+  }
+
+  /** A buffer of at least `bytes` for a compaction's copy (handed to whoever copies): a spare one if there is one. */
+  allocateTarget(bytes: number): SharedArrayBuffer {
+    return this.#buffer(bytes);
+  }
+
+  /** Takes back a target that was never installed (a failed copy). */
+  returnTarget(buffer: SharedArrayBuffer): void {
+    this.#keepSpare(buffer);
+  }
+
+  /**
+   * Installs a compaction: `target` holds copies of the plan's records packed
+   * from offset 0 in plan order (what `gatherRanges` in core makes). A record
+   * freed or moved since the plan was made is skipped (its copy is dead space);
+   * for the rest the header fields the main thread may have changed since the
+   * copy (prev, flags) are carried over and the id points to the copy. The
+   * source segments are let go. Returns how many records moved.
+   */
+  installCompaction(plan: CompactionPlan, target: SharedArrayBuffer): number {
+    const segment = this.#newSegment(target);
+    let offset = 0;
+    let moved = 0;
+    for (const source of plan.sources) {
+      const from = this.#segments[source.index];
+      for (const recordOffset of source.records) {
+        const size = sizeAt(segment, offset);
+        const id = segment.u32[(offset >>> 2) + OWN_ID]!;
+        if (from !== undefined && from.buffer === source.buffer && this.#table[id] === source.index * SEGMENT_STRIDE + recordOffset) {
+          // Carry over what may have changed since the copy: flags and the older-version link.
+          segment.u32[(offset >>> 2) + 1] = from.u32[(recordOffset >>> 2) + 1]!;
+          segment.u32[(offset >>> 2) + PREV] = from.u32[(recordOffset >>> 2) + PREV]!;
+          this.#table[id] = segment.index * SEGMENT_STRIDE + offset;
+          from.live -= size;
+          from.liveRecords--;
+          segment.live += size;
+          segment.liveRecords++;
+          moved++;
+        }
+        segment.used = offset + size;
+        offset += size;
+      }
+    }
+    this.#usedBytes += segment.used;
+    for (const source of plan.sources) {
+      const from = this.#segments[source.index];
+      if (from !== undefined && from.buffer === source.buffer && from.liveRecords === 0) this.#release(from);
+    }
+    if (segment.liveRecords === 0) this.#release(segment);
+    this.#recordsMoved += moved;
+    this.#segmentsCleaned += plan.sources.length;
+    return moved;
+  }
+
+  /** Counters of value memory. */
+  stats(): ValueMemoryStats {
+    let segments = 0;
+    for (const segment of this.#segments) if (segment !== undefined) segments++;
+    return {
+      valueSegments: segments,
+      valueMemoryBytes: this.#allocatedBytes,
+      valueUsedBytes: this.#usedBytes,
+      valueLiveBytes: this.#liveBytes,
+      valueRecords: this.#liveRecords,
+      valueUtilization: this.utilization,
+      idTableBytes: this.#table.byteLength,
+      recordsMoved: this.#recordsMoved,
+      segmentsCleaned: this.#segmentsCleaned,
+    };
+  }
+
+  /** Bytes appended to segments and not yet reclaimed (live and dead records): what the memory budget counts. */
+  get usedBytes(): number {
+    return this.#usedBytes;
+  }
+
+  // ------------------------------------------------------------ private
+
+  /** The segment holding `id`'s record; its offset is left in {@link #offset} (no tuple allocated per field read). */
+  #at(id: number): Segment {
+    const address = this.#table[id]!;
+    const index = segmentOf(address);
+    this.#offset = address - index * SEGMENT_STRIDE;
+    return this.#segments[index]!;
+  }
+
+  #takeId(): number {
+    const reused = this.#freeIds.pop();
+    if (reused !== undefined) return reused;
+    const id = this.#nextId++;
+    if (id >= this.#table.length) {
+      const grown = new Float64Array(this.#table.length * 2);
+      grown.set(this.#table);
+      this.#table = grown;
+    }
+    return id;
+  }
+
+  /** The head segment, sealed and replaced when `size` does not fit. */
+  #room(size: number): Segment {
+    const head = this.#head;
+    if (head !== undefined && head.used + size <= head.bytes) return head;
+    const sealed = head;
+    // Segments grow with the store, from 64 KiB to segmentBytes, a quarter of what is allocated at a time: a small store
+    // stays small, a big one has few, large segments, and the head's unused tail stays under a fifth of value memory.
+    const grown = Math.min(this.segmentBytes, Math.max(MIN_SEGMENT_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.#allocatedBytes / 4)))));
+    const next = this.#newSegment(this.#buffer(Math.max(grown, alignUp(size))));
+    this.#head = next;
+    if (sealed !== undefined && sealed.liveRecords === 0) this.#release(sealed);
+    return next;
+  }
+
+  #newSegment(buffer: SharedArrayBuffer): Segment {
+    const index = this.#freeSegments.pop() ?? this.#segments.length;
+    if (index >= MAX_SEGMENTS) throw new RangeError('value memory is out of segment indexes');
+    const segment: Segment = { index, buffer, bytes: buffer.byteLength, u8: new Uint8Array(buffer), u32: new Uint32Array(buffer), f64: new Float64Array(buffer), used: 0, live: 0, liveRecords: 0 };
+    this.#segments[index] = segment;
+    this.#allocatedBytes += buffer.byteLength;
+    return segment;
+  }
+
+  #release(segment: Segment): void {
+    this.#segments[segment.index] = undefined;
+    this.#freeSegments.push(segment.index);
+    this.#allocatedBytes -= segment.bytes;
+    this.#usedBytes -= segment.used;
+    this.#keepSpare(segment.buffer);
+  }
+
+  /** A buffer of at least `bytes` (and exactly `bytes` when a new one is made). */
+  #buffer(bytes: number): SharedArrayBuffer {
+    for (let i = 0; i < this.#spares.length; i++) {
+      const spare = this.#spares[i]!;
+      if (spare.byteLength >= bytes && spare.byteLength <= bytes * 2) {
+        this.#spares.splice(i, 1);
+        return spare;
+      }
+    }
+    return new SharedArrayBuffer(bytes);
+  }
+
+  #keepSpare(buffer: SharedArrayBuffer): void {
+    if (this.#spares.length < MAX_SPARES) this.#spares.push(buffer);
+  }
+
+  /** Offsets of the live records of `segment`, in address order. Complexity: O(records in it). */
+  #liveOffsets(segment: Segment): number[] {
+    const offsets: number[] = [];
+    const base = segment.index * SEGMENT_STRIDE;
+    for (let offset = 0; offset < segment.used; offset += sizeAt(segment, offset)) {
+      const id = segment.u32[(offset >>> 2) + OWN_ID]!;
+      if (this.#table[id] === base + offset) offsets.push(offset);
+    }
+    return offsets;
+  }
+}
+
+/** What the cleaner copies: live records of sparse segments, and the size of the segment to copy them into. */
+export interface CompactionPlan {
+  readonly sources: readonly (GatherSource & { readonly index: number })[];
+  readonly targetBytes: number;
+}
+
+/** Counters of value memory, part of the store's stats. */
+export interface ValueMemoryStats {
+  /** Segments allocated. */
+  readonly valueSegments: number;
+  /** Bytes of all segments (off the V8 heap; `process.memoryUsage().arrayBuffers` counts them). */
+  readonly valueMemoryBytes: number;
+  /** Bytes appended to segments and not yet reclaimed, live or dead. */
+  readonly valueUsedBytes: number;
+  /** Bytes of live records. */
+  readonly valueLiveBytes: number;
+  /** Live records (every stored version). */
+  readonly valueRecords: number;
+  /** `valueLiveBytes / valueUsedBytes`. */
+  readonly valueUtilization: number;
+  /** Bytes of the id table (8 per id ever in use at once). */
+  readonly idTableBytes: number;
+  /** Records the cleaner moved so far. */
+  readonly recordsMoved: number;
+  /** Segments the cleaner compacted so far. */
+  readonly segmentsCleaned: number;
+}
+
+interface Segment {
+  readonly index: number;
+  readonly buffer: SharedArrayBuffer;
+  readonly bytes: number;
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+  readonly f64: Float64Array;
+  /** Bytes appended (live and dead). */
+  used: number;
+  /** Bytes of live records. */
+  live: number;
+  liveRecords: number;
+}
+
+/** Flag: a deletion. */
+export const TOMBSTONE = 1;
+/** Flag: a deletion made by the TTL cleaner. */
+export const EXPIRY = 2;
+/** Flag: the value holds `Date`, `Map`, ...: every read decodes a fresh copy. */
+export const COPY_ON_READ = 4;
+/** Flag: whether the value is copied on read is known (a value loaded from disk learns it on first decode). */
+export const KIND_KNOWN = 8;
+/** Flag: the record carries an expiry. */
+const HAS_EXPIRY = 16;
+/** Flag: the record carries run/type tag ids. */
+const HAS_TAGS = 32;
+/** u32 slots of the header fields. */
+const PREV = 4;
+const OWN_ID = 5;
+
+/** Bytes of a record header. */
+export const HEADER_BYTES = 24;
+/** Default segment size: few, large buffers (V8 starts GCs when external memory grows fast in small steps). */
+export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+/** Addresses are `segment index · 2^32 + offset`, exact in a double. */
+const SEGMENT_STRIDE = 2 ** 32;
+const MAX_SEGMENTS = 2 ** 20;
+/** The first segments' size: a store of a few keys takes 64 KiB, not a full segment. */
+const MIN_SEGMENT_BYTES = 64 * 1024;
+/** Buffers of released segments kept for reuse. */
+const MAX_SPARES = 4;
+/** The id table's mark for a freed id (0 is a real address: segment 0, offset 0). */
+const FREE = -1;
+
+/** Header bytes of a record with `flags` (the fixed part and the optional fields). */
+function headerBytes(flags: number): number {
+  return HEADER_BYTES + ((flags & HAS_EXPIRY) === 0 ? 0 : 8) + ((flags & HAS_TAGS) === 0 ? 0 : 8);
+}
+
+/** Where the tag ids of a record with `flags` start, from its offset. */
+function tagsAt(flags: number): number {
+  return HEADER_BYTES + ((flags & HAS_EXPIRY) === 0 ? 0 : 8);
+}
+
+/** Bytes a record with a value of `length` bytes takes, with an expiry and/or tags when it has them. */
+export function recordSize(length: number, options: { readonly expiry?: boolean; readonly tags?: boolean } | number = 0): number {
+  const flags = typeof options === 'number' ? options : (options.expiry === true ? HAS_EXPIRY : 0) | (options.tags === true ? HAS_TAGS : 0);
+  return alignUp(headerBytes(flags) + length);
+}
+
+function sizeAt(segment: Segment, offset: number): number {
+  return alignUp(headerBytes(segment.u32[(offset >>> 2) + 1]!) + segment.u32[offset >>> 2]!);
+}
+
+function alignUp(bytes: number): number {
+  return Math.ceil(bytes / 8) * 8;
+}
+
+function segmentOf(address: number): number {
+  return Math.floor(address / SEGMENT_STRIDE);
+}
+
+function writeHeader(segment: Segment, offset: number, length: number, flags: number, version: Version, expiresAt: number | undefined, prev: number, runId: number, typeId: number, id: number): void {
+  const w = offset >>> 2;
+  segment.u32[w] = length;
+  segment.u32[w + 1] = flags;
+  segment.f64[(offset >>> 3) + 1] = version;
+  segment.u32[w + PREV] = prev;
+  segment.u32[w + OWN_ID] = id;
+  if ((flags & HAS_EXPIRY) !== 0) segment.f64[(offset >>> 3) + 3] = expiresAt!;
+  if ((flags & HAS_TAGS) !== 0) {
+    const t = (offset + tagsAt(flags)) >>> 2;
+    segment.u32[t] = runId;
+    segment.u32[t + 1] = typeId;
+  }
+}

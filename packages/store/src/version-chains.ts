@@ -1,0 +1,262 @@
+import type { Version } from '@epochdb/core';
+import { createStringTree, type BTree } from './btree.js';
+import { INDEX_SEPARATOR, type TreeSet } from './read-view.js';
+import type { TtlIndex } from './ttl-index.js';
+import type { IndexName, VersionId, Versions } from './versions.js';
+
+/**
+ * Heap bytes of one key in the primary tree beyond its characters: the string
+ * header and its B-tree key and value slots (measured with heap snapshots at
+ * 1M keys, rounded up).
+ */
+export const KEY_HEAP_BYTES = 40;
+/** Heap bytes of one run/type index entry beyond its characters (the composite string and its slots). */
+export const INDEX_ENTRY_HEAP_BYTES = 40;
+/** Heap bytes of one superseded version waiting in the GC queue (two array slots). */
+export const GC_ENTRY_HEAP_BYTES = 16;
+
+/**
+ * The key space: the primary B-tree (key → newest version), the run and type
+ * indexes, every key's chain of older versions, and version GC. Keeps the
+ * counters and the heap estimate exact as versions come and go. Knows nothing
+ * of commits or readers; the store decides what to apply and when.
+ */
+export class VersionChains {
+  readonly primary: BTree<string, VersionId> = createStringTree<VersionId>();
+  readonly runIndex: BTree<string, true> = createStringTree<true>();
+  readonly typeIndex: BTree<string, true> = createStringTree<true>();
+  readonly #versions: Versions;
+  readonly #ttl: TtlIndex;
+  /** Superseded versions, in version order: `(key, id)` means the versions below `id` of `key` are garbage once the horizon reaches `id`'s version. */
+  #gcKeys: string[] = [];
+  #gcIds: VersionId[] = [];
+  /** The version of each queued id when it was queued: an id freed meanwhile (and maybe reused) no longer matches. */
+  #gcVersions: Version[] = [];
+  #gcHead = 0;
+  #liveKeys = 0;
+  #storedVersions = 0;
+  #collectedVersions = 0;
+  /** Estimated heap bytes of the trees and the GC queue (value memory is counted exactly by {@link Versions}). */
+  #heapBytes = 0;
+  #cloneCache: { version: Version; trees: TreeSet } | undefined;
+  /**
+   * Tombstones version GC took out of the tree while readers were open: a
+   * reader's tree clone may still name them, so their records stay until every
+   * reader open then has gone (`at`: the store's version when they left the tree).
+   */
+  #limbo: { id: VersionId; at: Version }[] = [];
+
+  constructor(versions: Versions, ttl: TtlIndex) {
+    this.#versions = versions;
+    this.#ttl = ttl;
+  }
+
+  get liveKeys(): number {
+    return this.#liveKeys;
+  }
+
+  get storedVersions(): number {
+    return this.#storedVersions;
+  }
+
+  get collectedVersions(): number {
+    return this.#collectedVersions;
+  }
+
+  get heapBytes(): number {
+    return this.#heapBytes;
+  }
+
+  /** Superseded versions queued for GC (some may still be above the horizon). Complexity: O(1). */
+  get pendingGc(): number {
+    return this.#gcIds.length - this.#gcHead;
+  }
+
+  /** O(1) copy-on-write clones of the trees at `version` (the current one), shared by every reader opened at it. */
+  trees(version: Version): TreeSet {
+    if (this.#cloneCache?.version !== version) {
+      this.#cloneCache = { version, trees: { primary: this.primary.clone(), run: this.runIndex.clone(), type: this.typeIndex.clone() } };
+    }
+    return this.#cloneCache.trees;
+  }
+
+  indexTree(index: IndexName): BTree<string, true> {
+    return index === 'run' ? this.runIndex : this.typeIndex;
+  }
+
+  /**
+   * Makes `id` the newest version of `key` (whose head is now `old`), keeping
+   * the indexes and counters exact. `eager`: no reader can see anything but the
+   * newest version, so what `id` supersedes goes at once. Returns false (and
+   * frees `id`) for a delete of a key that does not exist.
+   */
+  apply(key: string, id: VersionId, eager: boolean, old: VersionId | undefined): boolean {
+    const versions = this.#versions;
+    const tombstone = versions.isTombstone(id);
+    const wasLive = old !== undefined && !versions.isTombstone(old);
+    if (tombstone && !wasLive) {
+      versions.free(id);
+      return false;
+    }
+    if (!wasLive && !tombstone) this.#liveKeys++;
+    if (wasLive && tombstone) this.#liveKeys--;
+    if (wasLive) {
+      const expiresAt = versions.expiresAt(old);
+      if (expiresAt !== undefined) this.#ttl.delete(expiresAt, key);
+    }
+    if (!tombstone) {
+      const expiresAt = versions.expiresAt(id);
+      if (expiresAt !== undefined) this.#ttl.set(expiresAt, key, versions.version(id));
+      const run = versions.run(id);
+      const type = versions.type(id);
+      if (run !== undefined && (old === undefined || versions.run(old) !== run)) this.#addIndexEntry(this.runIndex, run, key);
+      if (type !== undefined && (old === undefined || versions.type(old) !== type)) this.#addIndexEntry(this.typeIndex, type, key);
+    }
+    this.#storedVersions++;
+    if (old === undefined) this.#heapBytes += KEY_HEAP_BYTES + key.length;
+    if (eager) {
+      if (tombstone) {
+        this.primary.delete(key);
+        this.#heapBytes -= KEY_HEAP_BYTES + key.length;
+        this.#storedVersions--;
+        versions.free(id);
+      } else {
+        this.primary.set(key, id);
+      }
+      if (old !== undefined) this.#drop(key, old, tombstone ? 0 : id);
+    } else {
+      versions.setPrev(id, old ?? 0);
+      this.primary.set(key, id);
+      if (old !== undefined) {
+        this.#gcKeys.push(key);
+        this.#gcIds.push(id);
+        this.#gcVersions.push(versions.version(id));
+        this.#heapBytes += GC_ENTRY_HEAP_BYTES;
+      }
+    }
+    return true;
+  }
+
+  /** Whether superseded versions at or below `horizon` wait for {@link collectGarbage}. */
+  hasGarbage(horizon: Version): boolean {
+    const next = this.#gcVersions[this.#gcHead];
+    return next !== undefined && next <= horizon;
+  }
+
+  /**
+   * Reclaims history below `horizon` until `deadline` (`performance.now()`):
+   * versions no reader can see, and tombstones nobody needs. Returns how many
+   * versions were reclaimed. Complexity: O(versions reclaimed).
+   */
+  collectGarbage(horizon: Version, deadline: number, current: Version, minPinned: Version | undefined): number {
+    this.releaseLimbo(minPinned);
+    const before = this.#collectedVersions;
+    let handled = 0;
+    while (this.#gcHead < this.#gcIds.length) {
+      const version = this.#gcVersions[this.#gcHead]!;
+      if (version > horizon) break;
+      const id = this.#gcIds[this.#gcHead]!;
+      const key = this.#gcKeys[this.#gcHead]!;
+      this.#gcHead++;
+      this.#heapBytes -= GC_ENTRY_HEAP_BYTES;
+      this.#collectBelow(key, id, version, horizon, current, minPinned);
+      if (++handled % BUDGET_CHECK_EVERY === 0 && performance.now() > deadline) break;
+    }
+    if (shouldTrimQueue(this.#gcHead, this.#gcIds.length)) {
+      this.#gcIds = this.#gcIds.slice(this.#gcHead);
+      this.#gcKeys = this.#gcKeys.slice(this.#gcHead);
+      this.#gcVersions = this.#gcVersions.slice(this.#gcHead);
+      this.#gcHead = 0;
+    }
+    return this.#collectedVersions - before;
+  }
+
+  /** Adds a checked entry to a run/type index (its heap counted). */
+  #addIndexEntry(tree: BTree<string, true>, tag: string, key: string): void {
+    if (tree.setIfNotPresent(tag + INDEX_SEPARATOR + key, true)) this.#heapBytes += INDEX_ENTRY_HEAP_BYTES + tag.length + 1 + key.length;
+  }
+
+  #deleteIndexEntry(tree: BTree<string, true>, tag: string, key: string): void {
+    if (tree.delete(tag + INDEX_SEPARATOR + key)) this.#heapBytes -= INDEX_ENTRY_HEAP_BYTES + tag.length + 1 + key.length;
+  }
+
+  /** Cuts the versions of `key` older than `id` once the horizon has passed it; drops a tombstone nobody needs. */
+  #collectBelow(key: string, id: VersionId, version: Version, horizon: Version, current: Version, minPinned: Version | undefined): void {
+    const versions = this.#versions;
+    const head = this.primary.get(key);
+    // The queue holds the version itself: cutting below it is O(1), not a walk down from the head.
+    // A version dropped meanwhile (a later write dropped its whole chain) is freed, and its id may
+    // name a newer record now: the queued version tells them apart.
+    if (versions.memory.exists(id) && versions.version(id) === version) {
+      const cut = versions.prev(id);
+      if (cut !== 0) {
+        versions.setPrev(id, 0);
+        this.#drop(key, cut, head ?? 0);
+      }
+    }
+    if (head !== undefined && versions.isTombstone(head) && versions.prev(head) === 0 && versions.version(head) <= horizon) {
+      this.primary.delete(key);
+      // The tree changed under the same version: readers opened from now on need a fresh clone.
+      this.#cloneCache = undefined;
+      this.#heapBytes -= KEY_HEAP_BYTES + key.length;
+      this.#storedVersions--;
+      this.#collectedVersions++;
+      if (minPinned === undefined) versions.free(head);
+      else this.#limbo.push({ id: head, at: current });
+    }
+  }
+
+  /** Records kept for readers (see {@link #limbo}). */
+  get limboRecords(): number {
+    return this.#limbo.length;
+  }
+
+  /** Frees the tombstones of {@link #limbo} that no open reader can still name. */
+  releaseLimbo(minPinned: Version | undefined): void {
+    if (this.#limbo.length === 0) return;
+    let kept = 0;
+    for (const item of this.#limbo) {
+      // Readers pin versions at or below the version they opened at; one opened after the
+      // tombstone left the tree has a clone without it, but cannot be told apart: wait for all.
+      if (minPinned === undefined || minPinned > item.at) this.#versions.free(item.id);
+      else this.#limbo[kept++] = item;
+    }
+    this.#limbo.length = kept;
+  }
+
+  /**
+   * Frees the chain starting at `dropped` (no longer reachable from the tree)
+   * and removes the index entries no version still reachable from `kept` uses.
+   */
+  #drop(key: string, dropped: VersionId, kept: VersionId): void {
+    const versions = this.#versions;
+    for (const index of ['run', 'type'] as const) {
+      for (let id = dropped; id !== 0; id = versions.prev(id)) {
+        const tag = versions.tag(id, index);
+        if (tag === undefined || this.#chainHasTag(kept, index, tag)) continue;
+        this.#deleteIndexEntry(this.indexTree(index), tag, key);
+      }
+    }
+    let id = dropped;
+    while (id !== 0) {
+      const next = versions.prev(id);
+      versions.free(id);
+      this.#storedVersions--;
+      this.#collectedVersions++;
+      id = next;
+    }
+  }
+
+  #chainHasTag(head: VersionId, index: IndexName, tag: string): boolean {
+    for (let id = head; id !== 0; id = this.#versions.prev(id)) if (this.#versions.tag(id, index) === tag) return true;
+    return false;
+  }
+}
+
+/** How many items a time-bounded loop handles between clock reads. */
+export const BUDGET_CHECK_EVERY = 64;
+
+/** Whether a queue read from `head` should drop its consumed prefix: past 1024 items and more than half consumed (amortized O(1)). */
+export function shouldTrimQueue(head: number, length: number): boolean {
+  return head > 1024 && head * 2 > length;
+}
