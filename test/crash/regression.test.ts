@@ -71,10 +71,13 @@ describe('crash-test findings', () => {
       for (let i = 0; !stop; i++) await db.put(`k${i % 50}`, i);
     })();
     try {
-      await sleep(500);
+      // Half a second of writes is hundreds of KiB of WAL, many times checkpointWalBytes; a loaded
+      // machine may need longer to start the worker, so wait for a checkpoint (or 30 s), not a fixed time.
+      const started = Date.now();
+      do await sleep(50);
+      while (db.stats().checkpoints === 0 && Date.now() - started < 30_000);
       const stats = db.stats();
-      // Half a second of writes is hundreds of KiB of WAL, many times checkpointWalBytes.
-      expect(stats.checkpoints, `checkpoints after 500 ms of writes (WAL since the last one: ${stats.walBytesSinceCheckpoint} bytes, checkpointWalBytes 8192)`).toBeGreaterThan(0);
+      expect(stats.checkpoints, `checkpoints after ${Date.now() - started} ms of writes (WAL since the last one: ${stats.walBytesSinceCheckpoint} bytes, checkpointWalBytes 8192)`).toBeGreaterThan(0);
     } finally {
       stop = true;
       await writer;
