@@ -2,6 +2,7 @@
 // (a multiplicative permutation of 0..1e9-1, so key i is computed, not stored) and
 // ~100-byte object values whose `id` names the key, so a read can be checked.
 import { isDeepStrictEqual } from 'node:util';
+import { prng as seededPrng } from '../../test/support/prng.mjs';
 
 const MOD = 1_000_000_000;
 const MUL = 738_219_941; // odd and not a multiple of 5: a bijection mod 1e9
@@ -23,16 +24,12 @@ export function makeKeys(n) {
   return keys;
 }
 
-/** A deterministic PRNG (mulberry32) so every engine sees the same sequence. */
+/**
+ * A deterministic PRNG so every engine sees the same sequence: the tests' mulberry32
+ * (test/support/prng.mjs, the one copy in the repository), with the benchmarks' seed.
+ */
 export function prng(seed = 0x9e3779b9) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededPrng(seed);
 }
 
 /** Indexes of the keys in sorted order, and each key's position in it: the oracle for scans. */

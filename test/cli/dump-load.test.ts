@@ -90,7 +90,19 @@ describe('dump and load', () => {
     expect(result.stderr).toMatch(/^dumped \d+ entries at version \d+\n$/);
   });
 
-  it('loads from stdin, skips entries already expired, keeps absolute expiry times, and overwrites existing keys', async () => {
+  it('refuses to load into a database that holds entries unless --merge, changing nothing', async () => {
+    const target = temp.dir('nonempty');
+    await buildDb(target, async (db) => {
+      await db.put('a', 'old');
+    });
+    const dump = [JSON.stringify({ epochdb: 'dump', format: 1, version: 1, dumpedAt: new Date().toISOString() }), JSON.stringify({ key: 'a', value: 'new' }), JSON.stringify({ epochdb: 'end', entries: 1 })].join('\n');
+    const refused = await epochdb(['load', target, '-'], { input: dump });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`epochdb: ${target} already holds 1 key(s): load refuses to merge into it by surprise; pass --merge to load anyway (keys in the dump overwrite, others stay), or load into a new directory\n`);
+    expect((await entriesOf(target)).map((e) => [e.key, e.value])).toStrictEqual([['a', 'old']]);
+  });
+
+  it('with --merge, loads from stdin, skips entries already expired, keeps absolute expiry times, and overwrites existing keys', async () => {
     const target = temp.dir('stdin');
     await buildDb(target, async (db) => {
       await db.put('a', 'old');
@@ -106,7 +118,7 @@ describe('dump and load', () => {
       JSON.stringify({ epochdb: 'end', entries: 3 }),
       '',
     ].join('\n');
-    const result = await epochdb(['load', target, '-'], { input: dump });
+    const result = await epochdb(['load', target, '-', '--merge'], { input: dump });
     expect(result).toMatchObject({ code: 0, stdout: `loaded 2 entries into ${target} (skipped 1 expired; database now at version 3)\n` });
     const entries = await entriesOf(target);
     expect(entries.map(({ key, value, run, type, expiresAt }) => ({ key, value, run, type, expiresAt }))).toStrictEqual([
@@ -124,7 +136,9 @@ describe('dump and load', () => {
       [[header, entry].join('\n'), /line 2: the dump is incomplete: no end line/],
       [[header, entry, end(2)].join('\n'), /line 3: the end line counts 2 entries, the dump holds 1/],
       [[JSON.stringify({ epochdb: 'dump', format: 2, version: 1, dumpedAt: '' }), end(0)].join('\n'), /line 1: dump format 2 is not supported/],
-      [['{"hello": 1}', end(0)].join('\n'), /line 1: not an epochdb dump header/],
+      [['{"hello": 1}', end(0)].join('\n'), /^epochdb: \S+: line 1: not an epochdb dump: missing header line \(the first line of a dump is \{"epochdb":"dump",\.\.\.\}, as `epochdb dump` writes it\)\n$/],
+      [[entry, end(1)].join('\n'), /^epochdb: \S+: line 1: not an epochdb dump: missing header line [^\n]*\n$/],
+      [[JSON.stringify({ epochdb: 'dump', format: 1 }), end(0)].join('\n'), /line 1: not an epochdb dump header \(version: /],
       [[header, entry, '{"key": "x", "value": {"$t": "Regexp", "v": "a"}}', end(2)].join('\n'), /line 3: key "x": value: unknown tag "Regexp"/],
       [[header, '{"key": "x", "value": {"__proto__": 1}}', end(1)].join('\n'), /line 2: key "x": value has an own "__proto__" key/],
       [[header, '{"key": "", "value": 1}', end(1)].join('\n'), /line 2: key "": key must not be empty/],
@@ -152,10 +166,11 @@ describe('dump and load', () => {
     expect(missing.stderr).toMatch(/no-such-file\.jsonl: no such file/);
   });
 
-  it('fails cleanly (exit 1) when the output file cannot be written', async () => {
+  it('fails cleanly (exit 1, IO_ERROR naming --out and why) when the output file cannot be written', async () => {
     const out = join(temp.dir('nodir'), 'missing-parent', 'dump.jsonl');
     const result = await epochdb(['dump', source, '--out', out]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^epochdb: ENOENT/);
+    expect(result.stderr).toBe(`epochdb: IO_ERROR: dump --out ${out}: cannot create the file: directory ${join(out, '..')} does not exist\n`);
+    expect(result.stderr).not.toContain('.tmp-');
   });
 });

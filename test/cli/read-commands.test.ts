@@ -199,7 +199,7 @@ describe('usage', () => {
     expect(missingArg!.stderr).toContain("missing required argument 'key'");
     expect(badLimit!.stderr).toContain('must be a non-negative integer');
     expect(badOption!.stderr).toContain("unknown option '--bogus'");
-    expect(emptyKey!.stderr).toContain('INVALID_KEY');
+    expect(emptyKey!.stderr).toBe('epochdb: INVALID_KEY: get: <key> "" must not be empty\n');
     expect(help!.code).toBe(0);
     expect(help!.stdout).toContain('Exit codes: 0 ok');
     expect(version).toMatchObject({ code: 0, stdout: '0.1.0\n' });

@@ -3,7 +3,7 @@
  * directories (a flipped byte in a WAL segment that is not the newest, and in
  * a checkpoint), plus the progress watcher behind verify's progress bar.
  */
-import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFileSystem, verifyDirectory } from '@epochdb/persist';
@@ -51,6 +51,44 @@ describe('verify', () => {
     expect(table.stderr.trimEnd().split('\n')).toEqual(walSegments(walOnly).map((name) => expect.stringMatching(new RegExp(`^verifying ${name} \\(\\d`))));
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, segments: walSegments(walOnly).length, records: PUTS });
+  });
+
+  it('on a directory a live writer keeps checkpointing, verify never reports a pruned file as damage, and --json always prints its report', async () => {
+    const dir = temp.dir('busy');
+    // Checkpoints every few KiB, inline, so that pruning interleaves with verify's reads.
+    const db = await open({ dir, sync: 'none', walSegmentBytes: 1024, checkpointWalBytes: 2048, workers: 0, maintenance: { intervalMs: 0 } });
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 0; !stop; i++) await db.put(`k${i % 200}`, { i, pad: 'x'.repeat(50) });
+    })();
+    const vanished: string[] = [];
+    let runs = 0;
+    try {
+      // At least 12 runs, and until several checkpoints have pruned files under them.
+      for (; runs < 12 || db.stats().checkpoints < 3; runs++) {
+        expect(runs, 'the writer made 3 checkpoints').toBeLessThan(1000);
+        const result = await epochdb(['verify', dir, '--json']);
+        expect(result.code, result.stderr).toBe(0);
+        const report = JSON.parse(result.stdout) as { ok: boolean; vanished?: string[] };
+        expect(report.ok).toBe(true);
+        vanished.push(...(report.vanished ?? []));
+      }
+      expect(db.stats().checkpoints, 'checkpoints ran while verifying').toBeGreaterThanOrEqual(3);
+    } finally {
+      stop = true;
+      await writer;
+      await db.close();
+    }
+    console.log(`verify on a busy directory: ${vanished.length} file(s) pruned mid-verify over ${runs} runs`);
+  });
+
+  it('--json prints a report even when verify cannot finish (a segment name that is a directory: EISDIR)', async () => {
+    const dir = copyOf(walOnly);
+    mkdirSync(join(dir, 'wal-9999999999999999.log'));
+    const json = await epochdb(['verify', dir, '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toStrictEqual({ ok: false, error: { code: 'IO_ERROR', message: expect.stringContaining('EISDIR') } });
+    expect(json.stderr).toContain('EISDIR');
   });
 
   it('needs no lock: verifies a directory another process holds open', async () => {

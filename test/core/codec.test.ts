@@ -625,7 +625,7 @@ describe('regressions', () => {
     } catch (error) {
       caught = error;
     }
-    // Either rejected with a path-naming InvalidValueError, or stored faithfully. Today it is neither: the key reads back as "bad\uFFFD".
+    // Either rejected with a path-naming InvalidValueError, or stored faithfully (it used to be neither: the key read back as "bad\uFFFD").
     if (caught === undefined) expect(accepted).toStrictEqual(value);
     else {
       expect(caught).toBeInstanceOf(InvalidValueError);
@@ -633,7 +633,7 @@ describe('regressions', () => {
     }
   });
 
-  test('regression: a Map subclass is rejected as a class instance or round-trips as a Map (today it reads back as {} and the entries are lost)', () => {
+  test('regression: a Map subclass is rejected as a class instance or round-trips as a Map (it used to read back as {}, its entries lost)', () => {
     class Registry extends Map<string, number> {}
     const registry = new Registry([['a', 1], ['b', 2]]);
     let accepted: unknown;

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
@@ -14,6 +16,7 @@ import {
   LockedError,
   UnsupportedFormatError,
   DatabaseClosedError,
+  CollectionMismatchError,
   ERROR_CODES,
   ReadOnlyError,
   ReplicationError,
@@ -445,12 +448,38 @@ describe('transactionOptionsSchema', () => {
   });
 });
 
+/**
+ * The defaults of open()'s options as the README's "Limits and options" table states them
+ * (`16 MiB`, `0 (none)`, `'always'`, `true`, ...), by option name; rows without a plain value
+ * (`Date.now`, `—`, `the real one`) are left out. The tests compare the schema against this, so a
+ * default changed in one place and not the other fails, and no test keeps a copy of its own.
+ */
+function documentedDefaults(): Map<string, unknown> {
+  const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+  const section = readme.slice(readme.indexOf('## Limits and options'));
+  const units: Record<string, number> = { KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+  const out = new Map<string, unknown>();
+  for (const [, name, cell] of section.matchAll(/^\| `([\w.]+)` \| ([^|]+?) \|/gm)) {
+    const text = cell!.trim();
+    const number = /^(\d+)(?: (KiB|MiB|GiB))?(?: \(none\))?$/.exec(text);
+    // A default derived from the machine (values live off the V8 heap).
+    if (text === "half the machine's memory") out.set(name!, Math.floor(totalmem() / 2));
+    else if (number !== null) out.set(name!, Number(number[1]) * (number[2] === undefined ? 1 : units[number[2]]!));
+    else if (text === 'true' || text === 'false') out.set(name!, text === 'true');
+    else if (/^`'[\w-]+'`$/.test(text)) out.set(name!, text.slice(2, -2));
+  }
+  return out;
+}
+
 describe('maintenanceOptionsSchema', () => {
-  test('defaults, and accepted bounds', () => {
-    expect(parseArgument(maintenanceOptionsSchema, {}, 'm')).toStrictEqual({ intervalMs: 1000, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 });
-    expect(parseArgument(maintenanceOptionsSchema, { intervalMs: 0 }, 'm')).toStrictEqual({ intervalMs: 0, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 });
-    expect(parseArgument(maintenanceOptionsSchema, { intervalMs: 3_600_000, sliceMs: 1000 }, 'm')).toStrictEqual({ intervalMs: 3_600_000, sliceMs: 1000, gcPressureVersions: 10_000, checkpointRetryMs: 5000 });
-    expect(parseArgument(maintenanceOptionsSchema, { sliceMs: 0.25 }, 'm')).toStrictEqual({ intervalMs: 1000, sliceMs: 0.25, gcPressureVersions: 10_000, checkpointRetryMs: 5000 });
+  test('defaults (as the README documents them), and accepted bounds', () => {
+    const defaults = parseArgument(maintenanceOptionsSchema, {}, 'm');
+    const documented = documentedDefaults();
+    expect(defaults).toStrictEqual(Object.fromEntries(Object.keys(defaults).map((name) => [name, documented.get(`maintenance.${name}`)])));
+    expect(Object.keys(defaults).length).toBeGreaterThan(0);
+    expect(parseArgument(maintenanceOptionsSchema, { intervalMs: 0 }, 'm')).toStrictEqual({ ...defaults, intervalMs: 0 });
+    expect(parseArgument(maintenanceOptionsSchema, { intervalMs: 3_600_000, sliceMs: 1000 }, 'm')).toStrictEqual({ ...defaults, intervalMs: 3_600_000, sliceMs: 1000 });
+    expect(parseArgument(maintenanceOptionsSchema, { sliceMs: 0.25 }, 'm')).toStrictEqual({ ...defaults, sliceMs: 0.25 });
   });
 
   test.each([
@@ -480,37 +509,22 @@ describe('maintenanceOptionsSchema', () => {
 });
 
 describe('openOptionsSchema', () => {
-  test('defaults', () => {
-    expect(parseArgument(openOptionsSchema, {}, 'open(): options')).toStrictEqual({
-      maxKeyBytes: 1024,
-      maxValueBytes: 16 * 1024 * 1024,
-      retainVersions: 0,
-      maxTransactionOps: 100_000,
-      maxTransactionBytes: 64 * 1024 * 1024,
-      snapshotLeaseMs: 60_000,
-      // Derived from the machine: half its memory (values live off the V8 heap).
-      maxMemoryBytes: Math.floor(totalmem() / 2),
-      valueSegmentBytes: 8 * 1024 * 1024,
-      valueCacheEntries: 0,
-      maintenance: { intervalMs: 1000, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 },
-      workers: 1,
-      sync: 'always',
-      syncIntervalMs: 1000,
-      checkpointWalBytes: 64 * 1024 * 1024,
-      walSegmentBytes: 16 * 1024 * 1024,
-      checkpointOnClose: true,
-      recovery: 'strict',
-      readOnly: false,
-      follow: false,
-      followIntervalMs: 100,
-    });
+  test('defaults are the ones the README documents (its "Limits and options" table), for every option', () => {
+    const parsed = parseArgument(openOptionsSchema, {}, 'open(): options');
+    const { maintenance, ...top } = parsed;
+    const documented = documentedDefaults();
+    const expected = Object.fromEntries(Object.keys(top).map((name) => [name, documented.get(name)]));
+    const expectedMaintenance = Object.fromEntries(Object.keys(maintenance).map((name) => [name, documented.get(`maintenance.${name}`)]));
+    expect({ ...top, maintenance }).toStrictEqual({ ...expected, maintenance: expectedMaintenance });
+    // Options without a default (clock, dir, fileSystem, onRecoveryEvent) are left out of the parsed object.
+    expect(Object.keys(top).length).toBeGreaterThan(10);
   });
 
   test('partial maintenance options are completed with defaults; the clock is kept by identity', () => {
     const clock = { now: () => 5 };
     const parsed = parseArgument(openOptionsSchema, { clock, maintenance: { intervalMs: 0 }, retainVersions: 10 }, 'open(): options');
     expect(parsed.clock).toBe(clock);
-    expect(parsed.maintenance).toStrictEqual({ intervalMs: 0, sliceMs: 2, gcPressureVersions: 10_000, checkpointRetryMs: 5000 });
+    expect(parsed.maintenance).toStrictEqual({ ...parseArgument(maintenanceOptionsSchema, {}, 'm'), intervalMs: 0 });
     expect(parsed.retainVersions).toBe(10);
     expect(parseArgument(openOptionsSchema, { maxKeyBytes: 1, maxValueBytes: 1 }, 'o')).toMatchObject({ maxKeyBytes: 1, maxValueBytes: 1 });
     expect(parseArgument(openOptionsSchema, { maxKeyBytes: 65_535, maxValueBytes: 1024 ** 3 }, 'o')).toMatchObject({ maxKeyBytes: 65_535, maxValueBytes: 1024 ** 3 });
@@ -568,6 +582,7 @@ describe('error classes', () => {
     [WatchOverflowError, new WatchOverflowError('behind', 17, { cause }), 'WATCH_OVERFLOW'],
     [ReadOnlyError, new ReadOnlyError('read-only', { cause }), 'READ_ONLY'],
     [ReplicationError, new ReplicationError('not replicated', true, { cause }), 'REPLICATION'],
+    [CollectionMismatchError, new CollectionMismatchError('user:1', 'user', undefined), 'COLLECTION_MISMATCH'],
     [IndexMissingError, new IndexMissingError('no function', 'user.byEmail', { cause }), 'INDEX_MISSING'],
   ];
 
@@ -592,13 +607,15 @@ describe('error classes', () => {
               ? new UniqueViolationError('other', { index: 'i', existingKey: 'a', key: 'b' })
               : Class === ReplicationError
                 ? new ReplicationError('other', false)
-                : new (Class as new (m: string) => EpochError)('other');
+                : Class === CollectionMismatchError
+                  ? new CollectionMismatchError('x', 'c', 't')
+                  : new (Class as new (m: string) => EpochError)('other');
     expect(other.code).toBe(code);
   });
 
   test('cause is preserved', () => {
     for (const [, error] of instances) {
-      if (error instanceof VersionMismatchError) continue; // takes no options
+      if (error instanceof VersionMismatchError || error instanceof CollectionMismatchError) continue; // take no options
       expect(error.cause).toBe(cause);
     }
     expect(new InvalidKeyError('no cause').cause).toBeUndefined();

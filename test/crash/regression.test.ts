@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { open } from 'epochdb';
+import { open, type Database } from 'epochdb';
 
 const dirs: string[] = [];
 async function freshDir(): Promise<string> {
@@ -37,50 +37,68 @@ describe('crash-test findings', () => {
     }
   });
 
-  // WalWriter.rotate() and flushed() start with #drain(), which waits until the
-  // flush loop is idle. A writer that issues its next commit as soon as the
-  // previous one is acknowledged keeps the loop busy forever, so a checkpoint
-  // (which rotates and flushes first) never gets past that wait: db.checkpoint()
-  // does not resolve, automatic checkpoints never happen and the WAL grows
-  // without bound (checkpointWalBytes is ignored) until the writes stop.
-  const sleep = (ms: number): Promise<string> => new Promise((resolve) => setTimeout(() => resolve(`still pending after ${ms} ms`), ms));
+  // Fixed: WalWriter.rotate() and flushed() started with #drain(), which waited until the
+  // flush loop was idle. A writer that issued its next commit as soon as the previous one was
+  // acknowledged kept the loop busy forever, so a checkpoint (which rotates and flushes first)
+  // never got past that wait: db.checkpoint() did not resolve, automatic checkpoints never
+  // happened and the WAL grew without bound (checkpointWalBytes ignored) until the writes stopped.
+  // Both tests wait on the writer's progress, not on the clock: a checkpoint that never resolves
+  // fails as a test timeout.
+
+  /** Starts a writer that commits as soon as its previous commit is acknowledged; `written` counts its commits. */
+  function steadyWriter(db: Database): { readonly written: () => number; stop: () => Promise<void> } {
+    let stop = false;
+    let written = 0;
+    const writer = (async () => {
+      for (let i = 0; !stop; i++) {
+        await db.put(`k${i % 50}`, i);
+        written++;
+      }
+    })();
+    return {
+      written: () => written,
+      stop: async () => {
+        stop = true;
+        await writer;
+      },
+    };
+  }
+  const untilWritten = async (writer: { written: () => number }, n: number): Promise<void> => {
+    while (writer.written() < n) await new Promise((resolve) => setImmediate(resolve));
+  };
 
   it('regression: db.checkpoint() completes while one writer keeps writing', async () => {
     const dir = await freshDir();
     const db = await open({ dir, sync: 'none', maintenance: { intervalMs: 0 } });
-    let stop = false;
-    const writer = (async () => {
-      for (let i = 0; !stop; i++) await db.put(`k${i % 50}`, i);
-    })();
+    const writer = steadyWriter(db);
     try {
-      await sleep(20);
-      const checkpoint = db.checkpoint().then(() => 'resolved');
-      expect(await Promise.race([checkpoint, sleep(1000)])).toBe('resolved');
+      await untilWritten(writer, 20); // writes are flowing
+      const before = writer.written();
+      await db.checkpoint();
+      const after = writer.written();
+      // It resolved while the writer went on (the writer is only stopped below).
+      expect(after, 'writes made while the checkpoint ran').toBeGreaterThan(before);
+      await untilWritten(writer, after + 1);
+      expect(db.stats().checkpoints).toBeGreaterThan(0);
     } finally {
-      stop = true;
-      await writer;
+      await writer.stop();
       await db.close();
     }
   });
 
   it('regression: automatic checkpoints happen under a steady write load', async () => {
     const dir = await freshDir();
-    const db = await open({ dir, sync: 'none', checkpointWalBytes: 8192, maintenance: { intervalMs: 0 } });
-    let stop = false;
-    const writer = (async () => {
-      for (let i = 0; !stop; i++) await db.put(`k${i % 50}`, i);
-    })();
+    // The merge inline (workers: 0): what is tested is the WAL's queue, not how fast a worker thread
+    // starts on a busy machine, so the writer's own progress is a fair yardstick.
+    const db = await open({ dir, sync: 'none', checkpointWalBytes: 8192, workers: 0, maintenance: { intervalMs: 0 } });
+    const writer = steadyWriter(db);
     try {
-      // Half a second of writes is hundreds of KiB of WAL, many times checkpointWalBytes; a loaded
-      // machine may need longer to start the worker, so wait for a checkpoint (or 30 s), not a fixed time.
-      const started = Date.now();
-      do await sleep(50);
-      while (db.stats().checkpoints === 0 && Date.now() - started < 30_000);
+      // 5000 commits are well over 100 KiB of WAL, many times checkpointWalBytes.
+      await untilWritten(writer, 5000);
       const stats = db.stats();
-      expect(stats.checkpoints, `checkpoints after ${Date.now() - started} ms of writes (WAL since the last one: ${stats.walBytesSinceCheckpoint} bytes, checkpointWalBytes 8192)`).toBeGreaterThan(0);
+      expect(stats.checkpoints, `checkpoints after ${writer.written()} writes (WAL since the last one: ${stats.walBytesSinceCheckpoint} bytes, checkpointWalBytes 8192)`).toBeGreaterThan(0);
     } finally {
-      stop = true;
-      await writer;
+      await writer.stop();
       await db.close();
     }
   });

@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as epochdb from 'epochdb';
 
@@ -82,6 +83,34 @@ describe('README examples run', () => {
       await mod.default();
     } finally {
       console.log = log;
+    }
+  });
+});
+
+describe('README first steps', () => {
+  it('the Quick start keeps user:1 in its run and type after the transaction re-puts it (a put replaces the whole entry)', async () => {
+    const quickStart = blocks.find((b) => b.heading === 'Quick start')!;
+    const file = join(generated, 'quick-start-check.ts');
+    const check = [
+      "if ([...db.byRun('import-42')].map((e) => e.key).join() !== 'user:1') throw new Error('user:1 left its run');",
+      "if (db.getEntry('user:1')?.type !== 'user') throw new Error('user:1 lost its type');",
+      "if ((db.get('user:1') as { admin?: boolean }).admin !== true) throw new Error('the transaction did not commit');",
+    ].join('\n');
+    writeFileSync(file, moduleOf(`${quickStart.code}\n${check}`, 900));
+    const mod = (await import(/* @vite-ignore */ file)) as { default: () => Promise<void> };
+    await expect(mod.default()).resolves.toBeUndefined();
+  });
+
+  it('shows plain JavaScript for Node 20 (no `await using`), and every ```js block runs with plain node', () => {
+    const jsBlocks = [...readme.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+    expect(jsBlocks.length).toBeGreaterThan(0);
+    const dist = pathToFileURL(join(root, 'packages/epochdb/dist/index.js')).href;
+    for (const [index, code] of jsBlocks.entries()) {
+      expect(code).not.toMatch(/\bawait using\b|\busing\b \w+ =/);
+      const file = join(generated, `js-block-${index}.mjs`);
+      writeFileSync(file, code.replaceAll("from 'epochdb'", `from ${JSON.stringify(dist)}`).replaceAll("'./", `'${scratch}/js${index}-`));
+      // Throws (failing the test) on a syntax error or a non-zero exit.
+      execFileSync(process.execPath, [file], { stdio: 'pipe', timeout: 20_000 });
     }
   });
 });

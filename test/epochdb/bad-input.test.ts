@@ -784,7 +784,7 @@ describe('regressions', () => {
     const byType = db.byType('t1');
     expect(scan.next().value?.key).toBe('a');
     await db.close();
-    // Today the live iterators keep yielding entries from the closed database.
+    // (The live iterators used to keep yielding entries from the closed database.)
     expectThrowsCode(() => scan.next(), 'CLOSED');
     expectThrowsCode(() => byRun.next(), 'CLOSED');
     expectThrowsCode(() => byType.next(), 'CLOSED');
@@ -796,7 +796,7 @@ describe('regressions', () => {
     tx.put('zz', 'own write');
     const scan = tx.scan({ prefix: 'z' }); // no committed entries in range: only the own write
     await db.close();
-    // Today it yields { key: 'zz', value: 'own write', version: -1 }: only committed entries are guarded.
+    // (It used to yield { key: 'zz', value: 'own write', version: -1 }: only committed entries were guarded.)
     expectThrowsCode(() => scan.next(), 'CLOSED');
   });
 
@@ -809,7 +809,7 @@ describe('regressions', () => {
     tx.abort();
     // A scan that reaches committed entries refuses (TRANSACTION_FINISHED) ...
     expectThrowsCode(() => withCommitted.next(), 'TRANSACTION_FINISHED');
-    // ... but one that only holds own writes still yields the aborted write today.
+    // ... and so does one that only holds own writes (it used to yield the aborted write).
     expectThrowsCode(() => scan.next(), 'TRANSACTION_FINISHED');
   });
 });

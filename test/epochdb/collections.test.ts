@@ -74,6 +74,36 @@ describe('db.collection()', () => {
     expect(() => db.begin().collection('nope')).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 
+  it('a put without the collection type on a key of a collection is COLLECTION_MISMATCH (put, batch, transaction); the entry stays in the collection', async () => {
+    expect.assertions(13);
+    const db = await openDb();
+    const users = db.collection('user', { schema: userSchema });
+    db.collection('note', { schema: z.number() });
+    await users.put('u1', { name: 'Ada', email: 'ada@example.com' }, { run: 'import-42' });
+    const before = db.getEntry('u1');
+    const version = db.version;
+    const refused = (type: string | undefined) => expect.objectContaining({ code: 'COLLECTION_MISMATCH', key: 'u1', collection: 'user', type, message: expect.stringContaining('"u1"') });
+    await expect(db.put('u1', { anything: true })).rejects.toEqual(refused(undefined));
+    await expect(db.put('u1', 'x', { type: 'other' })).rejects.toEqual(refused('other'));
+    await expect(db.put('u1', 7, { type: 'note' })).rejects.toEqual(refused('note')); // another collection's type: delete first
+    await expect(db.batch([{ op: 'put', key: 'free', value: 1 }, { op: 'put', key: 'u1', value: 1 }])).rejects.toEqual(refused(undefined));
+    await expect(db.transaction((tx) => tx.put('u1', 1))).rejects.toEqual(refused(undefined));
+    // Checked inside the commit: a batch queued before the key joined the collection is refused too.
+    const joining = users.put('u2', { name: 'Bob', email: 'bob@example.com' });
+    await expect(db.batch([{ op: 'put', key: 'u2', value: 'untyped' }])).rejects.toEqual(expect.objectContaining({ code: 'COLLECTION_MISMATCH', key: 'u2' }));
+    await joining;
+    expect(db.getEntry('u1')).toStrictEqual(before);
+    expect(db.version).toBe(version + 1); // only users.put('u2')
+    expect(db.has('free')).toBe(false);
+    // With the collection's type the schema applies; after a delete the key is free again.
+    await expect(db.put('u1', { name: 'Ada' }, { type: 'user' })).rejects.toMatchObject({ code: 'INVALID_VALUE' });
+    await db.delete('u1');
+    await db.put('u1', 'plain');
+    expect(db.getEntry('u1')).toMatchObject({ value: 'plain' });
+    expect(db.getEntry('u1')?.type).toBeUndefined();
+    expect(users.has('u1')).toBe(false);
+  });
+
   it('defining a collection again returns it; another schema or a bad name is INVALID_OPTION', async () => {
     const db = await openDb();
     const users = db.collection('user', { schema: userSchema });
@@ -266,12 +296,23 @@ describe('secondary indexes', () => {
                 else foreign(op.key);
               }
             };
+            // A key's last operation in a step decides; an untyped put over a live item refuses the whole commit.
+            const lastOps = new Map(step.ops.map((op) => [op.key, op.t]));
+            const before = live();
+            const refused = [...lastOps].some(([key, t]) => t === 'foreign' && before.has(key));
+            let commit: Promise<unknown>;
             if (step.tx) {
-              await db.transaction((tx) => apply((k, v) => tx.collection(items).put(k, v), (k) => tx.delete(k), (k) => tx.put(k, 'not an item')));
+              commit = db.transaction((tx) => apply((k, v) => tx.collection(items).put(k, v), (k) => tx.delete(k), (k) => tx.put(k, 'not an item')));
             } else {
               const batch: Parameters<Database['batch']>[0][number][] = [];
               apply((k, v) => batch.push({ op: 'put', key: k, value: v, type: 'item' }), (k) => batch.push({ op: 'delete', key: k }), (k) => batch.push({ op: 'put', key: k, value: 7 }));
-              await db.batch(batch);
+              commit = db.batch(batch);
+            }
+            if (refused) {
+              await expect(commit).rejects.toMatchObject({ code: 'COLLECTION_MISMATCH' });
+              expect(live()).toStrictEqual(before);
+            } else {
+              await commit;
             }
             if (step.snap) held.push({ snapshot: db.snapshot(), expected: live() });
             check(db, live());

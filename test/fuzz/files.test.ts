@@ -195,7 +195,6 @@ describe('permission and I/O errors (simulated file system; we run as root)', ()
     ['open', 'ENOSPC'],
     ['write', 'ENOSPC'],
     ['syncDir', 'EIO'],
-    ['rename', 'EACCES'],
   ];
   // Was a bug: the LOCK file is created, then its write/fdatasync fails: open() rejects IO_ERROR but leaves
   // LOCK naming this (live) process behind, so every later open() in this process fails LOCKED.
@@ -208,6 +207,13 @@ describe('permission and I/O errors (simulated file system; we run as root)', ()
   it('regression: open() whose read of the EPOCHDB marker fails EIO rejects IO_ERROR, not UNSUPPORTED_FORMAT', async () => {
     await openWith('readFile', 'EIO', Infinity);
   });
+
+  /** The `code`s along an error's `cause` chain. */
+  function codesOfCauses(error: unknown): unknown[] {
+    const codes: unknown[] = [];
+    for (let e = (error as Error | undefined)?.cause, depth = 0; e !== undefined && depth < 8; e = (e as Error).cause, depth++) codes.push((e as { code?: unknown }).code);
+    return codes;
+  }
 
   async function openWith(op: SimOp, code: string, times: number): Promise<void> {
     const fs = new SimFileSystem({ seed: 7 });
@@ -222,11 +228,12 @@ describe('permission and I/O errors (simulated file system; we run as root)', ()
       },
       (e: unknown) => e,
     );
-    if (fs.injected.length > 0) {
-      expect(error, `${op} ${code} reached the file system but open() succeeded`).toBeInstanceOf(EpochError);
-      expect((error as EpochError).code).toBe('IO_ERROR');
-      expect((error as Error).cause ?? error).toBeDefined();
-    }
+    // The fault must have fired: a case whose fault never reaches the file system proves nothing.
+    expect(fs.injected.length, `${op} ${code} was never reached`).toBeGreaterThan(0);
+    expect(error, `${op} ${code} reached the file system but open() succeeded`).toBeInstanceOf(EpochError);
+    expect((error as EpochError).code).toBe('IO_ERROR');
+    // The file system's own error is kept as the cause (somewhere down the chain).
+    expect(codesOfCauses(error), `the causes of: ${(error as Error).message}`).toContain(code);
     fs.clearFaults();
     const again = await open({ dir: '/db', fileSystem: fs, ...quiet });
     expect(again.get('a')).toBe(1);
@@ -239,6 +246,29 @@ describe('permission and I/O errors (simulated file system; we run as root)', ()
       await openWith(op, code, Infinity);
     });
   }
+
+  // Opening an existing, cleanly closed database renames nothing: a rename fault fires where open()
+  // renames, when it writes the marker of a new directory (temporary name, then rename).
+  it('open() of a new directory whose marker rename fails EACCES: a typed error (IO_ERROR), and a later open succeeds', async () => {
+    const fs = new SimFileSystem({ seed: 7 });
+    fs.inject({ op: 'rename', code: 'EACCES', times: Infinity });
+    const error = await open({ dir: '/fresh', fileSystem: fs, ...quiet }).then(
+      async (d) => {
+        await d.close().catch(() => undefined);
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(fs.injected.length, 'rename EACCES was never reached').toBeGreaterThan(0);
+    expect(error).toBeInstanceOf(EpochError);
+    expect((error as EpochError).code).toBe('IO_ERROR');
+    expect(codesOfCauses(error)).toContain('EACCES');
+    fs.clearFaults();
+    const again = await open({ dir: '/fresh', fileSystem: fs, ...quiet });
+    await again.put('a', 1);
+    expect(again.get('a')).toBe(1);
+    await again.close();
+  });
 
   for (const [op, code] of [
     ['write', 'EACCES'],

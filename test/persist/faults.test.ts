@@ -18,11 +18,11 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DatabaseFailedError, decodeValue, encodeValue, EpochError, IoError, type CommitRecord, type FileHandle, type FileSystem, type SyncMode } from '@epochdb/core';
 import { Persistence, WalWriter, nodeFileSystem, recover, type PersistenceOptions } from '@epochdb/persist';
 import { open } from 'epochdb';
+import { timerTurns, untilTurn } from '../support/timers.js';
 
 // ============================================================== directories and records
 
@@ -66,6 +66,7 @@ class FaultyFileSystem implements FileSystem {
   readonly injected: FaultOp[] = [];
   #faults: Fault[] = [];
   #hold: Promise<void> | undefined;
+  #held = 0;
   readonly #durable: boolean;
 
   constructor(options: { durable?: boolean } = {}) {
@@ -80,6 +81,11 @@ class FaultyFileSystem implements FileSystem {
   /** The next matching call (after `skip` that pass) rejects with EIO. */
   fail(op: FaultOp, options: { skip?: number; partial?: number; file?: (name: string) => boolean } = {}): void {
     this.#faults.push({ op, file: options.file ?? isSegment, skip: options.skip ?? 0, ...(options.partial === undefined ? {} : { partial: options.partial }) });
+  }
+
+  /** Writes that have waited on {@link FaultyFileSystem.hold} so far. */
+  get held(): number {
+    return this.#held;
   }
 
   /** Writes (plain and durable) wait until the returned function is called. */
@@ -113,7 +119,10 @@ class FaultyFileSystem implements FileSystem {
     const real = await nodeFileSystem.open(path, flags, mode);
     const write = async (kind: 'write' | 'writeDurable', data: Uint8Array, position: number): Promise<void> => {
       if (segment) this.calls[kind]++;
-      if (segment && this.#hold !== undefined) await this.#hold;
+      if (segment && this.#hold !== undefined) {
+        this.#held++;
+        await this.#hold;
+      }
       const fault = this.#take(kind, path);
       if (fault !== undefined) {
         if (fault.partial !== undefined) await real.write(data.subarray(0, fault.partial), position);
@@ -206,13 +215,8 @@ async function appendAll(persistence: Persistence, versions: number[], sync: Syn
   for (const v of versions) await persistence.append(record(v), sync);
 }
 
-async function waitFor(condition: () => boolean, ms = 2000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await sleep(5);
-  }
-}
+/** Waits for `condition`, checking every 5 ms timer turn (a turn count, not a wall-clock deadline, bounds it). */
+const waitFor = (condition: () => boolean, what = 'a condition'): Promise<void> => untilTurn(condition, what, 5);
 
 // ============================================================== Persistence: single faults
 
@@ -245,7 +249,7 @@ describe('Persistence: a failed write or fdatasync fails the WAL for good', () =
       await expectFailed(persistence.append(record(7), 'none'));
       await expectFailed(persistence.flushed());
       await expectFailed(persistence.checkpoint(5, []));
-      await sleep(40); // several interval-timer periods
+      await timerTurns(10, 4); // the interval timer (10 ms) has had several turns
       await persistence.close();
       expect(fs.syncs, 'no fdatasync after the failure (never retried)').toBe(syncsAtFailure);
       expect(fs.calls.write + fs.calls.writeDurable, 'no write after the failure').toBe(writesAtFailure);
@@ -268,7 +272,7 @@ describe('Persistence: a failed write or fdatasync fails the WAL for good', () =
       fs.fail(durable ? 'writeDurable' : 'write', { partial: 30 });
       // One group (same turn of the event loop), mixed sync modes.
       const group = range(4, 9).map((v, i) => persistence.append(record(v), (['always', 'none', 'interval'] as const)[i % 3]!));
-      await sleep(5); // the group's write is now in flight and held
+      await waitFor(() => fs.held > 0, "the group's write is in flight and held");
       const queued = range(10, 12).map((v) => persistence.append(record(v), 'always'));
       release();
       const errors = await Promise.all(group.map(expectIoError));
@@ -297,7 +301,7 @@ describe('Persistence: a failed write or fdatasync fails the WAL for good', () =
     await expectFailed(persistence.append(record(5), 'interval'));
     await expectFailed(persistence.append(record(5), 'always'));
     await expectFailed(persistence.flushed());
-    await sleep(50);
+    await timerTurns(10, 5); // the interval timer has had five more turns
     await persistence.close();
     expect(fs.syncs, 'the failed fdatasync is never retried').toBe(syncs);
     // 4 was acknowledged (written to the OS): the process did not crash, so it is there.
@@ -309,7 +313,7 @@ describe('Persistence: a failed write or fdatasync fails the WAL for good', () =
     const { dir, persistence } = await openPersistence(fs, { sync: 'none', syncIntervalMs: 5 });
     const before = fs.syncs;
     await appendAll(persistence, range(1, 10), 'none');
-    await sleep(40);
+    await timerTurns(5, 8); // the interval timer (5 ms) has had eight turns
     expect(fs.syncs).toBe(before);
     await persistence.flushed();
     expect(fs.syncs).toBe(before + 1);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, nodeFileSystem, open, type FileSystem } from 'epochdb';
+import { untilTurn } from '../support/timers.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -61,9 +62,10 @@ describe('found in review', () => {
     clock.advance(100);
     // The cleaner commits an expire; its WAL write fails. No unhandled rejection may escape
     // (vitest fails the run on one); the database must turn read-only.
-    for (let i = 0; i < 50 && db.stats().reclaimedExpired === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await untilTurn(() => db.stats().reclaimedExpired > 0, 'the cleaner reclaims the expired session', 5);
     expect(db.stats().reclaimedExpired).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The expire's WAL write fails after the commit: wait until the database has noticed.
+    await untilTurn(() => db.stats().failure !== undefined, 'the failed WAL write turns the database read-only', 5);
     await expect(db.put('k', 1)).rejects.toMatchObject({ code: 'FAILED' });
     expect(db.get('session')).toBeUndefined();
     await db.close();
@@ -89,7 +91,7 @@ describe('found in review', () => {
     db = await open({ dir, sync: 'none', checkpointWalBytes: 4096, checkpointOnClose: false, maintenance: { intervalMs: 0 } });
     expect(db.recovery?.replayedRecords).toBe(1);
     await db.put('one-more', 1);
-    for (let i = 0; i < 100 && db.stats().checkpoints === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await untilTurn(() => db.stats().checkpoints > 0, 'the automatic checkpoint finishes', 5);
     expect(db.stats().checkpoints).toBe(1);
     await db.close();
   });

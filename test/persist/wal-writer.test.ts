@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeValue, type CommitRecord } from '@epochdb/core';
 import { WalWriter, nodeFileSystem, parseSegmentName, recover } from '@epochdb/persist';
+import { timerTurns, untilTurn } from '../support/timers.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -59,16 +60,18 @@ describe('WalWriter', () => {
   it("the interval timer fdatasyncs 'interval' writes by itself, and never 'none' writes", async () => {
     const dir = tempDir();
     await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
-    const wal = await WalWriter.create({ fs: nodeFileSystem, dir, segmentBytes: 1 << 30, syncIntervalMs: 15 }, 1);
-    const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    const PERIOD = 15;
+    const wal = await WalWriter.create({ fs: nodeFileSystem, dir, segmentBytes: 1 << 30, syncIntervalMs: PERIOD }, 1);
     const start = wal.syncs;
     await wal.append(record(1), 'none');
-    await sleep(60);
+    await timerTurns(PERIOD, 4);
     expect(wal.syncs).toBe(start);
     await wal.append(record(2), 'interval');
     expect(wal.syncs).toBe(start); // acknowledged before any fdatasync
-    await sleep(60);
-    expect(wal.syncs).toBe(start + 1); // the timer did it, with no further write
+    // The timer's fdatasync completes asynchronously: wait for it, then give the timer more turns.
+    await untilTurn(() => wal.syncs > start, 'the interval timer syncs the interval write', PERIOD);
+    await timerTurns(PERIOD, 4);
+    expect(wal.syncs).toBe(start + 1); // the timer did it, with no further write, once
     await wal.flushed();
     expect(wal.syncs).toBe(start + 1); // nothing left to sync
     await wal.close();

@@ -943,7 +943,7 @@ describe('TTL reclamation by background maintenance vs open transactions', () =>
     tx.put('k', 'new');
     await reclaimed(db, 1); // the background cleaner commits an 'expire' delete of k
     // Nothing this transaction could see changed (k was absent and is still absent), and no other
-    // transaction wrote k; today commit() rejects with ConflictError { key: 'k' } anyway.
+    // transaction wrote k, so commit() succeeds (it used to reject with ConflictError { key: 'k' }).
     await tx.commit();
     expect(db.get('k')).toBe('new');
   });
@@ -958,8 +958,8 @@ describe('TTL reclamation by background maintenance vs open transactions', () =>
     expect(keysOf(tx.scan())).toEqual([]);
     tx.put('result', 'nothing to see');
     await reclaimed(db, 1);
-    // What it read ("gone" absent, empty scan) is exactly what a serial execution now would read;
-    // today commit() rejects with ConflictError { key: 'gone' }.
+    // What it read ("gone" absent, empty scan) is exactly what a serial execution now would read,
+    // so commit() succeeds (it used to reject with ConflictError { key: 'gone' }).
     await tx.commit();
     expect(db.get('result')).toBe('nothing to see');
   });

@@ -114,6 +114,27 @@ describe('value memory', () => {
     for (let i = 0; i < ids.length; i += 4) expect(memory.valueCopy(ids[i]!)).toEqual(new Uint8Array(60).fill(i));
   });
 
+  it('a source segment released while its copy may be under way is not reused until the plan is installed (a worker would copy what the new owner writes)', () => {
+    const memory = new ValueMemory(4096);
+    const ids: number[] = [];
+    for (let i = 0; i < 120; i++) ids.push(memory.append(i + 1, 0, undefined, 0, 0, 0, new Uint8Array(100).fill(i % 250)));
+    for (let i = 0; i < ids.length; i++) if (i % 3 !== 0) memory.free(ids[i]!);
+    const plan = memory.planCompaction(0.8, 1)!;
+    expect(plan.sources).toHaveLength(1);
+    const source = plan.sources[0]!;
+    const asPlanned = Uint8Array.from(new Uint8Array(source.buffer));
+    const target = memory.allocateTarget(plan.targetBytes);
+    // Before the worker copies: every planned record dies (the segment is released) and new records arrive.
+    for (let i = 0; i < ids.length; i += 3) if (memory.exists(ids[i]!)) memory.free(ids[i]!);
+    const fresh: number[] = [];
+    for (let i = 0; i < 200; i++) fresh.push(memory.append(1000 + i, 0, undefined, 0, 0, 0, new Uint8Array(50).fill(200)));
+    expect(new Uint8Array(source.buffer)).toEqual(asPlanned);
+    copyRecords(plan.sources, target);
+    memory.installCompaction(plan, target);
+    for (const id of fresh) expect(memory.valueCopy(id)).toEqual(new Uint8Array(50).fill(200));
+    expect(memory.stats().valueRecords).toBe(fresh.length);
+  });
+
   it('the fixed record header is 24 bytes, an expiry and tags add 8 each, and records are 8-byte aligned', () => {
     expect(RECORD_HEADER_BYTES).toBe(24);
     expect(recordSize(0)).toBe(24);
@@ -186,14 +207,14 @@ describe('the store over value memory', () => {
     for (let i = 0; i < 100; i += 2) await store.delete(`k${String(i).padStart(3, '0')}`);
     expect(store.oldestVersion).toBe(1);
     store.collectGarbage(1000);
-    store.compactValueMemory(1000);
+    store.compaction.compactInline(1000);
     store.checkInvariants();
     const rest = [...scan];
     expect(rest).toHaveLength(99);
     rest.forEach((entry, i) => expect(entry.value).toEqual({ i: i + 1, pad: 'x'.repeat(50) }));
     expect(store.oldestVersion).toBe(store.version);
     store.collectGarbage(1000);
-    store.compactValueMemory(1000);
+    store.compaction.compactInline(1000);
     store.checkInvariants();
     expect(store.stats().storedVersions).toBe(50);
     // The sealed segments the scan held were compacted away; what is left is the head segment (and its copy).
@@ -247,7 +268,7 @@ describe('the store over value memory', () => {
               snapshots.splice(step.pick % snapshots.length, 1)[0]!.snapshot.release();
             } else {
               store.collectGarbage(1000);
-              store.compactValueMemory(1000);
+              store.compaction.compactInline(1000);
             }
             store.checkInvariants();
             expect(Object.fromEntries([...store.scan()].map((e) => [e.key, e.value]))).toEqual(Object.fromEntries([...model].sort()));
@@ -257,7 +278,7 @@ describe('the store over value memory', () => {
           }
           for (const { snapshot } of snapshots) snapshot.release();
           store.collectGarbage(1000);
-          store.compactValueMemory(1000);
+          store.compaction.compactInline(1000);
           store.checkInvariants();
           expect(store.stats().storedVersions).toBe(model.size);
           if (model.size > 20) expect(store.stats().valueUtilization).toBeGreaterThanOrEqual(0.5);

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ManualClock, open, type Database } from 'epochdb';
 import { workerPoolOf } from '../../packages/epochdb/src/database.js';
 import { useDatabases } from '../support/databases.js';
+import { timerTurns } from '../support/timers.js';
 
 // Background maintenance end to end: checkpoints built on a real worker thread, what happens when
 // that worker dies mid-task, retries, and the main-thread slices started by pressure.
@@ -206,7 +207,8 @@ describe('main-thread slices started by pressure (no timer)', () => {
     };
     const passesBefore = db.stats().maintenancePasses;
     setImmediate(count);
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    // Twenty ticks of the maintenance timer (1 ms), however slow the machine: see timerTurns.
+    await timerTurns(1, 20);
     counting = false;
     const passes = db.stats().maintenancePasses - passesBefore;
     expect(db.stats().ttlEntries, 'the backlog lasted the whole measurement').toBeGreaterThan(0);
@@ -221,7 +223,8 @@ describe('main-thread slices started by pressure (no timer)', () => {
     await db.put('s', 1, { ttl: 10 });
     clock.advance(20);
     for (let i = 0; i < 200; i++) await db.put(`w${i}`, i);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // A pressure slice would start on a setImmediate after a commit: give the loop turns enough for it.
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
     expect(db.stats()).toMatchObject({ pressurePasses: 0, reclaimedExpired: 0, ttlEntries: 1 });
   });
 });

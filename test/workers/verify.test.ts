@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { threadId } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
+import { nodeFileSystem, verifyDirectory } from '@epochdb/persist';
 import { WorkerPool } from '@epochdb/workers';
 import { open } from 'epochdb';
 
@@ -34,6 +35,54 @@ async function populated(): Promise<string> {
 }
 
 describe('verify', () => {
+  it('a file a checkpoint deletes between the listing and its read is reported as vanished, not damage, and its replacements are verified', async () => {
+    const dir = tempDir();
+    const db = await open({ dir, workers: 0, maintenance: { intervalMs: 0 } });
+    try {
+      for (let i = 0; i < 5; i++) await db.put(`k${i}`, i);
+      await db.checkpoint();
+      await db.put('after', 1);
+      const listed = readdirSync(dir).filter((n) => n.startsWith('wal-') || n.startsWith('checkpoint-'));
+      // The first read of a listed file waits for two more checkpoints: the second prunes what the listing held.
+      let raced = false;
+      const racing = {
+        ...nodeFileSystem,
+        async readFile(path: string) {
+          if (!raced) {
+            raced = true;
+            await db.put('during', 1);
+            await db.checkpoint();
+            await db.put('during', 2);
+            await db.checkpoint();
+          }
+          return nodeFileSystem.readFile(path);
+        },
+        async open(path: string, flags: 'r' | 'r+' | 'w' | 'wx', mode?: number) {
+          if (!raced) {
+            raced = true;
+            await db.put('during', 1);
+            await db.checkpoint();
+            await db.put('during', 2);
+            await db.checkpoint();
+          }
+          return nodeFileSystem.open(path, flags, mode);
+        },
+      };
+      const report = await verifyDirectory(racing, dir);
+      expect(raced).toBe(true);
+      expect(report.ok).toBe(true);
+      expect(report.firstError).toBeUndefined();
+      expect(report.vanished?.length).toBeGreaterThan(0);
+      for (const name of report.vanished!) expect(listed).toContain(name);
+      // What is on disk now is what was verified (the newest checkpoint included).
+      const now = readdirSync(dir).filter((n) => n.startsWith('wal-') || n.startsWith('checkpoint-')).sort();
+      expect(report.files.map((f) => f.file).sort()).toStrictEqual(now);
+      expect(report.files.filter((f) => f.kind === 'checkpoint').map((f) => f.file)).toContain(`checkpoint-${String(db.version).padStart(16, '0')}.ckpt`);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('runs on a real worker thread, and inline with workers: 0', async () => {
     const dir = await populated();
     const pool = new WorkerPool({ workers: 1 });

@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'WATCH_OVERFLOW',
   'READ_ONLY',
   'REPLICATION',
+  'COLLECTION_MISMATCH',
   'INDEX_MISSING',
 ] as const;
 
@@ -237,6 +238,33 @@ export class ReplicationError extends EpochError {
   constructor(message: string, durableLocally: boolean, options?: { cause?: unknown }) {
     super(message, options);
     this.durableLocally = durableLocally;
+  }
+}
+
+/**
+ * A put would take a key out of its collection without the collection's
+ * schema: the key's live entry carries a defined collection's type tag and
+ * the write carries another type or none. Write it through the collection
+ * (or with that `type`), or delete the key first. Nothing was applied.
+ */
+export class CollectionMismatchError extends EpochError {
+  readonly code = 'COLLECTION_MISMATCH' as const;
+  /** The key whose write was refused. */
+  readonly key: string;
+  /** The collection the key belongs to. */
+  readonly collection: string;
+  /** The type tag the refused write carried (`undefined`: none). */
+  readonly type: string | undefined;
+
+  constructor(key: string, collection: string, type: string | undefined) {
+    super(
+      `put on key ${JSON.stringify(key)} refused: the key belongs to collection ${JSON.stringify(collection)}, and this write ` +
+        (type === undefined ? 'has no type tag' : `has type ${JSON.stringify(type)}`) +
+        `, so it would leave the collection unchecked by its schema; write it through the collection (or with { type: ${JSON.stringify(collection)} }), or delete the key first`,
+    );
+    this.key = key;
+    this.collection = collection;
+    this.type = type;
   }
 }
 

@@ -173,6 +173,8 @@ export const openOptionsSchema = z.strictObject({
   workers: z.number().int().min(0).max(64).optional(),
   /** Directory to persist to; without it the database lives in memory only. */
   dir: z.string().min(1, 'must be a non-empty path').optional(),
+  /** Create missing parent directories of `dir` too (by default only `dir` itself is created, so a typo makes no new tree). */
+  createParents: z.boolean().default(false),
   /** Default durability of writes (see {@link SYNC_MODES}). */
   sync: syncSchema.default('always'),
   /** fdatasync period in `'interval'` mode, ms. */

@@ -1,4 +1,4 @@
-import { IndexMissingError, InvalidOptionError, InvalidValueError, readEncoded, type Entry, type Version } from '@epochdb/core';
+import { CollectionMismatchError, IndexMissingError, InvalidOptionError, InvalidValueError, readEncoded, type Entry, type Version } from '@epochdb/core';
 import type { AppliedChange, DeleteOptions, PendingWrite, PutOptions, ReadApi, ScanOptions, Transaction, TxCollectionLike } from '@epochdb/store';
 import type { z } from 'zod';
 import { CollectionIndex } from './collection-index.js';
@@ -277,5 +277,23 @@ export class TxCollection<S extends z.ZodType = z.ZodType> implements TxCollecti
   index(name: string): { get(key: IndexKey, options?: { limit?: number }): TypedEntry<z.output<S>>[]; range(range: IndexRange): TypedEntry<z.output<S>>[] } {
     const index = this.#collection.index(name);
     return { get: (key, options) => index.get(key, options, this.#tx), range: (range) => index.range(range, this.#tx) };
+  }
+}
+
+/**
+ * Refuses a put that would take a key out of its collection unchecked: the
+ * key's live entry has the type of one of `collections` and the write
+ * another type or none (`COLLECTION_MISMATCH`). Run inside the commit step
+ * (a commit validator), so it judges the state the commit applies to, not
+ * one read before an `await`. Complexity: O(log n) per put of a new key, O(collections × log n)
+ * per overwrite; the old value is never decoded.
+ */
+export function assertCollectionKeys(writes: readonly PendingWrite[], collections: ReadonlyMap<string, unknown>, live: ReadApi): void {
+  for (const write of writes) {
+    // Only the tags matter: `has` and the type index answer without decoding the old value.
+    if (write.kind !== 'put' || !live.has(write.key)) continue;
+    for (const name of collections.keys()) {
+      if (write.type !== name && !live.byType(name, { gte: write.key, lte: write.key }).next().done) throw new CollectionMismatchError(write.key, name, write.type);
+    }
   }
 }

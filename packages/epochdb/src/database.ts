@@ -1,4 +1,4 @@
-import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, type CommitRecord, type Entry, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
 import { nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
@@ -18,7 +18,8 @@ import { CheckpointScheduler, type CheckpointStats } from './checkpoint-schedule
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 import type { FollowStats, WalFollower } from './wal-follower.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
-import { Collection, type CollectionHost, type CollectionOptions, type IndexDefinition } from './collection.js';
+import { assertCollectionKeys, Collection, type CollectionHost, type CollectionOptions, type IndexDefinition, type TypedEntry } from './collection.js';
+import { historyGone } from './history-gone.js';
 import type { z } from 'zod';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
@@ -161,14 +162,18 @@ export class Database implements ReadApi, AsyncDisposable {
     return this.#store.closed;
   }
 
-  /** The value at `key`, or `undefined` when absent or expired. Complexity: O(log n). */
-  get(key: string): unknown {
-    return this.#store.get(key);
+  /**
+   * The value at `key`, or `undefined` when absent or expired. `T` only
+   * casts (nothing is checked): for values checked against a schema, use a
+   * {@link Database.collection}. Complexity: O(log n).
+   */
+  get<T = unknown>(key: string): T | undefined {
+    return this.#store.get(key) as T | undefined;
   }
 
-  /** The entry at `key` (value, version, run, type, expiresAt), or `undefined`. */
-  getEntry(key: string): Entry | undefined {
-    return this.#store.getEntry(key);
+  /** The entry at `key` (value, version, run, type, expiresAt), or `undefined`. `T` types the value, as in {@link Database.get}. */
+  getEntry<T = unknown>(key: string): TypedEntry<T> | undefined {
+    return this.#store.getEntry(key) as TypedEntry<T> | undefined;
   }
 
   /** Whether `key` exists and has not expired. */
@@ -176,19 +181,19 @@ export class Database implements ReadApi, AsyncDisposable {
     return this.#store.has(key);
   }
 
-  /** Entries in key order, lazily; later writes never disturb the iteration. See {@link ScanOptions}. */
-  scan(options?: ScanOptions): IterableIterator<Entry> {
-    return this.#store.scan(options);
+  /** Entries in key order, lazily; later writes never disturb the iteration. See {@link ScanOptions}. `T` types values, as in {@link Database.get}. */
+  scan<T = unknown>(options?: ScanOptions): IterableIterator<TypedEntry<T>> {
+    return this.#store.scan(options) as IterableIterator<TypedEntry<T>>;
   }
 
   /** Live entries written with `run`, in key order. Complexity: O(log n + results). */
-  byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
-    return this.#store.byRun(run, options);
+  byRun<T = unknown>(run: string, options?: ScanOptions): IterableIterator<TypedEntry<T>> {
+    return this.#store.byRun(run, options) as IterableIterator<TypedEntry<T>>;
   }
 
   /** Live entries written with `type`, in key order. Complexity: O(log n + results). */
-  byType(type: string, options?: ScanOptions): IterableIterator<Entry> {
-    return this.#store.byType(type, options);
+  byType<T = unknown>(type: string, options?: ScanOptions): IterableIterator<TypedEntry<T>> {
+    return this.#store.byType(type, options) as IterableIterator<TypedEntry<T>>;
   }
 
   /** Writes `value` at `key`. Resolves to the commit version. See {@link PutOptions}. */
@@ -213,7 +218,16 @@ export class Database implements ReadApi, AsyncDisposable {
 
   /** A read-only view of the past at `version` (not older than {@link Database.oldestVersion}). */
   snapshotAt(version: Version): Snapshot {
-    return this.#store.snapshotAt(version);
+    if (typeof version !== 'number') {
+      // Quoted, so that '3' does not read as 3.
+      throw new InvalidOptionError(`snapshotAt(): version must be a non-negative integer, got ${typeof version === 'string' ? JSON.stringify(version) : typeof version}`);
+    }
+    try {
+      return this.#store.snapshotAt(version);
+    } catch (error) {
+      if (!(error instanceof VersionUnavailableError) || version > this.#store.version) throw error;
+      throw historyGone(version, { oldest: this.#store.oldestVersion, newest: this.#store.version, retainVersions: this.#options.retainVersions, openedFrom: this.#recovery?.checkpointVersion ?? 0 }, error);
+    }
   }
 
   /** Starts a transaction by hand: finish it with `tx.commit()` or `tx.abort()`. */
@@ -344,6 +358,7 @@ export class Database implements ReadApi, AsyncDisposable {
   /** Validation, index upkeep and `tx.collection(name)`, installed with the first collection. */
   #attachCollections(): void {
     this.#store.addCommitValidator((writes) => {
+      assertCollectionKeys(writes, this.#collections, this.#store);
       for (const collection of this.#collections.values()) collection.validate(writes);
     });
     this.#store.onApply((version, _time, changes) => {

@@ -166,15 +166,15 @@ export class Maintenance {
    */
   #compact(): void {
     const store = this.#store;
-    if (this.#compacting || !store.needsCompaction()) return;
+    if (this.#compacting || !store.compaction.needed()) return;
     const started = performance.now();
-    const planned = store.planCompaction(undefined, COMPACTION_BYTES);
+    const planned = store.compaction.plan(undefined, COMPACTION_BYTES);
     if (planned === undefined) return;
     const { plan, target } = planned;
     if (this.#copy === undefined) {
       // No pool: copy in the slice.
       gatherInline(plan.sources, target);
-      store.installCompaction(plan, target);
+      store.compaction.install(plan, target);
       this.#compactions++;
       this.#compactionMainMs += performance.now() - started;
       return;
@@ -186,15 +186,15 @@ export class Maintenance {
         this.#compacting = false;
         const installing = performance.now();
         if (store.closed) return;
-        store.installCompaction(plan, target);
+        store.compaction.install(plan, target);
         this.#compactions++;
         this.#compactionWorkerMs += workerMs;
         this.#compactionMainMs += performance.now() - installing;
-        if (store.needsCompaction() && this.#followUp === undefined && !this.#inSlice) this.#followUp = setImmediate(() => this.#slice()).unref();
+        if (store.compaction.needed() && this.#followUp === undefined && !this.#inSlice) this.#followUp = setImmediate(() => this.#slice()).unref();
       },
       (error: unknown) => {
         this.#compacting = false;
-        store.abandonCompaction(target);
+        store.compaction.abandon(target);
         if (store.closed) return;
         this.#errors++;
         this.#lastError = error instanceof Error ? error.message : String(error);

@@ -1,6 +1,7 @@
 import { CorruptionError, defaultMaxHeapBytes, EpochError, IoError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { nodeFileSystem, Persistence, recoverReadOnly, WalTail, type Recovered } from '@epochdb/persist';
 import { MvccStore } from '@epochdb/store';
+import { checkDirectory } from './check-directory.js';
 import { Database, type RecoveryReport } from './database.js';
 import { WalFollower } from './wal-follower.js';
 
@@ -35,8 +36,10 @@ export interface OpenOptions {
   readonly valueCacheEntries?: number;
   /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;
-  /** Directory to persist to (created if missing); without it the database lives in memory only. */
+  /** Directory to persist to (created if missing, but not its parents: see `createParents`); without it the database lives in memory only. */
   readonly dir?: string;
+  /** Create missing parent directories of `dir` too (default false, so that a typo in a path does not make a new tree). */
+  readonly createParents?: boolean;
   /** Default durability of writes (default `'always'`); overridable per write. */
   readonly sync?: SyncMode;
   /** fdatasync period in `'interval'` mode, ms (default 1000). */
@@ -108,6 +111,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   });
   if (parsed.dir === undefined) return new Database(store, parsed);
   if (parsed.readOnly) return openReadOnly(store, parsed, parsed.dir);
+  await checkDirectory(parsed.fileSystem ?? nodeFileSystem, parsed.dir, parsed.createParents);
   const { persistence, recovered } = await Persistence.open({
     dir: parsed.dir,
     fs: parsed.fileSystem,

@@ -2,7 +2,6 @@ import { VersionUnavailableError, WatchOverflowError, decodeStored, parseArgumen
 import { shouldTrimQueue, type AppliedChange } from '@epochdb/store';
 import { z } from 'zod';
 
-
 /** One committed change, as {@link ChangeStream} delivers it. */
 export interface Change {
   /** The commit's version; every change of one commit has the same one and they arrive together. */
@@ -65,6 +64,9 @@ export interface ChangeSource {
 
 const DEFAULT_BUFFER = 10_000;
 
+/** Period of the keep-alive timer: it only holds the event loop open, so rarely is enough. */
+const KEEP_ALIVE_MS = 1 << 30;
+
 /**
  * An async iterator over committed changes in version order: history first
  * when resuming, then live. A slow consumer never blocks writers: changes
@@ -94,6 +96,12 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
   #ended = false;
   #failure: Error | undefined;
   #lastBuffered: Version;
+  /**
+   * A ref'd timer held while a `next()` waits, so that a program that only
+   * consumes the stream stays alive, as it would on a socket; cleared as soon
+   * as no one waits (the database's own timers are unref'd).
+   */
+  #keepAlive: NodeJS.Timeout | undefined;
 
   /** @internal Use `db.watch()`. */
   constructor(source: ChangeSource, options: WatchOptions | undefined) {
@@ -142,13 +150,14 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
     return this.#lastBuffered;
   }
 
+  /** The next change; while it waits, the process is kept alive (see {@link ChangeStream.close}). */
   next(): Promise<IteratorResult<Change>> {
-    if (this.#waiting.length > 0) {
-      // Earlier calls are still waiting: this one queues behind them.
-      return new Promise((resolve, reject) => void this.#waiting.push({ resolve, reject }));
+    // With earlier calls still waiting, this one queues behind them.
+    if (this.#waiting.length === 0) {
+      const ready = this.#take();
+      if (ready !== undefined) return ready;
     }
-    const ready = this.#take();
-    if (ready !== undefined) return ready;
+    this.#keepAlive ??= setInterval(() => undefined, KEEP_ALIVE_MS);
     return new Promise((resolve, reject) => void this.#waiting.push({ resolve, reject }));
   }
 
@@ -291,6 +300,8 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
       const waiting = this.#waiting.shift()!;
       ready.then(waiting.resolve, waiting.reject);
     }
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = undefined;
   }
 
   #finish(): void {
@@ -322,10 +333,10 @@ function changeOf(version: Version, change: AppliedChange): Change {
   return Object.freeze(out);
 }
 
-/** The changes of a stored commit record. Deletes read back from history carry no tags, so tag filters let them through. */
 /** Whether a change passes a stream's prefix, run and type filters (`tagsUnknown`: a delete read back from history). */
 type TagFilter = (key: string, run: string | undefined, type: string | undefined, tagsUnknown?: boolean) => boolean;
 
+/** The changes of a stored commit record. Deletes read back from history carry no tags, so tag filters let them through. */
 function changesOfRecord(record: CommitRecord, filter: TagFilter): Change[] {
   const changes: Change[] = [];
   for (const op of record.ops) {

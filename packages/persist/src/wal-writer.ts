@@ -83,7 +83,7 @@ export class WalWriter {
     return this.#failed;
   }
 
-  /** Bytes of records written since this writer started (drives automatic checkpoints). */
+  /** Bytes of records written to segment files since this writer started (automatic checkpoints go by {@link WalWriter.bytesAppended}). */
   get bytesWritten(): number {
     return this.#bytesWritten;
   }

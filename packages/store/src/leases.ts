@@ -61,6 +61,26 @@ export class Leases {
     return ended;
   }
 
+  /**
+   * Pins `version` for a scan of the live database until the returned
+   * function is called (the scan ended): its records must not be freed and
+   * their ids reused under it. A scan abandoned half way is let go by its
+   * lease, like a snapshot.
+   */
+  pinScan(version: Version, openedAt: number): () => void {
+    this.pins.add(version);
+    let released = false;
+    const holder: LeaseHolder = { openedAt, expireLease: () => release() };
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.drop(holder);
+      this.pins.remove(version);
+    };
+    this.hold(holder);
+    return release;
+  }
+
   /** The smallest version an open reader pins. */
   minPinned(): Version | undefined {
     return this.pins.min();

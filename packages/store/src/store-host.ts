@@ -1,8 +1,9 @@
-import type { SyncMode, Version } from '@epochdb/core';
+import { InvalidOptionError, type SyncMode, type Version } from '@epochdb/core';
 import type { Isolation } from './isolation.js';
-import type { LeaseHolder } from './leases.js';
+import type { LeaseHolder, Leases } from './leases.js';
 import type { PendingWrite } from './pending-write.js';
 import type { Committed, TransactionCheck } from './commit-types.js';
+import { prepareDelete, preparePut, type WriteLimits } from './write-options.js';
 
 /**
  * What a snapshot or transaction may ask of the store that opened it: a
@@ -44,4 +45,50 @@ export interface TransactionHost extends ReaderHost {
   finishTransaction(start: Version, isolation: Isolation): void;
   /** Resolves `tx.collection(name)` (installed by the database that defines collections). */
   resolveCollection(name: string, tx: unknown): unknown;
+}
+
+/** The store as {@link makeHost} sees it: its limits and the public calls a host forwards. */
+export interface HostedStore extends WriteLimits {
+  readonly snapshotLeaseMs: number;
+  readonly maxTransactionOps: number;
+  readonly maxTransactionBytes: number;
+  readonly collectionResolver: ((name: string, tx: never) => unknown) | undefined;
+  assertOpen(operation: string): void;
+  parseTag(tag: unknown, what: string): string;
+  commitWrites(writes: readonly PendingWrite[], check: TransactionCheck, sync: SyncMode | undefined): Committed;
+}
+
+/** The host a store hands its snapshots and transactions. `trimLog` drops commits no serializable transaction needs. */
+export function makeHost(store: HostedStore, leases: Leases, trimLog: (oldestStart: Version | undefined) => void): SnapshotHost & TransactionHost {
+  return {
+    maxKeyBytes: store.maxKeyBytes,
+    snapshotLeaseMs: store.snapshotLeaseMs,
+    maxTransactionOps: store.maxTransactionOps,
+    maxTransactionBytes: store.maxTransactionBytes,
+    assertOpen: (operation) => store.assertOpen(operation),
+    parseTag: (tag, what) => store.parseTag(tag, what),
+    leaseExpired: (openedAt) => leases.isExpired(openedAt),
+    holdLease: (holder) => leases.hold(holder),
+    dropLease: (holder) => leases.drop(holder),
+    countExpiredLease: () => void leases.expired++,
+    releaseSnapshot: (version) => {
+      leases.pins.remove(version);
+      leases.openSnapshots--;
+    },
+    preparePut: (key, value, options, what) => preparePut(store, key, value, options, what),
+    prepareDelete: (key, options, what) => prepareDelete(store, key, options, what),
+    commitWrites: (writes, check, sync) => store.commitWrites(writes, check, sync),
+    finishTransaction: (start, isolation) => {
+      leases.pins.remove(start);
+      leases.openTransactions--;
+      if (isolation === 'serializable') {
+        leases.serializableStarts.remove(start);
+        trimLog(leases.serializableStarts.min());
+      }
+    },
+    resolveCollection: (name, tx) => {
+      if (store.collectionResolver === undefined) throw new InvalidOptionError(`tx.collection(): no collection named ${JSON.stringify(name)} is defined (db.collection(name, { schema }))`);
+      return store.collectionResolver(name, tx as never);
+    },
+  };
 }

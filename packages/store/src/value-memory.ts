@@ -1,4 +1,7 @@
 import { CorruptionError, InvalidValueError, decodeStored, readEncoded, type GatherSource, type Version } from '@epochdb/core';
+import { COPY_ON_READ, HAS_EXPIRY, HAS_TAGS, KIND_KNOWN, OWN_ID, PREV, TOMBSTONE, alignUp, headerBytes, recordSize, sizeAt, tagsAt, writeHeader, type Segment } from './record-layout.js';
+
+export { COPY_ON_READ, EXPIRY, HEADER_BYTES, KIND_KNOWN, TOMBSTONE, recordSize } from './record-layout.js';
 
 /**
  * Value memory: every version of every key as one compact record in large
@@ -40,6 +43,14 @@ export class ValueMemory {
    * reusing them bounds value memory by its peak.
    */
   readonly #spares: SharedArrayBuffer[] = [];
+  /**
+   * Buffers a compaction plan reads from while its copy may be under way on a
+   * worker: one released meanwhile must not be reused (the worker would copy
+   * whatever the new owner writes), so it waits here until the plan is
+   * installed or abandoned.
+   */
+  readonly #planned = new Set<SharedArrayBuffer>();
+  #deferred: SharedArrayBuffer[] = [];
   #head: Segment | undefined;
   /** id → address (segment index · 2^32 + byte offset); {@link FREE}: freed. */
   #table = new Float64Array(1024);
@@ -260,6 +271,7 @@ export class ValueMemory {
       const records = this.#liveOffsets(segment);
       return { index: segment.index, buffer: segment.buffer, records, sizes: records.map((offset) => sizeAt(segment, offset)) };
     });
+    for (const source of sources) this.#planned.add(source.buffer);
     return { sources, targetBytes: alignUp(live) };
   }
 
@@ -268,9 +280,18 @@ export class ValueMemory {
     return this.#buffer(bytes);
   }
 
-  /** Takes back a target that was never installed (a failed copy). */
+  /** Takes back a target that was never installed (a failed copy), and ends its plan. */
   returnTarget(buffer: SharedArrayBuffer): void {
+    this.#endPlan();
     this.#keepSpare(buffer);
+  }
+
+  /** The plan's sources may be reused again. */
+  #endPlan(): void {
+    this.#planned.clear();
+    const deferred = this.#deferred;
+    this.#deferred = [];
+    for (const buffer of deferred) this.#keepSpare(buffer);
   }
 
   /**
@@ -311,6 +332,7 @@ export class ValueMemory {
       if (from !== undefined && from.buffer === source.buffer && from.liveRecords === 0) this.#release(from);
     }
     if (segment.liveRecords === 0) this.#release(segment);
+    this.#endPlan();
     this.#recordsMoved += moved;
     this.#segmentsCleaned += plan.sources.length;
     return moved;
@@ -388,7 +410,8 @@ export class ValueMemory {
     this.#freeSegments.push(segment.index);
     this.#allocatedBytes -= segment.bytes;
     this.#usedBytes -= segment.used;
-    this.#keepSpare(segment.buffer);
+    if (this.#planned.has(segment.buffer)) this.#deferred.push(segment.buffer);
+    else this.#keepSpare(segment.buffer);
   }
 
   /** A buffer of at least `bytes` (and exactly `bytes` when a new one is made). */
@@ -447,38 +470,6 @@ export interface ValueMemoryStats {
   readonly segmentsCleaned: number;
 }
 
-interface Segment {
-  readonly index: number;
-  readonly buffer: SharedArrayBuffer;
-  readonly bytes: number;
-  readonly u8: Uint8Array;
-  readonly u32: Uint32Array;
-  readonly f64: Float64Array;
-  /** Bytes appended (live and dead). */
-  used: number;
-  /** Bytes of live records. */
-  live: number;
-  liveRecords: number;
-}
-
-/** Flag: a deletion. */
-export const TOMBSTONE = 1;
-/** Flag: a deletion made by the TTL cleaner. */
-export const EXPIRY = 2;
-/** Flag: the value holds `Date`, `Map`, ...: every read decodes a fresh copy. */
-export const COPY_ON_READ = 4;
-/** Flag: whether the value is copied on read is known (a value loaded from disk learns it on first decode). */
-export const KIND_KNOWN = 8;
-/** Flag: the record carries an expiry. */
-const HAS_EXPIRY = 16;
-/** Flag: the record carries run/type tag ids. */
-const HAS_TAGS = 32;
-/** u32 slots of the header fields. */
-const PREV = 4;
-const OWN_ID = 5;
-
-/** Bytes of a record header. */
-export const HEADER_BYTES = 24;
 /** Default segment size: few, large buffers (V8 starts GCs when external memory grows fast in small steps). */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 /** Addresses are `segment index · 2^32 + offset`, exact in a double. */
@@ -491,45 +482,6 @@ const MAX_SPARES = 4;
 /** The id table's mark for a freed id (0 is a real address: segment 0, offset 0). */
 const FREE = -1;
 
-/** Header bytes of a record with `flags` (the fixed part and the optional fields). */
-function headerBytes(flags: number): number {
-  return HEADER_BYTES + ((flags & HAS_EXPIRY) === 0 ? 0 : 8) + ((flags & HAS_TAGS) === 0 ? 0 : 8);
-}
-
-/** Where the tag ids of a record with `flags` start, from its offset. */
-function tagsAt(flags: number): number {
-  return HEADER_BYTES + ((flags & HAS_EXPIRY) === 0 ? 0 : 8);
-}
-
-/** Bytes a record with a value of `length` bytes takes, with an expiry and/or tags when it has them. */
-export function recordSize(length: number, options: { readonly expiry?: boolean; readonly tags?: boolean } | number = 0): number {
-  const flags = typeof options === 'number' ? options : (options.expiry === true ? HAS_EXPIRY : 0) | (options.tags === true ? HAS_TAGS : 0);
-  return alignUp(headerBytes(flags) + length);
-}
-
-function sizeAt(segment: Segment, offset: number): number {
-  return alignUp(headerBytes(segment.u32[(offset >>> 2) + 1]!) + segment.u32[offset >>> 2]!);
-}
-
-function alignUp(bytes: number): number {
-  return Math.ceil(bytes / 8) * 8;
-}
-
 function segmentOf(address: number): number {
   return Math.floor(address / SEGMENT_STRIDE);
-}
-
-function writeHeader(segment: Segment, offset: number, length: number, flags: number, version: Version, expiresAt: number | undefined, prev: number, runId: number, typeId: number, id: number): void {
-  const w = offset >>> 2;
-  segment.u32[w] = length;
-  segment.u32[w + 1] = flags;
-  segment.f64[(offset >>> 3) + 1] = version;
-  segment.u32[w + PREV] = prev;
-  segment.u32[w + OWN_ID] = id;
-  if ((flags & HAS_EXPIRY) !== 0) segment.f64[(offset >>> 3) + 3] = expiresAt!;
-  if ((flags & HAS_TAGS) !== 0) {
-    const t = (offset + tagsAt(flags)) >>> 2;
-    segment.u32[t] = runId;
-    segment.u32[t + 1] = typeId;
-  }
 }

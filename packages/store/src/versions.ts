@@ -143,7 +143,7 @@ export class Versions {
 
   /** The frozen {@link Entry} a reader gets for version `id` of `key`. */
   entry(key: string, id: VersionId): Entry {
-    const cached = this.cache.get(id);
+    const cached = this.cache.capacity === 0 ? undefined : this.cache.get(id);
     if (cached !== undefined) return cached;
     const { value, frozen } = this.memory.decode(id, key);
     const entry = makeEntry(key, value, this.memory.version(id), this.run(id), this.type(id), this.memory.expiresAt(id));
@@ -152,8 +152,9 @@ export class Versions {
     return entry;
   }
 
-  /** The value a reader gets for version `id` of `key`. */
+  /** The value a reader gets for version `id` of `key` (no entry object is made unless the cache keeps one). */
   read(key: string, id: VersionId): unknown {
+    if (this.cache.capacity === 0) return this.memory.decode(id, key).value;
     const cached = this.cache.get(id);
     if (cached !== undefined) return cached.value;
     return this.entry(key, id).value;

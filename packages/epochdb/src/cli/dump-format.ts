@@ -96,7 +96,11 @@ function issues(error: z.ZodError): string {
 
 /** Parses the header line (line 1), refusing anything but a dump of a known format version. */
 export function parseHeader(text: string): DumpHeader {
-  const result = headerSchema.safeParse(parseJson(text, 1));
+  const json = parseJson(text, 1);
+  if (json === null || typeof json !== 'object' || (json as { epochdb?: unknown }).epochdb !== 'dump') {
+    throw new DumpFormatError(1, 'not an epochdb dump: missing header line (the first line of a dump is {"epochdb":"dump",...}, as `epochdb dump` writes it)');
+  }
+  const result = headerSchema.safeParse(json);
   if (!result.success) throw new DumpFormatError(1, `not an epochdb dump header (${issues(result.error)})`);
   if (result.data.format !== DUMP_FORMAT_VERSION) {
     throw new DumpFormatError(1, `dump format ${result.data.format} is not supported; this epochdb reads format ${DUMP_FORMAT_VERSION}`);

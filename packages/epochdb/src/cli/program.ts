@@ -116,11 +116,12 @@ export function createProgram(io: Io, done: (code: ExitCode) => void): Command {
 
   program
     .command('load')
-    .description('restore a dump into a database directory (created if missing)')
+    .description('restore a dump into a new or empty database directory (created if missing; --merge for one with entries)')
     .argument('<dir>', 'database directory')
     .argument('<file>', 'dump file, or - for stdin')
+    .option('--merge', 'load into a database that already holds entries (keys in the dump overwrite, others stay)')
     .option('--json', 'print the summary as JSON')
-    .action(action((dir: string, file: string, options: { json?: true }) => loadCommand(io, dir, file, options)));
+    .action(action((dir: string, file: string, options: { json?: true; merge?: true }) => loadCommand(io, dir, file, options)));
 
   program
     .command('checkpoint')

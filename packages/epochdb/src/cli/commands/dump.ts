@@ -1,7 +1,9 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { finished } from 'node:stream/promises';
+import { IoError } from '@epochdb/core';
 import type { Database } from '../../database.js';
 import { openForReading } from '../database-dir.js';
 import { entryLine, headerLine, trailerLine } from '../dump-format.js';
@@ -40,6 +42,14 @@ export async function writeDump(db: Database, writer: LineWriter, now: Date): Pr
   return { version, entries };
 }
 
+/** Why the dump file cannot be created, naming `--out` (not the temporary name beside it). */
+function cannotWrite(out: string, error: unknown): IoError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why =
+    code === 'ENOENT' ? `directory ${printable(dirname(out))} does not exist` : code === 'EACCES' || code === 'EPERM' ? `no permission to write in ${printable(dirname(out))}` : code === 'ENOTDIR' ? `${printable(dirname(out))} is not a directory` : (error as Error).message;
+  return new IoError(`dump --out ${printable(out)}: cannot create the file: ${why}`, { cause: error });
+}
+
 /**
  * `epochdb dump <dir> [--out file]`: every live entry with its run, type and
  * expiry, values in tagged JSON, to stdout or to a file. The summary goes to
@@ -55,7 +65,11 @@ export async function dumpCommand(io: Io, dir: string, options: DumpOptions): Pr
       // A dump cut short never replaces a complete one: write aside, rename when whole.
       const temporary = `${options.out}.tmp-${process.pid}`;
       const stream = createWriteStream(temporary, { flags: 'wx' });
-      await once(stream, 'open');
+      try {
+        await once(stream, 'open');
+      } catch (error) {
+        throw cannotWrite(options.out, error);
+      }
       // Errors while writing surface through finished() (or the drain wait), not as an unhandled event.
       stream.on('error', () => undefined);
       try {

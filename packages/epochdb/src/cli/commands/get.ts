@@ -1,3 +1,5 @@
+import { InvalidKeyError, type Entry } from '@epochdb/core';
+import type { Database } from '../../database.js';
 import { openForReading } from '../database-dir.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
 import { formatExpiry, formatValueFull, orDash, printable } from '../format.js';
@@ -10,6 +12,16 @@ export interface GetOptions {
   readonly json?: boolean;
 }
 
+/** The entry at `key`; a key `get` cannot hold is named as the command's argument, not by the library call behind it. */
+function entryAt(db: Database, key: string): Entry | undefined {
+  try {
+    return db.getEntry(key);
+  } catch (error) {
+    if (error instanceof InvalidKeyError) throw new InvalidKeyError(`get: <key> ${JSON.stringify(key)} ${error.message.replace(/^getEntry\(\): key /, '')}`, { cause: error });
+    throw error;
+  }
+}
+
 /**
  * `epochdb get <dir> <key>`: one entry with its version, run, type, expiry and
  * full value. A missing (or expired) key is exit 1 with a message on stderr.
@@ -17,7 +29,7 @@ export interface GetOptions {
 export async function getCommand(io: Io, dir: string, key: string, options: GetOptions): Promise<ExitCode> {
   const db = await openForReading(dir);
   try {
-    const entry = db.getEntry(key);
+    const entry = entryAt(db, key);
     if (entry === undefined) throw new CliError(`key ${JSON.stringify(key)} not found in ${dir}`, EXIT.failure);
     if (options.json === true) {
       io.out(`${JSON.stringify({ ...entry, value: toTagged(entry.value) })}\n`);

@@ -13,6 +13,8 @@ import type { Io } from '../io.js';
 /** Options of {@link loadCommand}. */
 export interface LoadOptions {
   readonly json?: boolean;
+  /** Load into a database that already holds entries (keys in the dump overwrite, others stay). */
+  readonly merge?: boolean;
 }
 
 /** A dump read and checked in full, before anything is written. */
@@ -92,7 +94,8 @@ async function linesOf(file: string): Promise<AsyncIterable<string>> {
 
 /**
  * `epochdb load <dir> <file>`: restores a dump into `dir` (created if
- * missing; keys already there are overwritten, others kept). The whole file
+ * missing). A database that already holds entries is refused unless
+ * `--merge` (then keys already there are overwritten, others kept). The whole file
  * is read and checked first, so a bad line writes nothing. Entries already
  * expired are skipped; the others keep their absolute expiry time, run and
  * type. Committed in batches of {@link BATCH_ENTRIES}, then fdatasync'ed and
@@ -110,6 +113,9 @@ export async function loadCommand(io: Io, dir: string, file: string, options: Lo
   const live = dump.entries.filter((e) => e.expiresAt === undefined || e.expiresAt > now);
   const db = await open({ dir, ...WRITE_OPTIONS });
   try {
+    if (options.merge !== true && !db.scan({ limit: 1 }).next().done) {
+      throw new CliError(`${printable(dir)} already holds ${db.stats().keys} key(s): load refuses to merge into it by surprise; pass --merge to load anyway (keys in the dump overwrite, others stay), or load into a new directory`, EXIT.failure);
+    }
     for (let i = 0; i < live.length; i += BATCH_ENTRIES) {
       await db.batch(live.slice(i, i + BATCH_ENTRIES).map(restoreOp), { sync: 'none' });
     }

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
+import { EpochError } from '@epochdb/core';
 import { nodeFileSystem, parseCheckpointName, parseSegmentName, verifyDirectory, type FileReport, type VerifyReport } from '@epochdb/persist';
 import { assertDatabaseDir } from '../database-dir.js';
-import { EXIT, type ExitCode } from '../exit-codes.js';
+import { describeError, EXIT, type ExitCode } from '../exit-codes.js';
 import { formatBytes, printable } from '../format.js';
 import type { Io } from '../io.js';
 import { renderTable, type Column } from '../table.js';
@@ -85,6 +86,10 @@ export async function verifyCommand(io: Io, dir: string, options: VerifyOptions)
   let report: VerifyReport;
   try {
     report = await verifyDirectory(fs, dir);
+  } catch (error) {
+    // --json always prints a report, also when verify could not finish (an I/O error, say).
+    if (options.json === true) io.out(`${JSON.stringify({ ok: false, error: { code: error instanceof EpochError ? error.code : 'IO_ERROR', message: describeError(error) } }, null, 2)}\n`);
+    throw error;
   } finally {
     if (bar !== undefined) {
       bar.update(Math.max(total, 1));
@@ -96,6 +101,9 @@ export async function verifyCommand(io: Io, dir: string, options: VerifyOptions)
   } else {
     const rows = report.files.map((f) => [f.file, f.kind, String(f.bytes), String(f.items), fileStatus(f)]);
     if (rows.length > 0) io.out(renderTable(COLUMNS, rows, io.columns));
+    if (report.vanished !== undefined) {
+      io.out(printable(`${report.vanished.length} file(s) deleted by a checkpoint of the open database while verifying (not damage; the files that replaced them were verified): ${report.vanished.join(', ')}`) + '\n');
+    }
     io.out(`${verifySummary(report)}\n`);
   }
   return report.ok ? EXIT.ok : EXIT.failure;

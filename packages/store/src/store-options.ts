@@ -1,0 +1,83 @@
+import { DEFAULT_VALUE_CACHE_ENTRIES, DEFAULT_VALUE_SEGMENT_BYTES, systemClock, type Clock, type Version } from '@epochdb/core';
+import type { ValueMemoryStats } from './value-memory.js';
+
+/** Options of an {@link MvccStore}: every field required (defaults live in `openOptionsSchema`, see {@link DEFAULT_STORE_OPTIONS}). */
+export interface MvccStoreOptions {
+  /** Time source for TTL. */
+  readonly clock: Clock;
+  /** Longest key in UTF-8 bytes. */
+  readonly maxKeyBytes: number;
+  /** Largest encoded value in bytes. */
+  readonly maxValueBytes: number;
+  /** Versions of history kept readable behind the newest even when no snapshot pins them. */
+  readonly retainVersions: number;
+  /** Most operations one commit (transaction or batch) may hold. */
+  readonly maxTransactionOps: number;
+  /** Most encoded bytes one commit may hold. */
+  readonly maxTransactionBytes: number;
+  /** How long a snapshot or transaction may stay open, ms, by `clock` (0: forever). */
+  readonly snapshotLeaseMs: number;
+  /** Memory budget of the stored data in bytes (value memory exactly, the heap by estimate); commits past it are refused (0: none). */
+  readonly maxMemoryBytes: number;
+  /** Ceiling of the store's estimated heap bytes, below V8's heap limit; commits past it are refused (0: none). */
+  readonly maxHeapBytes: number;
+  /** Bytes per value-memory segment. */
+  readonly segmentBytes: number;
+  /** Frozen entries kept for hot keys (0: every read decodes a fresh frozen copy). */
+  readonly valueCacheEntries: number;
+}
+
+/** The options a bare `new MvccStore()` gets (tests, tools); `open()` derives its own from `openOptionsSchema`. */
+export const DEFAULT_STORE_OPTIONS: MvccStoreOptions = Object.freeze({
+  clock: systemClock,
+  maxKeyBytes: 1024,
+  maxValueBytes: 16 * 1024 * 1024,
+  retainVersions: 0,
+  maxTransactionOps: 100_000,
+  maxTransactionBytes: 64 * 1024 * 1024,
+  snapshotLeaseMs: 60_000,
+  maxMemoryBytes: 0,
+  maxHeapBytes: 0,
+  segmentBytes: DEFAULT_VALUE_SEGMENT_BYTES,
+  valueCacheEntries: DEFAULT_VALUE_CACHE_ENTRIES,
+});
+
+/** Counters describing the store. */
+export interface StoreStats extends ValueMemoryStats {
+  /** Newest committed version. */
+  readonly version: Version;
+  /** Oldest version `snapshotAt` can read (the GC horizon). */
+  readonly oldestVersion: Version;
+  /** Keys whose newest version is a value (including expired ones not yet reclaimed). */
+  readonly keys: number;
+  /** Versions held in memory: newest values, tombstones and retained history. */
+  readonly storedVersions: number;
+  readonly openSnapshots: number;
+  readonly openTransactions: number;
+  /** Entries with a TTL that the cleaner has not reclaimed yet. */
+  readonly ttlEntries: number;
+  /** Expired entries reclaimed by the TTL cleaner so far. */
+  readonly reclaimedExpired: number;
+  /** Old versions reclaimed by version GC so far. */
+  readonly collectedVersions: number;
+  /** Superseded versions waiting for the GC horizon to pass them. */
+  readonly pendingGc: number;
+  /** Live value-memory bytes plus the estimated heap bytes of keys and indexes: what `maxMemoryBytes` is checked against. */
+  readonly memoryBytes: number;
+  /** Estimated heap bytes of keys, indexes and queues (the part of `memoryBytes` on the V8 heap). */
+  readonly heapBytes: number;
+  /** The memory budget (0: none). */
+  readonly maxMemoryBytes: number;
+  /** Snapshots and transactions ended because they outlived `snapshotLeaseMs`. */
+  readonly leasesExpired: number;
+  readonly valueCacheEntries: number;
+  readonly valueCacheHits: number;
+  readonly valueCacheMisses: number;
+}
+
+/** `options` without the fields set to `undefined` (so they take the defaults). */
+export function definedOnly<T extends object>(options: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [name, value] of Object.entries(options)) if (value !== undefined) (out as Record<string, unknown>)[name] = value;
+  return out;
+}
