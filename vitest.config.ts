@@ -11,6 +11,7 @@ export default defineConfig({
       '@epochdb/store': src('store'),
       '@epochdb/persist': src('persist'),
       '@epochdb/workers': src('workers'),
+      '@epochdb/replicate': src('replicate'),
       // Subpath exports before the package itself: an alias also matches as a path prefix.
       'epochdb/level': src('epochdb', 'level/index'),
       'epochdb/keyv': src('epochdb', 'keyv/index'),

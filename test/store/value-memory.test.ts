@@ -166,6 +166,34 @@ describe('the store over value memory', () => {
     expect(store.get('p')).toEqual({ plain: 'original' });
   });
 
+  it('a commit whose value memory cannot be allocated (the machine is out of memory) is refused whole with LIMIT_EXCEEDED: nothing of it is applied or logged, and the store goes on', async () => {
+    let failing = false;
+    const store = new MvccStore({
+      segmentBytes: 4096,
+      allocateSegment: (bytes) => {
+        if (failing) throw new RangeError('Array buffer allocation failed');
+        return new SharedArrayBuffer(bytes);
+      },
+    });
+    const records: number[] = [];
+    store.onCommit((record) => void records.push(record.version));
+    await store.batch(Array.from({ length: 10 }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value: 'x'.repeat(100) })));
+    failing = true;
+    // Far more than the head segment's free space: the commit needs new segments.
+    const big = Array.from({ length: 200 }, (_, i) => ({ op: 'put' as const, key: `n${i}`, value: 'y'.repeat(100) }));
+    await expect(store.batch(big)).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'maxMemoryBytes', message: expect.stringContaining('Array buffer allocation failed') });
+    expect(store.version).toBe(1);
+    expect(records).toEqual([1]);
+    expect(store.has('n0')).toBe(false);
+    expect(store.stats().keys).toBe(10);
+    store.checkInvariants();
+    failing = false;
+    await store.batch(big);
+    expect(store.stats().keys).toBe(210);
+    expect(store.get('n199')).toBe('y'.repeat(100));
+    store.checkInvariants();
+  });
+
   it('applyRecord and restore copy the bytes they are given (a reused read buffer cannot change a stored value)', () => {
     const bytes = Uint8Array.from(encodeValue({ s: 'original' }));
     const store = new MvccStore();

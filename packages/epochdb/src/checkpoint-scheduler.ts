@@ -23,6 +23,8 @@ export interface CheckpointSchedulerOptions {
   readonly now: () => number;
   /** First retry delay after a failed automatic checkpoint, in ms (doubling, at most {@link MAX_CHECKPOINT_RETRY_MS}). */
   readonly retryMs: number;
+  /** Called after every checkpoint written from files; the checkpoint resolves once it has. */
+  readonly checkpointed?: () => Promise<void>;
 }
 
 /** The longest wait between two retries of a failed automatic checkpoint. */
@@ -69,6 +71,7 @@ export class CheckpointScheduler {
             return written;
           };
     await this.#persistence.checkpointFromWal(this.#options.now(), build);
+    await this.#options.checkpointed?.();
   }
 
   /**

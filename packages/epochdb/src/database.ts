@@ -1,7 +1,9 @@
-import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, decodeValue, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
 import { nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
+  type AppliedChange,
+  type ApplyListener,
   type MvccStore,
   type BatchOp,
   type BatchOptions,
@@ -53,19 +55,19 @@ export interface RecoveryReport {
 
 const NO_PERSISTENCE: PersistenceStats = Object.freeze({ walBytesSinceCheckpoint: 0, walSyncs: 0, checkpoints: 0, lastCheckpointVersion: 0, lastCheckpointMs: 0, bytesReclaimed: 0, checkpointing: false });
 const NOT_FOLLOWING: FollowStats = Object.freeze({ followedRecords: 0, followedCheckpoints: 0, followErrors: 0, lastFollowError: undefined });
-
-/** Operations of recent commits kept in memory for change streams that resume; older history comes from the WAL. */
-const RECENT_OPS = 10_000;
+const NO_CHECKPOINTS: CheckpointStats = Object.freeze({ checkpointErrors: 0, lastCheckpointError: undefined, checkpointRetries: 0 });
 
 /** Type tag of the entries that persist secondary index definitions (`@epochdb/index/["collection","name"]`). */
 const INDEX_DEFINITION_TYPE = '@epochdb/index';
-
-const NO_CHECKPOINTS: CheckpointStats = Object.freeze({ checkpointErrors: 0, lastCheckpointError: undefined, checkpointRetries: 0 });
 
 /** The key of a persisted index definition. */
 function indexDefinitionKey(collection: string, name: string): string {
   return `${INDEX_DEFINITION_TYPE}/${JSON.stringify([collection, name])}`;
 }
+
+/** Operations of recent commits kept in memory for change streams that resume; older history comes from the WAL. */
+const RECENT_OPS = 10_000;
+
 
 /**
  * @internal The worker pool behind `db`, for tests that crash its workers.
@@ -88,13 +90,19 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #options: OpenOptionsParsed;
   readonly #recovery: RecoveryReport | undefined;
   #closing: Promise<void> | undefined;
-  readonly #checkpoints: CheckpointScheduler | undefined;
+  #checkpoints: CheckpointScheduler | undefined;
+  #follower: WalFollower | undefined;
   readonly #pool: WorkerPool;
   /** Recent commits kept for change streams that resume (`watch({ fromVersion })`). */
   readonly #recent = new RecentCommits(RECENT_OPS);
   readonly #streams = new Set<ChangeStream>();
   readonly #collections = new Map<string, Collection>();
-  #follower: WalFollower | undefined;
+  /** Change listeners (change streams, collections), also fed by {@link Database.applyReplicated}. */
+  readonly #applyListeners = new Set<ApplyListener>();
+  /** Extra write checks (a replica refuses every write; a fenced primary too). */
+  readonly #writeGates: (() => void)[] = [];
+  readonly #checkpointListeners: ((version: Version) => Promise<void> | void)[] = [];
+  readonly #closeHooks: (() => Promise<void>)[] = [];
 
   /** @internal Use {@link open}. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
@@ -111,9 +119,14 @@ export class Database implements ReadApi, AsyncDisposable {
     // inline through it: a worker thread could not use it.)
     this.#pool = new WorkerPool({ workers: options.workers });
     const pool = this.#pool;
-    poolOf.set(this, this.#pool);
     if (persistence !== undefined) {
-      const checkpoints = new CheckpointScheduler(persistence, { pool: this.#pool, fileSystem: options.fileSystem, now: () => store.clock.now(), retryMs: options.maintenance.checkpointRetryMs });
+      const checkpoints = new CheckpointScheduler(persistence, {
+        pool,
+        fileSystem: options.fileSystem,
+        now: () => store.clock.now(),
+        retryMs: options.maintenance.checkpointRetryMs,
+        checkpointed: () => this.#checkpointed(persistence),
+      });
       this.#checkpoints = checkpoints;
       store.onCommit((record, context) => {
         const durable = persistence.append(record, context.sync);
@@ -124,6 +137,7 @@ export class Database implements ReadApi, AsyncDisposable {
     // Read-only, the TTL cleaner could not commit its expire deletes (expired entries are invisible anyway).
     this.#maintenance = new Maintenance(store, options.maintenance, async (sources, target) => (await pool.run('gatherRanges', { sources, target })).ms, !options.readOnly);
     this.#maintenance.start();
+    poolOf.set(this, this.#pool);
   }
 
   /** Whether the database persists to a directory (`open({ dir })`), also when opened `readOnly`. */
@@ -270,7 +284,7 @@ export class Database implements ReadApi, AsyncDisposable {
         return store.version;
       },
       history: { read: (after, upTo) => this.#history(after, upTo) },
-      subscribe: (listener) => store.onApply((version, _time, changes) => listener(version, changes)),
+      subscribe: (listener) => this.#onApply((version, _time, changes) => listener(version, changes)),
       ended: (stream) => this.#streams.delete(stream),
     };
   }
@@ -361,7 +375,7 @@ export class Database implements ReadApi, AsyncDisposable {
       assertCollectionKeys(writes, this.#collections, this.#store);
       for (const collection of this.#collections.values()) collection.validate(writes);
     });
-    this.#store.onApply((version, _time, changes) => {
+    this.#onApply((version, _time, changes) => {
       for (const collection of this.#collections.values()) collection.applied(version, changes);
     });
     this.#store.collectionResolver = (name, tx) => {
@@ -369,6 +383,57 @@ export class Database implements ReadApi, AsyncDisposable {
       if (collection === undefined) throw new InvalidOptionError(`tx.collection(): no collection named ${JSON.stringify(name)} is defined (db.collection(name, { schema }))`);
       return collection.in(tx);
     };
+  }
+
+  /** Registers a change listener with the store and for replicated records alike. */
+  #onApply(listener: ApplyListener): () => void {
+    const off = this.#store.onApply(listener);
+    this.#applyListeners.add(listener);
+    return () => {
+      off();
+      this.#applyListeners.delete(listener);
+    };
+  }
+
+  /**
+   * @internal Applies a commit record made by another database (a replica
+   * following its primary): in memory with its own version, to the WAL if
+   * persistent, and to change streams and collection indexes. Resolves when
+   * it is as durable as the database's sync mode makes it.
+   */
+  applyReplicated(record: CommitRecord): Promise<void> | undefined {
+    const listening = this.#applyListeners.size > 0;
+    const before = listening ? record.ops.map((op) => this.#store.getEntry(op.key)) : [];
+    this.#store.applyRecord(record);
+    this.#recent.add(record);
+    const durable = this.#persistence?.append(record, undefined);
+    if (listening && record.ops.length > 0) {
+      const changes: AppliedChange[] = record.ops.map((op, i) => {
+        const old = before[i];
+        const tags = old === undefined ? undefined : { ...(old.run === undefined ? {} : { run: old.run }), ...(old.type === undefined ? {} : { type: old.type }) };
+        if (op.kind !== 'put') return { key: op.key, kind: op.kind, before: tags, after: undefined };
+        const { encoded: _encoded, kind: _kind, ...rest } = op;
+        return { key: op.key, kind: op.kind, before: tags, after: Object.freeze({ ...rest, value: decodeValue(op.encoded), version: record.version }) };
+      });
+      for (const listener of this.#applyListeners) listener(record.version, record.time, changes);
+    }
+    this.#checkpoints?.committed();
+    return durable;
+  }
+
+  /** @internal Adds a check run before every write; throwing refuses it (replicas, fenced primaries). */
+  addWriteGate(gate: () => void): void {
+    this.#writeGates.push(gate);
+  }
+
+  /** @internal Calls `listener` with the version of every checkpoint written from now on; the checkpoint waits for it. */
+  onCheckpoint(listener: (version: Version) => Promise<void> | void): void {
+    this.#checkpointListeners.push(listener);
+  }
+
+  /** @internal Runs `hook` at the start of {@link Database.close}, before the final checkpoint. */
+  onClose(hook: () => Promise<void>): void {
+    this.#closeHooks.push(hook);
   }
 
   /** Counters: keys, versions, snapshots, TTL and GC work, maintenance passes, WAL and checkpoints. */
@@ -411,6 +476,11 @@ export class Database implements ReadApi, AsyncDisposable {
     await this.#checkpoints?.checkpoint();
   }
 
+  async #checkpointed(persistence: Persistence): Promise<void> {
+    const version = persistence.stats().lastCheckpointVersion;
+    for (const listener of this.#checkpointListeners) await listener(version);
+  }
+
   /**
    * @internal Checkpoints a snapshot of the in-memory state, streamed in
    * chunks that yield to the event loop. For where the files alone are not
@@ -423,6 +493,7 @@ export class Database implements ReadApi, AsyncDisposable {
     const snapshot = this.#store.snapshotForExport();
     try {
       await persistence.checkpoint(snapshot.version, snapshot.exportEntries());
+      await this.#checkpointed(persistence);
     } finally {
       snapshot.release();
     }
@@ -473,6 +544,7 @@ export class Database implements ReadApi, AsyncDisposable {
   }
 
   async #close(): Promise<void> {
+    for (const hook of this.#closeHooks) await hook().catch(() => undefined);
     this.#maintenance.stop();
     const checkpointing = this.#checkpoints?.stop();
     await this.#follower?.stop();
@@ -504,6 +576,7 @@ export class Database implements ReadApi, AsyncDisposable {
     if (this.#closing !== undefined) throw new DatabaseClosedError('the database is closing: no more writes');
     const failed = this.#persistence?.failed;
     if (failed !== undefined) throw new DatabaseFailedError(`the database is read-only after a failed write: ${failed.message}`, { cause: failed });
+    for (const gate of this.#writeGates) gate();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -31,7 +31,7 @@ export {
   SYNC_MODES,
 } from '@epochdb/core';
 export type { ErrorCode, LimitName } from '@epochdb/core';
-export { ReadOnlyError, IndexMissingError } from '@epochdb/core';
+export { IndexMissingError } from '@epochdb/core';
 export { ManualClock, systemClock, UNCOMMITTED_VERSION } from '@epochdb/core';
 export type { Clock, Entry, FileHandle, FileSystem, Key, RecoveryEvent, SyncMode, Version } from '@epochdb/core';
 export { nodeFileSystem } from '@epochdb/persist';
@@ -43,3 +43,8 @@ export { CollectionIndex } from './collection-index.js';
 export type { CollectionOptions, CollectionPutOptions, IndexDefinition, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection.js';
 export type { IndexKey } from './index-key.js';
 export type { TxCollectionLike } from '@epochdb/store';
+export { openReplica, Replica } from './replica.js';
+export type { ReplicaOptions } from './replica.js';
+export { restore, ACK_MODES } from '@epochdb/replicate';
+export type { AckMode, ReplicaEvent, ReplicaLag, ReplicateOptions, RestoreOptions, RestoreReport } from '@epochdb/replicate';
+export { ReadOnlyError, ReplicationError } from '@epochdb/core';

@@ -1,8 +1,10 @@
-import { CorruptionError, defaultMaxHeapBytes, EpochError, IoError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { CorruptionError, defaultMaxHeapBytes, EpochError, InvalidOptionError, IoError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { nodeFileSystem, Persistence, recoverReadOnly, WalTail, type Recovered } from '@epochdb/persist';
+import { parseReplicateOptions, type ReplicateOptions } from '@epochdb/replicate';
 import { MvccStore } from '@epochdb/store';
 import { checkDirectory } from './check-directory.js';
 import { Database, type RecoveryReport } from './database.js';
+import { startReplication } from './replication.js';
 import { WalFollower } from './wal-follower.js';
 
 /** Options of {@link open}. Unknown names are rejected. */
@@ -57,6 +59,12 @@ export interface OpenOptions {
   /** The file system to persist through (default: the real one); for fault-injection and simulation tests. */
   readonly fileSystem?: FileSystem;
   /**
+   * Ship every commit to a NATS JetStream stream for read replicas
+   * ({@link openReplica}) and point-in-time restore. Needs `dir`: the WAL is
+   * what is shipped. See README "Running more than one instance".
+   */
+  readonly replicate?: ReplicateOptions;
+  /**
    * Open an existing `dir` without taking its lock and without writing a byte
    * (no new WAL segment, no checkpoint, no truncation: recovery reads what is
    * there), so another process may hold and write it; sees its newest commit
@@ -95,22 +103,17 @@ export interface OpenOptions {
  * db.get('user:1'); // { name: 'Ada' }
  */
 export async function open(options: OpenOptions = {}): Promise<Database> {
-  const parsed = parseArgument(openOptionsSchema, options, 'open(): options');
-  const store = new MvccStore({
-    ...(parsed.clock === undefined ? {} : { clock: parsed.clock }),
-    maxKeyBytes: parsed.maxKeyBytes,
-    maxValueBytes: parsed.maxValueBytes,
-    retainVersions: parsed.retainVersions,
-    maxTransactionOps: parsed.maxTransactionOps,
-    maxTransactionBytes: parsed.maxTransactionBytes,
-    snapshotLeaseMs: parsed.snapshotLeaseMs,
-    maxMemoryBytes: parsed.maxMemoryBytes,
-    maxHeapBytes: parsed.maxMemoryBytes === 0 ? 0 : defaultMaxHeapBytes(),
-    segmentBytes: parsed.valueSegmentBytes,
-    valueCacheEntries: parsed.valueCacheEntries,
-  });
+  // `replicate` is checked by its own package; the rest (or whatever was passed, if not an object) by the schema.
+  const { replicate, ...rest } = typeof options === 'object' && options !== null ? options : ({} as OpenOptions);
+  const replication = replicate === undefined ? undefined : parseReplicateOptions(replicate);
+  const parsed = parseArgument(openOptionsSchema, typeof options === 'object' && options !== null ? rest : options, 'open(): options');
+  if (replication !== undefined && parsed.dir === undefined) throw new InvalidOptionError('open(): options.replicate needs options.dir: the write-ahead log is what is shipped');
+  const store = storeFor(parsed);
   if (parsed.dir === undefined) return new Database(store, parsed);
-  if (parsed.readOnly) return openReadOnly(store, parsed, parsed.dir);
+  if (parsed.readOnly) {
+    if (replication !== undefined) throw new InvalidOptionError('open(): options.replicate ships the WAL of a database that writes: not with readOnly');
+    return openReadOnly(store, parsed, parsed.dir);
+  }
   await checkDirectory(parsed.fileSystem ?? nodeFileSystem, parsed.dir, parsed.createParents);
   const { persistence, recovered } = await Persistence.open({
     dir: parsed.dir,
@@ -138,7 +141,25 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
       throw error;
     }
   }
+  if (replication !== undefined) await startReplication(db, store, parsed.dir, replication);
   return db;
+}
+
+/** @internal The store `open()` builds for `parsed` options (a replica loading a checkpoint into memory builds the same). */
+export function storeFor(parsed: OpenOptionsParsed): MvccStore {
+  return new MvccStore({
+    ...(parsed.clock === undefined ? {} : { clock: parsed.clock }),
+    maxKeyBytes: parsed.maxKeyBytes,
+    maxValueBytes: parsed.maxValueBytes,
+    retainVersions: parsed.retainVersions,
+    maxTransactionOps: parsed.maxTransactionOps,
+    maxTransactionBytes: parsed.maxTransactionBytes,
+    snapshotLeaseMs: parsed.snapshotLeaseMs,
+    maxMemoryBytes: parsed.maxMemoryBytes,
+    maxHeapBytes: parsed.maxMemoryBytes === 0 ? 0 : defaultMaxHeapBytes(),
+    segmentBytes: parsed.valueSegmentBytes,
+    valueCacheEntries: parsed.valueCacheEntries,
+  });
 }
 
 /** {@link open} with `readOnly`: recovery that changes nothing, no lock, no WAL writer; with `follow`, a {@link WalFollower}. */

@@ -81,6 +81,7 @@ export class CommitPath {
       const final = [...last.values()];
       for (const validator of this.validators) validator(final, now);
     }
+    this.#reserve(last.values());
 
     const versions = this.#deps.versions;
     const chains = this.#deps.chains;
@@ -130,6 +131,23 @@ export class CommitPath {
     return { version, record, durable };
   }
 
+
+  /**
+   * Allocates the value memory the commit's records need before anything
+   * changes: a machine out of memory refuses the commit whole
+   * (`LIMIT_EXCEEDED`), never half-applies it.
+   */
+  #reserve(writes: Iterable<PendingWrite>): void {
+    const sizes: number[] = [];
+    for (const write of writes) {
+      sizes.push(write.kind === 'put' ? recordSize(write.prepared!.encoded.byteLength, { expiry: write.ttl !== undefined || write.expiresAt !== undefined, tags: write.run !== undefined || write.type !== undefined }) : recordSize(0));
+    }
+    try {
+      this.#deps.versions.memory.reserve(sizes);
+    } catch (cause) {
+      throw new LimitExceededError(`write refused: value memory could not grow for this commit (${(cause as Error).message}); nothing was changed (maxMemoryBytes)`, 'maxMemoryBytes', { cause });
+    }
+  }
 
   /** Refuses a commit past `maxTransactionOps`, `maxTransactionBytes`, the commit size limit or the memory budget. */
   #checkLimits(writes: readonly PendingWrite[], last: ReadonlyMap<string, PendingWrite>, heads: readonly (VersionId | undefined)[]): void {

@@ -86,7 +86,7 @@ export class MvccStore implements ReadApi {
     this.snapshotLeaseMs = o.snapshotLeaseMs;
     this.maxMemoryBytes = o.maxMemoryBytes;
     this.maxHeapBytes = o.maxHeapBytes;
-    this.#versions = new Versions({ segmentBytes: o.segmentBytes, valueCacheEntries: o.valueCacheEntries });
+    this.#versions = new Versions({ segmentBytes: o.segmentBytes, valueCacheEntries: o.valueCacheEntries, allocateSegment: o.allocateSegment });
     this.#chains = new VersionChains(this.#versions, this.#ttl);
     this.#leases = new Leases(this.snapshotLeaseMs, () => this.clock.now());
     this.#commits = new CommitPath({

@@ -25,6 +25,8 @@ export interface MvccStoreOptions {
   readonly segmentBytes: number;
   /** Frozen entries kept for hot keys (0: every read decodes a fresh frozen copy). */
   readonly valueCacheEntries: number;
+  /** Where value-memory segments come from (default `new SharedArrayBuffer`); tests inject allocation failures. */
+  readonly allocateSegment?: ((bytes: number) => SharedArrayBuffer) | undefined;
 }
 
 /** The options a bare `new MvccStore()` gets (tests, tools); `open()` derives its own from `openOptionsSchema`. */

@@ -68,7 +68,13 @@ export class ValueMemory {
   /** Called with every id freed or moved under a reader's cached decode (see `ValueCache`). */
   onFree: ((id: number) => void) | undefined;
 
-  constructor(segmentBytes = DEFAULT_SEGMENT_BYTES) {
+  /** Where segment buffers come from (tests inject a failing one). */
+  readonly #allocate: (bytes: number) => SharedArrayBuffer;
+  /** Buffers allocated by {@link reserve} for appends to come, used before any other. */
+  readonly #ready: SharedArrayBuffer[] = [];
+
+  constructor(segmentBytes = DEFAULT_SEGMENT_BYTES, allocate: (bytes: number) => SharedArrayBuffer = (bytes) => new SharedArrayBuffer(bytes)) {
+    this.#allocate = allocate;
     if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 4096 || segmentBytes % 8 !== 0) {
       throw new RangeError(`segmentBytes must be a multiple of 8 of at least 4096, got ${segmentBytes}`);
     }
@@ -383,14 +389,50 @@ export class ValueMemory {
   }
 
   /** The head segment, sealed and replaced when `size` does not fit. */
+  /**
+   * Makes sure records of these sizes, appended in this order, find room
+   * without allocating: the buffers they need are allocated now, so running
+   * out of memory fails here, before a commit changes anything. Throws what
+   * allocation throws.
+   */
+  reserve(sizes: readonly number[]): void {
+    const head = this.#head;
+    let free = head === undefined ? 0 : head.bytes - head.used;
+    let ready = 0;
+    for (const size of sizes) {
+      if (size <= free) {
+        free -= size;
+        continue;
+      }
+      // The next segment #room opens: a ready buffer, or a new one.
+      while (ready < this.#ready.length && this.#ready[ready]!.byteLength < size) ready++;
+      if (ready >= this.#ready.length) {
+        if (this.#segments.length - this.#freeSegments.length + this.#ready.length >= MAX_SEGMENTS) throw new RangeError('value memory is out of segment indexes');
+        this.#ready.push(this.#buffer(Math.max(this.#grownSize(), alignUp(size))));
+      }
+      free = this.#ready[ready++]!.byteLength - size;
+    }
+  }
+
+  /** The size of the next segment: from 64 KiB to segmentBytes, a quarter of what is allocated at a time. */
+  #grownSize(): number {
+    return Math.min(this.segmentBytes, Math.max(MIN_SEGMENT_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.#allocatedBytes / 4)))));
+  }
+
   #room(size: number): Segment {
     const head = this.#head;
     if (head !== undefined && head.used + size <= head.bytes) return head;
     const sealed = head;
+    const ready = this.#ready.findIndex((buffer) => buffer.byteLength >= size);
+    if (ready >= 0) {
+      const next = this.#newSegment(this.#ready.splice(ready, 1)[0]!);
+      this.#head = next;
+      if (sealed !== undefined && sealed.liveRecords === 0) this.#release(sealed);
+      return next;
+    }
     // Segments grow with the store, from 64 KiB to segmentBytes, a quarter of what is allocated at a time: a small store
     // stays small, a big one has few, large segments, and the head's unused tail stays under a fifth of value memory.
-    const grown = Math.min(this.segmentBytes, Math.max(MIN_SEGMENT_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.#allocatedBytes / 4)))));
-    const next = this.#newSegment(this.#buffer(Math.max(grown, alignUp(size))));
+    const next = this.#newSegment(this.#buffer(Math.max(this.#grownSize(), alignUp(size))));
     this.#head = next;
     if (sealed !== undefined && sealed.liveRecords === 0) this.#release(sealed);
     return next;
@@ -423,7 +465,7 @@ export class ValueMemory {
         return spare;
       }
     }
-    return new SharedArrayBuffer(bytes);
+    return this.#allocate(bytes);
   }
 
   #keepSpare(buffer: SharedArrayBuffer): void {

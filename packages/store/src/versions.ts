@@ -15,6 +15,8 @@ export interface VersionsOptions {
   readonly segmentBytes?: number | undefined;
   /** Frozen entries kept for hot keys (default none: every read decodes). */
   readonly valueCacheEntries?: number | undefined;
+  /** Where segment buffers come from (default `new SharedArrayBuffer`; tests inject failures). */
+  readonly allocateSegment?: ((bytes: number) => SharedArrayBuffer) | undefined;
 }
 
 /**
@@ -29,7 +31,7 @@ export class Versions {
   readonly cache: ValueCache;
 
   constructor(options: VersionsOptions = {}) {
-    this.memory = new ValueMemory(options.segmentBytes);
+    this.memory = new ValueMemory(options.segmentBytes, options.allocateSegment);
     this.cache = new ValueCache(options.valueCacheEntries ?? DEFAULT_VALUE_CACHE_ENTRIES);
     this.memory.onFree = (id) => this.cache.delete(id);
   }

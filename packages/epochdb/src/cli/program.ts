@@ -6,6 +6,7 @@ import { dumpCommand } from './commands/dump.js';
 import { getCommand } from './commands/get.js';
 import { loadCommand } from './commands/load.js';
 import { repairCommand } from './commands/repair.js';
+import { restoreCommand, type RestoreCommandOptions } from './commands/restore.js';
 import { scanCommand } from './commands/scan.js';
 import { statsCommand } from './commands/stats.js';
 import { verifyCommand } from './commands/verify.js';
@@ -138,7 +139,23 @@ export function createProgram(io: Io, done: (code: ExitCode) => void): Command {
     .option('--json', 'print the summary as JSON')
     .action(action((dir: string, dest: string, options: { json?: true }) => backupCommand(io, dir, dest, options)));
 
+  program
+    .command('restore')
+    .description('build dir (missing or empty) at a version from a NATS JetStream replication log')
+    .argument('<dir>', 'directory to build')
+    .requiredOption('--servers <list>', 'NATS server address(es), comma-separated')
+    .requiredOption('--name <name>', 'the replicated database (the primary\'s replicate.name)')
+    .option('--at <version>', 'the version to restore (default: the newest)', parseVersion)
+    .option('--json', 'print the summary as JSON')
+    .action(action((dir: string, options: Omit<RestoreCommandOptions, 'version'> & { at?: number }) => restoreCommand(io, dir, { ...options, ...(options.at === undefined ? {} : { version: options.at }) })));
+
   return program;
+}
+
+function parseVersion(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new InvalidArgumentError(`expected a positive integer version, got ${JSON.stringify(text)}`);
+  return value;
 }
 
 /**

@@ -1,0 +1,101 @@
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { IoError, ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
+import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpoint } from '@epochdb/persist';
+import type { ReplicationLog } from './replication-log.js';
+import type { UploadTask } from './upload-worker.js';
+
+/** Chunk size of checkpoint uploads and of object-store messages. */
+const CHUNK_BYTES = 128 * 1024;
+
+/** A checkpoint's state, loaded: what a replica or a restore starts from. */
+export interface Bootstrap {
+  readonly version: Version;
+  readonly entries: readonly CheckpointEntry[];
+}
+
+/** The versions of the checkpoints in the object store, oldest first. */
+export async function listCheckpoints(log: ReplicationLog): Promise<Version[]> {
+  const objects = await (await log.objects()).list();
+  const versions: Version[] = [];
+  for (const info of objects) {
+    const version = info.deleted ? undefined : parseCheckpointName(info.name);
+    if (version !== undefined) versions.push(version);
+  }
+  return versions.sort((a, b) => a - b);
+}
+
+/** Streams the local checkpoint file `path` (at `version`) into the object store, in chunks: never the whole file in memory. */
+export async function putCheckpointFile(log: ReplicationLog, path: string, version: Version): Promise<void> {
+  const file = createReadStream(path, { highWaterMark: CHUNK_BYTES });
+  await (await log.objects()).put({ name: checkpointName(version), options: { max_chunk_size: CHUNK_BYTES } }, Readable.toWeb(file) as unknown as ReadableStream<Uint8Array>);
+}
+
+/** Where to run an upload on a worker thread of its own (with its own connection). */
+export interface UploadWorker {
+  readonly servers: readonly string[];
+  readonly timeoutMs: number;
+}
+
+const here = fileURLToPath(import.meta.url);
+// Run from its TypeScript source (tests), the worker still loads the built `dist/upload-worker.js`.
+const WORKER_FILE = here.endsWith('.ts') ? join(dirname(here), '..', 'dist', 'upload-worker.js') : join(dirname(here), 'upload-worker.js');
+
+function uploadOnWorker(worker: UploadWorker, name: string, path: string, version: Version): Promise<void> {
+  const task: UploadTask = { servers: worker.servers, name, timeoutMs: worker.timeoutMs, path, version };
+  return new Promise((resolve, reject) => {
+    const thread = new Worker(WORKER_FILE, { workerData: task });
+    let result: { ok: boolean; message?: string } | undefined;
+    thread.once('message', (message: { ok: boolean; message?: string }) => (result = message));
+    thread.once('error', reject);
+    thread.once('exit', () => {
+      if (result?.ok === true) resolve();
+      else reject(new IoError(`checkpoint ${version} upload failed: ${result?.message ?? 'the upload worker exited'}`));
+    });
+  });
+}
+
+/**
+ * Uploads the local checkpoint file `path` (at `version`) to the object store,
+ * streamed in chunks (on a worker thread when `worker` says where to connect),
+ * then keeps only the newest `keep` checkpoints and removes the stream
+ * messages the oldest kept one covers.
+ */
+export async function uploadCheckpoint(log: ReplicationLog, path: string, version: Version, keep: number, worker?: UploadWorker): Promise<void> {
+  if (worker !== undefined && existsSync(WORKER_FILE)) await uploadOnWorker(worker, log.name, path, version);
+  else await putCheckpointFile(log, path, version);
+  const store = await log.objects();
+  const versions = await listCheckpoints(log);
+  const drop = versions.slice(0, Math.max(0, versions.length - keep));
+  for (const old of drop) await store.delete(checkpointName(old));
+  const oldestKept = versions[drop.length];
+  if (oldestKept === undefined) return;
+  const tail = await log.tail();
+  // The newest message always stays: it is how a primary learns where the stream ends.
+  const seq = Math.min(await log.seqAfter(oldestKept, tail), tail.seq);
+  if (seq > tail.firstSeq && tail.firstSeq > 0) await log.purgeBelow(seq);
+}
+
+/**
+ * Loads the checkpoint at `version` from the object store: streamed to a
+ * temporary file `scratch`, then read and verified like a local checkpoint.
+ */
+export async function downloadCheckpoint(log: ReplicationLog, version: Version, scratch: string): Promise<Bootstrap> {
+  const result = await (await log.objects()).get(checkpointName(version));
+  if (result === null) throw new ReplicationError(`checkpoint ${version} of ${JSON.stringify(log.names.stream)} is no longer in the object store`, false);
+  try {
+    await pipeline(Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>), createWriteStream(scratch) as Writable);
+    const error = await result.error;
+    if (error !== null && error !== undefined) throw error;
+    const contents = await readCheckpoint(nodeFileSystem, scratch);
+    return { version: contents.version, entries: contents.entries };
+  } finally {
+    await rm(scratch, { force: true });
+  }
+}

@@ -1,0 +1,14 @@
+export { Shipper } from './shipper.js';
+export type { ShippingHost, ShippingStats } from './shipper.js';
+export { Follower } from './follower.js';
+export type { FollowerHost, ReplicaEvent, ReplicaLag } from './follower.js';
+export { ReplicationLog } from './replication-log.js';
+export type { LogTail } from './replication-log.js';
+export { listCheckpoints, uploadCheckpoint, downloadCheckpoint } from './checkpoint-store.js';
+export type { Bootstrap } from './checkpoint-store.js';
+export { restore } from './restore.js';
+export type { RestoreOptions, RestoreReport } from './restore.js';
+export { ACK_MODES, parseReplicateOptions } from './replicate-options.js';
+export type { AckMode, ReplicateOptions, ReplicateOptionsParsed } from './replicate-options.js';
+export { logNames, parseServers, positiveInteger } from './names.js';
+export type { LogNames } from './names.js';

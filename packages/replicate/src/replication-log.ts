@@ -1,0 +1,154 @@
+import { IoError, type CommitRecord, type Version } from '@epochdb/core';
+import { connect, DeliverPolicy, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection, type ObjectStore, type PubAck } from 'nats';
+import { logNames, type LogNames } from './names.js';
+import { decodeRecordMessage, messageFirstVersion, messageVersion, PRIMARY_HEADER, type RecordMessage } from './record-message.js';
+
+/** The newest message of the stream, as {@link ReplicationLog.last} reports it. */
+export interface LogTail {
+  /** Stream sequence of the newest message (0: empty stream). */
+  readonly seq: number;
+  /** The version it carries (0: empty stream). */
+  readonly version: Version;
+  /** The primary instance that published it (`''`: empty stream). */
+  readonly primary: string;
+  /** Sequence and version of the oldest message still in the stream (seq 0: empty). */
+  readonly firstSeq: number;
+  readonly firstVersion: Version;
+}
+
+/** Longest {@link ReplicationLog.close} waits for buffered messages to go out. */
+const CLOSE_DRAIN_MS = 1000;
+
+/** JetStream's error code for a publish whose expected last sequence did not match. */
+const WRONG_LAST_SEQUENCE = 10071;
+
+/** Whether `error` is JetStream refusing a publish because the stream moved on. */
+export function isWrongLastSequence(error: unknown): boolean {
+  const apiError = (error as { api_error?: { err_code?: number } } | undefined)?.api_error;
+  return apiError?.err_code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(String((error as Error | undefined)?.message));
+}
+
+/**
+ * One database's replication log in JetStream: a stream of commit records
+ * (one message per version, in version order) and an object store of
+ * checkpoints. Thin: it knows the names, the message format and the queries;
+ * the shipper and the follower decide what to do.
+ */
+export class ReplicationLog {
+  /** The replicated database's name. */
+  readonly name: string;
+  readonly names: LogNames;
+  readonly #nc: NatsConnection;
+  readonly #jsm: JetStreamManager;
+  readonly #js: JetStreamClient;
+  #objects: ObjectStore | undefined;
+
+  private constructor(name: string, names: LogNames, nc: NatsConnection, jsm: JetStreamManager) {
+    this.name = name;
+    this.names = names;
+    this.#nc = nc;
+    this.#jsm = jsm;
+    this.#js = nc.jetstream();
+  }
+
+  /** Connects to `servers` (reconnecting forever afterwards) and makes sure the stream exists. */
+  static async open(servers: readonly string[], name: string, timeoutMs: number): Promise<ReplicationLog> {
+    const names = logNames(name, 'replication');
+    const nc = await connect({ servers: [...servers], timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 200, name: `epochdb ${name}` }).catch((error: unknown) => {
+      throw new IoError(`cannot reach NATS at ${servers.join(', ')}: ${(error as Error).message}`, { cause: error });
+    });
+    try {
+      const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
+      const log = new ReplicationLog(name, names, nc, jsm);
+      await log.#ensureStream();
+      return log;
+    } catch (error) {
+      await nc.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async #ensureStream(): Promise<void> {
+    try {
+      await this.#jsm.streams.info(this.names.stream);
+    } catch {
+      await this.#jsm.streams
+        .add({ name: this.names.stream, subjects: [this.names.subject], storage: StorageType.File, retention: RetentionPolicy.Limits, allow_direct: true, duplicate_window: 120_000_000_000 })
+        // Another process may have created it meanwhile.
+        .catch(async (error: unknown) => {
+          await this.#jsm.streams.info(this.names.stream).catch(() => Promise.reject(error));
+        });
+    }
+  }
+
+  /** The newest and oldest messages of the stream. */
+  async tail(): Promise<LogTail> {
+    const info = await this.#jsm.streams.info(this.names.stream);
+    const { last_seq: lastSeq, first_seq: firstSeq, messages } = info.state;
+    if (messages === 0) return { seq: lastSeq, version: 0, primary: '', firstSeq: 0, firstVersion: 0 };
+    const last = await this.#jsm.streams.getMessage(this.names.stream, { seq: lastSeq });
+    const first = firstSeq === lastSeq ? last : await this.#jsm.streams.getMessage(this.names.stream, { seq: firstSeq });
+    return { seq: lastSeq, version: messageVersion(last.header), primary: last.header.get(PRIMARY_HEADER), firstSeq, firstVersion: messageFirstVersion(first.header) };
+  }
+
+  /** The primary that published the message at `seq`. */
+  async primaryAt(seq: number): Promise<string> {
+    return (await this.#jsm.streams.getMessage(this.names.stream, { seq })).header.get(PRIMARY_HEADER);
+  }
+
+  /** The stream sequence of the first message holding a version above `version` (`tail.seq + 1` if none). Binary search: versions grow with sequences. */
+  async seqAfter(version: Version, tail: LogTail): Promise<number> {
+    if (tail.firstSeq === 0) return tail.seq + 1;
+    let lo = tail.firstSeq;
+    let hi = tail.seq + 1;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const message = await this.#jsm.streams.getMessage(this.names.stream, { seq: mid });
+      if (messageVersion(message.header) > version) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /** Publishes `message`, expecting the stream's last sequence to be `expectSeq`; its newest version is its message id. */
+  publish(message: RecordMessage, expectSeq: number, timeoutMs: number): Promise<PubAck> {
+    return this.#js.publish(this.names.subject, message.data, { msgID: String(message.last), expect: { lastSequence: expectSeq }, headers: message.headers, timeout: timeoutMs });
+  }
+
+  /** Reads commit records from stream sequence `seq` on, in order, through an ordered consumer (it resumes by itself across reconnects). */
+  async follow(seq: number): Promise<ConsumerMessages> {
+    const consumer = await this.#js.consumers.get(this.names.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
+    // Short pulls: after a server restart, missed heartbeats make the ordered consumer start again within seconds.
+    return consumer.consume({ max_messages: 512, expires: 2000 });
+  }
+
+  /** Decodes a followed message into its commit records. */
+  static records(data: Uint8Array, seq: number): CommitRecord[] {
+    return decodeRecordMessage(data, seq);
+  }
+
+  /** Removes every message with a sequence below `seq`. */
+  async purgeBelow(seq: number): Promise<void> {
+    await this.#jsm.streams.purge(this.names.stream, { seq });
+  }
+
+  /** The checkpoint object store (created on first use). */
+  async objects(): Promise<ObjectStore> {
+    this.#objects ??= await this.#js.views.os(this.names.bucket, { storage: StorageType.File });
+    return this.#objects;
+  }
+
+  /** Resolves when the connection is closed (by {@link ReplicationLog.close} or for good). */
+  get closed(): Promise<void | Error> {
+    return this.#nc.closed();
+  }
+
+  /** Closes the connection, flushing what it has buffered (for at most a second: a server that is away gets nothing more). */
+  async close(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_DRAIN_MS)));
+    await Promise.race([this.#nc.drain().catch(() => undefined), late]);
+    clearTimeout(timer);
+    if (!this.#nc.isClosed()) await this.#nc.close();
+  }
+}

@@ -1,0 +1,87 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { InvalidOptionError, ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
+import { writeBackup } from '@epochdb/persist';
+import { downloadCheckpoint, listCheckpoints } from './checkpoint-store.js';
+import { logNames, parseServers, positiveInteger } from './names.js';
+import { ReplicationLog } from './replication-log.js';
+
+/** Options of {@link restore}. */
+export interface RestoreOptions {
+  /** NATS server address(es). */
+  readonly servers: string | readonly string[];
+  /** The replicated database's name. */
+  readonly name: string;
+  /** The version to restore (default: the newest in the stream). */
+  readonly version?: Version;
+  /** The directory to build (must not exist or be empty); `open({ dir })` opens it. */
+  readonly dir: string;
+  /** Called as records are applied: `done` of `total` versions after the checkpoint. */
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Connection timeout, ms (default 5000). */
+  readonly timeoutMs?: number;
+}
+
+/** What {@link restore} built. */
+export interface RestoreReport {
+  readonly version: Version;
+  /** The checkpoint it started from (0: the stream alone). */
+  readonly checkpointVersion: Version;
+  /** Records applied after the checkpoint. */
+  readonly records: number;
+  readonly entries: number;
+}
+
+/**
+ * Builds a database directory at any version the replication log still
+ * covers: the newest checkpoint at or below it from the object store, plus
+ * the stream's records after it. A `REPLICATION` error if the log no longer
+ * reaches back that far.
+ *
+ * @example
+ * await restore({ servers: '127.0.0.1:4222', name: 'orders', version: 1200, dir: './orders-at-1200' });
+ */
+export async function restore(options: RestoreOptions): Promise<RestoreReport> {
+  const servers = parseServers(options.servers, 'restore()');
+  if (typeof options.dir !== 'string' || options.dir.length === 0) throw new InvalidOptionError('restore(): dir must be a non-empty path');
+  const version = options.version === undefined ? undefined : positiveInteger(options.version, 0, 'restore(): version');
+  logNames(options.name, 'restore()');
+  const log = await ReplicationLog.open(servers, options.name, positiveInteger(options.timeoutMs, 5000, 'restore(): timeoutMs'));
+  try {
+    const tail = await log.tail();
+    const target = version ?? tail.version;
+    if (target > tail.version) throw new ReplicationError(`restore(): version ${target} is newer than the replication log of ${JSON.stringify(options.name)} (at ${tail.version})`, false);
+    const checkpoint = (await listCheckpoints(log)).filter((v) => v <= target).at(-1) ?? 0;
+    if (tail.firstSeq > 0 && checkpoint < tail.firstVersion - 1 && target >= tail.firstVersion - 1) {
+      throw new ReplicationError(`restore(): the replication log of ${JSON.stringify(options.name)} starts at version ${tail.firstVersion} and no checkpoint at or below ${target} covers what is before it`, false);
+    }
+    const entries = new Map<string, CheckpointEntry>();
+    if (checkpoint > 0) {
+      const loaded = await downloadCheckpoint(log, checkpoint, join(tmpdir(), `epochdb-restore-${randomUUID()}.ckpt`));
+      for (const entry of loaded.entries) entries.set(entry.key, entry);
+    }
+    const total = target - checkpoint;
+    let done = 0;
+    if (total > 0) {
+      const messages = await log.follow(await log.seqAfter(checkpoint, tail));
+      read: for await (const message of messages) {
+        for (const record of ReplicationLog.records(message.data, message.seq)) {
+          if (record.version <= checkpoint + done) continue;
+          if (record.version !== checkpoint + done + 1) throw new ReplicationError(`restore(): the replication log skips from version ${checkpoint + done} to ${record.version}`, false);
+          for (const op of record.ops) {
+            if (op.kind !== 'put') entries.delete(op.key);
+            else entries.set(op.key, { key: op.key, encoded: op.encoded, version: record.version, run: op.run, type: op.type, expiresAt: op.expiresAt });
+          }
+          options.onProgress?.(++done, total);
+          if (done === total) break read;
+        }
+      }
+      messages.stop();
+    }
+    await writeBackup(options.dir, target, entries.values());
+    return Object.freeze({ version: target, checkpointVersion: checkpoint, records: done, entries: entries.size });
+  } finally {
+    await log.close();
+  }
+}

@@ -1,0 +1,301 @@
+import { randomUUID } from 'node:crypto';
+import { ReplicationError, VersionUnavailableError, type CommitRecord, type Version } from '@epochdb/core';
+import { nodeFileSystem, readWalHistory } from '@epochdb/persist';
+import { encodeRecordMessages } from './record-message.js';
+import { isWrongLastSequence, ReplicationLog, type LogTail } from './replication-log.js';
+import type { ReplicateOptionsParsed } from './replicate-options.js';
+
+/** What the shipper needs from the database it ships. */
+export interface ShippingHost {
+  /** The newest committed version. */
+  readonly version: Version;
+  /** The database directory: its WAL is the source of what to ship. */
+  readonly dir: string;
+  /** Resolves when everything committed so far is durable locally. */
+  flushed(): Promise<void>;
+  /** Called once if another primary holds the log: from then on every write is refused with this error. */
+  fenced(error: ReplicationError): void;
+  /** The newest local checkpoint's version (0: none). */
+  readonly checkpointVersion: Version;
+  /** Uploads the local checkpoint at `version` to the object store. */
+  uploadCheckpoint(version: Version): Promise<void>;
+}
+
+/** Counters of a {@link Shipper}. */
+export interface ShippingStats {
+  /** The newest version JetStream has stored. */
+  readonly shippedVersion: Version;
+  /** Committed versions not yet stored by JetStream. */
+  readonly backlog: number;
+  readonly connected: boolean;
+  /** Set once another primary holds the log. */
+  readonly fenced: boolean;
+  /** Records published (retries count once each). */
+  readonly published: number;
+  /** Times the shipper lost the connection or its place and synced again. */
+  readonly resyncs: number;
+  /** Times the WAL no longer held the next version and the stream went on after an uploaded checkpoint. */
+  readonly checkpointJumps: number;
+}
+
+/** Records published (grouped into messages, see `encodeRecordMessages`) before waiting for their acknowledgements. */
+const WINDOW = 8192;
+/** Commit records kept in memory for shipping; past this, the backlog is read back from the WAL. */
+const MAX_QUEUED = 50_000;
+const RETRY_MS = 100;
+const MAX_RETRY_MS = 1_000;
+
+interface Waiter {
+  readonly version: Version;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/**
+ * Ships a primary's commit records to its JetStream stream, in version
+ * order, each after it is durable locally. Publishes with the version as
+ * message id (a retry is deduplicated) and with the expected last sequence
+ * (a second primary cannot interleave: the first one to find a message of
+ * another primary after its own is fenced). When NATS is unreachable the
+ * backlog waits, in memory up to a bound, then in the WAL, and is shipped
+ * from where the stream ends once NATS is back: no gap, no duplicate.
+ */
+export class Shipper {
+  readonly #host: ShippingHost;
+  readonly #options: ReplicateOptionsParsed;
+  /** This instance's id, in every message it publishes. */
+  readonly #primary = randomUUID();
+  #log: ReplicationLog | undefined;
+  #tail: LogTail | undefined;
+  /** The stream sequence this instance first published after: a message of another primary past it means a second primary. */
+  #ownedAfter: number | undefined;
+  #queue: CommitRecord[] = [];
+  #waiters: Waiter[] = [];
+  #fenced: ReplicationError | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #published = 0;
+  #resyncs = 0;
+  #jumps = 0;
+  /** The newest version known durable locally. */
+  #localDurable: Version;
+
+  constructor(host: ShippingHost, options: ReplicateOptionsParsed) {
+    this.#host = host;
+    this.#options = options;
+    this.#localDurable = host.version;
+  }
+
+  /** The connected log, if any (checkpoint upload uses it). */
+  get log(): ReplicationLog | undefined {
+    return this.#log;
+  }
+
+  /** The newest version JetStream has stored. */
+  get shippedVersion(): Version {
+    return this.#tail?.version ?? 0;
+  }
+
+  /**
+   * Starts shipping. Waits up to `timeoutMs` for a first contact with NATS
+   * and rejects with a {@link ReplicationError} if the stream is ahead of the
+   * local database (another primary, or this directory is older than the log);
+   * NATS being unreachable is no error: commits go on locally.
+   */
+  async start(): Promise<void> {
+    const first = this.#sync().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, this.#options.timeoutMs, 'timeout').unref());
+    const result = await Promise.race([first, timeout]);
+    if (result instanceof ReplicationError) {
+      await this.close();
+      throw result;
+    }
+    // The loop goes on from the first contact, whenever it ends: never two at once.
+    this.#loop = first.then((error) => {
+      if (error instanceof ReplicationError) return this.#fence(error);
+      if (error !== undefined) this.#tail = undefined;
+      return this.#run();
+    });
+  }
+
+  /** Takes a new commit (a store commit listener); with `ack: 'replicated'`, the returned promise settles when JetStream stored it. */
+  committed(record: CommitRecord): Promise<void> | undefined {
+    if (this.#queue.length < MAX_QUEUED) this.#queue.push(record);
+    else this.#queue = [];
+    this.#wake?.();
+    if (this.#options.ack === 'local') return undefined;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(this.#notReplicated(record.version, `was not stored by JetStream within ${this.#options.timeoutMs} ms`));
+      }, this.#options.timeoutMs);
+      const waiter: Waiter = {
+        version: record.version,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      if (this.#fenced !== undefined) waiter.reject(this.#notReplicated(record.version, 'cannot be replicated: another primary holds the log'));
+      else this.#waiters.push(waiter);
+    });
+  }
+
+  #notReplicated(version: Version, why: string): ReplicationError {
+    const durable = this.#localDurable >= version;
+    return new ReplicationError(`write at version ${version} ${why}; it is ${durable ? '' : 'not yet '}durable locally${durable ? ' and will be shipped when JetStream is reachable' : ''}`, durable);
+  }
+
+  /** Counters. */
+  stats(): ShippingStats {
+    const shipped = this.shippedVersion;
+    return Object.freeze({
+      shippedVersion: shipped,
+      backlog: Math.max(0, this.#host.version - shipped),
+      connected: this.#log !== undefined && this.#tail !== undefined,
+      fenced: this.#fenced !== undefined,
+      published: this.#published,
+      resyncs: this.#resyncs,
+      checkpointJumps: this.#jumps,
+    });
+  }
+
+  /** Resolves when everything committed so far is stored by JetStream (or rejects once fenced). For tests and `close()`. */
+  async drained(timeoutMs: number): Promise<boolean> {
+    const target = this.#host.version;
+    const deadline = Date.now() + timeoutMs;
+    while (this.shippedVersion < target && this.#fenced === undefined && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return this.shippedVersion >= target;
+  }
+
+  /** Stops shipping and closes the connection; what is not shipped stays in the WAL for the next open. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wake?.();
+    await this.#loop;
+    const log = this.#log;
+    this.#log = undefined;
+    await log?.close();
+    for (const waiter of this.#waiters) waiter.reject(this.#notReplicated(waiter.version, 'was not stored by JetStream before close()'));
+    this.#waiters = [];
+  }
+
+  async #run(): Promise<void> {
+    let retryMs = RETRY_MS;
+    while (!this.#closed && this.#fenced === undefined) {
+      try {
+        if (this.#tail === undefined) await this.#sync();
+        if (this.#host.version <= this.shippedVersion) {
+          await new Promise<void>((resolve) => (this.#wake = resolve));
+          this.#wake = undefined;
+          continue;
+        }
+        await this.#shipBatch();
+        retryMs = RETRY_MS;
+      } catch (error) {
+        if (error instanceof ReplicationError) return this.#fence(error);
+        // Lost the connection or our place: find where the stream ends, then go on from there.
+        this.#tail = undefined;
+        this.#resyncs++;
+        if (this.#closed) return;
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+        retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+      }
+    }
+  }
+
+  /** Connects if needed and learns where the stream ends; a {@link ReplicationError} if another primary holds it. */
+  async #sync(): Promise<void> {
+    this.#log ??= await ReplicationLog.open(this.#options.servers, this.#options.name, this.#options.timeoutMs);
+    const tail = await this.#log.tail();
+    if (tail.version > this.#host.version) {
+      throw new ReplicationError(`the replication log ${JSON.stringify(this.#options.name)} is at version ${tail.version}, ahead of this database (version ${this.#host.version}): another primary writes to it`, false);
+    }
+    if (this.#ownedAfter !== undefined && tail.seq > this.#ownedAfter && tail.primary !== this.#primary) {
+      throw new ReplicationError(`another primary published version ${tail.version} to the replication log ${JSON.stringify(this.#options.name)}`, false);
+    }
+    this.#tail = tail;
+  }
+
+  /** Publishes the next window of records after the stream's end, pipelined, each expecting its predecessor's sequence. */
+  async #shipBatch(): Promise<void> {
+    const log = this.#log!;
+    const upTo = this.#host.version;
+    await this.#host.flushed();
+    this.#localDurable = Math.max(this.#localDurable, upTo);
+    const after = this.shippedVersion;
+    const records = await this.#pending(after, Math.min(upTo, after + WINDOW));
+    if (records === undefined) {
+      // The WAL no longer holds what comes next (a checkpoint covered it while NATS was away):
+      // the checkpoint goes to the object store, and the stream goes on after it. Replicas
+      // that see the jump re-bootstrap from that checkpoint.
+      const checkpoint = this.#host.checkpointVersion;
+      await this.#host.uploadCheckpoint(checkpoint);
+      this.#tail = { ...this.#tail!, version: checkpoint };
+      this.#jumps++;
+      return;
+    }
+    let seq = this.#tail!.seq;
+    const messages = encodeRecordMessages(records, this.#primary);
+    const acks = messages.map((message, i) => log.publish(message, seq + i, this.#options.timeoutMs));
+    // Once one fails the later ones fail too, and they may be left unawaited: observe them all.
+    for (const ack of acks) ack.catch(() => undefined);
+    this.#ownedAfter ??= seq;
+    for (let i = 0; i < messages.length; i++) {
+      let ack;
+      try {
+        ack = await acks[i]!;
+      } catch (error) {
+        if (isWrongLastSequence(error)) throw new Error('the stream moved on: sync again', { cause: error });
+        throw error;
+      }
+      // A retried publish is deduplicated: the stored one must be ours.
+      if (ack.duplicate && (await log.primaryAt(ack.seq)) !== this.#primary) {
+        throw new ReplicationError(`another primary published version ${messages[i]!.last} to the replication log ${JSON.stringify(this.#options.name)}`, false);
+      }
+      seq = ack.seq;
+      this.#published += messages[i]!.last - messages[i]!.first + 1;
+      this.#tail = { ...this.#tail!, seq, version: messages[i]!.last, primary: this.#primary };
+    }
+    this.#shipped(this.shippedVersion);
+  }
+
+  /** Records in `(after, upTo]`: from memory when it holds them all, else from the WAL; `undefined` if a checkpoint covered them. */
+  async #pending(after: Version, upTo: Version): Promise<CommitRecord[] | undefined> {
+    const queue = this.#queue;
+    let start = 0;
+    while (start < queue.length && queue[start]!.version <= after) start++;
+    if (start > 0) this.#queue = queue.slice(start);
+    if (this.#queue[0]?.version === after + 1) return this.#queue.slice(0, upTo - after);
+    try {
+      return await readWalHistory(nodeFileSystem, this.#host.dir, after, upTo);
+    } catch (error) {
+      if (!(error instanceof VersionUnavailableError) || this.#host.checkpointVersion <= after) throw error;
+      return undefined;
+    }
+  }
+
+  #shipped(version: Version): void {
+    const done = this.#waiters.filter((w) => w.version <= version);
+    if (done.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => w.version > version);
+    for (const waiter of done) waiter.resolve();
+  }
+
+  #fence(error: ReplicationError): void {
+    this.#fenced = error;
+    this.#host.fenced(error);
+    for (const waiter of this.#waiters) waiter.reject(this.#notReplicated(waiter.version, `cannot be replicated: ${error.message}`));
+    this.#waiters = [];
+  }
+}
