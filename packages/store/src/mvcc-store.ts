@@ -24,7 +24,6 @@ import { Leases } from './leases.js';
 import type { PendingWrite } from './pending-write.js';
 import type { ReadApi } from './read-api.js';
 import { ReadView, type IndexName } from './read-view.js';
-import { parseScanOptions } from './scan-options.js';
 import { Snapshot } from './snapshot.js';
 import { makeHost, type SnapshotHost, type TransactionHost } from './store-host.js';
 import { DEFAULT_STORE_OPTIONS, definedOnly, type MvccStoreOptions, type StoreStats } from './store-options.js';
@@ -32,6 +31,7 @@ import { Transaction, type TransactionOptions, type TxCollectionLike } from './t
 import { TtlCleaner } from './ttl-cleaner.js';
 import { TtlIndex } from './ttl-index.js';
 import { VersionChains } from './version-chains.js';
+import { ViewReader } from './view-reader.js';
 import { Versions, type VersionId } from './versions.js';
 import { prepareBatch, prepareDelete, preparePut, type BatchOp, type BatchOptions, type DeleteOptions, type PutOptions } from './write-options.js';
 
@@ -73,6 +73,8 @@ export class MvccStore implements ReadApi {
   /** Versions below this were never in memory (loaded from a checkpoint without history). */
   #historyFloor: Version = 0;
   readonly #compactor: Compactor;
+  /** The read API's checks and argument validation (point reads take a faster path on the live tree). */
+  readonly #reader: ViewReader = new ViewReader(this, '', (operation) => this.assertOpen(operation));
   readonly #host: SnapshotHost & TransactionHost;
 
   constructor(options: Partial<MvccStoreOptions> = {}) {
@@ -138,7 +140,7 @@ export class MvccStore implements ReadApi {
   /** Entries in key order, lazily, as of the version the scan starts at (it pins that version until it ends). */
   scan(options?: ScanOptions): IterableIterator<Entry> {
     this.assertOpen('scan');
-    const range = parseScanOptions(options, 'scan(): options');
+    const range = this.#reader.scanRange(options);
     const { view, release } = this.#pinnedLiveView();
     return view.entries(range, () => this.assertOpen('scan'), release);
   }
@@ -515,12 +517,9 @@ export class MvccStore implements ReadApi {
   }
 
   #liveIndexed(index: IndexName, tag: string, options: ScanOptions | undefined): IterableIterator<Entry> {
-    const operation = index === 'run' ? 'byRun' : 'byType';
-    this.assertOpen(operation);
-    const parsedTag = this.parseTag(tag, `${operation}(): ${index}`);
-    const range = parseScanOptions(options, `${operation}(): options`);
+    const { operation, tag: parsed, range } = this.#reader.indexedRange(index, tag, options);
     const { view, release } = this.#pinnedLiveView();
-    return view.indexed(index, parsedTag, range, () => this.assertOpen(operation), release);
+    return view.indexed(index, parsed, range, () => this.assertOpen(operation), release);
   }
 
   #openSnapshot(version: Version, leased = true): Snapshot {

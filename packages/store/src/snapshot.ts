@@ -1,10 +1,10 @@
-import { LeaseExpiredError, SnapshotReleasedError, assertKey, type CheckpointEntry, type Entry, type Version } from '@epochdb/core';
+import { LeaseExpiredError, SnapshotReleasedError, type CheckpointEntry, type Entry, type Version } from '@epochdb/core';
 import type { ScanOptions } from './key-range.js';
 import type { LeaseHolder } from './leases.js';
 import type { ReadApi } from './read-api.js';
-import type { IndexName, ReadView } from './read-view.js';
-import { parseScanOptions } from './scan-options.js';
+import type { ReadView } from './read-view.js';
 import type { SnapshotHost } from './store-host.js';
+import { ViewReader } from './view-reader.js';
 
 /**
  * A read-only view of the database at one version. Creating one is O(1): it
@@ -17,6 +17,7 @@ export class Snapshot implements ReadApi, Disposable, LeaseHolder {
   readonly #store: SnapshotHost;
   readonly #view: ReadView;
   readonly #leased: boolean;
+  readonly #reader: ViewReader;
   #released = false;
   #leaseExpired = false;
 
@@ -25,6 +26,7 @@ export class Snapshot implements ReadApi, Disposable, LeaseHolder {
     this.#store = store;
     this.#view = view;
     this.#leased = leased;
+    this.#reader = new ViewReader(store, 'snapshot.', (operation) => this.#check(operation));
     if (leased) store.holdLease(this);
   }
 
@@ -52,37 +54,27 @@ export class Snapshot implements ReadApi, Disposable, LeaseHolder {
   }
 
   get(key: string): unknown {
-    this.#check('get');
-    assertKey(key, 'snapshot.get(): key', this.#store.maxKeyBytes);
-    const id = this.#view.node(key);
-    return id === 0 ? undefined : this.#view.versions.read(key, id);
+    return this.#reader.get(this.#view, key);
   }
 
   getEntry(key: string): Entry | undefined {
-    this.#check('getEntry');
-    assertKey(key, 'snapshot.getEntry(): key', this.#store.maxKeyBytes);
-    const id = this.#view.node(key);
-    return id === 0 ? undefined : this.#view.versions.entry(key, id);
+    return this.#reader.getEntry(this.#view, key);
   }
 
   has(key: string): boolean {
-    this.#check('has');
-    assertKey(key, 'snapshot.has(): key', this.#store.maxKeyBytes);
-    return this.#view.node(key) !== 0;
+    return this.#reader.has(this.#view, key);
   }
 
   scan(options?: ScanOptions): IterableIterator<Entry> {
-    this.#check('scan');
-    const range = parseScanOptions(options, 'snapshot.scan(): options');
-    return this.#view.entries(range, () => this.#check('scan'));
+    return this.#reader.scan(this.#view, options);
   }
 
   byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
-    return this.#indexed('run', run, options);
+    return this.#reader.indexed(this.#view, 'run', run, options);
   }
 
   byType(type: string, options?: ScanOptions): IterableIterator<Entry> {
-    return this.#indexed('type', type, options);
+    return this.#reader.indexed(this.#view, 'type', type, options);
   }
 
   /**
@@ -108,14 +100,6 @@ export class Snapshot implements ReadApi, Disposable, LeaseHolder {
 
   [Symbol.dispose](): void {
     this.release();
-  }
-
-  #indexed(index: IndexName, tag: string, options: ScanOptions | undefined): IterableIterator<Entry> {
-    const operation = index === 'run' ? 'byRun' : 'byType';
-    this.#check(operation);
-    const parsed = this.#store.parseTag(tag, `snapshot.${operation}(): ${index}`);
-    const range = parseScanOptions(options, `snapshot.${operation}(): options`);
-    return this.#view.indexed(index, parsed, range, () => this.#check(operation));
   }
 
   #check(operation: string): void {

@@ -1,4 +1,4 @@
-import { DEFAULT_VALUE_CACHE_ENTRIES, DEFAULT_VALUE_SEGMENT_BYTES, systemClock, type Clock, type Version } from '@epochdb/core';
+import { openOptionsSchema, systemClock, type Clock, type Version } from '@epochdb/core';
 import type { ValueMemoryStats } from './value-memory.js';
 
 /** Options of an {@link MvccStore}: every field required (defaults live in `openOptionsSchema`, see {@link DEFAULT_STORE_OPTIONS}). */
@@ -29,19 +29,26 @@ export interface MvccStoreOptions {
   readonly allocateSegment?: ((bytes: number) => SharedArrayBuffer) | undefined;
 }
 
-/** The options a bare `new MvccStore()` gets (tests, tools); `open()` derives its own from `openOptionsSchema`. */
+/** `open()`'s defaults, from the one place they are defined (`openOptionsSchema` in core). */
+const OPEN_DEFAULTS = openOptionsSchema.parse({});
+
+/**
+ * The options a bare `new MvccStore()` gets (tests, tools): `open()`'s
+ * defaults, except the memory budget, which `open()` derives from the machine
+ * and a bare store does without.
+ */
 export const DEFAULT_STORE_OPTIONS: MvccStoreOptions = Object.freeze({
   clock: systemClock,
-  maxKeyBytes: 1024,
-  maxValueBytes: 16 * 1024 * 1024,
-  retainVersions: 0,
-  maxTransactionOps: 100_000,
-  maxTransactionBytes: 64 * 1024 * 1024,
-  snapshotLeaseMs: 60_000,
+  maxKeyBytes: OPEN_DEFAULTS.maxKeyBytes,
+  maxValueBytes: OPEN_DEFAULTS.maxValueBytes,
+  retainVersions: OPEN_DEFAULTS.retainVersions,
+  maxTransactionOps: OPEN_DEFAULTS.maxTransactionOps,
+  maxTransactionBytes: OPEN_DEFAULTS.maxTransactionBytes,
+  snapshotLeaseMs: OPEN_DEFAULTS.snapshotLeaseMs,
   maxMemoryBytes: 0,
   maxHeapBytes: 0,
-  segmentBytes: DEFAULT_VALUE_SEGMENT_BYTES,
-  valueCacheEntries: DEFAULT_VALUE_CACHE_ENTRIES,
+  segmentBytes: OPEN_DEFAULTS.valueSegmentBytes,
+  valueCacheEntries: OPEN_DEFAULTS.valueCacheEntries,
 });
 
 /** Counters describing the store. */

@@ -1,4 +1,4 @@
-import { LeaseExpiredError, LimitExceededError, TransactionFinishedError, UNCOMMITTED_VERSION, assertKey, readEncoded, type Entry, type SyncMode, type Version } from '@epochdb/core';
+import { LeaseExpiredError, LimitExceededError, TransactionFinishedError, UNCOMMITTED_VERSION, readEncoded, type Entry, type SyncMode, type Version } from '@epochdb/core';
 import { compareStrings } from './btree.js';
 import type { RangeRead } from './commit-log.js';
 import type { Isolation } from './isolation.js';
@@ -7,7 +7,7 @@ import type { LeaseHolder } from './leases.js';
 import { expiryOf, type PendingWrite } from './pending-write.js';
 import type { ReadApi } from './read-api.js';
 import type { IndexName, ReadView } from './read-view.js';
-import { parseScanOptions } from './scan-options.js';
+import { ViewReader } from './view-reader.js';
 import type { TransactionHost } from './store-host.js';
 import type { VersionId } from './versions.js';
 import { writeBytes, type DeleteOptions, type PutOptions } from './write-options.js';
@@ -48,6 +48,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   readonly #store: TransactionHost;
   readonly #view: ReadView;
   readonly #writes = new Map<string, PendingWrite>();
+  readonly #reader: ViewReader;
   /** What the transaction read: tracked only under `'serializable'`. */
   readonly #readKeys: Set<string> | undefined;
   readonly #ranges: RangeRead[] | undefined;
@@ -62,6 +63,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     this.#store = store;
     this.#sync = sync;
     this.#view = view;
+    this.#reader = new ViewReader(store, 'tx.', (operation) => this.#check(operation));
     this.isolation = isolation;
     if (isolation === 'serializable') {
       this.#readKeys = new Set();
@@ -111,8 +113,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   }
 
   scan(options?: ScanOptions): IterableIterator<Entry> {
-    this.#check('scan');
-    const range = parseScanOptions(options, 'tx.scan(): options');
+    const range = this.#reader.scanRange(options);
     this.#ranges?.push({ range });
     return this.#merged('scan', range, this.#view.entries(range.withoutLimit()), undefined);
   }
@@ -219,8 +220,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   }
 
   #read<T>(operation: string, key: string, pending: (write: PendingWrite) => T, committed: (id: VersionId) => T): T | undefined {
-    this.#check(operation);
-    assertKey(key, `tx.${operation}(): key`, this.#store.maxKeyBytes);
+    this.#reader.key(operation, key);
     const write = this.#writes.get(key);
     if (write !== undefined) return this.#pendingVisible(write) ? pending(write) : undefined;
     this.#readKeys?.add(key);
@@ -229,10 +229,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   }
 
   #indexed(index: IndexName, tag: string, options: ScanOptions | undefined): IterableIterator<Entry> {
-    const operation = index === 'run' ? 'byRun' : 'byType';
-    this.#check(operation);
-    const parsed = this.#store.parseTag(tag, `tx.${operation}(): ${index}`);
-    const range = parseScanOptions(options, `tx.${operation}(): options`);
+    const { operation, tag: parsed, range } = this.#reader.indexedRange(index, tag, options);
     this.#ranges?.push({ range, index: { name: index, tag: parsed } });
     return this.#merged(operation, range, this.#view.indexed(index, parsed, range.withoutLimit()), (w) => w[index] === parsed);
   }

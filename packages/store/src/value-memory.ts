@@ -1,4 +1,4 @@
-import { CorruptionError, InvalidValueError, decodeStored, readEncoded, type GatherSource, type Version } from '@epochdb/core';
+import { CorruptionError, DEFAULT_VALUE_SEGMENT_BYTES, InvalidValueError, decodeStored, readEncoded, type GatherSource, type Version } from '@epochdb/core';
 import { COPY_ON_READ, HAS_EXPIRY, HAS_TAGS, KIND_KNOWN, OWN_ID, PREV, TOMBSTONE, alignUp, headerBytes, recordSize, sizeAt, tagsAt, writeHeader, type Segment } from './record-layout.js';
 
 export { COPY_ON_READ, EXPIRY, HEADER_BYTES, KIND_KNOWN, TOMBSTONE, recordSize } from './record-layout.js';
@@ -73,7 +73,7 @@ export class ValueMemory {
   /** Buffers allocated by {@link reserve} for appends to come, used before any other. */
   readonly #ready: SharedArrayBuffer[] = [];
 
-  constructor(segmentBytes = DEFAULT_SEGMENT_BYTES, allocate: (bytes: number) => SharedArrayBuffer = (bytes) => new SharedArrayBuffer(bytes)) {
+  constructor(segmentBytes = DEFAULT_VALUE_SEGMENT_BYTES, allocate: (bytes: number) => SharedArrayBuffer = (bytes) => new SharedArrayBuffer(bytes)) {
     this.#allocate = allocate;
     if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 4096 || segmentBytes % 8 !== 0) {
       throw new RangeError(`segmentBytes must be a multiple of 8 of at least 4096, got ${segmentBytes}`);
@@ -512,8 +512,6 @@ export interface ValueMemoryStats {
   readonly segmentsCleaned: number;
 }
 
-/** Default segment size: few, large buffers (V8 starts GCs when external memory grows fast in small steps). */
-export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 /** Addresses are `segment index · 2^32 + offset`, exact in a double. */
 const SEGMENT_STRIDE = 2 ** 32;
 const MAX_SEGMENTS = 2 ** 20;

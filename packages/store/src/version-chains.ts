@@ -183,18 +183,22 @@ export class VersionChains {
   /** Cuts the versions of `key` older than `id` once the horizon has passed it; drops a tombstone nobody needs. */
   #collectBelow(key: string, id: VersionId, version: Version, horizon: Version, current: Version, minPinned: Version | undefined): void {
     const versions = this.#versions;
-    const head = this.primary.get(key);
     // The queue holds the version itself: cutting below it is O(1), not a walk down from the head.
     // A version dropped meanwhile (a later write dropped its whole chain) is freed, and its id may
     // name a newer record now: the queued version tells them apart.
-    if (versions.memory.exists(id) && versions.version(id) === version) {
-      const cut = versions.prev(id);
-      if (cut !== 0) {
-        versions.setPrev(id, 0);
-        this.#drop(key, cut, head ?? 0);
-      }
+    if (!versions.memory.exists(id) || versions.version(id) !== version) return;
+    // The key's head is looked up only when needed (a B-tree walk per collected version was most of GC's time).
+    let head: VersionId | undefined | null = null;
+    const headOf = (): VersionId => (head === null ? (head = this.primary.get(key)) : head) ?? 0;
+    const cut = versions.prev(id);
+    if (cut !== 0) {
+      versions.setPrev(id, 0);
+      this.#drop(key, cut, headOf);
     }
-    if (head !== undefined && versions.isTombstone(head) && versions.prev(head) === 0 && versions.version(head) <= horizon) {
+    // Only a tombstone's own queue entry can find it alone at the head (a newer write queues its own entry).
+    if (!versions.isTombstone(id)) return;
+    head = headOf();
+    if (head !== 0 && versions.isTombstone(head) && versions.prev(head) === 0 && versions.version(head) <= horizon) {
       this.primary.delete(key);
       // The tree changed under the same version: readers opened from now on need a fresh clone.
       this.#cloneCache = undefined;
@@ -228,12 +232,12 @@ export class VersionChains {
    * Frees the chain starting at `dropped` (no longer reachable from the tree)
    * and removes the index entries no version still reachable from `kept` uses.
    */
-  #drop(key: string, dropped: VersionId, kept: VersionId): void {
+  #drop(key: string, dropped: VersionId, kept: VersionId | (() => VersionId)): void {
     const versions = this.#versions;
     for (const index of ['run', 'type'] as const) {
       for (let id = dropped; id !== 0; id = versions.prev(id)) {
         const tag = versions.tag(id, index);
-        if (tag === undefined || this.#chainHasTag(kept, index, tag)) continue;
+        if (tag === undefined || this.#chainHasTag(typeof kept === 'function' ? kept() : kept, index, tag)) continue;
         this.#deleteIndexEntry(this.indexTree(index), tag, key);
       }
     }
