@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const src = (pkg: string): string => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const src = (pkg: string, entry = 'index'): string => fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url));
 
 export default defineConfig({
   resolve: {
@@ -12,6 +12,9 @@ export default defineConfig({
       '@epochdb/persist': src('persist'),
       '@epochdb/workers': src('workers'),
       '@epochdb/replicate': src('replicate'),
+      // Subpath exports before the package itself: an alias also matches as a path prefix.
+      'epochdb/level': src('epochdb', 'level/index'),
+      'epochdb/keyv': src('epochdb', 'keyv/index'),
       epochdb: src('epochdb'),
     },
   },

@@ -17,7 +17,7 @@ afterAll(() => temp.cleanup());
 const PUTS = 60;
 /** Many small WAL segments, no checkpoint: every record stays in the WAL. */
 let walOnly: string;
-/** One checkpoint at version PUTS, the WAL since the start kept beside it. */
+/** One checkpoint at version PUTS, written by close() (which deleted the WAL it covers). */
 let withCheckpoint: string;
 
 const fill = async (db: Awaited<ReturnType<typeof open>>): Promise<void> => {
@@ -155,18 +155,24 @@ describe('repair', () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ repaired: false, version: kept, keys: kept, recovery: { events: [] } });
   });
 
-  it('repairs a damaged checkpoint from the previous state and the WAL, losing nothing', async () => {
-    const dir = copyOf(withCheckpoint);
-    const checkpoint = checkpoints(dir)[0]!;
-    flipByte(join(dir, checkpoint), 100);
+  it('repairs a damaged newest checkpoint from the previous one (checkpoint() reclaimed the WAL between them)', async () => {
+    const dir = temp.dir('two-checkpoints');
+    await buildDb(dir, async (db) => {
+      await fill(db);
+      await db.checkpoint();
+      for (let i = 0; i < 10; i++) await db.put(`late${i}`, i);
+    });
+    // close() wrote the second checkpoint; the first stays as the last resort.
+    const [previous, newest] = checkpoints(dir).sort();
+    expect(previous).toMatch(/0{14}60\.ckpt$/);
+    flipByte(join(dir, newest!), 100);
     const [repair, verifyAfter] = await epochdbInSequence([['repair', dir, '--json'], ['verify', dir]]);
     expect(repair.code).toBe(0);
     const report = JSON.parse(repair.stdout) as { repaired: boolean; version: number; keys: number; recovery: { events: { type: string; file: string }[] } };
     expect(report).toMatchObject({ repaired: true, version: PUTS, keys: PUTS });
-    expect(report.recovery.events.map((e) => [e.type, e.file])).toEqual([
-      ['checkpoint-fallback', checkpoint],
-      ['salvaged', checkpoint],
-    ]);
+    const events = report.recovery.events.map((e) => [e.type, e.file]);
+    expect(events[0]).toEqual(['checkpoint-fallback', newest]);
+    expect(events.at(-1)).toEqual(['salvaged', newest]);
     expect(verifyAfter.code).toBe(0);
     expect(existsSync(join(dir, 'damaged'))).toBe(true);
   });

@@ -11,6 +11,7 @@ import {
   LeaseExpiredError,
   UniqueViolationError,
   WatchOverflowError,
+  IndexMissingError,
   IoError,
   LockedError,
   UnsupportedFormatError,
@@ -582,6 +583,7 @@ describe('error classes', () => {
     [ReadOnlyError, new ReadOnlyError('read-only', { cause }), 'READ_ONLY'],
     [ReplicationError, new ReplicationError('not replicated', true, { cause }), 'REPLICATION'],
     [CollectionMismatchError, new CollectionMismatchError('user:1', 'user', undefined), 'COLLECTION_MISMATCH'],
+    [IndexMissingError, new IndexMissingError('no function', 'user.byEmail', { cause }), 'INDEX_MISSING'],
   ];
 
   test.each(instances.map(([Class, error, code]) => [Class.name, Class, error, code] as const))('%s: stable code, name, prototype chain', (name, Class, error, code) => {

@@ -452,7 +452,7 @@ describe('bit flips in WAL segments', () => {
 
 // ============================================================== (d) checkpoints
 
-describe('damaged checkpoints: fall back to the previous checkpoint plus the WAL', () => {
+describe('damaged checkpoints: the previous checkpoint is the last resort (checkpoint() reclaims the WAL between them)', () => {
   const BULK = Array.from({ length: 3000 }, (_, i) => ({ key: `bulk-${String(i).padStart(4, '0')}`, value: { i, pad: 'p'.repeat(i % 17) } }));
   const SCRIPT: Step[] = [
     { batch: BULK }, // 3000 entries: two checkpoint chunks (2048 per chunk)
@@ -522,29 +522,31 @@ describe('damaged checkpoints: fall back to the previous checkpoint plus the WAL
     ];
   }
 
-  it('every damage to the newest checkpoint (header, chunks, footer, truncation, zero length) falls back and shows the full newest state', async () => {
+  it('every damage to the newest checkpoint (header, chunks, footer, truncation, zero length): strict recovery names the reclaimed WAL, salvage keeps the previous checkpoint', async () => {
+    const firstSegment = segmentsOf(pristine)[0]!;
+    // checkpoint() deleted the WAL the newest checkpoint covers: only what follows it is left.
+    expect(firstVersionOf(firstSegment)).toBe(checkpointVersionOf(newest) + 1);
     for (const { label, damage } of damages()) {
       const dir = copyOf(pristine);
       const damaged = damage(readFileSync(join(dir, newest)));
       writeFileSync(join(dir, newest), damaged);
 
-      const db = await openDir(dir);
-      expectState(db, SCRIPT, FINAL, label);
+      await expectCorruption(dir, { file: firstSegment, offset: 0, lastGoodVersion: checkpointVersionOf(older), message: /missing/ }, label);
+      const db = await openDir(dir, { recovery: 'salvage' });
+      expectState(db, SCRIPT, checkpointVersionOf(older), label);
       expect(db.recovery?.checkpointVersion, label).toBe(checkpointVersionOf(older));
-      expect(db.recovery?.replayedRecords, label).toBe(FINAL - checkpointVersionOf(older));
       const fallbacks = eventsOf(db, 'checkpoint-fallback');
       expect(fallbacks, label).toEqual([{ type: 'checkpoint-fallback', file: newest, reason: expect.any(String) }]);
       const moved = eventsOf(db, 'salvaged') as Extract<RecoveryEvent, { type: 'salvaged' }>[];
-      expect(moved.map((e) => e.file), label).toEqual([newest]);
-      expect(readFileSync(join(dir, moved[0]!.movedTo)).equals(damaged), `${label}: the damaged checkpoint is kept in damaged/`).toBe(true);
-      expect(db.get('bulk-2999')).toBe('changed');
+      expect(moved.map((e) => e.file), label).toContain(newest);
+      const aside = moved.find((e) => e.file === newest)!;
+      expect(readFileSync(join(dir, aside.movedTo)).equals(damaged), `${label}: the damaged checkpoint is kept in damaged/`).toBe(true);
       await db.close();
 
-      // The fallback state was made whole again: a plain reopen needs no repair.
+      // The salvaged state was made whole again: a plain reopen needs no repair.
       const again = await openDir(dir);
-      expectState(again, SCRIPT, FINAL, `${label} (plain reopen)`);
+      expectState(again, SCRIPT, checkpointVersionOf(older), `${label} (plain reopen)`);
       expect(again.recovery?.events, label).toEqual([]);
-      expect(again.recovery?.checkpointVersion, `${label}: a new checkpoint was written after the fallback`).toBe(FINAL);
       await again.close();
     }
   });
@@ -559,12 +561,12 @@ describe('damaged checkpoints: fall back to the previous checkpoint plus the WAL
     await db.close();
   });
 
-  it('both checkpoints damaged: the WAL before the previous one is gone, so CorruptionError naming the gap', async () => {
+  it('both checkpoints damaged: the WAL before the newest one is gone, so CorruptionError naming the gap', async () => {
     const dir = copyOf(pristine);
     flipBit(join(dir, older), 40, 2);
     flipBit(join(dir, newest), 40, 2);
     const firstSegment = segmentsOf(dir)[0]!;
-    expect(firstVersionOf(firstSegment)).toBe(checkpointVersionOf(older) + 1);
+    expect(firstVersionOf(firstSegment)).toBe(checkpointVersionOf(newest) + 1);
     await expectCorruption(dir, { file: firstSegment, offset: 0, lastGoodVersion: 0, message: /missing/ });
   });
 

@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   'READ_ONLY',
   'REPLICATION',
   'COLLECTION_MISMATCH',
+  'INDEX_MISSING',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -264,5 +265,23 @@ export class CollectionMismatchError extends EpochError {
     this.key = key;
     this.collection = collection;
     this.type = type;
+  }
+}
+
+/**
+ * A secondary index was defined (and its definition persisted) in an earlier
+ * session, but this session has not given its function: querying it, or a
+ * write its unique constraint should check, is refused instead of answering
+ * from an index that was never built. Give the function by name:
+ * `db.collection(name, { schema, indexes: { [index]: fn } })` or `createIndex`.
+ */
+export class IndexMissingError extends EpochError {
+  readonly code = 'INDEX_MISSING' as const;
+  /** The index, as `collection.index`. */
+  readonly index: string;
+
+  constructor(message: string, index: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.index = index;
   }
 }

@@ -193,8 +193,17 @@ export const openOptionsSchema = z.strictObject({
     .optional(),
   /** Called with recovery progress and events (torn tail truncated, files moved aside). */
   onRecoveryEvent: z.custom<(event: RecoveryEvent) => void>((f) => typeof f === 'function', 'must be a function').optional(),
+  /** Open an existing `dir` that another process may hold, without its lock and without writing a byte; writes are `READ_ONLY`. */
+  readOnly: z.boolean().default(false),
+  /** With `readOnly`: keep reading the WAL as the writer appends to it. */
+  follow: z.boolean().default(false),
+  /** With `follow`: how often the WAL is looked at, ms. */
+  followIntervalMs: z.number().int().min(1).max(3_600_000).default(100),
 })
   .superRefine((o, ctx) => {
+    if (o.readOnly && o.dir === undefined) ctx.addIssue({ code: 'custom', path: ['readOnly'], message: 'needs dir (a memory-only database has nothing to open read-only)' });
+    if (o.readOnly && o.recovery === 'salvage') ctx.addIssue({ code: 'custom', path: ['recovery'], message: "'salvage' moves files: not with readOnly" });
+    if (o.follow && !o.readOnly) ctx.addIssue({ code: 'custom', path: ['follow'], message: 'needs readOnly: true (a writer has the newest state already)' });
     for (const name of ['workers', 'checkpointWalBytes'] as const) {
       if (o[name] !== undefined && o.maintenance[name] !== undefined && o[name] !== o.maintenance[name]) {
         ctx.addIssue({ code: 'custom', path: ['maintenance', name], message: `contradicts the top-level ${name} (${o[name]}); give it once` });

@@ -1,4 +1,4 @@
-import { CollectionMismatchError, InvalidOptionError, InvalidValueError, readEncoded, type Entry, type Version } from '@epochdb/core';
+import { CollectionMismatchError, IndexMissingError, InvalidOptionError, InvalidValueError, readEncoded, type Entry, type Version } from '@epochdb/core';
 import type { AppliedChange, DeleteOptions, PendingWrite, PutOptions, ReadApi, ScanOptions, Transaction, TxCollectionLike } from '@epochdb/store';
 import type { z } from 'zod';
 import { CollectionIndex } from './collection-index.js';
@@ -12,6 +12,20 @@ export type TypedEntry<T> = Omit<Entry, 'value'> & { readonly value: T };
 export interface CollectionOptions<S extends z.ZodType> {
   /** Every value written to the collection must pass it; what it outputs (defaults, transforms) is what is stored. */
   readonly schema: S;
+  /**
+   * Secondary indexes by name, created with the collection: a function, or
+   * `{ fn, unique }`. Index definitions (name and options) persist with a
+   * persistent database; the functions cannot, so give every persisted index
+   * here again after `open()`: one left out is an `INDEX_MISSING` error.
+   */
+  readonly indexes?: Readonly<Record<string, IndexFunction<z.output<S>> | { readonly fn: IndexFunction<z.output<S>>; readonly unique?: boolean }>>;
+}
+
+/** What is persisted of a secondary index: everything but its function. */
+export interface IndexDefinition {
+  readonly collection: string;
+  readonly name: string;
+  readonly unique: boolean;
 }
 
 /** A collection's put options: the type tag is the collection's name. */
@@ -44,6 +58,12 @@ export interface CollectionHost {
   putValidated(key: string, value: unknown, options: PutOptions, collection: string): Promise<Version>;
   delete(key: string, options: DeleteOptions | undefined): Promise<Version>;
   watch(options: WatchOptions): ChangeStream;
+  /** The persisted index definitions of `collection`. */
+  indexDefinitions(collection: string): readonly IndexDefinition[];
+  /** Persists an index definition (a no-op for a memory-only or read-only database). */
+  saveIndexDefinition(definition: IndexDefinition): void;
+  /** Forgets a persisted index definition. */
+  dropIndexDefinition(collection: string, name: string): void;
 }
 
 /**
@@ -57,6 +77,8 @@ export class Collection<S extends z.ZodType = z.ZodType> {
   readonly schema: S;
   readonly #host: CollectionHost;
   readonly #indexes = new Map<string, CollectionIndex<z.output<S>>>();
+  /** Indexes persisted by an earlier session whose function has not been given yet. */
+  readonly #missing = new Map<string, IndexDefinition>();
 
   /** @internal Use `db.collection(name, { schema })`. */
   constructor(name: string, schema: S, host: CollectionHost) {
@@ -110,9 +132,10 @@ export class Collection<S extends z.ZodType = z.ZodType> {
   /**
    * Creates a secondary index: `fn` maps a value to its index key(s). Built
    * now from the live entries (O(n)); then kept in step with every commit,
-   * inside the commit. Indexes live in memory: create them again after
-   * `open()`. Throws `UNIQUE_VIOLATION` if `unique` and two live entries
-   * already share a key.
+   * inside the commit. The index itself lives in memory; its definition (name
+   * and options) persists with a persistent database, and after `open()` the
+   * function must be given again (here, or in `db.collection(name, { indexes })`).
+   * Throws `UNIQUE_VIOLATION` if `unique` and two live entries already share a key.
    */
   createIndex(name: string, fn: IndexFunction<z.output<S>>, options?: IndexOptions): CollectionIndex<z.output<S>> {
     if (typeof name !== 'string' || name.length === 0) throw new InvalidOptionError(`${this.name}.createIndex(): name must be a non-empty string`);
@@ -121,11 +144,46 @@ export class Collection<S extends z.ZodType = z.ZodType> {
     const index = new CollectionIndex<z.output<S>>(this.name, name, fn, options?.unique === true, this.#host);
     index.build();
     this.#indexes.set(name, index);
+    this.#missing.delete(name);
+    this.#host.saveIndexDefinition({ collection: this.name, name, unique: index.unique });
     return index;
   }
 
-  /** The index named `name` (`INVALID_OPTION` if there is none). */
+  /** Removes the index named `name`, and its persisted definition (`INVALID_OPTION` if there is none). */
+  dropIndex(name: string): void {
+    if (!this.#indexes.delete(name) && !this.#missing.delete(name)) throw new InvalidOptionError(`${this.name}.dropIndex(): no index named ${JSON.stringify(name)}`);
+    this.#host.dropIndexDefinition(this.name, name);
+  }
+
+  /**
+   * @internal Creates the indexes of `db.collection(name, { indexes })` and
+   * takes note of persisted ones not given: with `indexes`, each persisted
+   * index must be in it (else `INDEX_MISSING`, before anything is created);
+   * without, they stay missing until `createIndex` gives their function.
+   */
+  restoreIndexes(given: CollectionOptions<S>['indexes']): void {
+    const persisted = this.#host.indexDefinitions(this.name);
+    for (const definition of persisted) {
+      if (given !== undefined && !Object.hasOwn(given, definition.name)) {
+        throw new IndexMissingError(
+          `collection(): collection ${JSON.stringify(this.name)} has the persisted index ${JSON.stringify(definition.name)}${definition.unique ? ' (unique)' : ''}, but options.indexes does not give its function (give it, or drop the index with dropIndex())`,
+          `${this.name}.${definition.name}`,
+        );
+      }
+    }
+    for (const definition of persisted) this.#missing.set(definition.name, definition);
+    for (const [name, spec] of Object.entries(given ?? {})) {
+      const fn = typeof spec === 'function' ? spec : spec?.fn;
+      if (typeof fn !== 'function') throw new InvalidOptionError(`collection(): options.indexes.${name} must be a function or { fn, unique }`);
+      const unique = typeof spec === 'function' ? (this.#missing.get(name)?.unique ?? false) : spec.unique === true;
+      this.createIndex(name, fn, { unique });
+    }
+  }
+
+  /** The index named `name` (`INVALID_OPTION` if there is none, `INDEX_MISSING` if it was persisted but its function not given). */
   index(name: string): CollectionIndex<z.output<S>> {
+    const missing = this.#missing.get(name);
+    if (missing !== undefined) throw this.#missingError(missing, `${this.name}.index()`);
     const index = this.#indexes.get(name);
     if (index === undefined) throw new InvalidOptionError(`${this.name}.index(): no index named ${JSON.stringify(name)}`);
     return index;
@@ -146,6 +204,10 @@ export class Collection<S extends z.ZodType = z.ZodType> {
 
   /** @internal Checks a commit's writes: values of this type pass the schema; unique indexes hold. */
   validate(writes: readonly PendingWrite[]): void {
+    for (const missing of this.#missing.values()) {
+      // A unique constraint that cannot be checked must not be broken silently.
+      if (missing.unique && writes.some((write) => write.kind === 'put' && write.type === this.name)) throw this.#missingError(missing, `${this.name}: a write`);
+    }
     for (const write of writes) {
       // A collection's own put holds the schema's output already (a transform's output need not parse again).
       if (write.kind === 'put' && write.type === this.name && write.validatedBy !== this.name) {
@@ -158,6 +220,13 @@ export class Collection<S extends z.ZodType = z.ZodType> {
       if (index.unique) index.checkUnique(writes);
       else for (const write of writes) if (write.kind === 'put' && write.type === this.name) index.keysOfWrite(write);
     }
+  }
+
+  #missingError(definition: IndexDefinition, what: string): IndexMissingError {
+    return new IndexMissingError(
+      `${what}: index ${JSON.stringify(definition.name)}${definition.unique ? ' (unique)' : ''} of collection ${JSON.stringify(this.name)} was defined in an earlier session, but its function has not been given since open(): db.collection(${JSON.stringify(this.name)}, { schema, indexes: { ${definition.name}: fn } }) or createIndex()`,
+      `${this.name}.${definition.name}`,
+    );
   }
 
   /** @internal Keeps the indexes in step with a commit. */

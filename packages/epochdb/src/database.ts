@@ -1,5 +1,5 @@
-import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, VersionUnavailableError, decodeValue, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
-import { buildCheckpoint, nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type CheckpointPlan, type CheckpointWritten, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, decodeValue, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
   type AppliedChange,
@@ -16,9 +16,11 @@ import {
   type Transaction,
   type TransactionOptions,
 } from '@epochdb/store';
+import { CheckpointScheduler, type CheckpointStats } from './checkpoint-scheduler.js';
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
+import type { FollowStats, WalFollower } from './wal-follower.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
-import { assertCollectionKeys, Collection, type CollectionHost, type CollectionOptions, type TypedEntry } from './collection.js';
+import { assertCollectionKeys, Collection, type CollectionHost, type CollectionOptions, type IndexDefinition, type TypedEntry } from './collection.js';
 import { historyGone } from './history-gone.js';
 import type { z } from 'zod';
 
@@ -26,16 +28,9 @@ import type { z } from 'zod';
 export type DatabaseStats = StoreStats &
   MaintenanceStats &
   PersistenceStats &
-  WorkerPoolStats & {
-    /**
-     * Automatic checkpoints that failed. The WAL stays authoritative; the next
-     * attempt comes after `maintenance.checkpointRetryMs` (doubling) or another
-     * `checkpointWalBytes` of WAL, whichever is first.
-     */
-    readonly checkpointErrors: number;
-    readonly lastCheckpointError: string | undefined;
-    /** Automatic checkpoints started again by the retry timer after a failure. */
-    readonly checkpointRetries: number;
+  WorkerPoolStats &
+  FollowStats &
+  CheckpointStats & {
     /**
      * Why the database is read-only, if a WAL write or fdatasync failed (then
      * writes reject `FAILED`; what was acknowledged but not yet fdatasync'ed may
@@ -43,6 +38,8 @@ export type DatabaseStats = StoreStats &
      */
     readonly failure: string | undefined;
     readonly persistent: boolean;
+    /** Opened with `readOnly: true` (writes reject `READ_ONLY`). */
+    readonly readOnly: boolean;
   };
 
 /** What opening a persistent directory found and did. */
@@ -57,12 +54,20 @@ export interface RecoveryReport {
 }
 
 const NO_PERSISTENCE: PersistenceStats = Object.freeze({ walBytesSinceCheckpoint: 0, walSyncs: 0, checkpoints: 0, lastCheckpointVersion: 0, lastCheckpointMs: 0, bytesReclaimed: 0, checkpointing: false });
+const NOT_FOLLOWING: FollowStats = Object.freeze({ followedRecords: 0, followedCheckpoints: 0, followErrors: 0, lastFollowError: undefined });
+const NO_CHECKPOINTS: CheckpointStats = Object.freeze({ checkpointErrors: 0, lastCheckpointError: undefined, checkpointRetries: 0 });
+
+/** Type tag of the entries that persist secondary index definitions (`@epochdb/index/["collection","name"]`). */
+const INDEX_DEFINITION_TYPE = '@epochdb/index';
+
+/** The key of a persisted index definition. */
+function indexDefinitionKey(collection: string, name: string): string {
+  return `${INDEX_DEFINITION_TYPE}/${JSON.stringify([collection, name])}`;
+}
 
 /** Operations of recent commits kept in memory for change streams that resume; older history comes from the WAL. */
 const RECENT_OPS = 10_000;
 
-/** The longest wait between two retries of a failed automatic checkpoint. */
-const MAX_CHECKPOINT_RETRY_MS = 60_000;
 
 /**
  * @internal The worker pool behind `db`, for tests that crash its workers.
@@ -85,13 +90,8 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #options: OpenOptionsParsed;
   readonly #recovery: RecoveryReport | undefined;
   #closing: Promise<void> | undefined;
-  #checkpointErrors = 0;
-  #lastCheckpointError: string | undefined;
-  #checkpointRetries = 0;
-  /** Automatic checkpoints failed in a row: the retry delay doubles with each. */
-  #failuresInRow = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #autoCheckpoint: Promise<void> | undefined;
+  #checkpoints: CheckpointScheduler | undefined;
+  #follower: WalFollower | undefined;
   readonly #pool: WorkerPool;
   /** Recent commits kept for change streams that resume (`watch({ fromVersion })`). */
   readonly #recent = new RecentCommits(RECENT_OPS);
@@ -115,25 +115,45 @@ export class Database implements ReadApi, AsyncDisposable {
       this.#recent.add(record);
       return undefined;
     });
-    if (persistence !== undefined) {
-      store.onCommit((record, context) => {
-        const durable = persistence.append(record, context.sync);
-        if (persistence.checkpointDue) this.#startAutoCheckpoint(persistence);
-        return durable;
-      });
-    }
     // Started lazily by the first task. (With a custom fileSystem, file work runs
     // inline through it: a worker thread could not use it.)
     this.#pool = new WorkerPool({ workers: options.workers });
     const pool = this.#pool;
-    this.#maintenance = new Maintenance(store, options.maintenance, async (sources, target) => (await pool.run('gatherRanges', { sources, target })).ms);
+    if (persistence !== undefined) {
+      const checkpoints = new CheckpointScheduler(persistence, {
+        pool,
+        fileSystem: options.fileSystem,
+        now: () => store.clock.now(),
+        retryMs: options.maintenance.checkpointRetryMs,
+        checkpointed: () => this.#checkpointed(persistence),
+      });
+      this.#checkpoints = checkpoints;
+      store.onCommit((record, context) => {
+        const durable = persistence.append(record, context.sync);
+        checkpoints.committed();
+        return durable;
+      });
+    }
+    // Read-only, the TTL cleaner could not commit its expire deletes (expired entries are invisible anyway).
+    this.#maintenance = new Maintenance(store, options.maintenance, async (sources, target) => (await pool.run('gatherRanges', { sources, target })).ms, !options.readOnly);
     this.#maintenance.start();
     poolOf.set(this, this.#pool);
   }
 
-  /** Whether the database persists to a directory (`open({ dir })`). */
+  /** Whether the database persists to a directory (`open({ dir })`), also when opened `readOnly`. */
   get persistent(): boolean {
-    return this.#persistence !== undefined;
+    return this.#options.dir !== undefined;
+  }
+
+  /** Whether the database was opened with `readOnly: true`: it reads a directory and never writes. */
+  get readOnly(): boolean {
+    return this.#options.readOnly;
+  }
+
+  /** @internal Follows the writer's WAL (`follow: true`) until close. */
+  attachFollower(follower: WalFollower): void {
+    this.#follower = follower;
+    follower.start();
   }
 
   /** What recovery found when a persistent database was opened (`undefined` for memory-only). */
@@ -316,6 +336,7 @@ export class Database implements ReadApi, AsyncDisposable {
     }
     if (this.#collections.size === 0) this.#attachCollections();
     const collection = new Collection(name, options!.schema, this.#collectionHost);
+    collection.restoreIndexes(options!.indexes);
     this.#collections.set(name, collection as unknown as Collection);
     return collection;
   }
@@ -327,7 +348,25 @@ export class Database implements ReadApi, AsyncDisposable {
       putValidated: (key, value, options, collection) => this.#store.putValidated(key, value, options, collection),
       delete: (key, options) => this.#store.delete(key, options),
       watch: (options) => this.watch(options),
+      indexDefinitions: (collection) => [...this.#store.byType(INDEX_DEFINITION_TYPE)].map((entry) => entry.value as IndexDefinition).filter((d) => d.collection === collection),
+      saveIndexDefinition: (definition) => {
+        const key = indexDefinitionKey(definition.collection, definition.name);
+        const saved = this.#store.get(key) as IndexDefinition | undefined;
+        if (!this.#savesDefinitions || (saved !== undefined && saved.unique === definition.unique)) return;
+        // The commit itself is synchronous; only its durability is awaited, and a WAL that
+        // fails turns the whole database FAILED (stats().failure), so nothing is lost unseen.
+        this.#store.put(key, { ...definition }, { type: INDEX_DEFINITION_TYPE }).catch(() => undefined);
+      },
+      dropIndexDefinition: (collection, name) => {
+        const key = indexDefinitionKey(collection, name);
+        if (this.#savesDefinitions && this.#store.has(key)) this.#store.delete(key).catch(() => undefined);
+      },
     };
+  }
+
+  /** Whether index definitions are written: persistent and writable. */
+  get #savesDefinitions(): boolean {
+    return this.#persistence !== undefined && !this.#options.readOnly;
   }
 
   /** Validation, index upkeep and `tx.collection(name)`, installed with the first collection. */
@@ -378,7 +417,7 @@ export class Database implements ReadApi, AsyncDisposable {
       });
       for (const listener of this.#applyListeners) listener(record.version, record.time, changes);
     }
-    if (this.#persistence?.checkpointDue === true) this.#startAutoCheckpoint(this.#persistence);
+    this.#checkpoints?.committed();
     return durable;
   }
 
@@ -404,11 +443,11 @@ export class Database implements ReadApi, AsyncDisposable {
       ...this.#maintenance.stats(),
       ...(this.#persistence?.stats() ?? NO_PERSISTENCE),
       ...this.#pool.stats(),
-      checkpointErrors: this.#checkpointErrors,
-      lastCheckpointError: this.#lastCheckpointError,
-      checkpointRetries: this.#checkpointRetries,
+      ...(this.#follower?.stats() ?? NOT_FOLLOWING),
+      ...(this.#checkpoints?.stats() ?? NO_CHECKPOINTS),
       failure: this.#persistence?.failed?.message,
-      persistent: this.#persistence !== undefined,
+      persistent: this.persistent,
+      readOnly: this.#options.readOnly,
     });
   }
 
@@ -433,60 +472,13 @@ export class Database implements ReadApi, AsyncDisposable {
    */
   async checkpoint(): Promise<void> {
     this.#store.assertOpen('checkpoint');
-    if (this.#persistence !== undefined) await this.#checkpointFromFiles(this.#persistence);
-  }
-
-  async #checkpointFromFiles(persistence: Persistence): Promise<void> {
-    const fileSystem = this.#options.fileSystem;
-    // A worker thread cannot reach a custom file system: with one, the merge runs here.
-    const build =
-      fileSystem !== undefined
-        ? (plan: CheckpointPlan): Promise<CheckpointWritten> => buildCheckpoint(fileSystem, plan)
-        : async (plan: CheckpointPlan): Promise<CheckpointWritten> => {
-            const { threadId: _threadId, ...written } = await this.#pool.run('checkpoint', plan);
-            return written;
-          };
-    await persistence.checkpointFromWal(this.#store.clock.now(), build);
-    await this.#checkpointed(persistence);
+    if (this.#options.readOnly) throw new ReadOnlyError('checkpoint(): the database was opened with readOnly: true; the process that holds the directory checkpoints it');
+    await this.#checkpoints?.checkpoint();
   }
 
   async #checkpointed(persistence: Persistence): Promise<void> {
     const version = persistence.stats().lastCheckpointVersion;
     for (const listener of this.#checkpointListeners) await listener(version);
-  }
-
-  /** Starts an automatic checkpoint unless one runs; a failure schedules a retry. */
-  #startAutoCheckpoint(persistence: Persistence): void {
-    if (this.#autoCheckpoint !== undefined || this.#closing !== undefined) return;
-    this.#autoCheckpoint = this.#checkpointFromFiles(persistence)
-      .then(() => {
-        this.#failuresInRow = 0;
-      })
-      .catch((error: unknown) => {
-        this.#checkpointErrors++;
-        this.#failuresInRow++;
-        this.#lastCheckpointError = error instanceof Error ? error.message : String(error);
-        persistence.checkpointFailed();
-        this.#scheduleRetry(persistence);
-      })
-      .finally(() => (this.#autoCheckpoint = undefined));
-  }
-
-  /**
-   * After a failed automatic checkpoint, tries again once
-   * `checkpointRetryMs` (doubling with each failure in a row, at most 60 s)
-   * have passed, even if nothing more is written: an idle database must not
-   * keep a large WAL because of one crashed worker.
-   */
-  #scheduleRetry(persistence: Persistence): void {
-    if (this.#retryTimer !== undefined || this.#closing !== undefined) return;
-    const delay = Math.min(this.#options.maintenance.checkpointRetryMs * 2 ** (this.#failuresInRow - 1), MAX_CHECKPOINT_RETRY_MS);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      if (this.#closing !== undefined || persistence.failed !== undefined) return;
-      this.#checkpointRetries++;
-      this.#startAutoCheckpoint(persistence);
-    }, delay).unref();
   }
 
   /**
@@ -554,17 +546,17 @@ export class Database implements ReadApi, AsyncDisposable {
   async #close(): Promise<void> {
     for (const hook of this.#closeHooks) await hook().catch(() => undefined);
     this.#maintenance.stop();
+    const checkpointing = this.#checkpoints?.stop();
+    await this.#follower?.stop();
     for (const stream of this.#streams) stream.databaseClosed();
     this.#streams.clear();
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
     try {
       const persistence = this.#persistence;
       if (persistence !== undefined) {
         const healthy = persistence.failed === undefined;
-        if (this.#autoCheckpoint !== undefined) await this.#autoCheckpoint;
+        await checkpointing;
         try {
-          if (this.#options.checkpointOnClose && persistence.failed === undefined) await this.#checkpointFromFiles(persistence);
+          if (this.#options.checkpointOnClose && persistence.failed === undefined) await this.#checkpoints!.checkpoint();
         } finally {
           await persistence.close();
         }
@@ -580,6 +572,7 @@ export class Database implements ReadApi, AsyncDisposable {
   }
 
   #checkWritable(): void {
+    if (this.#options.readOnly) throw new ReadOnlyError(`the database was opened with readOnly: true (${this.#options.dir}): writes are refused`);
     if (this.#closing !== undefined) throw new DatabaseClosedError('the database is closing: no more writes');
     const failed = this.#persistence?.failed;
     if (failed !== undefined) throw new DatabaseFailedError(`the database is read-only after a failed write: ${failed.message}`, { cause: failed });

@@ -3,6 +3,8 @@ export type { OpenOptions } from './open.js';
 export { Database } from './database.js';
 export type { DatabaseStats, RecoveryReport } from './database.js';
 export type { MaintenanceStats } from './maintenance.js';
+export type { FollowStats } from './wal-follower.js';
+export type { CheckpointStats } from './checkpoint-scheduler.js';
 export { Snapshot, Transaction } from '@epochdb/store';
 export type { BatchOp, BatchOptions, DeleteOptions, Isolation, PutOptions, ReadApi, ScanOptions, StoreStats, TransactionOptions } from '@epochdb/store';
 export {
@@ -29,6 +31,7 @@ export {
   SYNC_MODES,
 } from '@epochdb/core';
 export type { ErrorCode, LimitName } from '@epochdb/core';
+export { IndexMissingError } from '@epochdb/core';
 export { ManualClock, systemClock, UNCOMMITTED_VERSION } from '@epochdb/core';
 export type { Clock, Entry, FileHandle, FileSystem, Key, RecoveryEvent, SyncMode, Version } from '@epochdb/core';
 export { nodeFileSystem } from '@epochdb/persist';
@@ -37,7 +40,7 @@ export { ChangeStream } from './watch.js';
 export type { Change, WatchOptions } from './watch.js';
 export { Collection, TxCollection } from './collection.js';
 export { CollectionIndex } from './collection-index.js';
-export type { CollectionOptions, CollectionPutOptions, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection.js';
+export type { CollectionOptions, CollectionPutOptions, IndexDefinition, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection.js';
 export type { IndexKey } from './index-key.js';
 export type { TxCollectionLike } from '@epochdb/store';
 export { openReplica, Replica } from './replica.js';

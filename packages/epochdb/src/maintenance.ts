@@ -53,17 +53,22 @@ export class Maintenance {
   #errors = 0;
   #lastError: string | undefined;
   readonly #copy: RangeCopier | undefined;
+  readonly #reclaimsExpired: boolean;
   #compacting = false;
   #compactions = 0;
   #compactionMainMs = 0;
   #compactionWorkerMs = 0;
   #sliceMs = 0;
 
-  /** `copy` does the copying half of value-memory compaction (on the worker pool); without it, compaction runs in the slice. */
-  constructor(store: MvccStore, options: MaintenanceOptionsParsed, copy?: RangeCopier) {
+  /**
+   * `copy` does the copying half of value-memory compaction (on the worker pool); without it, compaction runs in the slice.
+   * `reclaimsExpired: false` leaves expired entries alone (a read-only database cannot commit their deletes).
+   */
+  constructor(store: MvccStore, options: MaintenanceOptionsParsed, copy?: RangeCopier, reclaimsExpired = true) {
     this.#store = store;
     this.#options = options;
     this.#copy = copy;
+    this.#reclaimsExpired = reclaimsExpired;
   }
 
   /** Starts the timer (unless `intervalMs` is 0) and the pressure check on commits (unless `gcPressureVersions` is 0). */
@@ -105,7 +110,7 @@ export class Maintenance {
   #onCommit(): undefined {
     if (this.#inSlice || this.#followUp !== undefined) return undefined;
     const piling = this.#store.pendingGc >= this.#options.gcPressureVersions && this.#store.hasGarbage();
-    if (piling || (++this.#commits % EXPIRY_CHECK_EVERY === 0 && this.#store.hasExpired())) {
+    if (piling || (++this.#commits % EXPIRY_CHECK_EVERY === 0 && this.#hasExpired())) {
       this.#pressurePasses++;
       this.#followUp = setImmediate(() => this.#slice()).unref();
     }
@@ -137,14 +142,14 @@ export class Maintenance {
       // Snapshots and transactions past snapshotLeaseMs stop pinning the GC horizon.
       stage(() => this.#store.expireLeases());
       stage(() => {
-        if (this.#store.hasExpired()) this.#store.reclaimExpired(sliceMs);
+        if (this.#hasExpired()) this.#store.reclaimExpired(sliceMs);
       });
       stage(() => {
         const left = Math.max(sliceMs - (performance.now() - started), sliceMs / 4);
         if (this.#store.hasGarbage()) this.#store.collectGarbage(left);
       });
       stage(() => this.#compact());
-      if (!failed && (this.#store.hasExpired() || this.#store.hasGarbage())) {
+      if (!failed && (this.#hasExpired() || this.#store.hasGarbage())) {
         this.#followUp = setImmediate(() => this.#slice()).unref();
       }
     } finally {
@@ -195,5 +200,9 @@ export class Maintenance {
         this.#lastError = error instanceof Error ? error.message : String(error);
       },
     );
+  }
+
+  #hasExpired(): boolean {
+    return this.#reclaimsExpired && this.#store.hasExpired();
   }
 }

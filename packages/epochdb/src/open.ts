@@ -1,10 +1,11 @@
-import { CorruptionError, defaultMaxHeapBytes, InvalidOptionError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
-import { nodeFileSystem, Persistence } from '@epochdb/persist';
+import { CorruptionError, defaultMaxHeapBytes, EpochError, InvalidOptionError, IoError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { nodeFileSystem, Persistence, recoverReadOnly, WalTail, type Recovered } from '@epochdb/persist';
 import { parseReplicateOptions, type ReplicateOptions } from '@epochdb/replicate';
 import { MvccStore } from '@epochdb/store';
 import { checkDirectory } from './check-directory.js';
-import { Database } from './database.js';
+import { Database, type RecoveryReport } from './database.js';
 import { startReplication } from './replication.js';
+import { WalFollower } from './wal-follower.js';
 
 /** Options of {@link open}. Unknown names are rejected. */
 export interface OpenOptions {
@@ -63,6 +64,18 @@ export interface OpenOptions {
    * what is shipped. See README "Running more than one instance".
    */
   readonly replicate?: ReplicateOptions;
+  /**
+   * Open an existing `dir` without taking its lock and without writing a byte
+   * (no new WAL segment, no checkpoint, no truncation: recovery reads what is
+   * there), so another process may hold and write it; sees its newest commit
+   * in the files. Writes reject with `READ_ONLY`; the TTL cleaner does not run
+   * (expired entries are invisible all the same). Not with `recovery: 'salvage'`.
+   */
+  readonly readOnly?: boolean;
+  /** With `readOnly`: keep up with the writer by reading its WAL as it grows (every `followIntervalMs`, default 100). */
+  readonly follow?: boolean;
+  /** With `follow`: how often the WAL is looked at, in ms (default 100). */
+  readonly followIntervalMs?: number;
   /** Background maintenance: TTL cleaning and version GC in main-thread slices, checkpoints and verification on workers. */
   readonly maintenance?: {
     /** How often a maintenance slice starts, in ms (default 1000; 0 turns the timer off). */
@@ -97,6 +110,10 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   if (replication !== undefined && parsed.dir === undefined) throw new InvalidOptionError('open(): options.replicate needs options.dir: the write-ahead log is what is shipped');
   const store = storeFor(parsed);
   if (parsed.dir === undefined) return new Database(store, parsed);
+  if (parsed.readOnly) {
+    if (replication !== undefined) throw new InvalidOptionError('open(): options.replicate ships the WAL of a database that writes: not with readOnly');
+    return openReadOnly(store, parsed, parsed.dir);
+  }
   await checkDirectory(parsed.fileSystem ?? nodeFileSystem, parsed.dir, parsed.createParents);
   const { persistence, recovered } = await Persistence.open({
     dir: parsed.dir,
@@ -109,22 +126,12 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     onRecoveryEvent: parsed.onRecoveryEvent,
   });
   try {
-    store.restore(recovered.checkpointEntries, recovered.checkpointVersion);
-    for (const record of recovered.records) store.applyRecord(record);
+    load(store, recovered, parsed.dir);
   } catch (error) {
     await persistence.close();
-    // Bytes that passed their checksums but do not load are damage all the same. Values are
-    // not decoded here (they stay encoded until first read, so reopen costs reading,
-    // checksumming and building the tree): one that does not decode is a CorruptionError
-    // when read, and verify() reports it.
-    throw new CorruptionError(`recovered data does not load: ${(error as Error).message}`, { file: parsed.dir, offset: 0, lastGoodVersion: store.version }, { cause: error });
+    throw error;
   }
-  const db = new Database(store, parsed, persistence, {
-    checkpointVersion: recovered.checkpointVersion,
-    checkpointEntries: recovered.checkpointEntries.length,
-    replayedRecords: recovered.records.length,
-    events: recovered.events.filter((event) => event.type !== 'progress'),
-  });
+  const db = new Database(store, parsed, persistence, reportOf(recovered));
   // Salvage and checkpoint fallback leave state that only a new checkpoint makes whole.
   if (recovered.needsCheckpoint) {
     try {
@@ -153,4 +160,44 @@ export function storeFor(parsed: OpenOptionsParsed): MvccStore {
     segmentBytes: parsed.valueSegmentBytes,
     valueCacheEntries: parsed.valueCacheEntries,
   });
+}
+
+/** {@link open} with `readOnly`: recovery that changes nothing, no lock, no WAL writer; with `follow`, a {@link WalFollower}. */
+async function openReadOnly(store: MvccStore, parsed: OpenOptionsParsed, dir: string): Promise<Database> {
+  const fs = parsed.fileSystem ?? nodeFileSystem;
+  let recovered: Recovered;
+  try {
+    recovered = await recoverReadOnly({ fs, dir, onEvent: parsed.onRecoveryEvent });
+  } catch (error) {
+    if (error instanceof EpochError) throw error;
+    throw new IoError(`cannot open database directory ${dir} read-only: ${(error as Error).message}`, { cause: error });
+  }
+  load(store, recovered, dir);
+  const db = new Database(store, parsed, undefined, reportOf(recovered));
+  if (parsed.follow) db.attachFollower(new WalFollower(store, new WalTail(fs, dir, recovered.tail, recovered.version), parsed.followIntervalMs));
+  return db;
+}
+
+/** Loads what recovery read into the (empty) store. */
+function load(store: MvccStore, recovered: Recovered, dir: string): void {
+  try {
+    store.restore(recovered.checkpointEntries, recovered.checkpointVersion);
+    for (const record of recovered.records) store.applyRecord(record);
+  } catch (error) {
+    // Bytes that passed their checksums but do not load are damage all the same. Values are
+    // not decoded here (they stay encoded until first read, so reopen costs reading,
+    // checksumming and building the tree): one that does not decode is a CorruptionError
+    // when read, and verify() reports it.
+    throw new CorruptionError(`recovered data does not load: ${(error as Error).message}`, { file: dir, offset: 0, lastGoodVersion: store.version }, { cause: error });
+  }
+}
+
+/** The {@link RecoveryReport} of what recovery read. */
+function reportOf(recovered: Recovered): RecoveryReport {
+  return {
+    checkpointVersion: recovered.checkpointVersion,
+    checkpointEntries: recovered.checkpointEntries.length,
+    replayedRecords: recovered.records.length,
+    events: recovered.events.filter((event) => event.type !== 'progress'),
+  };
 }

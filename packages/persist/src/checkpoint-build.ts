@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { CorruptionError, type CheckpointEntry, type Version } from '@epochdb/core';
-import { readCheckpointChunks, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
+import { readCheckpointChunks, verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
-import { checkpointName } from './recovery.js';
+import { checkpointName } from './directory-layout.js';
 import { checkSegmentHeader, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
 
 /**
@@ -27,7 +27,7 @@ export interface CheckpointPlan {
  * WAL records after the previous checkpoint, applied in version order into a
  * map of changes (deletes and expiries drop keys), merged in key order with
  * the previous checkpoint streamed chunk by chunk, entries already expired at
- * `plan.now` dropped, written with {@link writeCheckpoint}. Needs none of the
+ * `plan.now` dropped, written with {@link writeCheckpoint}, then read back and verified whole. Needs none of the
  * main thread's memory, and of its own only the changes since the previous
  * checkpoint and one chunk, so it runs on a worker.
  */
@@ -82,7 +82,10 @@ export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Pro
       if (change !== null && live(change)) yield change;
     }
   }
-  return writeCheckpoint(fs, join(plan.dir, checkpointName(plan.version)), plan.version, merged(), plan.dir);
+  const written = await writeCheckpoint(fs, join(plan.dir, checkpointName(plan.version)), plan.version, merged(), plan.dir);
+  // Read back here, on the worker: the main thread prunes the WAL it covers as soon as this resolves.
+  await verifyWritten(fs, written);
+  return written;
 }
 
 function damaged(file: string, message: string, offset: number, lastGoodVersion = 0): CorruptionError {

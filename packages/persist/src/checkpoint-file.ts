@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { basename } from 'node:path';
 import { CorruptionError, UnsupportedFormatError, decodeValue, encodeValue, type CheckpointEntry, type Version } from '@epochdb/core';
 import { checksum } from './checksum.js';
+import { temporaryPath } from './directory-layout.js';
 import type { FileSystem } from './file-system.js';
 
 /**
@@ -41,7 +41,7 @@ export interface CheckpointWritten {
 export async function writeCheckpoint(fs: FileSystem, path: string, version: Version, entries: Iterable<CheckpointEntry> | AsyncIterable<CheckpointEntry>, dir: string): Promise<CheckpointWritten> {
   // A name of its own per attempt: a worker that died mid-write leaves its file behind, and
   // the retry must neither share nor truncate it (it is removed once no build runs).
-  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  const temporary = temporaryPath(path);
   const handle = await fs.open(temporary, 'w');
   let position = 0;
   let count = 0;
@@ -191,6 +191,27 @@ export function readCheckpointChunks(fs: FileSystem, path: string, onProgress?: 
     }
   }
   return { [Symbol.asyncIterator]: () => chunks(), info: () => info };
+}
+
+/**
+ * Reads a checkpoint just written back from disk and checks it whole (every
+ * checksum, and that it holds the version and entry count that were written):
+ * only then may the files it supersedes be deleted. A mismatch is a
+ * {@link CorruptionError}.
+ */
+export async function verifyWritten(fs: FileSystem, written: CheckpointWritten): Promise<void> {
+  // Streamed: every chunk's checksum and the footer's counts are checked without holding the entries.
+  const reader = readCheckpointChunks(fs, written.path);
+  let count = 0;
+  for await (const rows of reader) count += rows.length;
+  const contents = reader.info();
+  if (contents.version !== written.version || count !== written.entries || contents.bytes !== written.bytes) {
+    throw new CorruptionError(`checkpoint read back as version ${contents.version} with ${count} entries (${contents.bytes} bytes); ${written.version} with ${written.entries} (${written.bytes} bytes) were written`, {
+      file: basename(written.path),
+      offset: 0,
+      lastGoodVersion: 0,
+    });
+  }
 }
 
 function decodeChunk(payload: Buffer): CheckpointEntry[] | undefined {

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { IoError, LockedError } from '@epochdb/core';
 import type { FileSystem } from './file-system.js';
 
-export const LOCK_FILE = 'LOCK';
+import { LOCK_FILE } from './directory-layout.js';
+
+export { LOCK_FILE };
 
 interface Holder {
   readonly pid: number;

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { EpochError, InvalidOptionError, IoError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type SyncMode, type Version } from '@epochdb/core';
 import type { CheckpointPlan } from './checkpoint-build.js';
-import { writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
+import { verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import { DirectoryLock } from './dir-lock.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
-import { assertNotForeign, checkpointName, parseCheckpointName, recover, writeMarker, type Recovered } from './recovery.js';
-import { listSegments, WalWriter } from './wal-writer.js';
+import { assertNotForeign, checkpointName, DirectoryListing, writeMarker } from './directory-layout.js';
+import { recover, type Recovered } from './recovery.js';
+import { WalWriter } from './wal-writer.js';
 
 /** Options of {@link Persistence.open}. */
 export interface PersistenceOptions {
@@ -77,11 +78,13 @@ export class Persistence {
 
   static async #open(options: PersistenceOptions): Promise<{ persistence: Persistence; recovered: Recovered }> {
     const fs = options.fs ?? nodeFileSystem;
+    // The one mkdir and listing of an open: the foreign-directory check before the lock, recovery after it.
     await fs.mkdir(options.dir);
-    assertNotForeign(await fs.readdir(options.dir), options.dir);
+    const listing = await DirectoryListing.read(fs, options.dir);
+    assertNotForeign(listing, options.dir);
     const lock = await DirectoryLock.acquire(fs, options.dir);
     try {
-      const recovered = await recover({ fs, dir: options.dir, mode: options.recovery, onEvent: options.onRecoveryEvent });
+      const recovered = await recover({ fs, dir: options.dir, mode: options.recovery, onEvent: options.onRecoveryEvent, listing });
       const wal = await WalWriter.create({ fs, dir: options.dir, segmentBytes: options.walSegmentBytes, syncIntervalMs: options.syncIntervalMs }, recovered.version + 1);
       return { persistence: new Persistence(fs, options, lock, wal, recovered), recovered };
     } catch (error) {
@@ -139,10 +142,11 @@ export class Persistence {
 
   /**
    * Writes the state at `version` (`entries`, in key order) as a checkpoint,
-   * then deletes what the previous checkpoint made redundant: older
-   * checkpoints and WAL segments wholly at or below the previous checkpoint.
-   * The previous checkpoint and the WAL since it stay, as the fallback should
-   * the new file ever be damaged. One checkpoint runs at a time; a
+   * reads it back and verifies it whole, then deletes what it makes
+   * redundant: the WAL segments wholly at or below `version`, and checkpoints
+   * before the previous one. So when it resolves, the disk holds this
+   * checkpoint, the WAL after it, and the previous checkpoint (a last resort
+   * for salvage). One checkpoint runs at a time; a
    * checkpoint at or below the newest one's version writes nothing (resolves
    * to `undefined`).
    */
@@ -170,14 +174,18 @@ export class Persistence {
   }
 
   async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
-    // Rewriting the newest checkpoint's file would leave no previous one to fall back on.
+    // Nothing committed since the newest checkpoint: it already holds this state.
     if (version <= this.#lastCheckpointVersion) return undefined;
     const walBytes = this.#wal.bytesAppended;
     // Later commits go to a new segment, so the old ones become deletable as a whole.
     await this.#wal.rotate();
     // The WAL must hold everything up to `version` before its checkpoint can supersede anything.
     await this.#wal.flushed();
-    return this.#install(version, walBytes, () => writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir));
+    return this.#install(version, walBytes, async () => {
+      const written = await writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir);
+      await verifyWritten(this.#fs, written);
+      return written;
+    });
   }
 
   /**
@@ -194,7 +202,7 @@ export class Persistence {
       const version = await this.#wal.rotate();
       if (version <= this.#lastCheckpointVersion) return undefined;
       const baseVersion = this.#lastCheckpointVersion;
-      const segments = listSegments(await this.#fs.readdir(this.#options.dir));
+      const segments = (await DirectoryListing.read(this.#fs, this.#options.dir)).segments;
       const plan: CheckpointPlan = {
         dir: this.#options.dir,
         base: baseVersion > 0 ? checkpointName(baseVersion) : undefined,
@@ -208,7 +216,7 @@ export class Persistence {
     });
   }
 
-  /** Writes a checkpoint with `write`, then makes it the newest and prunes what the previous one covers. */
+  /** Writes (and verifies) a checkpoint with `write`, then makes it the newest and prunes what it covers. */
   async #install(version: Version, walBytes: number, write: () => Promise<CheckpointWritten>): Promise<CheckpointWritten> {
     const started = performance.now();
     let written: CheckpointWritten;
@@ -216,7 +224,7 @@ export class Persistence {
       written = await write();
     } catch (error) {
       // Whatever the failed build left behind (after a success, #prune clears it).
-      await this.#fs.readdir(this.#options.dir).then((names) => this.#removeTemporaryFiles(names)).catch(() => undefined);
+      await DirectoryListing.read(this.#fs, this.#options.dir).then((listing) => this.#removeTemporaryFiles(listing)).catch(() => undefined);
       if (error instanceof EpochError) throw error;
       // The WAL is still complete and authoritative: the database stays writable.
       throw new IoError(`checkpoint at version ${version} could not be written: ${(error as Error).message}`, { cause: error });
@@ -226,7 +234,7 @@ export class Persistence {
     this.#walBytesAtCheckpoint = walBytes;
     this.#checkpoints++;
     try {
-      await this.#prune(previous);
+      await this.#prune(previous, version);
     } catch (error) {
       throw new IoError(`pruning after the checkpoint at version ${version} failed: ${(error as Error).message}`, { cause: error });
     }
@@ -239,28 +247,30 @@ export class Persistence {
    * died mid-write (a crashed worker). Checkpoints run one at a time, so none
    * belongs to a build still running.
    */
-  async #removeTemporaryFiles(names: readonly string[]): Promise<void> {
-    for (const name of names) {
-      if (name.startsWith('checkpoint-') && name.endsWith('.tmp')) await this.#fs.unlink(join(this.#options.dir, name));
+  async #removeTemporaryFiles(listing: DirectoryListing): Promise<void> {
+    for (const name of listing.temporaries) {
+      if (name.startsWith('checkpoint-')) await this.#fs.unlink(join(this.#options.dir, name));
     }
   }
 
   /**
-   * Deletes checkpoints older than `keepFrom` and WAL segments whose records
-   * all lie at or below it, and leftover temporary files of earlier builds.
+   * After the (verified) checkpoint at `newest`: deletes the WAL segments whose
+   * records all lie at or below it, checkpoints older than `previous`, and
+   * leftover temporary files of earlier builds. The previous checkpoint stays
+   * as a last resort for salvage recovery (the WAL between the two is gone,
+   * so strict recovery does not fall back to it). The WAL goes first: should
+   * the process die in between, the newest checkpoint and the WAL after it
+   * are complete.
    */
-  async #prune(keepFrom: Version): Promise<void> {
-    const names = await this.#fs.readdir(this.#options.dir);
-    await this.#removeTemporaryFiles(names).catch(() => undefined);
-    const segments = listSegments(names);
+  async #prune(previous: Version, newest: Version): Promise<void> {
+    const listing = await DirectoryListing.read(this.#fs, this.#options.dir);
+    await this.#removeTemporaryFiles(listing).catch(() => undefined);
+    const segments = listing.segments;
     const doomed: string[] = [];
     for (let i = 0; i + 1 < segments.length; i++) {
-      if (segments[i + 1]!.first - 1 <= keepFrom) doomed.push(segments[i]!.name);
+      if (segments[i + 1]!.first - 1 <= newest) doomed.push(segments[i]!.name);
     }
-    for (const name of names) {
-      const version = parseCheckpointName(name);
-      if (version !== undefined && version < keepFrom) doomed.push(name);
-    }
+    for (const checkpoint of listing.checkpoints) if (checkpoint.version < previous) doomed.push(checkpoint.name);
     for (const name of doomed) {
       const path = join(this.#options.dir, name);
       const bytes = (await this.#fs.size(path)) ?? 0;

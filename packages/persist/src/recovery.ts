@@ -1,26 +1,9 @@
 import { join } from 'node:path';
-import { CorruptionError, IoError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
+import { CorruptionError, InvalidOptionError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
+import { assertNotForeign, DAMAGED_DIR, DirectoryListing, MARKER_FILE, readMarker, writeMarker } from './directory-layout.js';
 import type { FileSystem } from './file-system.js';
 import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
-import { listSegments } from './wal-writer.js';
-
-/** The file that marks a directory as an EpochDB database, holding its format version. */
-export const MARKER_FILE = 'EPOCHDB';
-export const DIRECTORY_FORMAT_VERSION = 1;
-/** Where salvage recovery moves damaged files. */
-export const DAMAGED_DIR = 'damaged';
-
-/** The name of the checkpoint file at `version`. */
-export function checkpointName(version: Version): string {
-  return `checkpoint-${String(version).padStart(16, '0')}.ckpt`;
-}
-
-/** Parses {@link checkpointName}; `undefined` for other names. */
-export function parseCheckpointName(name: string): Version | undefined {
-  const match = /^checkpoint-(\d{16})\.ckpt$/.exec(name);
-  return match === null ? undefined : Number(match[1]);
-}
 
 /** What recovery found: the state to load and what it had to do. */
 export interface Recovered {
@@ -35,6 +18,14 @@ export interface Recovered {
   /** Bytes of WAL replayed after the checkpoint: they count toward the next automatic checkpoint. */
   readonly walBytesReplayed: number;
   readonly events: readonly RecoveryEvent[];
+  /** Where the WAL read ended: the last segment read and the offset after its last whole record (for following it). */
+  readonly tail: WalPosition;
+}
+
+/** A place in the WAL: a segment (`undefined`: none yet) and a byte offset in it. */
+export interface WalPosition {
+  readonly segment: string | undefined;
+  readonly offset: number;
 }
 
 /** Options of {@link recover}. */
@@ -43,6 +34,18 @@ export interface RecoverOptions {
   readonly dir: string;
   readonly mode: 'strict' | 'salvage';
   readonly onEvent?: ((event: RecoveryEvent) => void) | undefined;
+  /**
+   * Change nothing on disk (a directory another process may hold): no marker,
+   * no truncation of a torn tail (it is read as the end of the WAL, as a
+   * record still being appended is), no temporary files removed, nothing moved
+   * aside. Only with `mode: 'strict'`. The directory must already be a database.
+   */
+  readonly readOnly?: boolean | undefined;
+  /**
+   * The directory's listing, if the caller has just read it (and created the
+   * directory): then recovery does not list it again.
+   */
+  readonly listing?: DirectoryListing | undefined;
 }
 
 /**
@@ -61,8 +64,10 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     events.push(event);
     options.onEvent?.(event);
   };
-  const names = await prepareDirectory(fs, dir);
-  for (const name of names) if (name.endsWith('.tmp')) await fs.unlink(join(dir, name));
+  const readOnly = options.readOnly === true;
+  if (readOnly && mode !== 'strict') throw new InvalidOptionError('recover(): a read-only recovery cannot salvage (it would move files)');
+  const listing = readOnly ? await inspectDirectory(fs, dir) : await prepareDirectory(fs, dir, options.listing);
+  if (!readOnly) for (const name of listing.temporaries) await fs.unlink(join(dir, name));
 
   const copyAside = async (name: string, reason: string): Promise<void> => {
     await fs.mkdir(join(dir, DAMAGED_DIR));
@@ -86,10 +91,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   };
 
   // Checkpoints, newest first: the first one that verifies wins.
-  const checkpoints = names
-    .map((name) => ({ name, version: parseCheckpointName(name) }))
-    .filter((c): c is { name: string; version: number } => c.version !== undefined)
-    .sort((a, b) => b.version - a.version);
+  const checkpoints = listing.checkpoints;
   let checkpointVersion = 0;
   let checkpointEntries: readonly CheckpointEntry[] = [];
   let needsCheckpoint = false;
@@ -113,9 +115,10 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   }
 
   // WAL segments, oldest first; replay what follows the checkpoint, contiguously.
-  const segments = listSegments(names);
+  const segments = listing.segments;
   const records: CommitRecord[] = [];
   let walBytesReplayed = 0;
+  let tail: WalPosition = { segment: undefined, offset: 0 };
   let expected = checkpointVersion + 1;
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;
@@ -151,7 +154,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       throw new UnsupportedFormatError(`write-ahead log segment ${segment.name} has format version ${header}; this EpochDB reads version 1`);
     }
     if (header === 'torn' && isLast) {
-      // A crash while creating the segment: nothing in it was ever acknowledged.
+      // A crash while creating the segment (or, read-only, one being created): nothing in it was ever acknowledged.
+      if (readOnly) break;
       emit({ type: 'truncated', file: segment.name, offset: 0, bytesDropped: bytes.byteLength });
       await fs.unlink(path);
       continue;
@@ -161,6 +165,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     }
     const scan = scanFrames(bytes, WAL_HEADER_BYTES);
     walBytesReplayed += scan.validBytes;
+    tail = { segment: segment.name, offset: WAL_HEADER_BYTES + scan.validBytes };
     let stopped = false;
     for (const [index, record] of scan.records.entries()) {
       if (record.version < expected) continue;
@@ -177,6 +182,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       const { offset, reason } = scan.damage;
       if (isLast && !hasValidFrameAfter(bytes, offset, expected - 1)) {
         // A torn write at the very end: a crash mid-append. Never acknowledged under 'always'.
+        // Read-only, it may be a record being appended right now: the WAL ends before it.
+        if (readOnly) break;
         await truncateFile(fs, path, offset);
         emit({ type: 'truncated', file: segment.name, offset, bytesDropped: bytes.byteLength - offset });
       } else if (await damage(`write-ahead log record is damaged (${reason})`, offset, offset)) {
@@ -184,8 +191,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       }
     }
   }
-  for (const { name, reason } of damagedCheckpoints) await moveAside(name, reason);
-  return { checkpointVersion, checkpointEntries, records, version: expected - 1, needsCheckpoint, walBytesReplayed, events };
+  if (!readOnly) for (const { name, reason } of damagedCheckpoints) await moveAside(name, reason);
+  return { checkpointVersion, checkpointEntries, records, version: expected - 1, needsCheckpoint: needsCheckpoint && !readOnly, walBytesReplayed, events, tail };
 }
 
 /** Cuts `path` to `length` bytes, durably. */
@@ -199,67 +206,43 @@ async function truncateFile(fs: FileSystem, path: string, length: number): Promi
   }
 }
 
-/** Creates the directory and its marker, or checks that an existing one is an EpochDB directory of a known format. Returns its file names. */
-async function prepareDirectory(fs: FileSystem, dir: string): Promise<string[]> {
-  await fs.mkdir(dir);
-  const names = await fs.readdir(dir);
-  if (!names.includes(MARKER_FILE)) {
-    assertNotForeign(names, dir);
-    await writeMarker(fs, dir);
-    return fs.readdir(dir);
-  }
-  let text: string;
+/**
+ * Lists an existing database directory without changing it: a missing
+ * directory is an {@link InvalidOptionError}, one without a marker of a known
+ * format an {@link UnsupportedFormatError}.
+ */
+async function inspectDirectory(fs: FileSystem, dir: string): Promise<DirectoryListing> {
+  let listing: DirectoryListing;
   try {
-    text = (await fs.readFile(join(dir, MARKER_FILE))).toString('utf8');
+    listing = await DirectoryListing.read(fs, dir);
   } catch (error) {
-    // A marker that cannot be read (EIO, EACCES) says nothing about the format.
-    throw new IoError(`cannot read ${join(dir, MARKER_FILE)}: ${(error as Error).message}`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidOptionError(`open(): ${dir} does not exist (readOnly: true opens an existing database only)`);
+    throw error;
   }
-  checkMarker(text, dir);
-  return names;
+  if (!listing.hasMarker) {
+    assertNotForeign(listing, dir);
+    throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file)`);
+  }
+  await readMarker(fs, dir);
+  return listing;
 }
 
 /**
- * Throws {@link UnsupportedFormatError} unless `text`, the contents of
- * `dir`'s marker file, names the directory format this EpochDB reads.
+ * Creates the directory and its marker, or checks that an existing one is an
+ * EpochDB directory of a known format. Returns its listing (`listing`, when
+ * the caller has just read it, instead of reading it again).
  */
-export function checkMarker(text: string, dir: string): void {
-  let format: unknown;
-  try {
-    format = (JSON.parse(text) as { format?: unknown }).format;
-  } catch {
-    throw new UnsupportedFormatError(`${join(dir, MARKER_FILE)} is not a valid EpochDB marker`);
+async function prepareDirectory(fs: FileSystem, dir: string, listing?: DirectoryListing): Promise<DirectoryListing> {
+  if (listing === undefined) {
+    await fs.mkdir(dir);
+    listing = await DirectoryListing.read(fs, dir);
   }
-  if (format !== DIRECTORY_FORMAT_VERSION) {
-    throw new UnsupportedFormatError(`${dir} was written in EpochDB directory format ${String(format)}; this EpochDB reads format ${DIRECTORY_FORMAT_VERSION}`);
+  if (!listing.hasMarker) {
+    assertNotForeign(listing, dir);
+    await writeMarker(fs, dir);
+    // writeMarker renamed its temporary file (perhaps one a crash left) into the marker.
+    return new DirectoryListing([...listing.names.filter((name) => name !== `${MARKER_FILE}.tmp`), MARKER_FILE]);
   }
+  await readMarker(fs, dir);
+  return listing;
 }
-
-/**
- * Refuses a directory that holds files but no EpochDB marker (another
- * program's data, or a backup cut short). Run before the lock is touched, so
- * another program's `LOCK` is never taken for a stale one of ours.
- */
-export function assertNotForeign(names: readonly string[], dir: string): void {
-  if (names.includes(MARKER_FILE)) return;
-  // A crash during the very first open can leave our LOCK and the marker's temporary file.
-  const foreign = names.filter((n) => !n.startsWith('LOCK') && n !== `${MARKER_FILE}.tmp`);
-  if (foreign.length > 0) {
-    throw new UnsupportedFormatError(`${dir} is not an EpochDB directory (no ${MARKER_FILE} file, but it holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''})`);
-  }
-}
-
-/** Writes the marker file atomically (temporary name, fsync, rename, directory fsync). */
-export async function writeMarker(fs: FileSystem, dir: string): Promise<void> {
-  const path = join(dir, MARKER_FILE);
-  const handle = await fs.open(`${path}.tmp`, 'w');
-  try {
-    await handle.write(Buffer.from(`${JSON.stringify({ format: DIRECTORY_FORMAT_VERSION, createdBy: 'epochdb' })}\n`), 0);
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(`${path}.tmp`, path);
-  await fs.syncDir(dir);
-}
-

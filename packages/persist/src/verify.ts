@@ -1,10 +1,9 @@
 import { join } from 'node:path';
 import { CorruptionError, EpochError, prepareEncoded, type CommitRecord } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
+import { listSegments, parseCheckpointName } from './directory-layout.js';
 import type { FileSystem } from './file-system.js';
-import { parseCheckpointName } from './recovery.js';
 import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
-import { listSegments } from './wal-writer.js';
 
 /** What {@link verifyDirectory} found in one file. */
 export interface FileReport {

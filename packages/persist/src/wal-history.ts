@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { VersionUnavailableError, type CommitRecord, type Version } from '@epochdb/core';
 import type { FileSystem } from './file-system.js';
 import { checkSegmentHeader, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
-import { listSegments } from './wal-writer.js';
+import { listSegments } from './directory-layout.js';
 
 /**
  * The commit records with versions in `(after, upTo]`, read from the WAL

@@ -1,26 +1,8 @@
 import { join } from 'node:path';
 import { DatabaseFailedError, IoError, type CommitRecord, type SyncMode, type Version } from '@epochdb/core';
 import type { FileHandle, FileSystem } from './file-system.js';
+import { segmentName } from './directory-layout.js';
 import { encodeFrame, encodeSegmentHeader } from './wal-format.js';
-
-/** The file name of the WAL segment whose first record has `version`. */
-export function segmentName(firstVersion: Version): string {
-  return `wal-${String(firstVersion).padStart(16, '0')}.log`;
-}
-
-/** Parses {@link segmentName}; `undefined` for other names. */
-export function parseSegmentName(name: string): Version | undefined {
-  const match = /^wal-(\d{16})\.log$/.exec(name);
-  return match === null ? undefined : Number(match[1]);
-}
-
-/** The WAL segments among a directory's file names, oldest first. */
-export function listSegments(names: readonly string[]): { name: string; first: Version }[] {
-  return names
-    .map((name) => ({ name, first: parseSegmentName(name) }))
-    .filter((s): s is { name: string; first: Version } => s.first !== undefined)
-    .sort((a, b) => a.first - b.first);
-}
 
 interface Waiter {
   readonly version: Version;

@@ -33,20 +33,18 @@ export async function assertDatabaseDir(dir: string): Promise<void> {
 }
 
 /**
- * Options for commands that only read: no checkpoint on close, no automatic
- * checkpoint, no TTL cleaning or version GC (which would commit `expire`
- * deletes), no worker threads. Opening still takes the lock, and recovery may
- * still truncate a torn WAL tail or fall back from a damaged checkpoint, as
- * every `open` does.
+ * Options for commands that only read: `readOnly` (no lock taken, not a byte
+ * written: no new WAL segment, no checkpoint, no truncation of a torn tail,
+ * so they work on the directory of a running process), no worker threads, no
+ * maintenance timer.
  */
 export const READ_ONLY_OPTIONS = {
-  checkpointOnClose: false,
-  checkpointWalBytes: Number.MAX_SAFE_INTEGER,
+  readOnly: true,
   workers: 0,
   maintenance: { intervalMs: 0, gcPressureVersions: 0 },
 } as const satisfies OpenOptions;
 
-/** Options for commands that write: as {@link READ_ONLY_OPTIONS} but with the final checkpoint, and room for the largest keys and values a database can hold. */
+/** Options for commands that write: the lock, the final checkpoint, no workers or maintenance timer, and room for the largest keys and values a database can hold. */
 export const WRITE_OPTIONS = {
   workers: 0,
   maxKeyBytes: 65_535,

@@ -1,0 +1,2 @@
+export { EpochKeyv, enableKeyvIterator } from './epoch-keyv.js';
+export type { EpochKeyvEntry, EpochKeyvOptions, IterableKeyv } from './epoch-keyv.js';
