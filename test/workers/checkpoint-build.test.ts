@@ -63,7 +63,7 @@ describe('checkpoints built from files on a worker (Persistence.checkpointFromWa
         expect(recovered.checkpointVersion).toBe(version);
         expect(recovered.records).toEqual([]);
         const expected = [...model.entries()].filter(([, e]) => e.expiresAt === undefined || e.expiresAt > now).sort(([a], [b]) => (a < b ? -1 : 1));
-        expect(recovered.checkpointEntries.map((e) => [e.key, { value: decodeValue(e.encoded), version: e.version, ...(e.run === undefined ? {} : { run: e.run }), ...(e.expiresAt === undefined ? {} : { expiresAt: e.expiresAt }) }])).toEqual(expected);
+        expect([...recovered.checkpointEntries].map((e) => [e.key, { value: decodeValue(e.encoded), version: e.version, ...(e.run === undefined ? {} : { run: e.run }), ...(e.expiresAt === undefined ? {} : { expiresAt: e.expiresAt }) }])).toEqual(expected);
       }),
       { numRuns: 25 },
     );

@@ -107,6 +107,92 @@ export interface CheckpointContents {
 }
 
 /**
+ * A checkpoint whose chunks passed their checksums, held as the file's raw
+ * chunk bytes and decoded into entries only as they are iterated: a reopen
+ * holds the file's bytes (off the V8 heap), never an object per entry.
+ * Iterating throws {@link CorruptionError} for a chunk that passed its
+ * checksum but does not decode, or a count that disagrees with the footer.
+ */
+export interface CheckpointEntries extends Iterable<CheckpointEntry> {
+  /** Entries the footer counts (every chunk's checksum was verified). */
+  readonly length: number;
+}
+
+/**
+ * Reads a checkpoint for loading: header, footer and every chunk's checksum
+ * are verified now; chunks are decoded lazily by the returned entries.
+ */
+export async function readCheckpointForLoad(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): Promise<{ version: Version; bytes: number; entries: CheckpointEntries }> {
+  const file = basename(path);
+  const damaged = (message: string, offset: number): CorruptionError => new CorruptionError(`checkpoint ${message}`, { file, offset, lastGoodVersion: 0 });
+  const handle = await fs.open(path, 'r');
+  const payloads: { offset: number; payload: Buffer }[] = [];
+  let version = 0;
+  let size = 0;
+  let expectedEntries = 0;
+  try {
+    size = await handle.size();
+    if (size < HEADER_BYTES + FOOTER_BYTES) throw damaged(`is too short (${size} bytes)`, 0);
+    const header = await handle.read(0, HEADER_BYTES);
+    if (!header.subarray(0, 8).equals(CHECKPOINT_MAGIC)) throw damaged('has no EpochDB checkpoint header', 0);
+    if (header.readUInt32LE(20) !== checksum(header.subarray(0, 20))) throw damaged('header checksum mismatch', 0);
+    const format = header.readUInt32LE(8);
+    if (format !== CHECKPOINT_FORMAT_VERSION) {
+      throw new UnsupportedFormatError(`checkpoint ${file} has format version ${format}; this EpochDB reads version ${CHECKPOINT_FORMAT_VERSION}`);
+    }
+    version = Number(header.readBigUInt64LE(12));
+    const footerAt = size - FOOTER_BYTES;
+    const footer = await handle.read(footerAt, FOOTER_BYTES);
+    if (!footer.subarray(0, 8).equals(CHECKPOINT_END_MAGIC) || footer.readUInt32LE(28) !== checksum(footer.subarray(0, 28))) {
+      throw damaged('footer is missing or damaged (incomplete file?)', footerAt);
+    }
+    expectedEntries = Number(footer.readBigUInt64LE(8));
+    const expectedChunks = footer.readUInt32LE(24);
+    if (Number(footer.readBigUInt64LE(16)) !== version) throw damaged('footer version differs from header version', footerAt);
+    let offset = HEADER_BYTES;
+    let counted = 0;
+    while (offset < footerAt) {
+      if (offset + CHUNK_HEADER_BYTES > footerAt) throw damaged('chunk header runs into the footer', offset);
+      const chunkHeader = await handle.read(offset, CHUNK_HEADER_BYTES);
+      const length = chunkHeader.readUInt32LE(0);
+      const end = offset + CHUNK_HEADER_BYTES + length;
+      if (end > footerAt) throw damaged(`chunk of ${length} bytes runs into the footer`, offset);
+      const payload = await handle.read(offset + CHUNK_HEADER_BYTES, length);
+      if (payload.byteLength !== length || checksum(payload) !== chunkHeader.readUInt32LE(4)) throw damaged('chunk checksum mismatch', offset);
+      // The entry count is in the chunk's msgpack array header: counted now, decoded later.
+      const rows = arrayLength(payload);
+      if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
+      counted += rows;
+      payloads.push({ offset, payload });
+      offset = end;
+      onProgress?.(offset, size);
+    }
+    if (payloads.length !== expectedChunks || counted !== expectedEntries) {
+      throw damaged(`holds ${payloads.length} chunks / ${counted} entries, footer says ${expectedChunks} / ${expectedEntries}`, footerAt);
+    }
+  } finally {
+    await handle.close();
+  }
+  const footerAt = size - FOOTER_BYTES;
+  const count = expectedEntries;
+  const checkpointVersion = version;
+  function* entries(): Generator<CheckpointEntry> {
+    let seen = 0;
+    for (const { offset, payload } of payloads) {
+      const rows = decodeChunk(payload);
+      if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
+      for (const row of rows) {
+        if (row.version > checkpointVersion) throw damaged(`entry ${JSON.stringify(row.key)} has version ${row.version} above the checkpoint's ${checkpointVersion}`, offset);
+        seen++;
+        yield row;
+      }
+    }
+    if (seen !== count) throw damaged(`holds ${seen} entries, footer says ${count}`, footerAt);
+  }
+  return { version, bytes: size, entries: { length: count, [Symbol.iterator]: entries } };
+}
+
+/**
  * Reads and verifies a whole checkpoint: magic, format version, every chunk
  * checksum, the footer, and that counts and versions agree. Any damage is a
  * {@link CorruptionError} naming the file and offset; a newer format is an
@@ -212,6 +298,16 @@ export async function verifyWritten(fs: FileSystem, written: CheckpointWritten):
       lastGoodVersion: 0,
     });
   }
+}
+
+/** The length of the msgpack array `payload` starts with, or `undefined` if it does not start with one. */
+function arrayLength(payload: Buffer): number | undefined {
+  const first = payload[0];
+  if (first === undefined) return undefined;
+  if (first >= 0x90 && first <= 0x9f) return first - 0x90;
+  if (first === 0xdc && payload.byteLength >= 3) return payload.readUInt16BE(1);
+  if (first === 0xdd && payload.byteLength >= 5) return payload.readUInt32BE(1);
+  return undefined;
 }
 
 function decodeChunk(payload: Buffer): CheckpointEntry[] | undefined {

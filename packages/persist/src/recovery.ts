@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { CorruptionError, InvalidOptionError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
-import { readCheckpoint } from './checkpoint-file.js';
+import { readCheckpointForLoad, type CheckpointEntries } from './checkpoint-file.js';
 import { assertNotForeign, DAMAGED_DIR, DirectoryListing, MARKER_FILE, readMarker, writeMarker } from './directory-layout.js';
 import type { FileSystem } from './file-system.js';
 import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
@@ -8,7 +8,8 @@ import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } 
 /** What recovery found: the state to load and what it had to do. */
 export interface Recovered {
   readonly checkpointVersion: Version;
-  readonly checkpointEntries: readonly CheckpointEntry[];
+  /** The checkpoint's entries, decoded chunk by chunk as they are iterated (its bytes verified; see `CheckpointEntries`). */
+  readonly checkpointEntries: CheckpointEntries;
   /** Records after the checkpoint, contiguous, in version order. */
   readonly records: readonly CommitRecord[];
   /** The newest recovered version. */
@@ -57,6 +58,9 @@ export interface RecoverOptions {
  * files are moved into `damaged/` (never deleted). A damaged newest checkpoint
  * falls back to the previous one and the longer WAL.
  */
+/** No checkpoint: no entries. */
+const NO_ENTRIES: CheckpointEntries = { length: 0, [Symbol.iterator]: () => ([] as CheckpointEntry[])[Symbol.iterator]() };
+
 export async function recover(options: RecoverOptions): Promise<Recovered> {
   const { fs, dir, mode } = options;
   const events: RecoveryEvent[] = [];
@@ -93,13 +97,13 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   // Checkpoints, newest first: the first one that verifies wins.
   const checkpoints = listing.checkpoints;
   let checkpointVersion = 0;
-  let checkpointEntries: readonly CheckpointEntry[] = [];
+  let checkpointEntries: CheckpointEntries = NO_ENTRIES;
   let needsCheckpoint = false;
   /** Moved aside only once recovery has succeeded: a failed open leaves the directory as it was. */
   const damagedCheckpoints: { name: string; reason: string }[] = [];
   for (const candidate of checkpoints) {
     try {
-      const contents = await readCheckpoint(fs, join(dir, candidate.name), (bytesDone, bytesTotal) =>
+      const contents = await readCheckpointForLoad(fs, join(dir, candidate.name), (bytesDone, bytesTotal) =>
         emit({ type: 'progress', phase: 'checkpoint', file: candidate.name, bytesDone, bytesTotal }),
       );
       if (contents.version !== candidate.version) throw new CorruptionError(`checkpoint holds version ${contents.version}, its name says ${candidate.version}`, { file: candidate.name, offset: 0, lastGoodVersion: 0 });
