@@ -118,20 +118,26 @@ export interface CheckpointEntries extends Iterable<CheckpointEntry> {
   readonly length: number;
 }
 
+/** What a checkpoint's header and footer say, once verified. */
+interface CheckpointFrame {
+  version: Version;
+  size: number;
+  footerAt: number;
+  expectedEntries: number;
+  expectedChunks: number;
+}
+
 /**
- * Reads a checkpoint for loading: header, footer and every chunk's checksum
- * are verified now; chunks are decoded lazily by the returned entries.
+ * The one reader of checkpoint files: verifies the header and footer (filling
+ * `frame`), then yields each chunk's payload once its checksum is verified.
+ * Reads piece by piece (header, footer, then one chunk at a time): a
+ * checkpoint may be larger than any single buffer Node can read (2 GiB).
  */
-export async function readCheckpointForLoad(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): Promise<{ version: Version; bytes: number; entries: CheckpointEntries }> {
+async function* verifiedChunks(fs: FileSystem, path: string, frame: CheckpointFrame, damaged: (message: string, offset: number) => CorruptionError, onProgress?: (bytesDone: number, bytesTotal: number) => void): AsyncGenerator<{ offset: number; payload: Buffer }> {
   const file = basename(path);
-  const damaged = (message: string, offset: number): CorruptionError => new CorruptionError(`checkpoint ${message}`, { file, offset, lastGoodVersion: 0 });
   const handle = await fs.open(path, 'r');
-  const payloads: { offset: number; payload: Buffer }[] = [];
-  let version = 0;
-  let size = 0;
-  let expectedEntries = 0;
   try {
-    size = await handle.size();
+    const size = await handle.size();
     if (size < HEADER_BYTES + FOOTER_BYTES) throw damaged(`is too short (${size} bytes)`, 0);
     const header = await handle.read(0, HEADER_BYTES);
     if (!header.subarray(0, 8).equals(CHECKPOINT_MAGIC)) throw damaged('has no EpochDB checkpoint header', 0);
@@ -140,17 +146,15 @@ export async function readCheckpointForLoad(fs: FileSystem, path: string, onProg
     if (format !== CHECKPOINT_FORMAT_VERSION) {
       throw new UnsupportedFormatError(`checkpoint ${file} has format version ${format}; this EpochDB reads version ${CHECKPOINT_FORMAT_VERSION}`);
     }
-    version = Number(header.readBigUInt64LE(12));
+    const version = Number(header.readBigUInt64LE(12));
     const footerAt = size - FOOTER_BYTES;
     const footer = await handle.read(footerAt, FOOTER_BYTES);
     if (!footer.subarray(0, 8).equals(CHECKPOINT_END_MAGIC) || footer.readUInt32LE(28) !== checksum(footer.subarray(0, 28))) {
       throw damaged('footer is missing or damaged (incomplete file?)', footerAt);
     }
-    expectedEntries = Number(footer.readBigUInt64LE(8));
-    const expectedChunks = footer.readUInt32LE(24);
     if (Number(footer.readBigUInt64LE(16)) !== version) throw damaged('footer version differs from header version', footerAt);
+    Object.assign(frame, { version, size, footerAt, expectedEntries: Number(footer.readBigUInt64LE(8)), expectedChunks: footer.readUInt32LE(24) });
     let offset = HEADER_BYTES;
-    let counted = 0;
     while (offset < footerAt) {
       if (offset + CHUNK_HEADER_BYTES > footerAt) throw damaged('chunk header runs into the footer', offset);
       const chunkHeader = await handle.read(offset, CHUNK_HEADER_BYTES);
@@ -159,37 +163,60 @@ export async function readCheckpointForLoad(fs: FileSystem, path: string, onProg
       if (end > footerAt) throw damaged(`chunk of ${length} bytes runs into the footer`, offset);
       const payload = await handle.read(offset + CHUNK_HEADER_BYTES, length);
       if (payload.byteLength !== length || checksum(payload) !== chunkHeader.readUInt32LE(4)) throw damaged('chunk checksum mismatch', offset);
-      // The entry count is in the chunk's msgpack array header: counted now, decoded later.
-      const rows = arrayLength(payload);
-      if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
-      counted += rows;
-      payloads.push({ offset, payload });
+      yield { offset, payload };
       offset = end;
       onProgress?.(offset, size);
-    }
-    if (payloads.length !== expectedChunks || counted !== expectedEntries) {
-      throw damaged(`holds ${payloads.length} chunks / ${counted} entries, footer says ${expectedChunks} / ${expectedEntries}`, footerAt);
     }
   } finally {
     await handle.close();
   }
-  const footerAt = size - FOOTER_BYTES;
-  const count = expectedEntries;
-  const checkpointVersion = version;
+}
+
+function damage(path: string): (message: string, offset: number) => CorruptionError {
+  const file = basename(path);
+  return (message, offset) => new CorruptionError(`checkpoint ${message}`, { file, offset, lastGoodVersion: 0 });
+}
+
+/** The rows of a verified chunk, checked against the checkpoint's version. */
+function rowsOf(payload: Buffer, offset: number, version: Version, damaged: (message: string, offset: number) => CorruptionError): CheckpointEntry[] {
+  const rows = decodeChunk(payload);
+  if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
+  for (const row of rows) {
+    if (row.version > version) throw damaged(`entry ${JSON.stringify(row.key)} has version ${row.version} above the checkpoint's ${version}`, offset);
+  }
+  return rows;
+}
+
+/**
+ * Reads a checkpoint for loading: header, footer, every chunk's checksum and
+ * the entry counts (from each chunk's msgpack array header) are verified now;
+ * chunks are decoded lazily by the returned entries.
+ */
+export async function readCheckpointForLoad(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): Promise<{ version: Version; bytes: number; entries: CheckpointEntries }> {
+  const damaged = damage(path);
+  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0 };
+  const payloads: { offset: number; payload: Buffer }[] = [];
+  let counted = 0;
+  for await (const chunk of verifiedChunks(fs, path, frame, damaged, onProgress)) {
+    const rows = arrayLength(chunk.payload);
+    if (rows === undefined) throw damaged('chunk does not decode to entries', chunk.offset);
+    counted += rows;
+    payloads.push(chunk);
+  }
+  if (payloads.length !== frame.expectedChunks || counted !== frame.expectedEntries) {
+    throw damaged(`holds ${payloads.length} chunks / ${counted} entries, footer says ${frame.expectedChunks} / ${frame.expectedEntries}`, frame.footerAt);
+  }
   function* entries(): Generator<CheckpointEntry> {
     let seen = 0;
     for (const { offset, payload } of payloads) {
-      const rows = decodeChunk(payload);
-      if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
-      for (const row of rows) {
-        if (row.version > checkpointVersion) throw damaged(`entry ${JSON.stringify(row.key)} has version ${row.version} above the checkpoint's ${checkpointVersion}`, offset);
+      for (const row of rowsOf(payload, offset, frame.version, damaged)) {
         seen++;
         yield row;
       }
     }
-    if (seen !== count) throw damaged(`holds ${seen} entries, footer says ${count}`, footerAt);
+    if (seen !== counted) throw damaged(`holds ${seen} entries, its chunks say ${counted}`, frame.footerAt);
   }
-  return { version, bytes: size, entries: { length: count, [Symbol.iterator]: entries } };
+  return { version: frame.version, bytes: frame.size, entries: { length: counted, [Symbol.iterator]: entries } };
 }
 
 /**
@@ -220,63 +247,22 @@ export interface CheckpointChunks extends AsyncIterable<CheckpointEntry[]> {
  * the iteration, so a consumer that builds something must be able to drop it.
  */
 export function readCheckpointChunks(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): CheckpointChunks {
-  const file = basename(path);
-  const damaged = (message: string, offset: number): CorruptionError => new CorruptionError(`checkpoint ${message}`, { file, offset, lastGoodVersion: 0 });
-  let info = { version: 0, bytes: 0 };
+  const damaged = damage(path);
+  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0 };
   async function* chunks(): AsyncGenerator<CheckpointEntry[]> {
-    // Read piece by piece (header, footer, then one chunk at a time): a checkpoint may be
-    // larger than any single buffer Node can read (2 GiB).
-    const handle = await fs.open(path, 'r');
-    try {
-      const size = await handle.size();
-      if (size < HEADER_BYTES + FOOTER_BYTES) throw damaged(`is too short (${size} bytes)`, 0);
-      const header = await handle.read(0, HEADER_BYTES);
-      if (!header.subarray(0, 8).equals(CHECKPOINT_MAGIC)) throw damaged('has no EpochDB checkpoint header', 0);
-      if (header.readUInt32LE(20) !== checksum(header.subarray(0, 20))) throw damaged('header checksum mismatch', 0);
-      const format = header.readUInt32LE(8);
-      if (format !== CHECKPOINT_FORMAT_VERSION) {
-        throw new UnsupportedFormatError(`checkpoint ${file} has format version ${format}; this EpochDB reads version ${CHECKPOINT_FORMAT_VERSION}`);
-      }
-      const version = Number(header.readBigUInt64LE(12));
-      info = { version, bytes: size };
-      const footerAt = size - FOOTER_BYTES;
-      const footer = await handle.read(footerAt, FOOTER_BYTES);
-      if (!footer.subarray(0, 8).equals(CHECKPOINT_END_MAGIC) || footer.readUInt32LE(28) !== checksum(footer.subarray(0, 28))) {
-        throw damaged('footer is missing or damaged (incomplete file?)', footerAt);
-      }
-      const expectedEntries = Number(footer.readBigUInt64LE(8));
-      const expectedChunks = footer.readUInt32LE(24);
-      if (Number(footer.readBigUInt64LE(16)) !== version) throw damaged('footer version differs from header version', footerAt);
-      let offset = HEADER_BYTES;
-      let chunks = 0;
-      let count = 0;
-      while (offset < footerAt) {
-        if (offset + CHUNK_HEADER_BYTES > footerAt) throw damaged('chunk header runs into the footer', offset);
-        const chunkHeader = await handle.read(offset, CHUNK_HEADER_BYTES);
-        const length = chunkHeader.readUInt32LE(0);
-        const end = offset + CHUNK_HEADER_BYTES + length;
-        if (end > footerAt) throw damaged(`chunk of ${length} bytes runs into the footer`, offset);
-        const payload = await handle.read(offset + CHUNK_HEADER_BYTES, length);
-        if (payload.byteLength !== length || checksum(payload) !== chunkHeader.readUInt32LE(4)) throw damaged('chunk checksum mismatch', offset);
-        const rows = decodeChunk(payload);
-        if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
-        for (const row of rows) {
-          if (row.version > version) throw damaged(`entry ${JSON.stringify(row.key)} has version ${row.version} above the checkpoint's ${version}`, offset);
-        }
-        chunks++;
-        count += rows.length;
-        offset = end;
-        onProgress?.(offset, size);
-        yield rows;
-      }
-      if (chunks !== expectedChunks || count !== expectedEntries) {
-        throw damaged(`holds ${chunks} chunks / ${count} entries, footer says ${expectedChunks} / ${expectedEntries}`, footerAt);
-      }
-    } finally {
-      await handle.close();
+    let count = 0;
+    let chunkCount = 0;
+    for await (const { offset, payload } of verifiedChunks(fs, path, frame, damaged, onProgress)) {
+      const rows = rowsOf(payload, offset, frame.version, damaged);
+      count += rows.length;
+      chunkCount++;
+      yield rows;
+    }
+    if (chunkCount !== frame.expectedChunks || count !== frame.expectedEntries) {
+      throw damaged(`holds ${chunkCount} chunks / ${count} entries, footer says ${frame.expectedChunks} / ${frame.expectedEntries}`, frame.footerAt);
     }
   }
-  return { [Symbol.asyncIterator]: () => chunks(), info: () => info };
+  return { [Symbol.asyncIterator]: () => chunks(), info: () => ({ version: frame.version, bytes: frame.size }) };
 }
 
 /**
@@ -299,6 +285,7 @@ export async function verifyWritten(fs: FileSystem, written: CheckpointWritten):
     });
   }
 }
+
 
 /** The length of the msgpack array `payload` starts with, or `undefined` if it does not start with one. */
 function arrayLength(payload: Buffer): number | undefined {
