@@ -9,7 +9,7 @@
 // opened here, verified, written to, closed cleanly, reopened and verified again.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,10 @@ const TOTAL = 1000;
 const SHORT_TTL_MAX_MS = 25;
 /** A child that has not been killed after this long is killed anyway (and the round fails). */
 const CHILD_DEADLINE_MS = 20_000;
+/** What the child says on stderr when an intent had to wait for its full stdout pipe (writer.mjs). */
+const STDOUT_STALL = 'writer: stdout pipe full, waiting before a commit';
+/** With `readLate`, a child that wrote this much WAL without waiting for its pipe ran ahead of its intents. */
+const READ_LATE_WAL_BYTES = 1 << 20;
 
 export interface ChainConfig {
   readonly mode: SyncMode;
@@ -41,6 +45,12 @@ export interface ChainConfig {
   readonly killAcks: readonly [number, number];
   /** For the harness self-check only: damage the copy of the crashed directory before it is verified. */
   readonly tamper?: (copy: string) => Promise<void>;
+  /**
+   * For the harness self-check only: leave the child's stdout unread, so its pipe fills up, and
+   * kill it once it waits for the pipe (or has written {@link READ_LATE_WAL_BYTES} of WAL
+   * without waiting); only then read what the pipe holds. Replaces the kill strategy.
+   */
+  readonly readLate?: boolean;
 }
 
 export interface ChainSummary {
@@ -57,6 +67,8 @@ export interface ChainSummary {
   readonly childCheckpointErrors: number;
   /** Kills that left a checkpoint half-written (a *.ckpt.tmp file in the directory). */
   readonly killsMidCheckpoint: number;
+  /** Rounds in which the parent read so late that an intent had to wait for the child's stdout pipe. */
+  readonly stdoutStalls: number;
   readonly tornTails: number;
   readonly recoveredVersions: number[];
   readonly checkpointVersions: number[];
@@ -274,7 +286,7 @@ async function verify(db: Database, model: Model, probeId: string, recordProbe: 
   return { version, violations, tornTails, checkpointVersion: recovery.checkpointVersion };
 }
 
-type Strategy = { readonly kind: 'acks'; readonly n: number } | { readonly kind: 'ms'; readonly ms: number };
+type Strategy = { readonly kind: 'acks'; readonly n: number } | { readonly kind: 'ms'; readonly ms: number } | { readonly kind: 'read-late' };
 
 interface ChildRun {
   readonly openVersion: number | undefined;
@@ -287,7 +299,18 @@ interface ChildRun {
   readonly killedAt: number;
   /** When the child was seen dead (its pipes closed): it commits nothing after this. */
   readonly closedAt: number;
+  /** The child said an intent had to wait for its full stdout pipe. */
+  readonly stdoutStalled: boolean;
   readonly complaints: string[];
+}
+
+/** Bytes of WAL segments in `dir` (0 for files that vanish while looking: rotation and pruning go on). */
+async function walBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir).catch(() => [])) {
+    if (/^wal-\d+\.log$/.test(name)) total += await stat(join(dir, name)).then((s) => s.size, () => 0);
+  }
+  return total;
 }
 
 /** Starts a writer on `dir`, feeds its lines into the model, and SIGKILLs it as `strategy` says. */
@@ -311,6 +334,8 @@ function runChild(args: Record<string, unknown>, model: Model, round: number, st
       if (killedAt !== 0) return;
       killedAt = Date.now();
       child.kill('SIGKILL');
+      // What the pipe holds was written before the kill: read it all.
+      if (strategy.kind === 'read-late') child.stdout.resume();
     };
     timers.push(
       setTimeout(() => {
@@ -375,13 +400,28 @@ function runChild(args: Record<string, unknown>, model: Model, round: number, st
       }
     });
     child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => void (stderr += chunk));
+    child.stderr.on('data', (chunk: string) => {
+      stderr += chunk;
+      if (strategy.kind === 'read-late' && stderr.includes(STDOUT_STALL)) kill();
+    });
+    if (strategy.kind === 'read-late') {
+      child.stdout.pause();
+      const poll = (): void => {
+        if (killedAt !== 0) return;
+        void walBytes(args['dir'] as string).then((bytes) => {
+          if (bytes >= READ_LATE_WAL_BYTES) kill();
+          else timers.push(setTimeout(poll, 20));
+        });
+      };
+      poll();
+    }
     child.on('error', reject);
     child.on('close', (code, signal) => {
       for (const timer of timers) clearTimeout(timer);
       // A line cut short by the kill was never complete: ignore it.
       if (fatal === undefined && signal === 'SIGKILL' && killedAt !== 0) {
-        resolve({ openVersion, openEvents, acks, checkpoints, failedCheckpoints, childCheckpoints, childCheckpointErrors, killedAt, closedAt: Date.now(), complaints });
+        const stdoutStalled = stderr.includes(STDOUT_STALL);
+        resolve({ openVersion, openEvents, acks, checkpoints, failedCheckpoints, childCheckpoints, childCheckpointErrors, killedAt, closedAt: Date.now(), stdoutStalled, complaints });
         return;
       }
       reject(new Error(`${where}: the writer child failed (exit code ${code}, signal ${signal}) before or instead of being killed:\n${fatal ?? ''}\n${stderr}`));
@@ -420,6 +460,7 @@ export async function runChain(config: ChainConfig): Promise<ChainSummary> {
   let childCheckpoints = 0;
   let childCheckpointErrors = 0;
   let killsMidCheckpoint = 0;
+  let stdoutStalls = 0;
   let expectedOpenVersion = 0;
   let failed = false;
   const context = (round: number | string, extra = ''): string =>
@@ -435,8 +476,9 @@ export async function runChain(config: ChainConfig): Promise<ChainSummary> {
   try {
     for (let round = 0; round < config.kills; round++) {
       const within = ([min, max]: readonly [number, number]): number => min + Math.floor(random() * (max - min));
-      const strategy: Strategy = random() < 0.5 ? { kind: 'acks', n: within(config.killAcks) } : { kind: 'ms', ms: within(config.killMs) };
-      const how = ` kill=${strategy.kind === 'acks' ? `after ${strategy.n} acks` : `after ${strategy.ms} ms`}`;
+      const planned: Strategy = random() < 0.5 ? { kind: 'acks', n: within(config.killAcks) } : { kind: 'ms', ms: within(config.killMs) };
+      const strategy: Strategy = config.readLate === true ? { kind: 'read-late' } : planned;
+      const how = ` kill=${strategy.kind === 'acks' ? `after ${strategy.n} acks` : strategy.kind === 'ms' ? `after ${strategy.ms} ms` : 'once the child waits for its unread stdout'}`;
       const args = {
         dir,
         sync: config.mode,
@@ -451,6 +493,7 @@ export async function runChain(config: ChainConfig): Promise<ChainSummary> {
       failedExplicitCheckpoints += child.failedCheckpoints;
       childCheckpoints += child.childCheckpoints;
       childCheckpointErrors += child.childCheckpointErrors;
+      if (child.stdoutStalled) stdoutStalls++;
       if ((await readdir(dir)).some((name) => name.endsWith('.ckpt.tmp'))) killsMidCheckpoint++;
       const complaints = [...child.complaints];
       if (child.openVersion !== expectedOpenVersion) {
@@ -499,6 +542,7 @@ export async function runChain(config: ChainConfig): Promise<ChainSummary> {
       childCheckpoints,
       childCheckpointErrors,
       killsMidCheckpoint,
+      stdoutStalls,
       tornTails,
       recoveredVersions,
       checkpointVersions,
@@ -534,7 +578,7 @@ export function crashSuite(mode: SyncMode, it: (name: string, fn: () => Promise<
       console.log(
         `crash ${mode}/${summary.label} (seed ${seed + i}): ${summary.kills} kills, ${summary.intents} writes announced, ${summary.acks} acknowledged, ` +
           `${summary.conflicts} tx conflicts, checkpoints completed ${summary.childCheckpoints} (explicit ${summary.explicitCheckpoints}; failed: explicit ${summary.failedExplicitCheckpoints}, automatic ${summary.childCheckpointErrors}), ` +
-          `kills mid-checkpoint ${summary.killsMidCheckpoint}, torn tails truncated: ${summary.tornTails}, ` +
+          `kills mid-checkpoint ${summary.killsMidCheckpoint}, rounds with a full stdout pipe ${summary.stdoutStalls}, torn tails truncated: ${summary.tornTails}, ` +
           `recovered versions ${summary.recoveredVersions.join(',')} (checkpoints at ${summary.checkpointVersions.join(',')})`,
       );
       if (summary.acks < summary.kills) throw new Error(`only ${summary.acks} acknowledged writes in ${summary.kills} rounds: the test did not exercise anything`);

@@ -45,4 +45,15 @@ describe('crash harness self-check', () => {
     };
     await expect(runChain({ ...ONE_ROUND, tamper })).rejects.toThrow(/total \d+, expected 1000/);
   });
+
+  // Found by the crash suite (about 1 run in 6 on a loaded machine: "phantom value ... no write
+  // ever announced it"). process.stdout.write to a pipe completes at once only while the pipe has
+  // room; when the parent fell behind, the child queued its intent lines in its own memory, went on
+  // to commit them (under sync 'none' the records reach the OS at once), and the SIGKILL discarded
+  // the queue. The child now waits for a queued intent to reach the pipe before the commit call.
+  it('regression: intents reach the parent even when it reads the child\'s stdout late', async () => {
+    const summary = await runChain({ ...ONE_ROUND, label: 'read-late', readLate: true });
+    expect(summary.stdoutStalls, 'rounds in which the child waited for its full pipe').toBe(1);
+    expect(summary.acks).toBeGreaterThan(0);
+  });
 });

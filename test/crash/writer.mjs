@@ -4,10 +4,13 @@
 // It imports the BUILT package (run `npx tsc -b` first): the parent test runs
 // against the sources through vitest's alias, a plain `node` child cannot.
 //
-// Every line on stdout is one JSON object; process.stdout.write to a pipe is
-// synchronous on Linux, so a line printed before the kill reaches the parent.
+// Every line on stdout is one JSON object. process.stdout.write to a pipe writes
+// at once only while the pipe has room; when the parent reads late (a loaded
+// machine) the line is queued in this process, and a SIGKILL discards it. So an
+// intent is in the pipe before its commit call (announce() waits for a queued
+// one); other lines may be lost with the kill, which only makes the check weaker.
 //   {t:'open', version, checkpointVersion, replayed, events}  after open()
-//   {t:'i', id, kind, ops:[{key, del?, val?, ttl?}]}          intent, printed just before the commit call
+//   {t:'i', id, kind, ops:[{key, del?, val?, ttl?}]}          intent, in the pipe before the commit call
 //   {t:'a', id, v, exp?:{key: expiresAt}}                      acknowledgement: the commit resolved at version v
 //   {t:'x', id}                                                the attempt did not commit (transaction conflict)
 //   {t:'ckpt', ok, message?}                                   an explicit checkpoint finished (or failed)
@@ -26,6 +29,22 @@ const config = JSON.parse(process.argv[2]);
 const { dir, sync, round, seed, lanes = 3 } = config;
 
 const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+/** Said once on stderr when an intent had to wait for the pipe (harness.ts STDOUT_STALL). */
+const STDOUT_STALL = 'writer: stdout pipe full, waiting before a commit\n';
+let stalled = false;
+/**
+ * Prints an intent line. Returns undefined if the line went into the pipe at once; if it was
+ * queued here (the pipe was full), a promise that resolves once it is in the pipe.
+ */
+const announce = (obj) => {
+  let inPipe;
+  const written = new Promise((resolve) => (inPipe = resolve));
+  process.stdout.write(`${JSON.stringify(obj)}\n`, () => inPipe());
+  if (process.stdout.writableLength === 0) return undefined;
+  if (!stalled) process.stderr.write(STDOUT_STALL);
+  stalled = true;
+  return written;
+};
 const fatal = (error) => {
   out({ t: 'fatal', name: error?.name, message: String(error?.message ?? error), stack: String(error?.stack ?? '') });
   process.exit(2);
@@ -62,20 +81,20 @@ if (db.get('acct/0') === undefined) {
   const id = `${round}.init`;
   const keys = Array.from({ length: ACCOUNTS }, (_, a) => `acct/${a}`);
   const ops = keys.map((key) => ({ op: 'put', key, value: value(id, 'tx', -1, { bal: TOTAL / ACCOUNTS, g: keys }), ...tags('tx') }));
-  out({ t: 'i', id, kind: 'tx', ops: ops.map((o) => ({ key: o.key, val: o.value })) });
+  await announce({ t: 'i', id, kind: 'tx', ops: ops.map((o) => ({ key: o.key, val: o.value })) });
   out({ t: 'a', id, v: await db.batch(ops) });
 }
 
 async function singlePut(lane, id) {
   const key = `p/${lane}/${int(8)}`;
   const val = value(id, 'put', lane, { g: [key] });
-  out({ t: 'i', id, kind: 'put', ops: [{ key, val }] });
+  await announce({ t: 'i', id, kind: 'put', ops: [{ key, val }] });
   out({ t: 'a', id, v: await db.put(key, val, { ...tags('put'), ...syncOption() }) });
 }
 
 async function singleDelete(lane, id) {
   const key = `p/${lane}/${int(8)}`;
-  out({ t: 'i', id, kind: 'del', ops: [{ key, del: true }] });
+  await announce({ t: 'i', id, kind: 'del', ops: [{ key, del: true }] });
   out({ t: 'a', id, v: await db.delete(key, syncOption()) });
 }
 
@@ -84,13 +103,13 @@ const slotKeys = (lane, slot) => Array.from({ length: 2 + slot }, (_, i) => `b/$
 async function batchPut(lane, id) {
   const keys = slotKeys(lane, int(4));
   const ops = keys.map((key) => ({ op: 'put', key, value: value(id, 'batch', lane, { g: keys }), ...tags('batch') }));
-  out({ t: 'i', id, kind: 'batch', ops: ops.map((o) => ({ key: o.key, val: o.value })) });
+  await announce({ t: 'i', id, kind: 'batch', ops: ops.map((o) => ({ key: o.key, val: o.value })) });
   out({ t: 'a', id, v: await db.batch(ops, syncOption()) });
 }
 
 async function batchClear(lane, id) {
   const keys = slotKeys(lane, int(4));
-  out({ t: 'i', id, kind: 'clear', ops: keys.map((key) => ({ key, del: true })) });
+  await announce({ t: 'i', id, kind: 'clear', ops: keys.map((key) => ({ key, del: true })) });
   out({ t: 'a', id, v: await db.batch(keys.map((key) => ({ op: 'delete', key })), syncOption()) });
 }
 
@@ -99,7 +118,7 @@ async function ttlPut(lane, id, long) {
   const ttl = long ? 3_600_000 : 1 + int(20);
   const kind = long ? 'ttl' : 'sttl';
   const val = value(id, kind, lane, { g: [key] });
-  out({ t: 'i', id, kind, ops: [{ key, val, ttl }] });
+  await announce({ t: 'i', id, kind, ops: [{ key, val, ttl }] });
   const v = await db.put(key, val, { ...tags(kind), ttl, ...syncOption() });
   const entry = db.getEntry(key);
   out({ t: 'a', id, v, ...(long && entry?.version === v ? { exp: { [key]: entry.expiresAt } } : {}) });
@@ -124,7 +143,7 @@ async function transfer(lane, id0) {
     const newB = value(id, 'tx', lane, { bal: vb.bal + amount, g });
     tx.put(ka, newA, tags('tx'));
     tx.put(kb, newB, tags('tx'));
-    out({ t: 'i', id, kind: 'tx', ops: [{ key: ka, val: newA }, { key: kb, val: newB }] });
+    await announce({ t: 'i', id, kind: 'tx', ops: [{ key: ka, val: newA }, { key: kb, val: newB }] });
     try {
       out({ t: 'a', id, v: await tx.commit() });
       return;
