@@ -36,8 +36,16 @@ export class Compactor {
     const memory = this.#memory;
     const plan = memory.planCompaction(targetUtilization, maxBytes);
     if (plan === undefined) return undefined;
+    let target: SharedArrayBuffer;
+    try {
+      target = memory.allocateTarget(plan.targetBytes);
+    } catch (error) {
+      // Out of memory: no compaction now; the plan's sources may be reused again.
+      memory.endPlan();
+      throw error;
+    }
     this.#compacting = true;
-    return { plan, target: memory.allocateTarget(plan.targetBytes) };
+    return { plan, target };
   }
 
   /** Installs a compaction's copy: ids point to the copies, the sparse segments are let go. Returns the records moved. O(records). */

@@ -292,6 +292,11 @@ export class ValueMemory {
     this.#keepSpare(buffer);
   }
 
+  /** Ends a plan without installing it (its target could not be allocated): its sources may be reused again. */
+  endPlan(): void {
+    this.#endPlan();
+  }
+
   /** The plan's sources may be reused again. */
   #endPlan(): void {
     this.#planned.clear();
