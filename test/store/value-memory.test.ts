@@ -249,11 +249,12 @@ describe('the store over value memory', () => {
     expect(store.stats().valueSegments).toBeLessThanOrEqual(2);
   });
 
-  it('a live scan abandoned part way is let go when its lease runs out', async () => {
+  it('a live scan abandoned part way is let go when its lease runs out, and using it afterwards throws LEASE_EXPIRED', async () => {
     const clock = new ManualClock(1000);
     const store = new MvccStore({ clock, snapshotLeaseMs: 100 });
     await store.batch([{ op: 'put', key: 'a', value: 1 }, { op: 'put', key: 'b', value: 2 }]);
-    store.scan().next();
+    const abandoned = store.scan();
+    abandoned.next();
     await store.put('a', 3);
     expect(store.oldestVersion).toBe(1);
     clock.advance(100);
@@ -262,6 +263,13 @@ describe('the store over value memory', () => {
     store.collectGarbage(1000);
     store.checkInvariants();
     expect(store.stats().storedVersions).toBe(2);
+    // The versions it would read next may be gone: it refuses to go on.
+    expect(() => abandoned.next()).toThrow(expect.objectContaining({ code: 'LEASE_EXPIRED' }));
+    // One that outlives its lease without the sweep is ended by its next step.
+    const late = store.byRun('nothing');
+    clock.advance(100);
+    expect(() => late.next()).toThrow(expect.objectContaining({ code: 'LEASE_EXPIRED' }));
+    expect(store.stats().leasesExpired).toBe(2);
   });
 
   it('property: under random overwrites, deletes, snapshots and cleaning on small segments, every reader matches the model and the invariants hold', async () => {

@@ -1,4 +1,4 @@
-import type { Version } from '@epochdb/core';
+import { LeaseExpiredError, type Version } from '@epochdb/core';
 import { PinSet } from './pin-set.js';
 
 /** Something whose life is bounded by `snapshotLeaseMs`: an open snapshot or transaction. */
@@ -62,23 +62,39 @@ export class Leases {
   }
 
   /**
-   * Pins `version` for a scan of the live database until the returned
-   * function is called (the scan ended): its records must not be freed and
-   * their ids reused under it. A scan abandoned half way is let go by its
-   * lease, like a snapshot.
+   * Pins `version` for a scan of the live database until `release` is called
+   * (the scan ended): its records must not be freed and their ids reused under
+   * it. A scan abandoned half way is let go by its lease, like a snapshot, and
+   * `check` (run before each step of the scan) then throws `LEASE_EXPIRED`: the
+   * versions it would read may be gone.
    */
-  pinScan(version: Version, openedAt: number): () => void {
+  pinScan(version: Version, openedAt: number, leaseMs: number): { release: () => void; check: (operation: string) => void } {
     this.pins.add(version);
     let released = false;
-    const holder: LeaseHolder = { openedAt, expireLease: () => release() };
+    let expired = false;
     const release = (): void => {
       if (released) return;
       released = true;
       this.drop(holder);
       this.pins.remove(version);
     };
+    const holder: LeaseHolder = {
+      openedAt,
+      expireLease: () => {
+        if (released) return;
+        expired = true;
+        this.expired++;
+        release();
+      },
+    };
     this.hold(holder);
-    return release;
+    const check = (operation: string): void => {
+      if (!released && this.isExpired(openedAt)) holder.expireLease();
+      if (expired) {
+        throw new LeaseExpiredError(`${operation}(): the scan of version ${version} was open longer than snapshotLeaseMs (${leaseMs} ms) and was ended so it could not hold back version GC; start a new scan`);
+      }
+    };
+    return { release, check };
   }
 
   /** The smallest version an open reader pins. */

@@ -141,8 +141,11 @@ export class MvccStore implements ReadApi {
   scan(options?: ScanOptions): IterableIterator<Entry> {
     this.assertOpen('scan');
     const range = this.#reader.scanRange(options);
-    const { view, release } = this.#pinnedLiveView();
-    return view.entries(range, () => this.assertOpen('scan'), release);
+    const { view, release, check } = this.#pinnedLiveView();
+    return view.entries(range, () => {
+      this.assertOpen('scan');
+      check('scan');
+    }, release);
   }
 
   byRun(run: string, options?: ScanOptions): IterableIterator<Entry> {
@@ -510,16 +513,20 @@ export class MvccStore implements ReadApi {
   }
 
   /** A view of the current version for a scan of the live database, its version pinned until the scan ends (see {@link Leases.pinScan}). */
-  #pinnedLiveView(): { view: ReadView; release: () => void } {
+  #pinnedLiveView(): { view: ReadView; release: () => void; check: (operation: string) => void } {
     const version = this.#state.version;
     const view = new ReadView(this.#versions, this.#chains.trees(version), version, this.clock.now());
-    return { view, release: this.#leases.pinScan(version, view.now) };
+    return { view, ...this.#leases.pinScan(version, view.now, this.snapshotLeaseMs) };
   }
+
 
   #liveIndexed(index: IndexName, tag: string, options: ScanOptions | undefined): IterableIterator<Entry> {
     const { operation, tag: parsed, range } = this.#reader.indexedRange(index, tag, options);
-    const { view, release } = this.#pinnedLiveView();
-    return view.indexed(index, parsed, range, () => this.assertOpen(operation), release);
+    const { view, release, check } = this.#pinnedLiveView();
+    return view.indexed(index, parsed, range, () => {
+      this.assertOpen(operation);
+      check(operation);
+    }, release);
   }
 
   #openSnapshot(version: Version, leased = true): Snapshot {
