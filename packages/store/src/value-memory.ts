@@ -403,19 +403,20 @@ export class ValueMemory {
   reserve(sizes: readonly number[]): void {
     const head = this.#head;
     let free = head === undefined ? 0 : head.bytes - head.used;
-    let ready = 0;
+    // Which ready buffers the appends will have taken: #room takes the first unused one that fits.
+    const taken: boolean[] = [];
     for (const size of sizes) {
       if (size <= free) {
         free -= size;
         continue;
       }
-      // The next segment #room opens: a ready buffer, or a new one.
-      while (ready < this.#ready.length && this.#ready[ready]!.byteLength < size) ready++;
-      if (ready >= this.#ready.length) {
+      let next = this.#ready.findIndex((buffer, i) => taken[i] !== true && buffer.byteLength >= size);
+      if (next < 0) {
         if (this.#segments.length - this.#freeSegments.length + this.#ready.length >= MAX_SEGMENTS) throw new RangeError('value memory is out of segment indexes');
-        this.#ready.push(this.#buffer(Math.max(this.#grownSize(), alignUp(size))));
+        next = this.#ready.push(this.#buffer(Math.max(this.#grownSize(), alignUp(size)))) - 1;
       }
-      free = this.#ready[ready++]!.byteLength - size;
+      taken[next] = true;
+      free = this.#ready[next]!.byteLength - size;
     }
   }
 
