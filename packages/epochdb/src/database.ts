@@ -421,6 +421,11 @@ export class Database implements ReadApi, AsyncDisposable {
     return durable;
   }
 
+  /** @internal Keeps WAL records above `floor()` through checkpoints (replication's unshipped backlog). */
+  retainWalAbove(floor: () => Version): void {
+    this.#persistence?.retainWalAbove(floor);
+  }
+
   /** @internal Adds a check run before every write; throwing refuses it (replicas, fenced primaries). */
   addWriteGate(gate: () => void): void {
     this.#writeGates.push(gate);

@@ -35,6 +35,9 @@ export async function startReplication(db: Database, store: MvccStore, dir: stri
   db.addWriteGate(() => {
     if (fenced !== undefined) throw fenced;
   });
+  // What is not shipped yet stays in the WAL through checkpoints, so the backlog ships as records
+  // (a checkpoint on close used to prune it, and replicas then waited for a jump nothing revealed).
+  db.retainWalAbove(() => shipper.shippedVersion);
   store.onCommit((record) => shipper.committed(record));
   let uploads: Promise<void> = Promise.resolve();
   db.onCheckpoint((version) => {

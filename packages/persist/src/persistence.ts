@@ -42,6 +42,7 @@ export interface PersistenceStats {
  * store.
  */
 export class Persistence {
+  #walFloor: (() => Version) | undefined;
   readonly #fs: FileSystem;
   readonly #options: PersistenceOptions;
   readonly #lock: DirectoryLock;
@@ -267,8 +268,10 @@ export class Persistence {
     await this.#removeTemporaryFiles(listing).catch(() => undefined);
     const segments = listing.segments;
     const doomed: string[] = [];
+    // WAL someone still needs (records not yet shipped to replicas) stays, checkpoint or not.
+    const covered = this.#walFloor === undefined ? newest : Math.min(newest, this.#walFloor());
     for (let i = 0; i + 1 < segments.length; i++) {
-      if (segments[i + 1]!.first - 1 <= newest) doomed.push(segments[i]!.name);
+      if (segments[i + 1]!.first - 1 <= covered) doomed.push(segments[i]!.name);
     }
     for (const checkpoint of listing.checkpoints) if (checkpoint.version < previous) doomed.push(checkpoint.name);
     for (const name of doomed) {
@@ -278,6 +281,15 @@ export class Persistence {
       this.#bytesReclaimed += bytes;
     }
     if (doomed.length > 0) await this.#fs.syncDir(this.#options.dir);
+  }
+
+  /**
+   * Keeps the WAL records above `floor()` when checkpoints prune (replication
+   * reads what it has not shipped yet from the WAL): pruning deletes only
+   * segments wholly at or below both the new checkpoint and the floor.
+   */
+  retainWalAbove(floor: () => Version): void {
+    this.#walFloor = floor;
   }
 
   /** Flushes the WAL, closes it and releases the lock. Idempotent. */
