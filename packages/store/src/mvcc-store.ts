@@ -1,5 +1,4 @@
 import {
-  ConflictError,
   DatabaseClosedError,
   InvalidOptionError,
   VersionUnavailableError,
@@ -28,6 +27,7 @@ import { Snapshot } from './snapshot.js';
 import { makeHost, type SnapshotHost, type TransactionHost } from './store-host.js';
 import { DEFAULT_STORE_OPTIONS, definedOnly, type MvccStoreOptions, type StoreStats } from './store-options.js';
 import { Transaction, type TransactionOptions, type TxCollectionLike } from './transaction.js';
+import { DEFAULT_RETRIES, TransactionRunner } from './transaction-runner.js';
 import { TtlCleaner } from './ttl-cleaner.js';
 import { TtlIndex } from './ttl-index.js';
 import { VersionChains } from './version-chains.js';
@@ -38,7 +38,6 @@ import { prepareBatch, prepareDelete, preparePut, type BatchOp, type BatchOption
 export { DEFAULT_STORE_OPTIONS } from './store-options.js';
 export type { MvccStoreOptions, StoreStats } from './store-options.js';
 
-const DEFAULT_RETRIES = 3;
 export { COMPACTION_TARGET_UTILIZATION } from './compaction.js';
 
 /**
@@ -76,6 +75,8 @@ export class MvccStore implements ReadApi {
   /** The read API's checks and argument validation (point reads take a faster path on the live tree). */
   readonly #reader: ViewReader = new ViewReader(this, '', (operation) => this.assertOpen(operation));
   readonly #host: SnapshotHost & TransactionHost;
+  /** `transaction()`'s retry policy. */
+  readonly #runner = new TransactionRunner((isolation, sync) => this.#openTransaction(isolation, sync));
 
   constructor(options: Partial<MvccStoreOptions> = {}) {
     const o = { ...DEFAULT_STORE_OPTIONS, ...definedOnly(options) };
@@ -257,32 +258,15 @@ export class MvccStore implements ReadApi {
 
   /**
    * Runs `fn` in a transaction and commits it. On a conflict the callback
-   * runs again, up to `retries` times (default 3), then the
-   * {@link ConflictError} is thrown. If `fn` throws, nothing is applied.
-   * Resolves to what `fn` returned.
+   * runs again, up to `retries` times (default 3), through the retry lanes of
+   * {@link TransactionRunner}; then the `ConflictError` is thrown. If `fn`
+   * throws, nothing is applied. Resolves to what `fn` returned.
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T> {
     this.assertOpen('transaction');
     if (typeof fn !== 'function') throw new InvalidOptionError('transaction(): fn must be a function');
     const parsed = options === undefined ? {} : parseArgument(transactionOptionsSchema, options, 'transaction(): options');
-    const retries = parsed.retries ?? DEFAULT_RETRIES;
-    for (let attempt = 0; ; attempt++) {
-      const tx = this.#openTransaction(parsed.isolation ?? 'snapshot', parsed.sync);
-      let result: T;
-      try {
-        result = await fn(tx);
-      } catch (error) {
-        tx.abort();
-        throw error;
-      }
-      if (!tx.active) return result;
-      try {
-        await tx.commit();
-        return result;
-      } catch (error) {
-        if (!(error instanceof ConflictError) || attempt >= retries) throw error;
-      }
-    }
+    return this.#runner.run(fn, parsed.isolation ?? 'snapshot', parsed.sync, parsed.retries ?? DEFAULT_RETRIES);
   }
 
   /** Resolves `tx.collection(name)`; installed by the database that defines collections. */

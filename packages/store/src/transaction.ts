@@ -18,7 +18,11 @@ export type { Isolation } from './isolation.js';
 export interface TransactionOptions {
   /** Default `'snapshot'`. */
   readonly isolation?: Isolation | undefined;
-  /** How many times `transaction()` re-runs the callback after a conflict (default 3). */
+  /**
+   * How many times `transaction()` re-runs the callback after a conflict
+   * (default 3); the first re-run waits for its keys in a retry lane (see
+   * `TransactionRunner`). 0: the first conflict is thrown.
+   */
   readonly retries?: number | undefined;
   /** Durability of the commit, overriding the database default (persistent databases). */
   readonly sync?: SyncMode | undefined;
@@ -202,6 +206,11 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     this.#check('collection');
     if (typeof collection !== 'string') return collection.in(this);
     return this.#store.resolveCollection(collection, this) as TxCollectionLike;
+  }
+
+  /** @internal The keys read under `'serializable'` (`undefined` under `'snapshot'`, which does not track reads) and whether a range was scanned. */
+  get readSet(): { readonly keys: ReadonlySet<string> | undefined; readonly scanned: boolean } {
+    return { keys: this.#readKeys, scanned: (this.#ranges?.length ?? 0) > 0 };
   }
 
   /** @internal The writes buffered so far, by key (the last one per key). */

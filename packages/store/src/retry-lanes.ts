@@ -1,0 +1,184 @@
+import { compareStrings } from './btree.js';
+
+/**
+ * How long a lane claim lasts at most (real time). A claim covers one run of
+ * a transaction's callback; one that outlives this is withdrawn, so a
+ * callback that never settles, or one that awaits another transaction
+ * waiting for its keys, cannot hold the lane forever (the transaction keeps
+ * running, without the lane's guarantee).
+ */
+export const LANE_HOLD_MS = 1000;
+
+/** A waiter for a key or for the whole-store gate. */
+interface Waiter {
+  readonly claim: LaneClaim;
+  readonly grant: () => void;
+}
+
+/** One key's lane: its holder and the claims queued behind it, first come first served. */
+interface Lane {
+  holder: LaneClaim;
+  readonly waiters: Waiter[];
+}
+
+/**
+ * What a transaction that lost a conflict holds while its next attempt runs:
+ * keys of its write set (its read set too under `'serializable'`), or the
+ * whole store when it lost on a scanned range. Released once, by
+ * {@link LaneClaim.release} or when {@link LANE_HOLD_MS} runs out.
+ */
+export class LaneClaim {
+  /** The claimed keys in sorted order (the order they are taken in, so claims never deadlock). */
+  readonly keys: readonly string[];
+  /** Whether the claim takes the whole store (no other claim runs beside it). */
+  readonly whole: boolean;
+  readonly #lanes: RetryLanes;
+  /** Keys taken so far (a prefix of {@link keys}). */
+  taken = 0;
+  #released = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** @internal Use {@link RetryLanes.acquire}. */
+  constructor(lanes: RetryLanes, keys: readonly string[], whole: boolean) {
+    this.#lanes = lanes;
+    this.keys = keys;
+    this.whole = whole;
+  }
+
+  /** Whether the claim has been released (by its owner or by the hold limit). */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** @internal Starts the hold limit once everything is taken. */
+  startHold(): void {
+    this.#timer = setTimeout(() => this.release(), LANE_HOLD_MS);
+    this.#timer.unref?.();
+  }
+
+  /** Gives every key (and the gate) to the next waiter. Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#lanes.releaseClaim(this);
+  }
+}
+
+/**
+ * The retry lanes: per-key locks taken only by transactions that already
+ * lost a conflict, in sorted key order, each key's queue first come first
+ * served. Transactions on their first attempt take nothing and interleave
+ * freely; they are only refused at commit when they would write a key a
+ * claim holds (see {@link RetryLanes.blocker}), so a claim's attempt cannot
+ * lose to another `transaction()` call. A whole-store claim (for a
+ * serializable transaction that lost on a scanned range) is a writer on a
+ * readers-writer gate every key claim enters as a reader.
+ *
+ * Complexity: acquire and release O(k log k) for k keys plus the queue work.
+ */
+export class RetryLanes {
+  readonly #lanes = new Map<string, Lane>();
+  /** Key claims inside the gate. */
+  #shared = 0;
+  /** The whole-store claim inside the gate. */
+  #whole: LaneClaim | undefined;
+  readonly #gateQueue: Waiter[] = [];
+  /** Claims inside the gate or waiting for it. */
+  #active = 0;
+
+  /** Whether no claim is held or waiting (then nothing can refuse a commit). Complexity: O(1). */
+  get idle(): boolean {
+    return this.#active === 0;
+  }
+
+  /** Claims currently held or queued. */
+  get claims(): number {
+    return this.#active;
+  }
+
+  /**
+   * Takes `keys` (deduplicated, sorted) or the whole store; resolves when all
+   * are held. Release the claim after the attempt's commit step.
+   */
+  async acquire(keys: Iterable<string>, whole: boolean): Promise<LaneClaim> {
+    const claim = new LaneClaim(this, whole ? [] : [...new Set(keys)].sort(compareStrings), whole);
+    this.#active++;
+    await this.#enterGate(claim);
+    for (const key of claim.keys) {
+      const lane = this.#lanes.get(key);
+      if (lane === undefined) {
+        this.#lanes.set(key, { holder: claim, waiters: [] });
+        claim.taken++;
+      } else {
+        await new Promise<void>((grant) => lane.waiters.push({ claim, grant }));
+      }
+    }
+    claim.startHold();
+    return claim;
+  }
+
+  /**
+   * The first of `writes` a claim other than `own` holds (any of them while
+   * another claim holds the whole store), or `undefined`: a commit of these
+   * writes would make that claim's attempt lose, so it is refused instead.
+   * Complexity: O(writes) map lookups, O(1) when idle.
+   */
+  blocker(writes: Iterable<string>, own: LaneClaim | undefined): string | undefined {
+    if (this.#active === 0) return undefined;
+    const wholeOther = this.#whole !== undefined && this.#whole !== own;
+    for (const key of writes) {
+      if (wholeOther) return key;
+      const holder = this.#lanes.get(key)?.holder;
+      if (holder !== undefined && holder !== own) return key;
+    }
+    return undefined;
+  }
+
+  /** @internal Called once by {@link LaneClaim.release}. */
+  releaseClaim(claim: LaneClaim): void {
+    this.#active--;
+    for (let i = 0; i < claim.taken; i++) {
+      const key = claim.keys[i]!;
+      const lane = this.#lanes.get(key)!;
+      const next = lane.waiters.shift();
+      if (next === undefined) {
+        this.#lanes.delete(key);
+        continue;
+      }
+      lane.holder = next.claim;
+      next.claim.taken++;
+      next.grant();
+    }
+    // A claim is released only after it was acquired, so it is inside the gate.
+    if (claim.whole) this.#whole = undefined;
+    else this.#shared--;
+    this.#pumpGate();
+  }
+
+  #enterGate(claim: LaneClaim): Promise<void> | undefined {
+    const free = this.#whole === undefined && this.#gateQueue.length === 0 && (!claim.whole || this.#shared === 0);
+    if (free) {
+      this.#admit(claim);
+      return undefined;
+    }
+    return new Promise<void>((grant) => this.#gateQueue.push({ claim, grant }));
+  }
+
+  #admit(claim: LaneClaim): void {
+    if (claim.whole) this.#whole = claim;
+    else this.#shared++;
+  }
+
+  /** Lets the queued claims in, in order: readers together, a writer alone. */
+  #pumpGate(): void {
+    while (this.#gateQueue.length > 0 && this.#whole === undefined) {
+      const head = this.#gateQueue[0]!;
+      if (head.claim.whole && this.#shared > 0) return;
+      this.#gateQueue.shift();
+      this.#admit(head.claim);
+      head.grant();
+      if (head.claim.whole) return;
+    }
+  }
+}

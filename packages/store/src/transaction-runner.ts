@@ -1,0 +1,157 @@
+import { ConflictError, type SyncMode } from '@epochdb/core';
+import type { Isolation } from './isolation.js';
+import { RetryLanes, type LaneClaim } from './retry-lanes.js';
+import type { Transaction } from './transaction.js';
+
+/** How many times `transaction()` re-runs a callback after a conflict unless told otherwise. */
+export const DEFAULT_RETRIES = 3;
+/** The first backoff's upper bound (ms); it doubles per attempt that lost inside its lane, up to {@link BACKOFF_MAX_MS}. */
+export const BACKOFF_BASE_MS = 1;
+/** The largest backoff bound (ms). */
+export const BACKOFF_MAX_MS = 64;
+
+/** What the next attempt claims: the keys every lost attempt wrote (and read, under `'serializable'`), or the whole store. */
+interface ClaimPlan {
+  readonly keys: Set<string>;
+  whole: boolean;
+}
+
+/** Counters of the retry policy (for tests and benchmarks). */
+export interface RunnerStats {
+  /** Callback runs that ended in a conflict. */
+  readonly conflicts: number;
+  /** Of those, commits refused because a retrying transaction's lane claim held a key written. */
+  readonly refused: number;
+  /** Attempts that ran holding a lane claim. */
+  readonly laneAttempts: number;
+  /** Backoff sleeps taken (attempts that lost although they held their lane). */
+  readonly backoffs: number;
+}
+
+/**
+ * Runs `transaction()` callbacks with the retry policy:
+ *
+ * 1. The first attempt takes no lock: uncontended transactions interleave
+ *    freely across `await`s. A callback that returns a value (not a promise)
+ *    commits in the same synchronous step, so it cannot be overtaken.
+ * 2. An attempt that loses a conflict takes the keys it wrote (plus the keys
+ *    it read under `'serializable'`; the whole store if it lost on a scanned
+ *    range) in sorted order through the {@link RetryLanes}, then runs again on
+ *    a fresh snapshot. While it holds them, any other `transaction()` commit
+ *    writing one of them is refused with a `ConflictError` (nothing applied)
+ *    and joins the lane behind it: the held attempt cannot lose to another
+ *    `transaction()` call.
+ * 3. An attempt that still loses while it holds its keys lost to a write
+ *    outside the lanes (a plain `put`/`batch`/`delete`, a `begin()`/`commit()`
+ *    transaction, the TTL cleaner) or to keys its earlier runs did not touch:
+ *    it claims the union again and, if nothing new was added, first sleeps a
+ *    random time below {@link BACKOFF_BASE_MS}·2^(attempt−1) ms (at most
+ *    {@link BACKOFF_MAX_MS}).
+ *
+ * `retries` bounds the re-runs throughout; past it the last `ConflictError`
+ * is thrown. Isolation is untouched: every attempt is an ordinary
+ * transaction validated by the commit path; the lanes only decide who waits.
+ */
+export class TransactionRunner {
+  /** The lanes retrying transactions hold their keys in. */
+  readonly lanes = new RetryLanes();
+  readonly #open: (isolation: Isolation, sync: SyncMode | undefined) => Transaction;
+  readonly #random: () => number;
+  #conflicts = 0;
+  #refused = 0;
+  #laneAttempts = 0;
+  #backoffs = 0;
+
+  /** `open` begins one attempt's transaction; `random` draws the backoff jitter. */
+  constructor(open: (isolation: Isolation, sync: SyncMode | undefined) => Transaction, random: () => number = Math.random) {
+    this.#open = open;
+    this.#random = random;
+  }
+
+  /** The policy's counters since the store opened. */
+  stats(): RunnerStats {
+    return { conflicts: this.#conflicts, refused: this.#refused, laneAttempts: this.#laneAttempts, backoffs: this.#backoffs };
+  }
+
+  /**
+   * Runs `fn` in a transaction and commits it, re-running it after a
+   * conflict up to `retries` times as the class comment describes. If `fn`
+   * throws, its transaction is aborted and the error propagates unretried.
+   */
+  async run<T>(fn: (tx: Transaction) => Promise<T> | T, isolation: Isolation, sync: SyncMode | undefined, retries: number): Promise<T> {
+    let claim: LaneClaim | undefined;
+    let plan: ClaimPlan | undefined;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const tx = this.#open(isolation, sync);
+        if (claim !== undefined) this.#laneAttempts++;
+        let result: T;
+        try {
+          const returned = fn(tx);
+          // A plain value commits in this very step: nobody can commit in between.
+          result = isPromiseLike(returned) ? await returned : returned;
+        } catch (error) {
+          tx.abort();
+          throw error;
+        }
+        if (!tx.active) return result;
+        let conflict: ConflictError;
+        const blocked = tx.ownWrites.size === 0 ? undefined : this.lanes.blocker(tx.ownWrites.keys(), claim);
+        if (blocked === undefined) {
+          const committing = tx.commit();
+          // The commit step ran synchronously inside commit(); what is left only waits for durability,
+          // so the next claim in the lane may start now (its snapshot already sees this commit).
+          claim?.release();
+          claim = undefined;
+          try {
+            await committing;
+            return result;
+          } catch (error) {
+            if (!(error instanceof ConflictError)) throw error;
+            conflict = error;
+          }
+        } else {
+          tx.abort();
+          this.#refused++;
+          conflict = new ConflictError(
+            `transaction conflict: key ${JSON.stringify(blocked)} is claimed by a transaction retrying after a conflict (its retry lane); nothing was applied`,
+            blocked,
+          );
+        }
+        this.#conflicts++;
+        claim?.release();
+        claim = undefined;
+        if (attempt >= retries) throw conflict;
+        plan ??= { keys: new Set(), whole: false };
+        const grew = widen(plan, tx, isolation, conflict.key);
+        if (attempt > 0 && !grew) {
+          this.#backoffs++;
+          await sleep(this.#random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)));
+        }
+        claim = await this.lanes.acquire(plan.keys, plan.whole);
+      }
+    } finally {
+      claim?.release();
+    }
+  }
+}
+
+/** Adds what a lost attempt touched to the plan; whether anything was new. */
+function widen(plan: ClaimPlan, tx: Transaction, isolation: Isolation, conflictKey: string): boolean {
+  const size = plan.keys.size;
+  const whole = plan.whole;
+  for (const key of tx.ownWrites.keys()) plan.keys.add(key);
+  const reads = tx.readSet;
+  if (reads.keys !== undefined) for (const key of reads.keys) plan.keys.add(key);
+  plan.keys.add(conflictKey);
+  if (isolation === 'serializable' && reads.scanned) plan.whole = true;
+  return plan.keys.size > size || plan.whole !== whole;
+}
+
+function isPromiseLike<T>(value: Promise<T> | T): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
