@@ -2,6 +2,7 @@ import { ConflictError, type SyncMode } from '@epochdb/core';
 import type { Isolation } from './isolation.js';
 import { RetryLanes, type LaneClaim } from './retry-lanes.js';
 import type { Transaction } from './transaction.js';
+import { TurnGate, type Turn } from './turn-gate.js';
 
 /** How many times `transaction()` re-runs a callback after a conflict unless told otherwise. */
 export const DEFAULT_RETRIES = 3;
@@ -31,9 +32,14 @@ export interface RunnerStats {
 /**
  * Runs `transaction()` callbacks with the retry policy:
  *
- * 1. The first attempt takes no lock: uncontended transactions interleave
- *    freely across `await`s. A callback that returns a value (not a promise)
- *    commits in the same synchronous step, so it cannot be overtaken.
+ * 1. The first attempt takes a turn of the {@link TurnGate}: its callback's
+ *    synchronous part and the microtasks after it run alone, up to the
+ *    commit step or the next event-loop turn, whichever is first. So
+ *    callbacks that only compute (nothing to overlap on one thread) run one
+ *    after another and never collide, while callbacks that await I/O give
+ *    the turn away at their first real wait and interleave freely. A
+ *    callback that returns a value (not a promise) commits in the same
+ *    synchronous step.
  * 2. An attempt that loses a conflict takes the keys it wrote (plus the keys
  *    it read under `'serializable'`; the whole store if it lost on a scanned
  *    range) in sorted order through the {@link RetryLanes}, then runs again on
@@ -55,6 +61,8 @@ export interface RunnerStats {
 export class TransactionRunner {
   /** The lanes retrying transactions hold their keys in. */
   readonly lanes = new RetryLanes();
+  /** The turns first attempts take. */
+  readonly #turns = new TurnGate();
   readonly #open: (isolation: Isolation, sync: SyncMode | undefined) => Transaction;
   readonly #random: () => number;
   #conflicts = 0;
@@ -81,14 +89,20 @@ export class TransactionRunner {
   async run<T>(fn: (tx: Transaction) => Promise<T> | T, isolation: Isolation, sync: SyncMode | undefined, retries: number): Promise<T> {
     let claim: LaneClaim | undefined;
     let plan: ClaimPlan | undefined;
+    let turn: Turn | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
+        if (claim === undefined) {
+          const waiting = this.#turns.enter();
+          if (waiting !== undefined) await waiting;
+          turn = this.#turns.hold();
+        }
         const tx = this.#open(isolation, sync);
         if (claim !== undefined) this.#laneAttempts++;
         let result: T;
         try {
           const returned = fn(tx);
-          // A plain value commits in this very step: nobody can commit in between.
+          // A plain value commits in this very step.
           result = isPromiseLike(returned) ? await returned : returned;
         } catch (error) {
           tx.abort();
@@ -100,7 +114,8 @@ export class TransactionRunner {
         if (blocked === undefined) {
           const committing = tx.commit();
           // The commit step ran synchronously inside commit(); what is left only waits for durability,
-          // so the next claim in the lane may start now (its snapshot already sees this commit).
+          // so the next turn and the next claim in the lane may start now (their snapshots see this commit).
+          turn?.end();
           claim?.release();
           claim = undefined;
           try {
@@ -119,6 +134,7 @@ export class TransactionRunner {
           );
         }
         this.#conflicts++;
+        turn?.end();
         claim?.release();
         claim = undefined;
         if (attempt >= retries) throw conflict;
@@ -131,6 +147,7 @@ export class TransactionRunner {
         claim = await this.lanes.acquire(plan.keys, plan.whole);
       }
     } finally {
+      turn?.end();
       claim?.release();
     }
   }

@@ -1,0 +1,70 @@
+/**
+ * One transaction's turn at a time: a first attempt runs the synchronous
+ * part of its callback, and the microtasks that follow it, alone. The turn
+ * ends when the attempt's commit step is done or at the next turn of the
+ * event loop (`setImmediate`), whichever comes first, so a callback that
+ * awaits I/O (a timer, a socket, a file) gives the turn away at once and
+ * overlaps freely with others, while callbacks that never leave the
+ * microtask queue (CPU only, nothing to overlap on one thread) run one after
+ * another and cannot collide. First come, first served.
+ */
+export class TurnGate {
+  #busy = false;
+  /** Waiters from `#head` on (a queue without `Array.shift`, which is O(n) on long arrays). */
+  #waiters: (() => void)[] = [];
+  #head = 0;
+
+  /** Takes the turn: `undefined` if it was free (taken at once), else a promise that resolves once it is ours. */
+  enter(): Promise<void> | undefined {
+    if (!this.#busy) {
+      this.#busy = true;
+      return undefined;
+    }
+    return new Promise<void>((grant) => this.#waiters.push(grant));
+  }
+
+  /** A turn just taken: {@link Turn.end} ends it, or the next event-loop turn does. */
+  hold(): Turn {
+    return new Turn(this);
+  }
+
+  /** @internal Hands the turn to the next waiter. */
+  leave(): void {
+    if (this.#head === this.#waiters.length) {
+      this.#busy = false;
+      if (this.#head > 0) {
+        this.#waiters = [];
+        this.#head = 0;
+      }
+      return;
+    }
+    const next = this.#waiters[this.#head]!;
+    this.#waiters[this.#head++] = undefined as never;
+    // Under a steady queue it never empties: drop the served prefix now and then.
+    if (this.#head >= 1024 && this.#head * 2 >= this.#waiters.length) {
+      this.#waiters = this.#waiters.slice(this.#head);
+      this.#head = 0;
+    }
+    next();
+  }
+}
+
+/** A held turn of a {@link TurnGate}. */
+export class Turn {
+  readonly #gate: TurnGate;
+  readonly #immediate: ReturnType<typeof setImmediate>;
+  #ended = false;
+
+  constructor(gate: TurnGate) {
+    this.#gate = gate;
+    this.#immediate = setImmediate(() => this.end());
+  }
+
+  /** Ends the turn (idempotent). */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    clearImmediate(this.#immediate);
+    this.#gate.leave();
+  }
+}
