@@ -32,14 +32,17 @@ export interface RunnerStats {
 /**
  * Runs `transaction()` callbacks with the retry policy:
  *
- * 1. The first attempt takes a turn of the {@link TurnGate}: its callback's
- *    synchronous part and the microtasks after it run alone, up to the
- *    commit step or the next event-loop turn, whichever is first. So
- *    callbacks that only compute (nothing to overlap on one thread) run one
- *    after another and never collide, while callbacks that await I/O give
- *    the turn away at their first real wait and interleave freely. A
- *    callback that returns a value (not a promise) commits in the same
- *    synchronous step.
+ * 1. The first attempt runs freely: uncontended transactions interleave
+ *    across `await`s; a callback that returns a value (not a promise)
+ *    commits in the same synchronous step. Once a first attempt has lost a
+ *    conflict, first attempts take turns of a {@link TurnGate} until a whole
+ *    event-loop turn passes in which none took one and no lane (below) is
+ *    held: a callback's synchronous part and the
+ *    microtasks after it then run alone, up to its commit step or the next
+ *    event-loop turn, whichever is first. So contended callbacks that only
+ *    compute (nothing to overlap on one thread) run one after another and
+ *    stop colliding, while callbacks that await I/O give the turn away at
+ *    their first real wait and still overlap.
  * 2. An attempt that loses a conflict takes the keys it wrote (plus the keys
  *    it read under `'serializable'`; the whole store if it lost on a scanned
  *    range) in sorted order through the {@link RetryLanes}, then runs again on
@@ -61,8 +64,11 @@ export interface RunnerStats {
 export class TransactionRunner {
   /** The lanes retrying transactions hold their keys in. */
   readonly lanes = new RetryLanes();
-  /** The turns first attempts take. */
-  readonly #turns = new TurnGate();
+  /** The turns first attempts take while {@link #turnTaking}; the gate going idle ends turn taking. */
+  readonly #turns = new TurnGate(() => this.#maybeStopTurns());
+  /** Whether first attempts take turns: from a first attempt's lost conflict until a whole event-loop turn passes with no turn taken and no lane held. */
+  #turnTaking = false;
+  #stopCheck = false;
   readonly #open: (isolation: Isolation, sync: SyncMode | undefined) => Transaction;
   readonly #random: () => number;
   #conflicts = 0;
@@ -74,6 +80,18 @@ export class TransactionRunner {
   constructor(open: (isolation: Isolation, sync: SyncMode | undefined) => Transaction, random: () => number = Math.random) {
     this.#open = open;
     this.#random = random;
+  }
+
+  /** The gate went idle: stop taking turns if it stays idle, with no lane held, through the next event-loop turn. */
+  #maybeStopTurns(): void {
+    if (this.#stopCheck) return;
+    this.#stopCheck = true;
+    const seen = this.#turns.entered;
+    setImmediate(() => {
+      this.#stopCheck = false;
+      if (this.#turns.entered === seen && this.#turns.idle && this.lanes.idle) this.#turnTaking = false;
+      else if (this.#turns.idle) this.#maybeStopTurns();
+    });
   }
 
   /** The policy's counters since the store opened. */
@@ -92,7 +110,7 @@ export class TransactionRunner {
     let turn: Turn | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
-        if (claim === undefined) {
+        if (claim === undefined && this.#turnTaking) {
           const waiting = this.#turns.enter();
           if (waiting !== undefined) await waiting;
           turn = this.#turns.hold();
@@ -134,6 +152,7 @@ export class TransactionRunner {
           );
         }
         this.#conflicts++;
+        if (claim === undefined) this.#turnTaking = true;
         turn?.end();
         claim?.release();
         claim = undefined;

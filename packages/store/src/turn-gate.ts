@@ -10,12 +10,30 @@
  */
 export class TurnGate {
   #busy = false;
+  #entered = 0;
+  readonly #onIdle: () => void;
   /** Waiters from `#head` on (a queue without `Array.shift`, which is O(n) on long arrays). */
   #waiters: (() => void)[] = [];
   #head = 0;
 
+  /** `onIdle` is called whenever a turn ends with nobody waiting for the next. */
+  constructor(onIdle: () => void = () => {}) {
+    this.#onIdle = onIdle;
+  }
+
+  /** Turns taken so far (a counter: whether anyone came between two readings). */
+  get entered(): number {
+    return this.#entered;
+  }
+
+  /** Whether no turn is held. */
+  get idle(): boolean {
+    return !this.#busy;
+  }
+
   /** Takes the turn: `undefined` if it was free (taken at once), else a promise that resolves once it is ours. */
   enter(): Promise<void> | undefined {
+    this.#entered++;
     if (!this.#busy) {
       this.#busy = true;
       return undefined;
@@ -36,6 +54,7 @@ export class TurnGate {
         this.#waiters = [];
         this.#head = 0;
       }
+      this.#onIdle();
       return;
     }
     const next = this.#waiters[this.#head]!;
