@@ -8,7 +8,7 @@
 // runs per commit, and the ratio to the serial baseline. Every case checks that the total is
 // conserved and that no transfer failed. --rounds repeats the whole grid; figures are the median.
 //
-// Usage: pnpm bench:tx [--seconds 1] [--slices 4] [--rounds 3] [--kinds cpu,io] [--accounts 2,5,50,5000] [--clients 50,1000] [--json]
+// Usage: pnpm bench:tx [--seconds 2] [--slices 2] [--rounds 3] [--kinds cpu,io] [--accounts 2,5,50,5000] [--clients 50,1000] [--json]
 // Targets (issue 22): >= 0.8x the serial baseline at the hottest contention (2 accounts),
 // >= 3x where transactions await I/O and rarely collide (io, 5,000 accounts).
 import { parseArgs } from 'node:util';
@@ -19,8 +19,8 @@ import { latencySummary } from './lib/stats.mjs';
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '1' },
-    slices: { type: 'string', default: '4' },
+    seconds: { type: 'string', default: '2' },
+    slices: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '3' },
     kinds: { type: 'string', default: 'cpu,io' },
     accounts: { type: 'string', default: '2,5,50,5000' },

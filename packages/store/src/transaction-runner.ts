@@ -10,6 +10,14 @@ export const DEFAULT_RETRIES = 3;
 export const BACKOFF_BASE_MS = 1;
 /** The largest backoff bound (ms). */
 export const BACKOFF_MAX_MS = 64;
+/**
+ * A callback whose promise settles sooner than this (ms) after it returned
+ * awaited no I/O (only microtasks): measured, such callbacks settle in
+ * microseconds, and any timer, socket or file wait takes longer.
+ */
+export const QUICK_CALLBACK_MS = 0.25;
+/** The weight of one callback in the moving share of quick ones. */
+const QUICK_SHARE_WEIGHT = 1 / 8;
 
 /** What the next attempt claims: the keys every lost attempt wrote (and read, under `'serializable'`), or the whole store. */
 interface ClaimPlan {
@@ -35,9 +43,10 @@ export interface RunnerStats {
  * 1. The first attempt runs freely: uncontended transactions interleave
  *    across `await`s; a callback that returns a value (not a promise)
  *    commits in the same synchronous step. Once a first attempt has lost a
- *    conflict, first attempts take turns of a {@link TurnGate} until a whole
- *    event-loop turn passes in which none took one and no lane (below) is
- *    held: a callback's synchronous part and the
+ *    conflict, if most recent callbacks settled without awaiting I/O (see
+ *    {@link QUICK_CALLBACK_MS}), first attempts take turns of a
+ *    {@link TurnGate} until a whole event-loop turn passes in which none
+ *    took one and no lane (below) is held: a callback's synchronous part and the
  *    microtasks after it then run alone, up to its commit step or the next
  *    event-loop turn, whichever is first. So contended callbacks that only
  *    compute (nothing to overlap on one thread) run one after another and
@@ -69,6 +78,8 @@ export class TransactionRunner {
   /** Whether first attempts take turns: from a first attempt's lost conflict until a whole event-loop turn passes with no turn taken and no lane held. */
   #turnTaking = false;
   #stopCheck = false;
+  /** A moving share (0..1) of first attempts whose callback settled quickly (it awaited no I/O). */
+  #quickShare = 1;
   readonly #open: (isolation: Isolation, sync: SyncMode | undefined) => Transaction;
   readonly #random: () => number;
   #conflicts = 0;
@@ -92,6 +103,12 @@ export class TransactionRunner {
       if (this.#turns.entered === seen && this.#turns.idle && this.lanes.idle) this.#turnTaking = false;
       else if (this.#turns.idle) this.#maybeStopTurns();
     });
+  }
+
+  /** Keeps the share of recent first attempts whose callback settled within {@link QUICK_CALLBACK_MS}; turn taking stops once most do not. */
+  #timeCallback(ms: number): void {
+    this.#quickShare += ((ms < QUICK_CALLBACK_MS ? 1 : 0) - this.#quickShare) * QUICK_SHARE_WEIGHT;
+    if (this.#quickShare < 0.5) this.#turnTaking = false;
   }
 
   /** The policy's counters since the store opened. */
@@ -121,7 +138,13 @@ export class TransactionRunner {
         try {
           const returned = fn(tx);
           // A plain value commits in this very step.
-          result = isPromiseLike(returned) ? await returned : returned;
+          if (isPromiseLike(returned)) {
+            const began = performance.now();
+            result = await returned;
+            if (claim === undefined) this.#timeCallback(performance.now() - began);
+          } else {
+            result = returned;
+          }
         } catch (error) {
           tx.abort();
           throw error;
@@ -152,7 +175,8 @@ export class TransactionRunner {
           );
         }
         this.#conflicts++;
-        if (claim === undefined) this.#turnTaking = true;
+        // Turns help only callbacks that do not wait for I/O (those overlap anyway, turn or not).
+        if (claim === undefined && this.#quickShare >= 0.5) this.#turnTaking = true;
         turn?.end();
         claim?.release();
         claim = undefined;
