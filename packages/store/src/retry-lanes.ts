@@ -1,7 +1,8 @@
 import { compareStrings } from './btree.js';
 
 /**
- * How long a lane claim lasts at most (real time). A claim covers one run of
+ * How long a lane claim lasts at most (real time; checked every quarter of
+ * it, so a claim ends between 1 and 1.25 times this). A claim covers one run of
  * a transaction's callback; one that outlives this is withdrawn, so a
  * callback that never settles, or one that awaits another transaction
  * waiting for its keys, cannot hold the lane forever (the transaction keeps
@@ -25,7 +26,7 @@ interface Lane {
  * What a transaction that lost a conflict holds while its next attempt runs:
  * keys of its write set (its read set too under `'serializable'`), or the
  * whole store when it lost on a scanned range. Released once, by
- * {@link LaneClaim.release} or when {@link LANE_HOLD_MS} runs out.
+ * {@link LaneClaim.release} or once held for {@link LANE_HOLD_MS}.
  */
 export class LaneClaim {
   /** The claimed keys in sorted order (the order they are taken in, so claims never deadlock). */
@@ -35,8 +36,9 @@ export class LaneClaim {
   readonly #lanes: RetryLanes;
   /** Keys taken so far (a prefix of {@link keys}). */
   taken = 0;
+  /** When it got everything it claimed (`performance.now()`), for the hold limit. */
+  heldSince = 0;
   #released = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal Use {@link RetryLanes.acquire}. */
   constructor(lanes: RetryLanes, keys: readonly string[], whole: boolean) {
@@ -50,17 +52,10 @@ export class LaneClaim {
     return this.#released;
   }
 
-  /** @internal Starts the hold limit once everything is taken. */
-  startHold(): void {
-    this.#timer = setTimeout(() => this.release(), LANE_HOLD_MS);
-    this.#timer.unref?.();
-  }
-
-  /** Gives every key (and the gate) to the next waiter. Idempotent. */
+  /** Gives every key (and its place in the gate) to the next waiters. Idempotent. */
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#lanes.releaseClaim(this);
   }
 }
@@ -86,6 +81,10 @@ export class RetryLanes {
   readonly #gateQueue: Waiter[] = [];
   /** Claims inside the gate or waiting for it. */
   #active = 0;
+  /** Claims holding everything they claimed, oldest first (for the hold limit). */
+  readonly #held = new Set<LaneClaim>();
+  /** Checks the hold limit while claims are held (one timer for all, not one per claim). */
+  #sweeper: ReturnType<typeof setInterval> | undefined;
 
   /** Whether no claim is held or waiting (then nothing can refuse a commit). Complexity: O(1). */
   get idle(): boolean {
@@ -114,7 +113,12 @@ export class RetryLanes {
         await new Promise<void>((grant) => lane.waiters.push({ claim, grant }));
       }
     }
-    claim.startHold();
+    claim.heldSince = performance.now();
+    this.#held.add(claim);
+    if (this.#sweeper === undefined) {
+      this.#sweeper = setInterval(() => this.#sweep(), LANE_HOLD_MS / 4);
+      this.#sweeper.unref?.();
+    }
     return claim;
   }
 
@@ -138,6 +142,7 @@ export class RetryLanes {
   /** @internal Called once by {@link LaneClaim.release}. */
   releaseClaim(claim: LaneClaim): void {
     this.#active--;
+    this.#held.delete(claim);
     for (let i = 0; i < claim.taken; i++) {
       const key = claim.keys[i]!;
       const lane = this.#lanes.get(key)!;
@@ -154,6 +159,19 @@ export class RetryLanes {
     if (claim.whole) this.#whole = undefined;
     else this.#shared--;
     this.#pumpGate();
+  }
+
+  /** Withdraws the claims held past {@link LANE_HOLD_MS}; stops the timer once none is held. */
+  #sweep(): void {
+    const limit = performance.now() - LANE_HOLD_MS;
+    for (const claim of this.#held) {
+      if (claim.heldSince > limit) break;
+      claim.release();
+    }
+    if (this.#held.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
   }
 
   #enterGate(claim: LaneClaim): Promise<void> | undefined {

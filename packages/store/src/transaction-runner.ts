@@ -2,7 +2,7 @@ import { ConflictError, type SyncMode } from '@epochdb/core';
 import type { Isolation } from './isolation.js';
 import { RetryLanes, type LaneClaim } from './retry-lanes.js';
 import type { Transaction } from './transaction.js';
-import { TurnGate, type Turn } from './turn-gate.js';
+import { Turn, TurnGate } from './turn-gate.js';
 
 /** How many times `transaction()` re-runs a callback after a conflict unless told otherwise. */
 export const DEFAULT_RETRIES = 3;
@@ -10,12 +10,6 @@ export const DEFAULT_RETRIES = 3;
 export const BACKOFF_BASE_MS = 1;
 /** The largest backoff bound (ms). */
 export const BACKOFF_MAX_MS = 64;
-/**
- * A callback whose promise settles sooner than this (ms) after it returned
- * awaited no I/O (only microtasks): measured, such callbacks settle in
- * microseconds, and any timer, socket or file wait takes longer.
- */
-export const QUICK_CALLBACK_MS = 0.25;
 /** The weight of one callback in the moving share of quick ones. */
 const QUICK_SHARE_WEIGHT = 1 / 8;
 
@@ -25,33 +19,24 @@ interface ClaimPlan {
   whole: boolean;
 }
 
-/** Counters of the retry policy (for tests and benchmarks). */
-export interface RunnerStats {
-  /** Callback runs that ended in a conflict. */
-  readonly conflicts: number;
-  /** Of those, commits refused because a retrying transaction's lane claim held a key written. */
-  readonly refused: number;
-  /** Attempts that ran holding a lane claim. */
-  readonly laneAttempts: number;
-  /** Backoff sleeps taken (attempts that lost although they held their lane). */
-  readonly backoffs: number;
-}
-
 /**
  * Runs `transaction()` callbacks with the retry policy:
  *
  * 1. The first attempt runs freely: uncontended transactions interleave
  *    across `await`s; a callback that returns a value (not a promise)
  *    commits in the same synchronous step. Once a first attempt has lost a
- *    conflict, if most recent callbacks settled without awaiting I/O (see
- *    {@link QUICK_CALLBACK_MS}), first attempts take turns of a
+ *    conflict, if most recent callbacks settled in the event-loop turn they
+ *    began in (they awaited no I/O), first attempts take turns of a
  *    {@link TurnGate} until a whole event-loop turn passes in which none
  *    took one and no lane (below) is held: a callback's synchronous part and the
  *    microtasks after it then run alone, up to its commit step or the next
- *    event-loop turn, whichever is first. So contended callbacks that only
- *    compute (nothing to overlap on one thread) run one after another and
- *    stop colliding, while callbacks that await I/O give the turn away at
- *    their first real wait and still overlap.
+ *    event-loop turn, whichever is first (while lanes are held, a first
+ *    attempt instead queues behind them for a whole-store claim, for a turn
+ *    too). So
+ *    contended callbacks that only compute (nothing to overlap on one
+ *    thread) run one after another and stop colliding, while callbacks that
+ *    await I/O give the turn away at their first real wait and still
+ *    overlap.
  * 2. An attempt that loses a conflict takes the keys it wrote (plus the keys
  *    it read under `'serializable'`; the whole store if it lost on a scanned
  *    range) in sorted order through the {@link RetryLanes}, then runs again on
@@ -78,14 +63,12 @@ export class TransactionRunner {
   /** Whether first attempts take turns: from a first attempt's lost conflict until a whole event-loop turn passes with no turn taken and no lane held. */
   #turnTaking = false;
   #stopCheck = false;
-  /** A moving share (0..1) of first attempts whose callback settled quickly (it awaited no I/O). */
+  /** A moving share (0..1) of first attempts whose callback settled in the loop turn it began in (it awaited no I/O). */
   #quickShare = 1;
+  #loopTurns = 0;
+  #loopTurnPending = false;
   readonly #open: (isolation: Isolation, sync: SyncMode | undefined) => Transaction;
   readonly #random: () => number;
-  #conflicts = 0;
-  #refused = 0;
-  #laneAttempts = 0;
-  #backoffs = 0;
 
   /** `open` begins one attempt's transaction; `random` draws the backoff jitter. */
   constructor(open: (isolation: Isolation, sync: SyncMode | undefined) => Transaction, random: () => number = Math.random) {
@@ -105,15 +88,26 @@ export class TransactionRunner {
     });
   }
 
-  /** Keeps the share of recent first attempts whose callback settled within {@link QUICK_CALLBACK_MS}; turn taking stops once most do not. */
-  #timeCallback(ms: number): void {
-    this.#quickShare += ((ms < QUICK_CALLBACK_MS ? 1 : 0) - this.#quickShare) * QUICK_SHARE_WEIGHT;
-    if (this.#quickShare < 0.5) this.#turnTaking = false;
+  /**
+   * The event-loop turn now (a counter the check phase advances): a callback
+   * that settles in the turn it began in awaited only microtasks, no timer,
+   * socket or file. One `setImmediate` per turn, shared by all callbacks.
+   */
+  #loopTurn(): number {
+    if (!this.#loopTurnPending) {
+      this.#loopTurnPending = true;
+      setImmediate(() => {
+        this.#loopTurnPending = false;
+        this.#loopTurns++;
+      });
+    }
+    return this.#loopTurns;
   }
 
-  /** The policy's counters since the store opened. */
-  stats(): RunnerStats {
-    return { conflicts: this.#conflicts, refused: this.#refused, laneAttempts: this.#laneAttempts, backoffs: this.#backoffs };
+  /** Keeps the share of recent first attempts whose callback settled in the loop turn it began in; turn taking stops once most do not. */
+  #countCallback(quick: boolean): void {
+    this.#quickShare += ((quick ? 1 : 0) - this.#quickShare) * QUICK_SHARE_WEIGHT;
+    if (this.#quickShare < 0.5) this.#turnTaking = false;
   }
 
   /**
@@ -127,21 +121,30 @@ export class TransactionRunner {
     let turn: Turn | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
-        if (claim === undefined && this.#turnTaking) {
-          const waiting = this.#turns.enter();
-          if (waiting !== undefined) await waiting;
-          turn = this.#turns.hold();
+        if (attempt === 0 && this.#turnTaking) {
+          // `retries: 0` never waits in a lane: it runs in its turn and, if a claim holds its keys, is refused.
+          if (this.lanes.idle || retries === 0) {
+            const waiting = this.#turns.enter();
+            if (waiting !== undefined) await waiting;
+            turn = this.#turns.hold();
+          } else {
+            // Lanes are held: a turn would only be refused by them. Queue behind them for the whole store
+            // instead, for a turn: the claim too ends at the next event-loop turn (a callback awaiting I/O, or
+            // a transaction nested in another's callback, must not hold everyone up).
+            const whole = await this.lanes.acquire([], true);
+            claim = whole;
+            turn = new Turn(() => whole.release());
+          }
         }
         const tx = this.#open(isolation, sync);
-        if (claim !== undefined) this.#laneAttempts++;
         let result: T;
         try {
           const returned = fn(tx);
           // A plain value commits in this very step.
           if (isPromiseLike(returned)) {
-            const began = performance.now();
+            const began = this.#loopTurn();
             result = await returned;
-            if (claim === undefined) this.#timeCallback(performance.now() - began);
+            if (attempt === 0) this.#countCallback(this.#loopTurns === began);
           } else {
             result = returned;
           }
@@ -168,15 +171,13 @@ export class TransactionRunner {
           }
         } else {
           tx.abort();
-          this.#refused++;
           conflict = new ConflictError(
             `transaction conflict: key ${JSON.stringify(blocked)} is claimed by a transaction retrying after a conflict (its retry lane); nothing was applied`,
             blocked,
           );
         }
-        this.#conflicts++;
         // Turns help only callbacks that do not wait for I/O (those overlap anyway, turn or not).
-        if (claim === undefined && this.#quickShare >= 0.5) this.#turnTaking = true;
+        if (attempt === 0 && this.#quickShare >= 0.5) this.#turnTaking = true;
         turn?.end();
         claim?.release();
         claim = undefined;
@@ -184,7 +185,6 @@ export class TransactionRunner {
         plan ??= { keys: new Set(), whole: false };
         const grew = widen(plan, tx, isolation, conflict.key);
         if (attempt > 0 && !grew) {
-          this.#backoffs++;
           await sleep(this.#random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)));
         }
         claim = await this.lanes.acquire(plan.keys, plan.whole);

@@ -43,7 +43,7 @@ export class TurnGate {
 
   /** A turn just taken: {@link Turn.end} ends it, or the next event-loop turn does. */
   hold(): Turn {
-    return new Turn(this);
+    return new Turn(() => this.leave());
   }
 
   /** @internal Hands the turn to the next waiter. */
@@ -68,14 +68,15 @@ export class TurnGate {
   }
 }
 
-/** A held turn of a {@link TurnGate}. */
+/** Something held until {@link Turn.end} or the next event-loop turn, whichever is first: a turn of a {@link TurnGate}. */
 export class Turn {
-  readonly #gate: TurnGate;
+  readonly #onEnd: () => void;
   readonly #immediate: ReturnType<typeof setImmediate>;
   #ended = false;
 
-  constructor(gate: TurnGate) {
-    this.#gate = gate;
+  /** `onEnd` runs once, when the turn ends. */
+  constructor(onEnd: () => void) {
+    this.#onEnd = onEnd;
     this.#immediate = setImmediate(() => this.end());
   }
 
@@ -84,6 +85,6 @@ export class Turn {
     if (this.#ended) return;
     this.#ended = true;
     clearImmediate(this.#immediate);
-    this.#gate.leave();
+    this.#onEnd();
   }
 }
