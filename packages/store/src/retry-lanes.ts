@@ -1,4 +1,5 @@
 import { compareStrings } from './btree.js';
+import { FifoQueue } from './fifo-queue.js';
 
 /**
  * How long a lane claim lasts at most (real time; checked every quarter of
@@ -19,7 +20,7 @@ interface Waiter {
 /** One key's lane: its holder and the claims queued behind it, first come first served. */
 interface Lane {
   holder: LaneClaim;
-  readonly waiters: Waiter[];
+  readonly waiters: FifoQueue<Waiter>;
 }
 
 /**
@@ -78,7 +79,7 @@ export class RetryLanes {
   #shared = 0;
   /** The whole-store claim inside the gate. */
   #whole: LaneClaim | undefined;
-  readonly #gateQueue: Waiter[] = [];
+  readonly #gateQueue = new FifoQueue<Waiter>();
   /** Claims inside the gate or waiting for it. */
   #active = 0;
   /** Claims holding everything they claimed, oldest first (for the hold limit). */
@@ -107,7 +108,7 @@ export class RetryLanes {
     for (const key of claim.keys) {
       const lane = this.#lanes.get(key);
       if (lane === undefined) {
-        this.#lanes.set(key, { holder: claim, waiters: [] });
+        this.#lanes.set(key, { holder: claim, waiters: new FifoQueue() });
         claim.taken++;
       } else {
         await new Promise<void>((grant) => lane.waiters.push({ claim, grant }));
@@ -191,7 +192,7 @@ export class RetryLanes {
   /** Lets the queued claims in, in order: readers together, a writer alone. */
   #pumpGate(): void {
     while (this.#gateQueue.length > 0 && this.#whole === undefined) {
-      const head = this.#gateQueue[0]!;
+      const head = this.#gateQueue.peek()!;
       if (head.claim.whole && this.#shared > 0) return;
       this.#gateQueue.shift();
       this.#admit(head.claim);

@@ -1,3 +1,5 @@
+import { FifoQueue } from './fifo-queue.js';
+
 /**
  * One transaction's turn at a time: a first attempt runs the synchronous
  * part of its callback, and the microtasks that follow it, alone. The turn
@@ -12,9 +14,7 @@ export class TurnGate {
   #busy = false;
   #entered = 0;
   readonly #onIdle: () => void;
-  /** Waiters from `#head` on (a queue without `Array.shift`, which is O(n) on long arrays). */
-  #waiters: (() => void)[] = [];
-  #head = 0;
+  readonly #waiters = new FifoQueue<() => void>();
 
   /** `onIdle` is called whenever a turn ends with nobody waiting for the next. */
   constructor(onIdle: () => void = () => {}) {
@@ -48,23 +48,13 @@ export class TurnGate {
 
   /** @internal Hands the turn to the next waiter. */
   leave(): void {
-    if (this.#head === this.#waiters.length) {
-      this.#busy = false;
-      if (this.#head > 0) {
-        this.#waiters = [];
-        this.#head = 0;
-      }
-      this.#onIdle();
+    const next = this.#waiters.shift();
+    if (next !== undefined) {
+      next();
       return;
     }
-    const next = this.#waiters[this.#head]!;
-    this.#waiters[this.#head++] = undefined as never;
-    // Under a steady queue it never empties: drop the served prefix now and then.
-    if (this.#head >= 1024 && this.#head * 2 >= this.#waiters.length) {
-      this.#waiters = this.#waiters.slice(this.#head);
-      this.#head = 0;
-    }
-    next();
+    this.#busy = false;
+    this.#onIdle();
   }
 }
 
