@@ -26,6 +26,23 @@ describe('RetryLanes', () => {
     expect(lanes.idle).toBe(true);
   });
 
+  it('whenIdle resolves once the last claim held or queued is released', async () => {
+    const lanes = new RetryLanes();
+    expect(lanes.whenIdle()).toBeUndefined();
+    const first = await lanes.acquire(['a'], false);
+    const queued = lanes.acquire(['a'], false);
+    let idle = false;
+    const drained = lanes.whenIdle()!.then(() => (idle = true));
+    first.release();
+    const second = await queued;
+    await tick();
+    expect(idle).toBe(false);
+    second.release();
+    await drained;
+    expect(idle).toBe(true);
+    expect(lanes.whenIdle()).toBeUndefined();
+  });
+
   it('blocker names a key another claim holds, never one of its own; a whole claim blocks every write', async () => {
     const lanes = new RetryLanes();
     expect(lanes.blocker(['a', 'b'], undefined)).toBeUndefined();

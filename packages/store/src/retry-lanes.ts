@@ -84,12 +84,25 @@ export class RetryLanes {
   #active = 0;
   /** Claims holding everything they claimed, oldest first (for the hold limit). */
   readonly #held = new Set<LaneClaim>();
+  /** Resolves the next time no claim is held or waiting (see {@link whenIdle}). */
+  #idle: { promise: Promise<void>; resolve: () => void } | undefined;
   /** Checks the hold limit while claims are held (one timer for all, not one per claim). */
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   /** Whether no claim is held or waiting (then nothing can refuse a commit). Complexity: O(1). */
   get idle(): boolean {
     return this.#active === 0;
+  }
+
+  /** `undefined` when {@link idle}, else a promise that resolves once no claim is held or waiting. */
+  whenIdle(): Promise<void> | undefined {
+    if (this.#active === 0) return undefined;
+    if (this.#idle === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#idle = { promise, resolve };
+    }
+    return this.#idle.promise;
   }
 
   /** Claims currently held or queued. */
@@ -160,6 +173,10 @@ export class RetryLanes {
     if (claim.whole) this.#whole = undefined;
     else this.#shared--;
     this.#pumpGate();
+    if (this.#active === 0 && this.#idle !== undefined) {
+      this.#idle.resolve();
+      this.#idle = undefined;
+    }
   }
 
   /** Withdraws the claims held past {@link LANE_HOLD_MS}; stops the timer once none is held. */

@@ -2,7 +2,7 @@ import { ConflictError, type SyncMode } from '@epochdb/core';
 import type { Isolation } from './isolation.js';
 import { RetryLanes, type LaneClaim } from './retry-lanes.js';
 import type { Transaction } from './transaction.js';
-import { Turn, TurnGate } from './turn-gate.js';
+import { TurnGate, type Turn } from './turn-gate.js';
 
 /** How many times `transaction()` re-runs a callback after a conflict unless told otherwise. */
 export const DEFAULT_RETRIES = 3;
@@ -31,8 +31,7 @@ interface ClaimPlan {
  *    took one and no lane (below) is held: a callback's synchronous part and the
  *    microtasks after it then run alone, up to its commit step or the next
  *    event-loop turn, whichever is first (while lanes are held, a first
- *    attempt instead queues behind them for a whole-store claim, for a turn
- *    too). So
+ *    attempt waits for them to drain before it takes its turn). So
  *    contended callbacks that only compute (nothing to overlap on one
  *    thread) run one after another and stop colliding, while callbacks that
  *    await I/O give the turn away at their first real wait and still
@@ -122,19 +121,13 @@ export class TransactionRunner {
     try {
       for (let attempt = 0; ; attempt++) {
         if (attempt === 0 && this.#turnTaking) {
-          // `retries: 0` never waits in a lane: it runs in its turn and, if a claim holds its keys, is refused.
-          if (this.lanes.idle || retries === 0) {
-            const waiting = this.#turns.enter();
-            if (waiting !== undefined) await waiting;
-            turn = this.#turns.hold();
-          } else {
-            // Lanes are held: a turn would only be refused by them. Queue behind them for the whole store
-            // instead, for a turn: the claim too ends at the next event-loop turn (a callback awaiting I/O, or
-            // a transaction nested in another's callback, must not hold everyone up).
-            const whole = await this.lanes.acquire([], true);
-            claim = whole;
-            turn = new Turn(() => whole.release());
-          }
+          // While lanes are held a turn would only be refused by them: wait until they drain (`retries: 0`
+          // never waits for a lane: it runs in its turn and, if a claim holds its keys, is refused).
+          const drained = retries === 0 ? undefined : this.lanes.whenIdle();
+          if (drained !== undefined) await drained;
+          const waiting = this.#turns.enter();
+          if (waiting !== undefined) await waiting;
+          turn = this.#turns.hold();
         }
         const tx = this.#open(isolation, sync);
         let result: T;
