@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './types.js';
 export * from './clock.js';
 export * from './codec.js';
+export * from './value-codec.js';
 export * from './schemas.js';
 export * from './validate.js';
 export type * from './file-system.js';

@@ -1,4 +1,4 @@
-import { InvalidValueError, UniqueViolationError, readEncoded, type Version } from '@epochdb/core';
+import { InvalidValueError, UniqueViolationError, type Version } from '@epochdb/core';
 import { INDEX_SEPARATOR, createStringTree, type AppliedChange, type BTree, type PendingWrite, type ReadApi } from '@epochdb/store';
 import type { CollectionHost, IndexFunction, IndexRange, TypedEntry } from './collection.js';
 import { encodeIndexKey, indexKeysOf, type IndexKey } from './index-key.js';
@@ -168,7 +168,7 @@ export class CollectionIndex<T> {
 
   /** @internal The index keys of a pending put's value. */
   keysOfWrite(write: PendingWrite): string[] {
-    return this.#keysOf(readEncoded(write.prepared!.encoded, write.prepared!.copyOnRead) as T);
+    return this.#keysOf(this.#host.codec.read(write.prepared!.encoded, write.prepared!.copyOnRead) as T);
   }
 
   #set(key: string, keys: readonly string[]): void {

@@ -1,4 +1,4 @@
-import { CollectionMismatchError, IndexMissingError, InvalidOptionError, InvalidValueError, readEncoded, type Entry, type Version } from '@epochdb/core';
+import { CollectionMismatchError, IndexMissingError, InvalidOptionError, InvalidValueError, type Entry, type ValueCodec, type Version } from '@epochdb/core';
 import type { AppliedChange, DeleteOptions, PendingWrite, PutOptions, ReadApi, ScanOptions, Transaction, TxCollectionLike } from '@epochdb/store';
 import type { z } from 'zod';
 import { CollectionIndex } from './collection-index.js';
@@ -53,6 +53,8 @@ export interface IndexRange {
 /** What a collection needs from its database. */
 export interface CollectionHost {
   readonly live: ReadApi;
+  /** The database's value codec (pending writes hold its encoding). */
+  readonly codec: ValueCodec;
   readonly oldestVersion: () => Version;
   /** Commits a put whose value the collection has validated (its schema's output, not parsed again). */
   putValidated(key: string, value: unknown, options: PutOptions, collection: string): Promise<Version>;
@@ -211,7 +213,7 @@ export class Collection<S extends z.ZodType = z.ZodType> {
     for (const write of writes) {
       // A collection's own put holds the schema's output already (a transform's output need not parse again).
       if (write.kind === 'put' && write.type === this.name && write.validatedBy !== this.name) {
-        this.parse(readEncoded(write.prepared!.encoded, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
+        this.parse(this.#host.codec.read(write.prepared!.encoded, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
       }
     }
     for (const index of this.#indexes.values()) {

@@ -1,4 +1,4 @@
-import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, decodeValue, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
 import { nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import {
@@ -284,6 +284,7 @@ export class Database implements ReadApi, AsyncDisposable {
         return store.version;
       },
       history: { read: (after, upTo) => this.#history(after, upTo) },
+      codec: store.codec,
       subscribe: (listener) => this.#onApply((version, _time, changes) => listener(version, changes)),
       ended: (stream) => this.#streams.delete(stream),
     };
@@ -344,6 +345,7 @@ export class Database implements ReadApi, AsyncDisposable {
   get #collectionHost(): CollectionHost {
     return {
       live: this,
+      codec: this.#store.codec,
       oldestVersion: () => this.#store.oldestVersion,
       putValidated: (key, value, options, collection) => this.#store.putValidated(key, value, options, collection),
       delete: (key, options) => this.#store.delete(key, options),
@@ -413,7 +415,7 @@ export class Database implements ReadApi, AsyncDisposable {
         const tags = old === undefined ? undefined : { ...(old.run === undefined ? {} : { run: old.run }), ...(old.type === undefined ? {} : { type: old.type }) };
         if (op.kind !== 'put') return { key: op.key, kind: op.kind, before: tags, after: undefined };
         const { encoded: _encoded, kind: _kind, ...rest } = op;
-        return { key: op.key, kind: op.kind, before: tags, after: Object.freeze({ ...rest, value: decodeValue(op.encoded), version: record.version }) };
+        return { key: op.key, kind: op.kind, before: tags, after: Object.freeze({ ...rest, value: this.#store.codec.decodeStored(op.encoded).value, version: record.version }) };
       });
       for (const listener of this.#applyListeners) listener(record.version, record.time, changes);
     }
@@ -497,7 +499,7 @@ export class Database implements ReadApi, AsyncDisposable {
     if (persistence === undefined) return;
     const snapshot = this.#store.snapshotForExport();
     try {
-      await persistence.checkpoint(snapshot.version, snapshot.exportEntries());
+      await persistence.checkpoint(snapshot.version, snapshot.exportEntries(), this.#store.codec.table());
       await this.#checkpointed(persistence);
     } finally {
       snapshot.release();
@@ -531,7 +533,7 @@ export class Database implements ReadApi, AsyncDisposable {
     }
     const snapshot = this.#store.snapshotForExport();
     try {
-      await writeBackup(destDir, snapshot.version, snapshot.exportEntries(), this.#options.fileSystem);
+      await writeBackup(destDir, snapshot.version, snapshot.exportEntries(), this.#store.codec.table(), this.#options.fileSystem);
     } finally {
       snapshot.release();
     }

@@ -58,7 +58,7 @@ async function openLocal(options: ReplicaOptions, bootstrap: Bootstrap | undefin
   if (options.dir !== undefined) {
     if (bootstrap !== undefined) {
       await rm(options.dir, { recursive: true, force: true });
-      await writeBackup(options.dir, bootstrap.version, bootstrap.entries);
+      await writeBackup(options.dir, bootstrap.version, bootstrap.entries, bootstrap.structures);
     }
     db = await open({ ...common, dir: options.dir, sync: 'interval' });
   } else if (bootstrap === undefined) {
@@ -66,7 +66,7 @@ async function openLocal(options: ReplicaOptions, bootstrap: Bootstrap | undefin
   } else {
     const parsed = parseArgument(openOptionsSchema, common, 'openReplica()');
     const store = storeFor(parsed);
-    store.restore(bootstrap.entries, bootstrap.version);
+    store.restore(bootstrap.entries, bootstrap.version, bootstrap.structures);
     db = new Database(store, parsed);
   }
   db.addWriteGate(readOnly);

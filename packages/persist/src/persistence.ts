@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { EpochError, InvalidOptionError, IoError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type SyncMode, type Version } from '@epochdb/core';
+import { EpochError, InvalidOptionError, IoError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type StructureKeys, type SyncMode, type Version } from '@epochdb/core';
 import type { CheckpointPlan } from './checkpoint-build.js';
 import { verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import { DirectoryLock } from './dir-lock.js';
@@ -151,8 +151,8 @@ export class Persistence {
    * checkpoint at or below the newest one's version writes nothing (resolves
    * to `undefined`).
    */
-  async checkpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
-    return this.#enqueue(() => this.#runCheckpoint(version, entries));
+  async checkpoint(version: Version, entries: Iterable<CheckpointEntry>, structures: readonly StructureKeys[]): Promise<CheckpointWritten | undefined> {
+    return this.#enqueue(() => this.#runCheckpoint(version, entries, structures));
   }
 
   /**
@@ -174,7 +174,7 @@ export class Persistence {
     }
   }
 
-  async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
+  async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>, structures: readonly StructureKeys[]): Promise<CheckpointWritten | undefined> {
     // Nothing committed since the newest checkpoint: it already holds this state.
     if (version <= this.#lastCheckpointVersion) return undefined;
     const walBytes = this.#wal.bytesAppended;
@@ -183,7 +183,7 @@ export class Persistence {
     // The WAL must hold everything up to `version` before its checkpoint can supersede anything.
     await this.#wal.flushed();
     return this.#install(version, walBytes, async () => {
-      const written = await writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir);
+      const written = await writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir, structures);
       await verifyWritten(this.#fs, written);
       return written;
     });
@@ -310,12 +310,18 @@ export class Persistence {
  * checkpoint at `version`: what `open({ dir: dest })` opens as a normal
  * database. `dest` must not exist or be empty.
  */
-export async function writeBackup(dest: string, version: Version, entries: Iterable<CheckpointEntry>, fs: FileSystem = nodeFileSystem): Promise<CheckpointWritten> {
+export async function writeBackup(
+  dest: string,
+  version: Version,
+  entries: Iterable<CheckpointEntry>,
+  structures: readonly StructureKeys[],
+  fs: FileSystem = nodeFileSystem,
+): Promise<CheckpointWritten> {
   try {
     await fs.mkdir(dest);
     const existing = await fs.readdir(dest);
     if (existing.length > 0) throw new InvalidOptionError(`backup(): destination ${dest} is not empty`);
-    const written = await writeCheckpoint(fs, join(dest, checkpointName(version)), version, entries, dest);
+    const written = await writeCheckpoint(fs, join(dest, checkpointName(version)), version, entries, dest, structures);
     // The marker last: a backup cut short by a crash is not an EpochDB directory, so it
     // can never be mistaken for a complete (or empty) database.
     await writeMarker(fs, dest);

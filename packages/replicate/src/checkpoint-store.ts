@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { IoError, ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
+import { IoError, ReplicationError, type CheckpointEntry, type StructureKeys, type Version } from '@epochdb/core';
 import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpoint } from '@epochdb/persist';
 import type { ReplicationLog } from './replication-log.js';
 import type { UploadTask } from './upload-worker.js';
@@ -18,6 +18,8 @@ const CHUNK_BYTES = 128 * 1024;
 export interface Bootstrap {
   readonly version: Version;
   readonly entries: readonly CheckpointEntry[];
+  /** The checkpoint's shared structure table. */
+  readonly structures: readonly StructureKeys[];
 }
 
 /** The versions of the checkpoints in the object store, oldest first. */
@@ -94,7 +96,7 @@ export async function downloadCheckpoint(log: ReplicationLog, version: Version, 
     const error = await result.error;
     if (error !== null && error !== undefined) throw error;
     const contents = await readCheckpoint(nodeFileSystem, scratch);
-    return { version: contents.version, entries: contents.entries };
+    return { version: contents.version, entries: contents.entries, structures: contents.structures };
   } finally {
     await rm(scratch, { force: true });
   }

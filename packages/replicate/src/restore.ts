@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { InvalidOptionError, ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
+import { InvalidOptionError, ReplicationError, ValueCodec, type CheckpointEntry, type Version } from '@epochdb/core';
 import { writeBackup } from '@epochdb/persist';
 import { downloadCheckpoint, listCheckpoints } from './checkpoint-store.js';
 import { logNames, parseServers, positiveInteger } from './names.js';
@@ -57,9 +57,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       throw new ReplicationError(`restore(): the replication log of ${JSON.stringify(options.name)} starts at version ${tail.firstVersion} and no checkpoint at or below ${target} covers what is before it`, false);
     }
     const entries = new Map<string, CheckpointEntry>();
+    // The structure table: the checkpoint's, grown by the records' own (the restored values are written as they are).
+    const table = new ValueCodec();
     if (checkpoint > 0) {
       const loaded = await downloadCheckpoint(log, checkpoint, join(tmpdir(), `epochdb-restore-${randomUUID()}.ckpt`));
       for (const entry of loaded.entries) entries.set(entry.key, entry);
+      table.define({ from: 0, keys: loaded.structures });
     }
     const total = target - checkpoint;
     let done = 0;
@@ -69,6 +72,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         for (const record of ReplicationLog.records(message.data, message.seq)) {
           if (record.version <= checkpoint + done) continue;
           if (record.version !== checkpoint + done + 1) throw new ReplicationError(`restore(): the replication log skips from version ${checkpoint + done} to ${record.version}`, false);
+          if (record.structures !== undefined) table.define(record.structures);
           for (const op of record.ops) {
             if (op.kind !== 'put') entries.delete(op.key);
             else entries.set(op.key, { key: op.key, encoded: op.encoded, version: record.version, run: op.run, type: op.type, expiresAt: op.expiresAt });
@@ -79,7 +83,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       }
       messages.stop();
     }
-    await writeBackup(options.dir, target, entries.values());
+    await writeBackup(options.dir, target, entries.values(), table.table());
     return Object.freeze({ version: target, checkpointVersion: checkpoint, records: done, entries: entries.size });
   } finally {
     await log.close();

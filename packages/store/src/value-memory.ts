@@ -1,5 +1,5 @@
-import { CorruptionError, DEFAULT_VALUE_SEGMENT_BYTES, InvalidValueError, decodeStored, readEncoded, type GatherSource, type Version } from '@epochdb/core';
-import { COPY_ON_READ, HAS_EXPIRY, HAS_TAGS, KIND_KNOWN, OWN_ID, PREV, TOMBSTONE, alignUp, headerBytes, recordSize, sizeAt, tagsAt, writeHeader, type Segment } from './record-layout.js';
+import { DEFAULT_VALUE_SEGMENT_BYTES, type GatherSource, type Version } from '@epochdb/core';
+import { HAS_EXPIRY, HAS_TAGS, OWN_ID, PREV, TOMBSTONE, alignUp, headerBytes, recordSize, sizeAt, tagsAt, writeHeader, type Segment } from './record-layout.js';
 
 export { COPY_ON_READ, EXPIRY, HEADER_BYTES, KIND_KNOWN, TOMBSTONE, recordSize } from './record-layout.js';
 
@@ -208,34 +208,6 @@ export class ValueMemory {
   /** An own copy of the value bytes of `id`. */
   valueCopy(id: number): Uint8Array {
     return this.valueView(id).slice();
-  }
-
-  /**
-   * The value of `id` decoded for a reader: deep-frozen plain data, or a fresh
-   * copy when it holds `Date`, `Map`, ... The kind of a value loaded from disk
-   * is learnt on its first decode and kept in its flags. Bytes that do not
-   * decode are a {@link CorruptionError} (every read of them throws).
-   */
-  decode(id: number, key: string): { value: unknown; frozen: boolean } {
-    const flags = this.flags(id);
-    const view = this.valueView(id);
-    if ((flags & KIND_KNOWN) !== 0) {
-      const copyOnRead = (flags & COPY_ON_READ) !== 0;
-      return { value: readEncoded(view, copyOnRead), frozen: !copyOnRead };
-    }
-    let decoded;
-    try {
-      decoded = decodeStored(view);
-    } catch (cause) {
-      if (!(cause instanceof InvalidValueError)) throw cause;
-      throw new CorruptionError(
-        `the stored value of key ${JSON.stringify(key)} at version ${this.version(id)} passed its checksum but does not decode: ${cause.message}`,
-        { file: '(checkpoint or write-ahead log)', offset: 0, lastGoodVersion: this.version(id) - 1 },
-        { cause },
-      );
-    }
-    this.addFlags(id, KIND_KNOWN | (decoded.frozen ? 0 : COPY_ON_READ));
-    return decoded;
   }
 
   // ------------------------------------------------------------ cleaning

@@ -1,5 +1,6 @@
 import type { Version } from '@epochdb/core';
 import { createStringTree, type BTree } from './btree.js';
+import { HEAD_INDEX_HEAP_BYTES, HeadIndex } from './head-index.js';
 import { INDEX_SEPARATOR, type TreeSet } from './read-view.js';
 import type { TtlIndex } from './ttl-index.js';
 import type { IndexName, VersionId, Versions } from './versions.js';
@@ -7,9 +8,9 @@ import type { IndexName, VersionId, Versions } from './versions.js';
 /**
  * Heap bytes of one key in the primary tree beyond its characters: the string
  * header and its B-tree key and value slots (measured with heap snapshots at
- * 1M keys, rounded up).
+ * 1M keys, rounded up), plus its entry in the head index.
  */
-export const KEY_HEAP_BYTES = 40;
+export const KEY_HEAP_BYTES = 40 + HEAD_INDEX_HEAP_BYTES;
 /** Heap bytes of one run/type index entry beyond its characters (the composite string and its slots). */
 export const INDEX_ENTRY_HEAP_BYTES = 40;
 /** Heap bytes of one superseded version waiting in the GC queue (two array slots). */
@@ -23,6 +24,8 @@ export const GC_ENTRY_HEAP_BYTES = 16;
  */
 export class VersionChains {
   readonly primary: BTree<string, VersionId> = createStringTree<VersionId>();
+  /** The same key → head map as {@link primary}, by hash: point reads of the newest version skip the tree. */
+  readonly heads = new HeadIndex();
   readonly runIndex: BTree<string, true> = createStringTree<true>();
   readonly typeIndex: BTree<string, true> = createStringTree<true>();
   readonly #versions: Versions;
@@ -117,16 +120,19 @@ export class VersionChains {
     if (eager) {
       if (tombstone) {
         this.primary.delete(key);
+        this.heads.delete(key);
         this.#heapBytes -= KEY_HEAP_BYTES + key.length;
         this.#storedVersions--;
         versions.free(id);
       } else {
         this.primary.set(key, id);
+        this.heads.set(key, id);
       }
       if (old !== undefined) this.#drop(key, old, tombstone ? 0 : id);
     } else {
       versions.setPrev(id, old ?? 0);
       this.primary.set(key, id);
+      this.heads.set(key, id);
       if (old !== undefined) {
         this.#gcKeys.push(key);
         this.#gcIds.push(id);
@@ -189,7 +195,7 @@ export class VersionChains {
     if (!versions.memory.exists(id) || versions.version(id) !== version) return;
     // The key's head is looked up only when needed (a B-tree walk per collected version was most of GC's time).
     let head: VersionId | undefined | null = null;
-    const headOf = (): VersionId => (head === null ? (head = this.primary.get(key)) : head) ?? 0;
+    const headOf = (): VersionId => (head === null ? (head = this.heads.get(key)) : head) ?? 0;
     const cut = versions.prev(id);
     if (cut !== 0) {
       versions.setPrev(id, 0);
@@ -200,6 +206,7 @@ export class VersionChains {
     head = headOf();
     if (head !== 0 && versions.isTombstone(head) && versions.prev(head) === 0 && versions.version(head) <= horizon) {
       this.primary.delete(key);
+      this.heads.delete(key);
       // The tree changed under the same version: readers opened from now on need a fresh clone.
       this.#cloneCache = undefined;
       this.#heapBytes -= KEY_HEAP_BYTES + key.length;

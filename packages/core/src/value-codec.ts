@@ -1,0 +1,247 @@
+import { Packr, Unpackr } from 'msgpackr';
+import { InvalidValueError } from './errors.js';
+import { inspect, withNegativeZeroMarkers, type Inspection, type PreparedValue } from './codec.js';
+
+/** The field names of one shared structure (a msgpackr record definition), in order. */
+export type StructureKeys = readonly string[];
+
+/**
+ * Structures a commit introduced, as a commit record carries them: the
+ * definitions of ids `from`, `from + 1`, ... of the shared structure table.
+ */
+export interface StructureDefs {
+  readonly from: number;
+  readonly keys: readonly StructureKeys[];
+}
+
+/**
+ * Most shared structures a table holds. msgpackr allows 8160 (two-byte ids
+ * past the first 32); past the limit, values carry their own definitions
+ * (self-describing), never a wrong id.
+ */
+export const MAX_SHARED_STRUCTURES = 4096;
+
+/** Inline (own) record definitions a value may use once the shared table is full. */
+const MAX_OWN_STRUCTURES = 64;
+
+/** A value decoded for a reader. */
+export interface DecodedValue {
+  readonly value: unknown;
+  /** Whether {@link value} is deep-frozen (and so may be shared between readers). */
+  readonly frozen: boolean;
+}
+
+/** Thrown (inside msgpackr) when a value names a structure id the table does not hold. */
+class UnknownStructure extends Error {}
+
+type MsgpackrStructures = string[][] & { sharedLength?: number };
+/** msgpackr's internal merge of a loaded structure table (sets ids' high bytes); lmdb-js uses it the same way. */
+interface MergingPackr {
+  structures: MsgpackrStructures;
+  lastNamedStructuresLength?: number;
+  _mergeStructures(loaded: string[][]): MsgpackrStructures;
+}
+
+const CODEC_OPTIONS = { useRecords: true, mapsAsObjects: false, int64AsType: 'bigint', moreTypes: true } as const;
+
+/**
+ * The codec of one database's values: msgpackr records whose definitions live
+ * in one shared, append-only structure table (ids never change), so a value
+ * carries only a structure id and decodes with a compiled reader in one pass
+ * that also freezes it (msgpackr's `freezeData`).
+ *
+ * Durability of the table is the caller's: a structure a value uses must be
+ * durable no later than that value. {@link takePending} hands out the
+ * structures not yet in any commit record; the commit path puts them into the
+ * record of the commit it is making (before that commit's values, since the
+ * record is written whole), and checkpoints carry the whole {@link table}.
+ * Replay defines them again with {@link define}.
+ *
+ * A value naming an id the table does not hold is an {@link InvalidValueError}
+ * (the store reports it as corruption), never the bare integer msgpackr would
+ * return. A full table makes values self-describing.
+ */
+export class ValueCodec {
+  readonly #packr: Packr & MergingPackr;
+  /** Decodes values that hold `Date`, `Map`, ...: unfrozen, with structure arrays of its own (msgpackr caches compiled readers on them, frozen or not). */
+  #thawed: (Unpackr & MergingPackr) | undefined;
+  readonly #maxStructures: number;
+  /** Our own copy of the table (plain arrays), the source of truth. */
+  readonly #table: string[][] = [];
+  /** Structures `[0, #logged)` are in a commit record handed out by {@link takePending} (or came from disk). */
+  #logged = 0;
+  /** msgpackr asks for the table while packing only after a failed save: then it gets the table; while decoding, an unknown id. */
+  #packing = false;
+
+  constructor(options: { maxStructures?: number; table?: readonly StructureKeys[] } = {}) {
+    this.#maxStructures = options.maxStructures ?? MAX_SHARED_STRUCTURES;
+    for (const keys of options.table ?? []) this.#table.push([...keys]);
+    this.#logged = this.#table.length;
+    this.#packr = new Packr({
+      ...CODEC_OPTIONS,
+      freezeData: true,
+      maxSharedStructures: this.#maxStructures,
+      maxOwnStructures: MAX_OWN_STRUCTURES,
+      getStructures: () => this.#structuresAsked(),
+      saveStructures: (structures: string[][]) => this.#saved(structures),
+    } as ConstructorParameters<typeof Packr>[0]) as Packr & MergingPackr;
+    this.#load();
+  }
+
+  /** Shared structures the table holds. */
+  get size(): number {
+    return this.#table.length;
+  }
+
+  /** Most shared structures the table may hold. */
+  get maxStructures(): number {
+    return this.#maxStructures;
+  }
+
+  /** A copy of the whole table (what a checkpoint carries). */
+  table(): StructureKeys[] {
+    return this.#table.map((keys) => [...keys]);
+  }
+
+  /**
+   * The structures no commit record carries yet, marking them carried; the
+   * caller must put them into the record it is committing. `undefined` when
+   * there are none. Complexity: O(new structures).
+   */
+  takePending(): StructureDefs | undefined {
+    if (this.#logged === this.#table.length) return undefined;
+    const defs = { from: this.#logged, keys: this.#table.slice(this.#logged).map((keys) => [...keys]) };
+    this.#logged = this.#table.length;
+    return defs;
+  }
+
+  /**
+   * Defines structures read back from a commit record or checkpoint. Ids the
+   * table already holds must match exactly; a gap, a mismatch or more than the
+   * table may hold throws {@link InvalidValueError}.
+   */
+  define(defs: StructureDefs): void {
+    const { from, keys } = defs;
+    if (!Number.isSafeInteger(from) || from < 0 || from > this.#table.length) {
+      throw new InvalidValueError(`structure table: definitions start at id ${String(from)}, but the table holds ${this.#table.length} (a gap)`);
+    }
+    if (from + keys.length > this.#maxStructures) {
+      throw new InvalidValueError(`structure table: ${from + keys.length} structures exceed the limit of ${this.#maxStructures}`);
+    }
+    let added = false;
+    for (let i = 0; i < keys.length; i++) {
+      const incoming = keys[i]!;
+      if (!Array.isArray(incoming) || !incoming.every((k) => typeof k === 'string')) throw new InvalidValueError(`structure table: definition ${from + i} is not a list of field names`);
+      const existing = this.#table[from + i];
+      if (existing !== undefined) {
+        if (existing.length !== incoming.length || existing.some((k, j) => k !== incoming[j])) {
+          throw new InvalidValueError(`structure table: definition ${from + i} differs from the one already held`);
+        }
+        continue;
+      }
+      this.#table.push([...incoming]);
+      added = true;
+    }
+    this.#logged = Math.max(this.#logged, Math.min(this.#table.length, from + keys.length));
+    if (added) this.#load();
+  }
+
+  /**
+   * Validates, encodes and copies a value for storage (see `prepareValue` for
+   * what is accepted). New object shapes join the table as pending structures.
+   */
+  prepare(value: unknown, maxBytes: number, what: string): PreparedValue {
+    if (value === undefined) throw new InvalidValueError(`${what} must not be undefined (use delete() to remove a key)`);
+    const inspection: Inspection = { freezable: true, negativeZero: false };
+    inspect(value, inspection, [], [], what);
+    const encoded = this.#pack(inspection.negativeZero ? withNegativeZeroMarkers(value) : value, what);
+    if (encoded.byteLength > maxBytes) {
+      throw new InvalidValueError(`${what} is ${encoded.byteLength} bytes encoded, over the limit of ${maxBytes} bytes (maxValueBytes)`);
+    }
+    return { encoded, copyOnRead: !inspection.freezable };
+  }
+
+  /** Checks stored bytes (a replayed record, a checkpoint entry): they must decode to a value EpochDB could have written. */
+  prepareEncoded(encoded: Uint8Array): PreparedValue {
+    return { encoded, copyOnRead: !this.decodeStored(encoded).frozen };
+  }
+
+  /**
+   * Decodes stored bytes for a reader and checks them: deep-frozen plain
+   * data, else a fresh unfrozen copy. Nothing returned aliases `encoded`.
+   * Throws {@link InvalidValueError} for bytes that do not decode to a storable value.
+   */
+  decodeStored(encoded: Uint8Array): DecodedValue {
+    const decoded = this.#unpack(this.#packr, encoded);
+    const inspection: Inspection = { freezable: true, negativeZero: false };
+    inspect(decoded, inspection, [], [], 'encoded value');
+    if (inspection.freezable) return { value: decoded, frozen: true };
+    return { value: this.#unpack(this.#thawedCodec(), Buffer.from(encoded)), frozen: false };
+  }
+
+  /**
+   * Decodes bytes whose kind is known for a reader in one pass: deep-frozen
+   * plain data, or (`copyOnRead`) a fresh unfrozen copy. Nothing returned aliases `encoded`.
+   */
+  read(encoded: Uint8Array, copyOnRead: boolean): unknown {
+    // msgpackr's binary values are views of the bytes it decodes, and only a Buffer source yields
+    // Buffers: a value holding binary data decodes from a fresh Buffer copy.
+    return copyOnRead ? this.#unpack(this.#thawedCodec(), Buffer.from(encoded)) : this.#unpack(this.#packr, encoded);
+  }
+
+  /** Decodes bytes to a fresh, unfrozen value (for consumers that hand values on, like a dump). */
+  decode(encoded: Uint8Array): unknown {
+    return this.#unpack(this.#thawedCodec(), Buffer.from(encoded));
+  }
+
+  #pack(value: unknown, what: string): Uint8Array {
+    this.#packing = true;
+    try {
+      return new Uint8Array(this.#packr.pack(value));
+    } catch (cause) {
+      if (cause instanceof InvalidValueError) throw cause;
+      throw new InvalidValueError(`${what} cannot be encoded: ${(cause as Error).message}`, { cause });
+    } finally {
+      this.#packing = false;
+    }
+  }
+
+  #unpack(unpackr: Unpackr, encoded: Uint8Array): unknown {
+    try {
+      return unpackr.unpack(encoded);
+    } catch (cause) {
+      if (cause instanceof UnknownStructure) throw new InvalidValueError(cause.message);
+      throw new InvalidValueError(`encoded value cannot be decoded: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  /** msgpackr's `getStructures`: the table while packing (after a failed save); an unknown id while decoding. */
+  #structuresAsked(): string[][] {
+    if (this.#packing) return this.#table.map((keys) => [...keys]);
+    throw new UnknownStructure(`a value names a structure id the table (${this.#table.length} structures) does not hold`);
+  }
+
+  /** msgpackr's `saveStructures`: new shared structures were minted by a pack. */
+  #saved(structures: string[][]): boolean {
+    const length = (structures as MsgpackrStructures).sharedLength ?? structures.length;
+    for (let id = this.#table.length; id < length; id++) this.#table.push([...structures[id]!]);
+    return true;
+  }
+
+  /** Hands the table to msgpackr (it sets each id's encoding) and drops the unfrozen decoder's copy. */
+  #load(): void {
+    this.#packr._mergeStructures(this.#table.map((keys) => [...keys]));
+    this.#packr.lastNamedStructuresLength = this.#table.length;
+    this.#thawed = undefined;
+  }
+
+  #thawedCodec(): Unpackr {
+    const table = this.#table;
+    if (this.#thawed === undefined || (this.#thawed.structures.sharedLength ?? 0) < table.length) {
+      const thawed = new Unpackr({ ...CODEC_OPTIONS, getStructures: () => this.#structuresAsked() }) as Unpackr & MergingPackr;
+      thawed._mergeStructures(table.map((keys) => [...keys]));
+      this.#thawed = thawed;
+    }
+    return this.#thawed;
+  }
+}
