@@ -15,11 +15,13 @@ export interface StructureDefs {
 }
 
 /**
- * Most shared structures a table holds. msgpackr allows 8160 (two-byte ids
- * past the first 32); past the limit, values carry their own definitions
- * (self-describing), never a wrong id.
+ * Shared structures a table mints by default (`open({ maxStructures })`);
+ * past the limit, values carry their own definitions (self-describing), never
+ * a wrong id.
  */
-export const MAX_SHARED_STRUCTURES = 4096;
+export const DEFAULT_MAX_STRUCTURES = 4096;
+/** The most msgpackr can address (two-byte ids past the first 32). */
+export const MAX_SHARED_STRUCTURES = 8160;
 
 /** Inline (own) record definitions a value may use once the shared table is full. */
 const MAX_OWN_STRUCTURES = 64;
@@ -42,6 +44,11 @@ interface MergingPackr {
   _mergeStructures(loaded: string[][]): MsgpackrStructures;
 }
 
+/** Initial size of the buffer values are copied into to be decoded (grows for larger values). */
+const SCRATCH_BYTES = 64 * 1024;
+/** `Buffer.prototype.copy` works on any Uint8Array source, without making a view of it. */
+const COPY = Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number) => number;
+
 const CODEC_OPTIONS = { useRecords: true, mapsAsObjects: false, int64AsType: 'bigint', moreTypes: true } as const;
 
 /**
@@ -62,7 +69,7 @@ const CODEC_OPTIONS = { useRecords: true, mapsAsObjects: false, int64AsType: 'bi
  * return. A full table makes values self-describing.
  */
 export class ValueCodec {
-  readonly #packr: Packr & MergingPackr;
+  #packr: Packr & MergingPackr;
   /** Decodes values that hold `Date`, `Map`, ...: unfrozen, with structure arrays of its own (msgpackr caches compiled readers on them, frozen or not). */
   #thawed: (Unpackr & MergingPackr) | undefined;
   readonly #maxStructures: number;
@@ -72,19 +79,22 @@ export class ValueCodec {
   #logged = 0;
   /** msgpackr asks for the table while packing only after a failed save: then it gets the table; while decoding, an unknown id. */
   #packing = false;
+  /** The range {@link readRange} decodes (one object, reused: msgpackr reads it before it returns). */
+  readonly #range = { start: 0, end: 0 };
+  /** Where {@link readRange} copies a value to decode it. */
+  #scratch: Buffer = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
 
+  /**
+   * @param options.maxStructures how many structures this codec mints (a
+   *   table read back may hold more, written with a higher limit: those all
+   *   still decode).
+   */
   constructor(options: { maxStructures?: number; table?: readonly StructureKeys[] } = {}) {
-    this.#maxStructures = options.maxStructures ?? MAX_SHARED_STRUCTURES;
+    this.#maxStructures = Math.min(options.maxStructures ?? DEFAULT_MAX_STRUCTURES, MAX_SHARED_STRUCTURES);
     for (const keys of options.table ?? []) this.#table.push([...keys]);
+    if (this.#table.length > MAX_SHARED_STRUCTURES) throw new InvalidValueError(`structure table: ${this.#table.length} structures exceed the most msgpackr addresses (${MAX_SHARED_STRUCTURES})`);
     this.#logged = this.#table.length;
-    this.#packr = new Packr({
-      ...CODEC_OPTIONS,
-      freezeData: true,
-      maxSharedStructures: this.#maxStructures,
-      maxOwnStructures: MAX_OWN_STRUCTURES,
-      getStructures: () => this.#structuresAsked(),
-      saveStructures: (structures: string[][]) => this.#saved(structures),
-    } as ConstructorParameters<typeof Packr>[0]) as Packr & MergingPackr;
+    this.#packr = this.#makePackr();
     this.#load();
   }
 
@@ -125,8 +135,8 @@ export class ValueCodec {
     if (!Number.isSafeInteger(from) || from < 0 || from > this.#table.length) {
       throw new InvalidValueError(`structure table: definitions start at id ${String(from)}, but the table holds ${this.#table.length} (a gap)`);
     }
-    if (from + keys.length > this.#maxStructures) {
-      throw new InvalidValueError(`structure table: ${from + keys.length} structures exceed the limit of ${this.#maxStructures}`);
+    if (from + keys.length > MAX_SHARED_STRUCTURES) {
+      throw new InvalidValueError(`structure table: ${from + keys.length} structures exceed the most msgpackr addresses (${MAX_SHARED_STRUCTURES})`);
     }
     let added = false;
     for (let i = 0; i < keys.length; i++) {
@@ -143,7 +153,10 @@ export class ValueCodec {
       added = true;
     }
     this.#logged = Math.max(this.#logged, Math.min(this.#table.length, from + keys.length));
-    if (added) this.#load();
+    if (!added) return;
+    // A table written with a higher limit than ours: msgpackr's limit is fixed per Packr, so make one that holds it.
+    if (this.#table.length > this.#maxStructures) this.#packr = this.#makePackr();
+    this.#load();
   }
 
   /**
@@ -189,6 +202,24 @@ export class ValueCodec {
     return copyOnRead ? this.#unpack(this.#thawedCodec(), Buffer.from(encoded)) : this.#unpack(this.#packr, encoded);
   }
 
+  /**
+   * {@link read} of the bytes `source[start, end)`, without making a view of
+   * them (a hot read decodes straight out of a value-memory segment).
+   */
+  readRange(source: Uint8Array, start: number, end: number, copyOnRead: boolean): unknown {
+    if (copyOnRead) return this.#unpack(this.#thawedCodec(), Buffer.from(source.subarray(start, end)));
+    // As lmdb-js's getBinaryFast: copy the bytes into one reused buffer and decode from it. msgpackr's
+    // native string extraction works on it (not on a SharedArrayBuffer, where it fails and falls back per
+    // value), its DataView is made once, and plain data shares nothing with it once decoded.
+    const length = end - start;
+    let scratch = this.#scratch;
+    if (scratch.byteLength < length) scratch = this.#scratch = Buffer.allocUnsafeSlow(Math.max(length, scratch.byteLength * 2));
+    COPY.call(source, scratch, 0, start, end);
+    const range = this.#range;
+    range.end = length;
+    return this.#unpack(this.#packr, scratch, range);
+  }
+
   /** Decodes bytes to a fresh, unfrozen value (for consumers that hand values on, like a dump). */
   decode(encoded: Uint8Array): unknown {
     return this.#unpack(this.#thawedCodec(), Buffer.from(encoded));
@@ -206,9 +237,9 @@ export class ValueCodec {
     }
   }
 
-  #unpack(unpackr: Unpackr, encoded: Uint8Array): unknown {
+  #unpack(unpackr: Unpackr, encoded: Uint8Array, range?: { start: number; end: number }): unknown {
     try {
-      return unpackr.unpack(encoded);
+      return range === undefined ? unpackr.unpack(encoded) : unpackr.unpack(encoded, range);
     } catch (cause) {
       if (cause instanceof UnknownStructure) throw new InvalidValueError(cause.message);
       throw new InvalidValueError(`encoded value cannot be decoded: ${(cause as Error).message}`, { cause });
@@ -226,6 +257,18 @@ export class ValueCodec {
     const length = (structures as MsgpackrStructures).sharedLength ?? structures.length;
     for (let id = this.#table.length; id < length; id++) this.#table.push([...structures[id]!]);
     return true;
+  }
+
+  #makePackr(): Packr & MergingPackr {
+    return new Packr({
+      ...CODEC_OPTIONS,
+      freezeData: true,
+      // Never below what the table holds: ids it already has must stay addressable.
+      maxSharedStructures: Math.max(this.#maxStructures, this.#table.length),
+      maxOwnStructures: MAX_OWN_STRUCTURES,
+      getStructures: () => this.#structuresAsked(),
+      saveStructures: (structures: string[][]) => this.#saved(structures),
+    } as ConstructorParameters<typeof Packr>[0]) as Packr & MergingPackr;
   }
 
   /** Hands the table to msgpackr (it sets each id's encoding) and drops the unfrozen decoder's copy. */

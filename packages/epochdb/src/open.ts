@@ -1,4 +1,4 @@
-import { CorruptionError, defaultMaxHeapBytes, EpochError, InvalidOptionError, IoError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { CorruptionError, defaultMaxHeapBytes, EpochError, InvalidOptionError, IoError, openOptionsSchema, parseArgument, ValueCodec, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { nodeFileSystem, Persistence, recoverReadOnly, WalTail, type Recovered } from '@epochdb/persist';
 import { parseReplicateOptions, type ReplicateOptions } from '@epochdb/replicate';
 import { MvccStore } from '@epochdb/store';
@@ -36,6 +36,12 @@ export interface OpenOptions {
   readonly valueSegmentBytes?: number;
   /** Decoded, frozen entries kept for hot keys (default 0: every read decodes a fresh frozen copy). */
   readonly valueCacheEntries?: number;
+  /**
+   * Object shapes the shared structure table takes before new shapes are stored self-describing
+   * (default 4096, at most 8160). Values of a known shape carry only a structure id: smaller, and
+   * decoded by a compiled reader. A table written with a higher limit still reads in full.
+   */
+  readonly maxStructures?: number;
   /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;
   /** Directory to persist to (created if missing, but not its parents: see `createParents`); without it the database lives in memory only. */
@@ -159,6 +165,7 @@ export function storeFor(parsed: OpenOptionsParsed): MvccStore {
     maxHeapBytes: parsed.maxMemoryBytes === 0 ? 0 : defaultMaxHeapBytes(),
     segmentBytes: parsed.valueSegmentBytes,
     valueCacheEntries: parsed.valueCacheEntries,
+    codec: new ValueCodec({ maxStructures: parsed.maxStructures }),
   });
 }
 

@@ -205,6 +205,26 @@ export class ValueMemory {
     return segment.u8.subarray(start, start + length);
   }
 
+  /** Where the last {@link locateValue}'s bytes start in the segment it returned. */
+  valueStart = 0;
+  /** Where they end (exclusive). */
+  valueEnd = 0;
+
+  /**
+   * The segment bytes holding the value of `id`, its range left in
+   * {@link valueStart} and {@link valueEnd}: a read without the allocation of
+   * a view (the decoder reads the range of the segment's own array). Valid
+   * until the next write to value memory.
+   */
+  locateValue(id: number): Uint8Array {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    const start = offset + headerBytes(segment.u32[(offset >>> 2) + 1]!);
+    this.valueStart = start;
+    this.valueEnd = start + segment.u32[offset >>> 2]!;
+    return segment.u8;
+  }
+
   /** An own copy of the value bytes of `id`. */
   valueCopy(id: number): Uint8Array {
     return this.valueView(id).slice();

@@ -181,13 +181,13 @@ export class Versions {
   #decode(id: VersionId, key: string): { value: unknown; frozen: boolean } {
     const memory = this.memory;
     const flags = memory.flags(id);
-    const view = memory.valueView(id);
     try {
       if ((flags & KIND_KNOWN) !== 0) {
         const copyOnRead = (flags & COPY_ON_READ) !== 0;
-        return { value: this.codec.read(view, copyOnRead), frozen: !copyOnRead };
+        const segment = memory.locateValue(id);
+        return { value: this.codec.readRange(segment, memory.valueStart, memory.valueEnd, copyOnRead), frozen: !copyOnRead };
       }
-      const decoded = this.codec.decodeStored(view);
+      const decoded = this.codec.decodeStored(memory.valueView(id));
       memory.addFlags(id, KIND_KNOWN | (decoded.frozen ? 0 : COPY_ON_READ));
       return decoded;
     } catch (cause) {
