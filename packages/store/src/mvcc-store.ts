@@ -369,6 +369,7 @@ export class MvccStore implements ReadApi {
       heapBytes,
       maxMemoryBytes: this.maxMemoryBytes,
       leasesExpired: this.#leases.expired,
+      structures: this.#versions.codec.size,
       ...memory,
       ...this.#versions.cache.stats(),
     });

@@ -81,6 +81,8 @@ export interface StoreStats extends ValueMemoryStats {
   readonly maxMemoryBytes: number;
   /** Snapshots and transactions ended because they outlived `snapshotLeaseMs`. */
   readonly leasesExpired: number;
+  /** Object shapes in the shared structure table (values of these shapes are stored as a structure id and field values). */
+  readonly structures: number;
   readonly valueCacheEntries: number;
   readonly valueCacheHits: number;
   readonly valueCacheMisses: number;
