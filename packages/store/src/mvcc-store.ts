@@ -424,13 +424,20 @@ export class MvccStore implements ReadApi {
     if (this.#state.version !== 0 || this.#chains.primary.size !== 0) throw new InvalidOptionError('restore(): the store must be empty');
     if (!Number.isSafeInteger(version) || version < 0) throw new InvalidOptionError(`restore(): version must be a non-negative integer, got ${String(version)}`);
     if (structures.length > 0) this.#defineStructures({ from: 0, keys: structures }, version);
+    const keys: string[] = [];
+    const ids: VersionId[] = [];
+    let ascending = true;
     for (const entry of entries) {
       if (!(entry.version > 0 && entry.version <= version)) {
         throw new InvalidOptionError(`restore(): entry ${JSON.stringify(entry.key)} has version ${entry.version}, outside 1..${version}`);
       }
-      const id = this.#versions.value(entry.version, entry.encoded, undefined, entry.run, entry.type, entry.expiresAt);
-      this.#chains.apply(entry.key, id, true, this.#chains.heads.get(entry.key));
+      if (ascending && keys.length > 0 && !(entry.key > keys[keys.length - 1]!)) ascending = false;
+      keys.push(entry.key);
+      ids.push(this.#versions.value(entry.version, entry.encoded, undefined, entry.run, entry.type, entry.expiresAt));
     }
+    // A checkpoint is in key order: build the trees bottom-up. Anything else (a later duplicate wins) goes key by key.
+    if (ascending) this.#chains.load(keys, ids);
+    else for (let i = 0; i < keys.length; i++) this.#chains.apply(keys[i]!, ids[i]!, true, this.#chains.heads.get(keys[i]!));
     this.#state.version = version;
     // A checkpoint holds only the newest version of each key: nothing before it can be read.
     this.#historyFloor = version;
