@@ -42,6 +42,16 @@ describe('stats', () => {
     expect(parsed.recovery.checkpointVersion).toBe(6);
     expect(parsed.files.checkpoints).toBe(1);
   });
+
+  it('says a directory has no checkpoint yet instead of showing checkpoint figures', async () => {
+    const fresh = temp.dir('no-checkpoint');
+    await buildDb(fresh, async (db) => void (await db.put('a', 1)), { checkpointOnClose: false });
+    const result = await epochdb(['stats', fresh]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/\ncheckpoints {6}none yet \(every commit is in the WAL\)\n/);
+    expect(result.stdout).toMatch(/\nrecovery {9}1 WAL records replayed\n/);
+    expect(result.stdout).not.toMatch(/since the checkpoint|from the checkpoint|newest at version/);
+  });
 });
 
 describe('get', () => {

@@ -153,8 +153,9 @@ export class Replica implements ReadApi, AsyncDisposable {
     }
   }
 
-  get(key: string): unknown {
-    return this.#db.get(key);
+  /** The value of `key`, or `undefined`. `T` only casts, as in `db.get<T>()`. */
+  get<T = unknown>(key: string): T | undefined {
+    return this.#db.get<T>(key);
   }
 
   getEntry(key: string): Entry | undefined {

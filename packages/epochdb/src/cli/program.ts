@@ -56,7 +56,8 @@ export function createProgram(io: Io, done: (code: ExitCode) => void): Command {
     .addHelpText(
       'after',
       '\nExit codes: 0 ok, 1 failure (damage found, key not found, missing directory, I/O error), 2 usage error,\n' +
-        '            3 directory locked by another process, 4 corruption or unsupported format.\nDocumentation: docs/cli.md',
+        '            3 directory locked by another process, 4 corruption or unsupported format.\n' +
+        "Run 'epochdb help <command>' for a command's arguments and options.",
     );
   // `program.command()` subcommands inherit exitOverride and output settings.
   const action =
