@@ -13,8 +13,8 @@ import { verifyCommand } from './commands/verify.js';
 import { describeError, EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
 import type { Io } from './io.js';
 
-/** Commander's codes for "help or version was asked for and printed": a success. */
-const INFORMATIONAL = new Set(['commander.helpDisplayed', 'commander.version']);
+/** Commander's codes for "help or version was asked for and printed": a success (`commander.help` also ends a bare `epochdb`, with exit code 1: a usage error). */
+const INFORMATIONAL = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
 
 /** The version of the `epochdb` package (from its package.json, two levels above `dist/cli/`). */
 function packageVersion(): string {
@@ -171,7 +171,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<ExitCode>
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
-    if (error instanceof CommanderError) return INFORMATIONAL.has(error.code) ? EXIT.ok : EXIT.usage;
+    if (error instanceof CommanderError) return INFORMATIONAL.has(error.code) && error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     throw error;
   }
   return code ?? EXIT.usage;
