@@ -22,7 +22,7 @@ import type { FollowStats, WalFollower } from './wal-follower.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
 import { assertCollectionKeys, Collection, type CollectionHost, type CollectionOptions, type IndexDefinition, type TypedEntry } from './collection.js';
 import { historyGone } from './history-gone.js';
-import type { z } from 'zod';
+import { isStandardSchema, type StandardSchema } from './standard-schema.js';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
 export type DatabaseStats = StoreStats &
@@ -308,8 +308,9 @@ export class Database implements ReadApi, AsyncDisposable {
 
   /**
    * A typed collection: the entries whose type tag is `name`, validated on
-   * every write by the zod `schema` (errors name the field) and read back
-   * with the schema's TypeScript type. Defining it again with the same
+   * every write by `schema` — any Standard Schema validator: zod ≥ 3.24,
+   * valibot ≥ 1, arktype ≥ 2 (errors name the field) — and read back with
+   * the schema's TypeScript type. Defining it again with the same
    * schema (or none) returns the same collection.
    *
    * @example
@@ -318,9 +319,9 @@ export class Database implements ReadApi, AsyncDisposable {
    * users.createIndex('byEmail', (u) => u.email, { unique: true });
    * users.index('byEmail').get('ada@example.com'); // [{ key: 'user:1', value: { name: 'Ada', ... }, ... }]
    */
-  collection<S extends z.ZodType>(name: string, options: CollectionOptions<S>): Collection<S>;
+  collection<S extends StandardSchema>(name: string, options: CollectionOptions<S>): Collection<S>;
   collection(name: string): Collection;
-  collection<S extends z.ZodType>(name: string, options?: CollectionOptions<S>): Collection<S> {
+  collection<S extends StandardSchema>(name: string, options?: CollectionOptions<S>): Collection<S> {
     this.#store.assertOpen('collection');
     this.#store.parseTag(name, 'collection(): name');
     const existing = this.#collections.get(name);
@@ -330,9 +331,8 @@ export class Database implements ReadApi, AsyncDisposable {
       }
       return existing as unknown as Collection<S>;
     }
-    const schema = options?.schema as unknown;
-    if (typeof schema !== 'object' || schema === null || typeof (schema as { safeParse?: unknown }).safeParse !== 'function') {
-      throw new InvalidOptionError(`collection(): options.schema must be a zod schema (collection ${JSON.stringify(name)} is not defined yet)`);
+    if (!isStandardSchema(options?.schema)) {
+      throw new InvalidOptionError(`collection(): options.schema must be a Standard Schema validator, such as a zod (≥ 3.24), valibot or arktype schema (collection ${JSON.stringify(name)} is not defined yet)`);
     }
     if (this.#collections.size === 0) this.#attachCollections();
     const collection = new Collection(name, options!.schema, this.#collectionHost);

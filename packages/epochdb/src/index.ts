@@ -42,6 +42,7 @@ export { Collection, TxCollection } from './collection.js';
 export { CollectionIndex } from './collection-index.js';
 export type { CollectionOptions, CollectionPutOptions, IndexDefinition, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection.js';
 export type { IndexKey } from './index-key.js';
+export type { SchemaInput, SchemaOutput, StandardIssue, StandardResult, StandardSchema, StandardSchemaProps, StandardTypes } from './standard-schema.js';
 export type { TxCollectionLike } from '@epochdb/store';
 export { openReplica, Replica } from './replica.js';
 export type { ReplicaOptions } from './replica.js';

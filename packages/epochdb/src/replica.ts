@@ -3,11 +3,11 @@ import { openOptionsSchema, parseArgument, ReadOnlyError, ReplicationError, type
 import { writeBackup } from '@epochdb/persist';
 import { Follower, parseServers, positiveInteger, type Bootstrap, type FollowerHost, type ReplicaEvent, type ReplicaLag } from '@epochdb/replicate';
 import type { BatchOp, ReadApi, ScanOptions, Snapshot } from '@epochdb/store';
-import type { z } from 'zod';
 import type { Collection, CollectionOptions } from './collection.js';
 import { Database, type DatabaseStats } from './database.js';
 import { open, storeFor } from './open.js';
 import type { ChangeStream, WatchOptions } from './watch.js';
+import type { StandardSchema } from './standard-schema.js';
 
 /** Options of {@link openReplica}. */
 export interface ReplicaOptions {
@@ -192,7 +192,7 @@ export class Replica implements ReadApi, AsyncDisposable {
   }
 
   /** A typed collection for reading (its writes reject with `READ_ONLY`); indexes follow the stream. */
-  collection<S extends z.ZodType>(name: string, options: CollectionOptions<S>): Collection<S> {
+  collection<S extends StandardSchema>(name: string, options: CollectionOptions<S>): Collection<S> {
     return this.#db.collection(name, options);
   }
 
