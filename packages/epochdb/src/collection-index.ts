@@ -31,7 +31,7 @@ export class CollectionIndex<T> {
   #builtAt: Version = 0;
   #retiredHead = 0;
 
-  /** @internal */
+  /** Not for direct use: `collection.createIndex()` makes indexes. */
   constructor(collection: string, name: string, fn: IndexFunction<T>, unique: boolean, host: CollectionHost) {
     this.collection = collection;
     this.name = name;

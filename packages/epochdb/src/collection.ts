@@ -80,7 +80,7 @@ export class Collection<S extends StandardSchema = StandardSchema> {
   /** Indexes persisted by an earlier session whose function has not been given yet. */
   readonly #missing = new Map<string, IndexDefinition>();
 
-  /** @internal Use `db.collection(name, { schema })`. */
+  /** Not for direct use: `db.collection(name, { schema })` makes collections. */
   constructor(name: string, schema: S, host: CollectionHost) {
     this.name = name;
     this.schema = schema;
@@ -246,7 +246,7 @@ export class TxCollection<S extends StandardSchema = StandardSchema> implements 
   readonly #collection: Collection<S>;
   readonly #tx: Transaction;
 
-  /** @internal */
+  /** Not for direct use: `tx.collection()` or `collection.in(tx)`. */
   constructor(collection: Collection<S>, tx: Transaction) {
     this.#collection = collection;
     this.#tx = tx;

@@ -104,7 +104,7 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #checkpointListeners: ((version: Version) => Promise<void> | void)[] = [];
   readonly #closeHooks: (() => Promise<void>)[] = [];
 
-  /** @internal Use {@link open}. */
+  /** Not for direct use: {@link open} makes databases. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
     this.#store = store;
     this.#options = options;

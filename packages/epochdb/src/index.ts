@@ -46,6 +46,6 @@ export type { SchemaInput, SchemaOutput, StandardIssue, StandardResult, Standard
 export type { TxCollectionLike } from '@epochdb/store';
 export { openReplica, Replica } from './replica.js';
 export type { ReplicaOptions } from './replica.js';
-export { restore, ACK_MODES } from '@epochdb/replicate';
-export type { AckMode, ReplicaEvent, ReplicaLag, ReplicateOptions, RestoreOptions, RestoreReport } from '@epochdb/replicate';
+export { restore, ACK_MODES } from '@epochdb/replicate/api';
+export type { AckMode, ReplicaEvent, ReplicaLag, ReplicateOptions, RestoreOptions, RestoreReport } from '@epochdb/replicate/api';
 export { ReadOnlyError, ReplicationError } from '@epochdb/core';

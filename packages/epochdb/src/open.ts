@@ -1,6 +1,7 @@
 import { CorruptionError, defaultMaxHeapBytes, EpochError, InvalidOptionError, IoError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
 import { nodeFileSystem, Persistence, recoverReadOnly, WalTail, type Recovered } from '@epochdb/persist';
-import { parseReplicateOptions, type ReplicateOptions } from '@epochdb/replicate';
+import { parseReplicateOptions } from '@epochdb/replicate';
+import type { ReplicateOptions } from '@epochdb/replicate/api';
 import { MvccStore } from '@epochdb/store';
 import { checkDirectory } from './check-directory.js';
 import { Database, type RecoveryReport } from './database.js';

@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { openOptionsSchema, parseArgument, ReadOnlyError, ReplicationError, type Entry, type Version } from '@epochdb/core';
 import { writeBackup } from '@epochdb/persist';
-import { Follower, parseServers, positiveInteger, type Bootstrap, type FollowerHost, type ReplicaEvent, type ReplicaLag } from '@epochdb/replicate';
+import { Follower, parseServers, positiveInteger, type Bootstrap, type FollowerHost } from '@epochdb/replicate';
+import type { ReplicaEvent, ReplicaLag } from '@epochdb/replicate/api';
 import type { BatchOp, ReadApi, ScanOptions, Snapshot } from '@epochdb/store';
 import type { Collection, CollectionOptions } from './collection.js';
 import { Database, type DatabaseStats } from './database.js';
@@ -86,7 +87,7 @@ export class Replica implements ReadApi, AsyncDisposable {
   /** @internal Set by {@link openReplica}. */
   follower: Follower | undefined;
 
-  /** @internal Use {@link openReplica}. */
+  /** Not for direct use: {@link openReplica} makes replicas. */
   constructor(options: ReplicaOptions, db: Database) {
     this.#options = options;
     this.#db = db;

@@ -103,7 +103,7 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
    */
   #keepAlive: NodeJS.Timeout | undefined;
 
-  /** @internal Use `db.watch()`. */
+  /** Not for direct use: `db.watch()` makes streams. */
   constructor(source: ChangeSource, options: WatchOptions | undefined) {
     const parsed = options === undefined ? {} : parseArgument(watchOptionsSchema, options, 'watch(): options');
     this.#source = source;
