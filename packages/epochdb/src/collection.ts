@@ -1,4 +1,4 @@
-import { CollectionMismatchError, IndexMissingError, InvalidOptionError, InvalidValueError, readEncoded, type Entry, type Version } from '@epochdb/core';
+import { CollectionMismatchError, METADATA_KEY, IndexMissingError, InvalidOptionError, InvalidValueError, readEncoded, type Entry, type Version } from '@epochdb/core';
 import type { AppliedChange, DeleteOptions, PendingWrite, PutOptions, ReadApi, ScanOptions, Transaction, TxCollectionLike } from '@epochdb/store';
 import { CollectionIndex } from './collection-index.js';
 import type { IndexKey } from './index-key.js';
@@ -296,7 +296,8 @@ export class TxCollection<S extends StandardSchema = StandardSchema> implements 
 export function assertCollectionKeys(writes: readonly PendingWrite[], collections: ReadonlyMap<string, unknown>, live: ReadApi): void {
   for (const write of writes) {
     // Only the tags matter: `has` and the type index answer without decoding the old value.
-    if (write.kind !== 'put' || !live.has(write.key)) continue;
+    // The database's own metadata entry belongs to no collection.
+    if (write.kind !== 'put' || write.key === METADATA_KEY || !live.has(write.key)) continue;
     for (const name of collections.keys()) {
       if (write.type !== name && !live.byType(name, { gte: write.key, lte: write.key }).next().done) throw new CollectionMismatchError(write.key, name, write.type);
     }

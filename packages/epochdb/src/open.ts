@@ -5,6 +5,7 @@ import type { ReplicateOptions } from '@epochdb/replicate/api';
 import { MvccStore } from '@epochdb/store';
 import { checkDirectory } from './check-directory.js';
 import { Database, type RecoveryReport } from './database.js';
+import { migrateIndexDefinitions } from './index-definitions.js';
 import { startReplication } from './replication.js';
 import { WalFollower } from './wal-follower.js';
 
@@ -141,6 +142,12 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
       await db.close().catch(() => undefined);
       throw error;
     }
+  }
+  try {
+    await migrateIndexDefinitions(store);
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    throw error;
   }
   if (replication !== undefined) await startReplication(db, store, parsed.dir, replication);
   return db;

@@ -1,4 +1,4 @@
-import { VersionUnavailableError, WatchOverflowError, decodeStored, parseArgument, type CommitRecord, type Version } from '@epochdb/core';
+import { METADATA_KEY, VersionUnavailableError, WatchOverflowError, decodeStored, parseArgument, type CommitRecord, type Version } from '@epochdb/core';
 import { shouldTrimQueue, type AppliedChange } from '@epochdb/store';
 import { z } from 'zod';
 
@@ -109,8 +109,9 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
     this.#source = source;
     this.#bufferSize = parsed.bufferSize ?? DEFAULT_BUFFER;
     const { prefix, run, type } = parsed;
+    // The metadata key (the empty key: index definitions) is the database's own: never a user's change.
     this.#filter = (key, r, t, tagsUnknown = false) =>
-      (prefix === undefined || key.startsWith(prefix)) && (tagsUnknown || ((run === undefined || r === run) && (type === undefined || t === type)));
+      key !== METADATA_KEY && (prefix === undefined || key.startsWith(prefix)) && (tagsUnknown || ((run === undefined || r === run) && (type === undefined || t === type)));
     const now = source.version;
     if (parsed.fromVersion !== undefined && parsed.fromVersion > now) {
       throw new VersionUnavailableError(`watch(): fromVersion ${parsed.fromVersion} is newer than the database (version ${now})`);

@@ -2,6 +2,7 @@ import {
   ConflictError,
   DatabaseClosedError,
   InvalidOptionError,
+  METADATA_KEY,
   VersionUnavailableError,
   assertKey,
   parseArgument,
@@ -154,6 +155,17 @@ export class MvccStore implements ReadApi {
 
   byType(type: string, options?: ScanOptions): IterableIterator<Entry> {
     return this.#liveIndexed('type', type, options);
+  }
+
+  /**
+   * The database's own metadata entry (at `METADATA_KEY`, which no read API
+   * shows and no user can write; it is written with {@link commitWrites}), or
+   * `undefined`. Complexity: O(log n).
+   */
+  metadataEntry(): Entry | undefined {
+    this.assertOpen('metadataEntry');
+    const id = this.#chains.primary.get(METADATA_KEY);
+    return id === undefined || !this.#versions.isVisibleAt(id, this.clock.now()) ? undefined : this.#versions.entry(METADATA_KEY, id);
   }
 
   // ---------------------------------------------------------------- writes
