@@ -160,10 +160,9 @@ export class MvccStore implements ReadApi {
   /**
    * The database's own metadata entry (at `METADATA_KEY`, which no read API
    * shows and no user can write; it is written with {@link commitWrites}), or
-   * `undefined`. Complexity: O(log n).
+   * `undefined`. Like {@link stats}, also after close. Complexity: O(log n).
    */
   metadataEntry(): Entry | undefined {
-    this.assertOpen('metadataEntry');
     const id = this.#chains.primary.get(METADATA_KEY);
     return id === undefined || !this.#versions.isVisibleAt(id, this.clock.now()) ? undefined : this.#versions.entry(METADATA_KEY, id);
   }
