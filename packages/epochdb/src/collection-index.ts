@@ -1,6 +1,6 @@
 import { InvalidValueError, UniqueViolationError, readEncoded, type Version } from '@epochdb/core';
 import { INDEX_SEPARATOR, createStringTree, type AppliedChange, type BTree, type PendingWrite, type ReadApi } from '@epochdb/store';
-import type { CollectionHost, IndexFunction, IndexRange, TypedEntry } from './collection.js';
+import type { CollectionHost, IndexFunction, IndexRange, TypedEntry } from './collection-types.js';
 import { encodeIndexKey, indexKeysOf, type IndexKey } from './index-key.js';
 
 /** Separates the encoded index key from the primary key in the index tree (entries hold both, so the split is never parsed). */

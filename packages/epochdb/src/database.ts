@@ -20,7 +20,8 @@ import { CheckpointScheduler, type CheckpointStats } from './checkpoint-schedule
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 import type { FollowStats, WalFollower } from './wal-follower.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
-import { assertCollectionKeys, Collection, type CollectionHost, type CollectionOptions, type TypedEntry } from './collection.js';
+import { assertCollectionKeys, Collection } from './collection.js';
+import type { CollectionHost, CollectionOptions, TypedEntry } from './collection-types.js';
 import { IndexDefinitions } from './index-definitions.js';
 import { historyGone } from './history-gone.js';
 import { isStandardSchema, type StandardSchema } from './standard-schema.js';

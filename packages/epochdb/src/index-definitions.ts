@@ -1,6 +1,6 @@
 import { METADATA_KEY, prepareValue, type Entry } from '@epochdb/core';
 import type { MvccStore, PendingWrite } from '@epochdb/store';
-import type { IndexDefinition } from './collection.js';
+import type { IndexDefinition } from './collection-types.js';
 
 /**
  * What the database's metadata entry (`METADATA_KEY`, the empty key) holds.

@@ -40,7 +40,7 @@ export { ChangeStream } from './watch.js';
 export type { Change, WatchOptions } from './watch.js';
 export { Collection, TxCollection } from './collection.js';
 export { CollectionIndex } from './collection-index.js';
-export type { CollectionOptions, CollectionPutOptions, IndexDefinition, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection.js';
+export type { CollectionOptions, CollectionPutOptions, IndexDefinition, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection-types.js';
 export type { IndexKey } from './index-key.js';
 export type { SchemaInput, SchemaOutput, StandardIssue, StandardResult, StandardSchema, StandardSchemaProps, StandardTypes } from './standard-schema.js';
 export type { TxCollectionLike } from '@epochdb/store';
