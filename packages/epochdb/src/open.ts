@@ -1,4 +1,5 @@
 import { CorruptionError, defaultMaxHeapBytes, EpochError, InvalidOptionError, IoError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import type { z } from 'zod';
 import { nodeFileSystem, Persistence, recoverReadOnly, WalTail, type Recovered } from '@epochdb/persist';
 import { parseReplicateOptions } from '@epochdb/replicate';
 import type { ReplicateOptions } from '@epochdb/replicate/api';
@@ -209,3 +210,16 @@ function reportOf(recovered: Recovered): RecoveryReport {
     events: recovered.events.filter((event) => event.type !== 'progress'),
   };
 }
+
+// `OpenOptions` is written by hand for its doc comments; `openOptionsSchema` (core) is what checks
+// them at run time. They must agree exactly: an option in one and not the other, another type, or
+// another optionality fails the type check here. (`replicate` is checked by its own package.)
+type Normalized<T> = { -readonly [K in keyof T]-?: NormalizedValue<Exclude<T[K], undefined>> };
+type NormalizedValue<V> = V extends (...args: never[]) => unknown ? V : V extends Clock | FileSystem ? V : V extends object ? Normalized<V> : V;
+type OptionalKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? K : never }[keyof T];
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type HandWritten = Omit<OpenOptions, 'replicate'>;
+type Parsed = z.input<typeof openOptionsSchema>;
+true satisfies Same<Normalized<HandWritten>, Normalized<Parsed>>;
+true satisfies Same<OptionalKeys<HandWritten>, OptionalKeys<Parsed>>;
+true satisfies Same<OptionalKeys<NonNullable<HandWritten['maintenance']>>, OptionalKeys<NonNullable<Parsed['maintenance']>>>;
