@@ -1,4 +1,4 @@
-import { InvalidValueError, UniqueViolationError, readEncoded, type Version } from '@epochdb/core';
+import { InvalidValueError, UniqueViolationError, readEncoded, shouldTrimQueue, type Version } from '@epochdb/core';
 import { INDEX_SEPARATOR, createStringTree, type AppliedChange, type BTree, type PendingWrite, type ReadApi } from '@epochdb/store';
 import type { CollectionHost, IndexFunction, IndexRange, TypedEntry } from './collection-types.js';
 import { encodeIndexKey, indexKeysOf, type IndexKey } from './index-key.js';
@@ -218,7 +218,7 @@ export class CollectionIndex<T> {
       this.#lastRetired.delete(composite);
       if (this.#forward.get(key)?.includes(encoded) !== true) this.#tree.delete(composite);
     }
-    if (this.#retiredHead > 1024 && this.#retiredHead * 2 > this.#retired.length) {
+    if (shouldTrimQueue(this.#retiredHead, this.#retired.length)) {
       this.#retired = this.#retired.slice(this.#retiredHead);
       this.#retiredHead = 0;
     }

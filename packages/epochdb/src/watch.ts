@@ -1,5 +1,5 @@
-import { METADATA_KEY, VersionUnavailableError, WatchOverflowError, decodeStored, parseArgument, type CommitRecord, type Version } from '@epochdb/core';
-import { shouldTrimQueue, type AppliedChange } from '@epochdb/store';
+import { METADATA_KEY, shouldTrimQueue, VersionUnavailableError, WatchOverflowError, decodeStored, parseArgument, type CommitRecord, type Version } from '@epochdb/core';
+import type { AppliedChange } from '@epochdb/store';
 import { z } from 'zod';
 
 /** One committed change, as {@link ChangeStream} delivers it. */
