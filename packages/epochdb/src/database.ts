@@ -91,7 +91,7 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #recent = new RecentCommits(RECENT_OPS);
   readonly #streams = new Set<ChangeStream>();
   readonly #collections = new Map<string, Collection>();
-  /** Persisted index definitions, kept in the store's reserved namespace. */
+  /** Persisted index definitions, kept in the metadata entry (the empty key, which no read path shows). */
   readonly #definitions: IndexDefinitions;
   /** Change listeners (change streams, collections), also fed by {@link Database.applyReplicated}. */
   readonly #applyListeners = new Set<ApplyListener>();
