@@ -28,9 +28,16 @@ describe('README replication examples run', () => {
   it.each(blocks.map((code, index) => [index, code] as const))('block %i', async (index, code) => {
     const lines = code.split('\n');
     const imports = lines.filter((line) => /^import .* from '[^']+';$/.test(line));
-    const body = lines.filter((line) => !imports.includes(line)).join('\n').replaceAll("'./", `'${scratch}/b${index}-`);
+    // The block declares `servers` and `name` as a reader would; the test's own server and a fresh name replace them.
+    const body = lines
+      .filter((line) => !imports.includes(line))
+      .map((line) => line.replace(/^const servers = .*$/, 'const servers = testServers;').replace(/^const name = .*$/, 'const name = testName;'))
+      .join('\n')
+      .replaceAll("'./", `'${scratch}/b${index}-`);
+    expect(body).toContain('const servers = testServers;');
+    expect(body).toContain('const name = testName;');
     const file = join(generated, `block-${index}.ts`);
-    writeFileSync(file, [...imports, 'export default async function run(servers: string, name: string): Promise<void> {', body, '}'].join('\n'));
+    writeFileSync(file, [...imports, 'export default async function run(testServers: string, testName: string): Promise<void> {', body, '}'].join('\n'));
     const logged: unknown[][] = [];
     const log = console.log;
     console.log = (...args: unknown[]) => void logged.push(args);

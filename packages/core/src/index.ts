@@ -7,3 +7,4 @@ export * from './schemas.js';
 export * from './validate.js';
 export type * from './file-system.js';
 export * from './gather.js';
+export * from './queue-trim.js';

@@ -20,9 +20,11 @@ import { CheckpointScheduler, type CheckpointStats } from './checkpoint-schedule
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 import type { FollowStats, WalFollower } from './wal-follower.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
-import { assertCollectionKeys, Collection, type CollectionHost, type CollectionOptions, type IndexDefinition, type TypedEntry } from './collection.js';
+import { assertCollectionKeys, Collection } from './collection.js';
+import type { CollectionHost, CollectionOptions, TypedEntry } from './collection-types.js';
+import { IndexDefinitions } from './index-definitions.js';
 import { historyGone } from './history-gone.js';
-import type { z } from 'zod';
+import { isStandardSchema, type StandardSchema } from './standard-schema.js';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
 export type DatabaseStats = StoreStats &
@@ -57,14 +59,6 @@ const NO_PERSISTENCE: PersistenceStats = Object.freeze({ walBytesSinceCheckpoint
 const NOT_FOLLOWING: FollowStats = Object.freeze({ followedRecords: 0, followedCheckpoints: 0, followErrors: 0, lastFollowError: undefined });
 const NO_CHECKPOINTS: CheckpointStats = Object.freeze({ checkpointErrors: 0, lastCheckpointError: undefined, checkpointRetries: 0 });
 
-/** Type tag of the entries that persist secondary index definitions (`@epochdb/index/["collection","name"]`). */
-const INDEX_DEFINITION_TYPE = '@epochdb/index';
-
-/** The key of a persisted index definition. */
-function indexDefinitionKey(collection: string, name: string): string {
-  return `${INDEX_DEFINITION_TYPE}/${JSON.stringify([collection, name])}`;
-}
-
 /** Operations of recent commits kept in memory for change streams that resume; older history comes from the WAL. */
 const RECENT_OPS = 10_000;
 
@@ -97,6 +91,8 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #recent = new RecentCommits(RECENT_OPS);
   readonly #streams = new Set<ChangeStream>();
   readonly #collections = new Map<string, Collection>();
+  /** Persisted index definitions, kept in the metadata entry (the empty key, which no read path shows). */
+  readonly #definitions: IndexDefinitions;
   /** Change listeners (change streams, collections), also fed by {@link Database.applyReplicated}. */
   readonly #applyListeners = new Set<ApplyListener>();
   /** Extra write checks (a replica refuses every write; a fenced primary too). */
@@ -104,12 +100,13 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #checkpointListeners: ((version: Version) => Promise<void> | void)[] = [];
   readonly #closeHooks: (() => Promise<void>)[] = [];
 
-  /** @internal Use {@link open}. */
+  /** Not for direct use: {@link open} makes databases. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
     this.#store = store;
     this.#options = options;
     this.#persistence = persistence;
     this.#recovery = recovery;
+    this.#definitions = new IndexDefinitions(store, () => this.#savesDefinitions);
     store.setCommitGate(() => this.#checkWritable());
     store.onCommit((record) => {
       this.#recent.add(record);
@@ -309,8 +306,9 @@ export class Database implements ReadApi, AsyncDisposable {
 
   /**
    * A typed collection: the entries whose type tag is `name`, validated on
-   * every write by the zod `schema` (errors name the field) and read back
-   * with the schema's TypeScript type. Defining it again with the same
+   * every write by `schema` — any Standard Schema validator: zod ≥ 3.24,
+   * valibot ≥ 1, arktype ≥ 2 (errors name the field) — and read back with
+   * the schema's TypeScript type. Defining it again with the same
    * schema (or none) returns the same collection.
    *
    * @example
@@ -319,9 +317,9 @@ export class Database implements ReadApi, AsyncDisposable {
    * users.createIndex('byEmail', (u) => u.email, { unique: true });
    * users.index('byEmail').get('ada@example.com'); // [{ key: 'user:1', value: { name: 'Ada', ... }, ... }]
    */
-  collection<S extends z.ZodType>(name: string, options: CollectionOptions<S>): Collection<S>;
+  collection<S extends StandardSchema>(name: string, options: CollectionOptions<S>): Collection<S>;
   collection(name: string): Collection;
-  collection<S extends z.ZodType>(name: string, options?: CollectionOptions<S>): Collection<S> {
+  collection<S extends StandardSchema>(name: string, options?: CollectionOptions<S>): Collection<S> {
     this.#store.assertOpen('collection');
     this.#store.parseTag(name, 'collection(): name');
     const existing = this.#collections.get(name);
@@ -331,9 +329,8 @@ export class Database implements ReadApi, AsyncDisposable {
       }
       return existing as unknown as Collection<S>;
     }
-    const schema = options?.schema as unknown;
-    if (typeof schema !== 'object' || schema === null || typeof (schema as { safeParse?: unknown }).safeParse !== 'function') {
-      throw new InvalidOptionError(`collection(): options.schema must be a zod schema (collection ${JSON.stringify(name)} is not defined yet)`);
+    if (!isStandardSchema(options?.schema)) {
+      throw new InvalidOptionError(`collection(): options.schema must be a Standard Schema validator, such as a zod (≥ 3.24), valibot or arktype schema (collection ${JSON.stringify(name)} is not defined yet)`);
     }
     if (this.#collections.size === 0) this.#attachCollections();
     const collection = new Collection(name, options!.schema, this.#collectionHost);
@@ -350,19 +347,9 @@ export class Database implements ReadApi, AsyncDisposable {
       putValidated: (key, value, options, collection) => this.#store.putValidated(key, value, options, collection),
       delete: (key, options) => this.#store.delete(key, options),
       watch: (options) => this.watch(options),
-      indexDefinitions: (collection) => [...this.#store.byType(INDEX_DEFINITION_TYPE)].map((entry) => entry.value as IndexDefinition).filter((d) => d.collection === collection),
-      saveIndexDefinition: (definition) => {
-        const key = indexDefinitionKey(definition.collection, definition.name);
-        const saved = this.#store.get(key) as IndexDefinition | undefined;
-        if (!this.#savesDefinitions || (saved !== undefined && saved.unique === definition.unique)) return;
-        // The commit itself is synchronous; only its durability is awaited, and a WAL that
-        // fails turns the whole database FAILED (stats().failure), so nothing is lost unseen.
-        this.#store.put(key, { ...definition }, { type: INDEX_DEFINITION_TYPE }).catch(() => undefined);
-      },
-      dropIndexDefinition: (collection, name) => {
-        const key = indexDefinitionKey(collection, name);
-        if (this.#savesDefinitions && this.#store.has(key)) this.#store.delete(key).catch(() => undefined);
-      },
+      indexDefinitions: (collection) => this.#definitions.of(collection),
+      saveIndexDefinition: (definition) => this.#definitions.save(definition),
+      dropIndexDefinition: (collection, name) => this.#definitions.drop(collection, name),
     };
   }
 
@@ -445,8 +432,11 @@ export class Database implements ReadApi, AsyncDisposable {
 
   /** Counters: keys, versions, snapshots, TTL and GC work, maintenance passes, WAL and checkpoints. */
   stats(): DatabaseStats {
+    const store = this.#store.stats();
     return Object.freeze({
-      ...this.#store.stats(),
+      ...store,
+      // The database's own metadata entry (index definitions) is not the user's data.
+      keys: store.keys - (this.#store.metadataEntry() === undefined ? 0 : 1),
       ...this.#maintenance.stats(),
       ...(this.#persistence?.stats() ?? NO_PERSISTENCE),
       ...this.#pool.stats(),

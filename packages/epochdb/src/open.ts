@@ -1,9 +1,12 @@
 import { CorruptionError, defaultMaxHeapBytes, EpochError, InvalidOptionError, IoError, openOptionsSchema, parseArgument, ValueCodec, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import type { z } from 'zod';
 import { nodeFileSystem, Persistence, recoverReadOnly, WalTail, type Recovered } from '@epochdb/persist';
-import { parseReplicateOptions, type ReplicateOptions } from '@epochdb/replicate';
+import { parseReplicateOptions } from '@epochdb/replicate';
+import type { ReplicateOptions } from '@epochdb/replicate/api';
 import { MvccStore } from '@epochdb/store';
 import { checkDirectory } from './check-directory.js';
 import { Database, type RecoveryReport } from './database.js';
+import { migrateIndexDefinitions } from './index-definitions.js';
 import { startReplication } from './replication.js';
 import { WalFollower } from './wal-follower.js';
 
@@ -147,6 +150,12 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
       throw error;
     }
   }
+  try {
+    await migrateIndexDefinitions(store);
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    throw error;
+  }
   if (replication !== undefined) await startReplication(db, store, parsed.dir, replication);
   return db;
 }
@@ -208,3 +217,16 @@ function reportOf(recovered: Recovered): RecoveryReport {
     events: recovered.events.filter((event) => event.type !== 'progress'),
   };
 }
+
+// `OpenOptions` is written by hand for its doc comments; `openOptionsSchema` (core) is what checks
+// them at run time. They must agree exactly: an option in one and not the other, another type, or
+// another optionality fails the type check here. (`replicate` is checked by its own package.)
+type Normalized<T> = { -readonly [K in keyof T]-?: NormalizedValue<Exclude<T[K], undefined>> };
+type NormalizedValue<V> = V extends (...args: never[]) => unknown ? V : V extends Clock | FileSystem ? V : V extends object ? Normalized<V> : V;
+type OptionalKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? K : never }[keyof T];
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type HandWritten = Omit<OpenOptions, 'replicate'>;
+type Parsed = z.input<typeof openOptionsSchema>;
+true satisfies Same<Normalized<HandWritten>, Normalized<Parsed>>;
+true satisfies Same<OptionalKeys<HandWritten>, OptionalKeys<Parsed>>;
+true satisfies Same<OptionalKeys<NonNullable<HandWritten['maintenance']>>, OptionalKeys<NonNullable<Parsed['maintenance']>>>;

@@ -1,13 +1,15 @@
 import { rm } from 'node:fs/promises';
 import { openOptionsSchema, parseArgument, ReadOnlyError, ReplicationError, type Entry, type Version } from '@epochdb/core';
 import { writeBackup } from '@epochdb/persist';
-import { Follower, parseServers, positiveInteger, type Bootstrap, type FollowerHost, type ReplicaEvent, type ReplicaLag } from '@epochdb/replicate';
+import { Follower, parseServers, positiveInteger, type Bootstrap, type FollowerHost } from '@epochdb/replicate';
+import type { ReplicaEvent, ReplicaLag } from '@epochdb/replicate/api';
 import type { BatchOp, ReadApi, ScanOptions, Snapshot } from '@epochdb/store';
-import type { z } from 'zod';
-import type { Collection, CollectionOptions } from './collection.js';
+import type { Collection } from './collection.js';
+import type { CollectionOptions } from './collection-types.js';
 import { Database, type DatabaseStats } from './database.js';
 import { open, storeFor } from './open.js';
 import type { ChangeStream, WatchOptions } from './watch.js';
+import type { StandardSchema } from './standard-schema.js';
 
 /** Options of {@link openReplica}. */
 export interface ReplicaOptions {
@@ -86,7 +88,7 @@ export class Replica implements ReadApi, AsyncDisposable {
   /** @internal Set by {@link openReplica}. */
   follower: Follower | undefined;
 
-  /** @internal Use {@link openReplica}. */
+  /** Not for direct use: {@link openReplica} makes replicas. */
   constructor(options: ReplicaOptions, db: Database) {
     this.#options = options;
     this.#db = db;
@@ -153,8 +155,9 @@ export class Replica implements ReadApi, AsyncDisposable {
     }
   }
 
-  get(key: string): unknown {
-    return this.#db.get(key);
+  /** The value of `key`, or `undefined`. `T` only casts, as in `db.get<T>()`. */
+  get<T = unknown>(key: string): T | undefined {
+    return this.#db.get<T>(key);
   }
 
   getEntry(key: string): Entry | undefined {
@@ -191,7 +194,7 @@ export class Replica implements ReadApi, AsyncDisposable {
   }
 
   /** A typed collection for reading (its writes reject with `READ_ONLY`); indexes follow the stream. */
-  collection<S extends z.ZodType>(name: string, options: CollectionOptions<S>): Collection<S> {
+  collection<S extends StandardSchema>(name: string, options: CollectionOptions<S>): Collection<S> {
     return this.#db.collection(name, options);
   }
 

@@ -1,5 +1,5 @@
-import { VersionUnavailableError, WatchOverflowError, parseArgument, type CommitRecord, type ValueCodec, type Version } from '@epochdb/core';
-import { shouldTrimQueue, type AppliedChange } from '@epochdb/store';
+import { METADATA_KEY, shouldTrimQueue, VersionUnavailableError, WatchOverflowError, parseArgument, type CommitRecord, type ValueCodec, type Version } from '@epochdb/core';
+import type { AppliedChange } from '@epochdb/store';
 import { z } from 'zod';
 
 /** One committed change, as {@link ChangeStream} delivers it. */
@@ -105,14 +105,15 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
    */
   #keepAlive: NodeJS.Timeout | undefined;
 
-  /** @internal Use `db.watch()`. */
+  /** Not for direct use: `db.watch()` makes streams. */
   constructor(source: ChangeSource, options: WatchOptions | undefined) {
     const parsed = options === undefined ? {} : parseArgument(watchOptionsSchema, options, 'watch(): options');
     this.#source = source;
     this.#bufferSize = parsed.bufferSize ?? DEFAULT_BUFFER;
     const { prefix, run, type } = parsed;
+    // The metadata key (the empty key: index definitions) is the database's own: never a user's change.
     this.#filter = (key, r, t, tagsUnknown = false) =>
-      (prefix === undefined || key.startsWith(prefix)) && (tagsUnknown || ((run === undefined || r === run) && (type === undefined || t === type)));
+      key !== METADATA_KEY && (prefix === undefined || key.startsWith(prefix)) && (tagsUnknown || ((run === undefined || r === run) && (type === undefined || t === type)));
     const now = source.version;
     if (parsed.fromVersion !== undefined && parsed.fromVersion > now) {
       throw new VersionUnavailableError(`watch(): fromVersion ${parsed.fromVersion} is newer than the database (version ${now})`);

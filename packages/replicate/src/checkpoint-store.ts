@@ -9,7 +9,6 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { IoError, ReplicationError, type CheckpointEntry, type StructureKeys, type Version } from '@epochdb/core';
 import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpoint } from '@epochdb/persist';
 import type { ReplicationLog } from './replication-log.js';
-import type { UploadTask } from './upload-worker.js';
 
 /** Chunk size of checkpoint uploads and of object-store messages. */
 const CHUNK_BYTES = 128 * 1024;
@@ -37,6 +36,15 @@ export async function listCheckpoints(log: ReplicationLog): Promise<Version[]> {
 export async function putCheckpointFile(log: ReplicationLog, path: string, version: Version): Promise<void> {
   const file = createReadStream(path, { highWaterMark: CHUNK_BYTES });
   await (await log.objects()).put({ name: checkpointName(version), options: { max_chunk_size: CHUNK_BYTES } }, Readable.toWeb(file) as unknown as ReadableStream<Uint8Array>);
+}
+
+/** What the main thread hands an upload worker (upload-worker.ts, which imports it from here). */
+export interface UploadTask {
+  readonly servers: readonly string[];
+  readonly name: string;
+  readonly timeoutMs: number;
+  readonly path: string;
+  readonly version: number;
 }
 
 /** Where to run an upload on a worker thread of its own (with its own connection). */

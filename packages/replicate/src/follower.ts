@@ -6,18 +6,9 @@ import type { ConsumerMessages } from 'nats';
 import { downloadCheckpoint, listCheckpoints, type Bootstrap } from './checkpoint-store.js';
 import { messageVersion } from './record-message.js';
 import { ReplicationLog, type LogTail } from './replication-log.js';
+import type { ReplicaEvent, ReplicaLag } from './replica-status.js';
 
-/** What a replica reports as it follows: bootstraps from a checkpoint and re-bootstraps after the stream was trimmed past it. */
-export type ReplicaEvent =
-  | { readonly type: 'bootstrap'; readonly version: Version; readonly entries: number }
-  | { readonly type: 'rebootstrap'; readonly from: Version; readonly version: Version; readonly reason: string };
-
-/** How far a replica is behind the newest message it knows of. */
-export interface ReplicaLag {
-  readonly versions: number;
-  /** Ms from the commit time of the oldest record not yet applied to now (0 when caught up). */
-  readonly ms: number;
-}
+export type { ReplicaEvent, ReplicaLag };
 
 /** What a follower applies records to. */
 export interface FollowerHost {

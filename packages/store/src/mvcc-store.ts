@@ -3,6 +3,7 @@ import {
   CorruptionError,
   DatabaseClosedError,
   InvalidOptionError,
+  METADATA_KEY,
   VersionUnavailableError,
   assertKey,
   parseArgument,
@@ -163,6 +164,16 @@ export class MvccStore implements ReadApi {
 
   byType(type: string, options?: ScanOptions): IterableIterator<Entry> {
     return this.#liveIndexed('type', type, options);
+  }
+
+  /**
+   * The database's own metadata entry (at `METADATA_KEY`, which no read API
+   * shows and no user can write; it is written with {@link commitWrites}), or
+   * `undefined`. Like {@link stats}, also after close. Complexity: O(log n).
+   */
+  metadataEntry(): Entry | undefined {
+    const id = this.#chains.primary.get(METADATA_KEY);
+    return id === undefined || !this.#versions.isVisibleAt(id, this.clock.now()) ? undefined : this.#versions.entry(METADATA_KEY, id);
   }
 
   // ---------------------------------------------------------------- writes

@@ -100,8 +100,9 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     return this.#commitVersion;
   }
 
-  get(key: string): unknown {
-    return this.#read('get', key, (w) => (w.prepared === undefined ? undefined : this.#view.versions.codec.read(w.prepared.encoded, w.prepared.copyOnRead)), (id) => this.#view.versions.read(key, id));
+  /** The value of `key` as this transaction sees it, or `undefined`. `T` only casts, as in `db.get<T>()`. */
+  get<T = unknown>(key: string): T | undefined {
+    return this.#read('get', key, (w) => (w.prepared === undefined ? undefined : this.#view.versions.codec.read(w.prepared.encoded, w.prepared.copyOnRead)), (id) => this.#view.versions.read(key, id)) as T | undefined;
   }
 
   getEntry(key: string): Entry | undefined {

@@ -1,4 +1,4 @@
-import type { Version } from '@epochdb/core';
+import { shouldTrimQueue, type Version } from '@epochdb/core';
 import { bulkLoad } from 'sorted-btree/extended/bulkLoad.js';
 import { compareStrings, createStringTree, NODE_SIZE, type BTree } from './btree.js';
 import { HEAD_INDEX_HEAP_BYTES, HeadIndex } from './head-index.js';
@@ -314,8 +314,3 @@ export class VersionChains {
 
 /** How many items a time-bounded loop handles between clock reads. */
 export const BUDGET_CHECK_EVERY = 64;
-
-/** Whether a queue read from `head` should drop its consumed prefix: past 1024 items and more than half consumed (amortized O(1)). */
-export function shouldTrimQueue(head: number, length: number): boolean {
-  return head > 1024 && head * 2 > length;
-}
