@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
+  AuthenticationError,
+  PermissionDeniedError,
+  TlsError,
   ConflictError,
   CorruptionError,
   DatabaseFailedError,
@@ -584,6 +587,9 @@ describe('error classes', () => {
     [ReplicationError, new ReplicationError('not replicated', true, { cause }), 'REPLICATION'],
     [CollectionMismatchError, new CollectionMismatchError('user:1', 'user', undefined), 'COLLECTION_MISMATCH'],
     [IndexMissingError, new IndexMissingError('no function', 'user.byEmail', { cause }), 'INDEX_MISSING'],
+    [AuthenticationError, new AuthenticationError('refused', 'rejected', { cause }), 'AUTHENTICATION'],
+    [TlsError, new TlsError('unverified', { cause }), 'TLS'],
+    [PermissionDeniedError, new PermissionDeniedError('denied', { operation: 'publish', subject: 'epochdb.x.log' }, { cause }), 'PERMISSION_DENIED'],
   ];
 
   test.each(instances.map(([Class, error, code]) => [Class.name, Class, error, code] as const))('%s: stable code, name, prototype chain', (name, Class, error, code) => {

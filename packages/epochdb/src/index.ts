@@ -46,5 +46,6 @@ export type { TxCollectionLike } from '@epochdb/store';
 export { openReplica, Replica } from './replica.js';
 export type { ReplicaOptions } from './replica.js';
 export { restore, ACK_MODES } from '@epochdb/replicate';
-export type { AckMode, ReplicaEvent, ReplicaLag, ReplicateOptions, RestoreOptions, RestoreReport } from '@epochdb/replicate';
-export { ReadOnlyError, ReplicationError } from '@epochdb/core';
+export type { AckMode, ConnectionOptions, ReplicaEvent, ReplicaLag, ReplicateOptions, RestoreOptions, RestoreReport, ShippingEvent, ShippingStats, TlsFiles } from '@epochdb/replicate';
+export { ReadOnlyError, ReplicationError, AuthenticationError, TlsError, PermissionDeniedError } from '@epochdb/core';
+export type { AuthenticationFailure } from '@epochdb/core';

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { IoError, ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
 import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpoint } from '@epochdb/persist';
+import { connectionOf, type ConnectionParsed } from './connection-options.js';
 import type { ReplicationLog } from './replication-log.js';
 import type { UploadTask } from './upload-worker.js';
 
@@ -37,9 +38,8 @@ export async function putCheckpointFile(log: ReplicationLog, path: string, versi
   await (await log.objects()).put({ name: checkpointName(version), options: { max_chunk_size: CHUNK_BYTES } }, Readable.toWeb(file) as unknown as ReadableStream<Uint8Array>);
 }
 
-/** Where to run an upload on a worker thread of its own (with its own connection). */
-export interface UploadWorker {
-  readonly servers: readonly string[];
+/** Where to run an upload on a worker thread of its own (with its own connection, same servers, credentials and TLS). */
+export interface UploadWorker extends ConnectionParsed {
   readonly timeoutMs: number;
 }
 
@@ -48,7 +48,7 @@ const here = fileURLToPath(import.meta.url);
 const WORKER_FILE = here.endsWith('.ts') ? join(dirname(here), '..', 'dist', 'upload-worker.js') : join(dirname(here), 'upload-worker.js');
 
 function uploadOnWorker(worker: UploadWorker, name: string, path: string, version: Version): Promise<void> {
-  const task: UploadTask = { servers: worker.servers, name, timeoutMs: worker.timeoutMs, path, version };
+  const task: UploadTask = { connection: connectionOf(worker), name, timeoutMs: worker.timeoutMs, path, version };
   return new Promise((resolve, reject) => {
     const thread = new Worker(WORKER_FILE, { workerData: task });
     let result: { ok: boolean; message?: string } | undefined;

@@ -4,13 +4,12 @@ import { randomUUID } from 'node:crypto';
 import { InvalidOptionError, ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
 import { writeBackup } from '@epochdb/persist';
 import { downloadCheckpoint, listCheckpoints } from './checkpoint-store.js';
-import { logNames, parseServers, positiveInteger } from './names.js';
+import { classifyNatsError, parseConnectionOptions, type ConnectionOptions } from './connection-options.js';
+import { logNames, positiveInteger } from './names.js';
 import { ReplicationLog } from './replication-log.js';
 
-/** Options of {@link restore}. */
-export interface RestoreOptions {
-  /** NATS server address(es). */
-  readonly servers: string | readonly string[];
+/** Options of {@link restore}; the connection options (`servers`, `user`/`pass`, `token`, `credsFile`, `tls`) are {@link ConnectionOptions}. */
+export interface RestoreOptions extends ConnectionOptions {
   /** The replicated database's name. */
   readonly name: string;
   /** The version to restore (default: the newest in the stream). */
@@ -43,11 +42,11 @@ export interface RestoreReport {
  * await restore({ servers: '127.0.0.1:4222', name: 'orders', version: 1200, dir: './orders-at-1200' });
  */
 export async function restore(options: RestoreOptions): Promise<RestoreReport> {
-  const servers = parseServers(options.servers, 'restore()');
+  const connection = parseConnectionOptions(options as unknown as Record<string, unknown>, 'restore()');
   if (typeof options.dir !== 'string' || options.dir.length === 0) throw new InvalidOptionError('restore(): dir must be a non-empty path');
   const version = options.version === undefined ? undefined : positiveInteger(options.version, 0, 'restore(): version');
   logNames(options.name, 'restore()');
-  const log = await ReplicationLog.open(servers, options.name, positiveInteger(options.timeoutMs, 5000, 'restore(): timeoutMs'));
+  const log = await ReplicationLog.open(connection, options.name, positiveInteger(options.timeoutMs, 5000, 'restore(): timeoutMs'));
   try {
     const tail = await log.tail();
     const target = version ?? tail.version;
@@ -81,6 +80,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     }
     await writeBackup(options.dir, target, entries.values());
     return Object.freeze({ version: target, checkpointVersion: checkpoint, records: done, entries: entries.size });
+  } catch (error) {
+    throw classifyNatsError(error, connection, 'restore()') ?? error;
   } finally {
     await log.close();
   }

@@ -1,10 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { putCheckpointFile } from './checkpoint-store.js';
+import type { ConnectionParsed } from './connection-options.js';
 import { ReplicationLog } from './replication-log.js';
 
 /** What the main thread hands an upload worker. */
 export interface UploadTask {
-  readonly servers: readonly string[];
+  readonly connection: ConnectionParsed;
   readonly name: string;
   readonly timeoutMs: number;
   readonly path: string;
@@ -15,7 +16,7 @@ export interface UploadTask {
 // chunks off the main thread's event loop.
 const task = workerData as UploadTask;
 try {
-  const log = await ReplicationLog.open(task.servers, task.name, task.timeoutMs);
+  const log = await ReplicationLog.open(task.connection, task.name, task.timeoutMs);
   try {
     await putCheckpointFile(log, task.path, task.version);
   } finally {
