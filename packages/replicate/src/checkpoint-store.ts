@@ -23,6 +23,7 @@ export interface Bootstrap {
 
 /** The versions of the checkpoints in the object store, oldest first. */
 export async function listCheckpoints(log: ReplicationLog): Promise<Version[]> {
+  if (!(await log.hasObjects())) return [];
   const objects = await (await log.objects()).list();
   const versions: Version[] = [];
   for (const info of objects) {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { AuthenticationError, EpochError, InvalidOptionError, IoError, PermissionDeniedError, TlsError } from '@epochdb/core';
 import { credsAuthenticator, type ConnectionOptions as NatsConnectOptions } from 'nats';
 import { parseServers } from './names.js';
@@ -185,4 +186,48 @@ export function connectFailure(error: unknown, connection: ConnectionParsed): Ep
 /** Whether `error` is one retrying cannot cure without new credentials, certificates or permissions. */
 export function isConfigurationFailure(error: unknown): boolean {
   return error instanceof AuthenticationError || error instanceof TlsError || error instanceof PermissionDeniedError;
+}
+
+/** The first line a NATS server sends (`INFO {...}`), read over plain TCP; `undefined` if it cannot be read within `timeoutMs`. */
+async function serverInfo(server: string, timeoutMs: number): Promise<Record<string, unknown> | undefined> {
+  const address = server.replace(/^[a-z]+:\/\//i, '').replace(/^[^@/]*@/, '').replace(/\/.*$/, '');
+  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(address);
+  if (match === null) return undefined;
+  const host = match[1]!.replace(/^\[|\]$/g, '');
+  const port = match[2] === undefined ? 4222 : Number(match[2]);
+  return new Promise((resolve) => {
+    let text = '';
+    const socket = tcpConnect(port, host);
+    const done = (info: Record<string, unknown> | undefined): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(info);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const end = text.indexOf('\r\n');
+      if (end < 0) return;
+      try {
+        done(text.startsWith('INFO ') ? (JSON.parse(text.slice(5, end)) as Record<string, unknown>) : undefined);
+      } catch {
+        done(undefined);
+      }
+    });
+    socket.on('error', () => done(undefined));
+    socket.on('close', () => done(undefined));
+  });
+}
+
+/**
+ * A `TLS` error if the server verifies client certificates and `connection`
+ * has none: nats.js would only see the connection close after the TLS 1.3
+ * handshake and wait out its timeout. One look at the server's INFO line,
+ * and only when TLS is in use without a client certificate.
+ */
+export async function checkClientCertificate(connection: ConnectionParsed, timeoutMs: number): Promise<void> {
+  const usesTls = connection.tls !== undefined || connection.servers.some((s) => /^tls:\/\//i.test(s));
+  if (!usesTls || connection.tls?.certFile !== undefined) return;
+  const info = await serverInfo(connection.servers[0]!, Math.min(timeoutMs, 2000));
+  if (info?.['tls_verify'] === true) throw new TlsError(`connect: NATS at ${printableServers(connection.servers)} requires a client certificate (tls.certFile and tls.keyFile)`);
 }

@@ -14,3 +14,5 @@ export { classifyNatsError, parseConnectionOptions, printableServers } from './c
 export type { ConnectionOptions, ConnectionParsed, TlsFiles } from './connection-options.js';
 export { logNames, parseServers, positiveInteger } from './names.js';
 export type { LogNames } from './names.js';
+export { authorizationBlock, replicationPermissions } from './permissions.js';
+export type { ReplicationPermissions, SubjectPermissions } from './permissions.js';

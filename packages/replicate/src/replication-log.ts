@@ -1,6 +1,6 @@
 import type { CommitRecord, Version } from '@epochdb/core';
 import { connect, DeliverPolicy, Events, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection, type ObjectStore, type PubAck } from 'nats';
-import { classifyNatsError, connectFailure, natsConnectOptions, type ConnectionParsed } from './connection-options.js';
+import { checkClientCertificate, classifyNatsError, connectFailure, natsConnectOptions, type ConnectionParsed } from './connection-options.js';
 import { logNames, type LogNames } from './names.js';
 import { decodeRecordMessage, messageFirstVersion, messageVersion, PRIMARY_HEADER, type RecordMessage } from './record-message.js';
 
@@ -19,6 +19,9 @@ export interface LogTail {
 
 /** Longest {@link ReplicationLog.close} waits for buffered messages to go out. */
 const CLOSE_DRAIN_MS = 1000;
+
+/** JetStream's error code for a stream that does not exist. */
+const STREAM_NOT_FOUND = 10059;
 
 /** JetStream's error code for a publish whose expected last sequence did not match. */
 const WRONG_LAST_SEQUENCE = 10071;
@@ -63,14 +66,17 @@ export class ReplicationLog {
   }
 
   /**
-   * Connects (reconnecting forever afterwards) with `connection`'s servers,
+   * Connects (reconnecting forever afterwards) with `connectTo`'s servers,
    * credentials and TLS, and makes sure the stream exists. Wrong or missing
    * credentials, TLS and permission failures are typed errors
    * (`AUTHENTICATION`, `TLS`, `PERMISSION_DENIED`); an unreachable server is
    * `IO_ERROR`.
    */
-  static async open(connection: ConnectionParsed, name: string, timeoutMs: number): Promise<ReplicationLog> {
+  static async open(connectTo: ConnectionParsed | readonly string[], name: string, timeoutMs: number): Promise<ReplicationLog> {
+    // A bare list of servers: no credentials, no TLS.
+    const connection: ConnectionParsed = Array.isArray(connectTo) ? { servers: connectTo } : (connectTo as ConnectionParsed);
     const names = logNames(name, 'replication');
+    await checkClientCertificate(connection, timeoutMs);
     const nc = await connect({ ...natsConnectOptions(connection), servers: [...connection.servers], timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 200, name: `epochdb ${name}` }).catch((error: unknown) => {
       throw connectFailure(error, connection);
     });
@@ -153,6 +159,21 @@ export class ReplicationLog {
   /** Removes every message with a sequence below `seq`. */
   async purgeBelow(seq: number): Promise<void> {
     await this.#jsm.streams.purge(this.names.stream, { seq });
+  }
+
+  /**
+   * Whether the checkpoint object store exists. A reader asks before opening
+   * it: opening a missing one creates it, which its credentials do not allow.
+   */
+  async hasObjects(): Promise<boolean> {
+    if (this.#objects !== undefined) return true;
+    try {
+      await this.#jsm.streams.info(`OBJ_${this.names.bucket}`);
+      return true;
+    } catch (error) {
+      if ((error as { api_error?: { err_code?: number } }).api_error?.err_code === STREAM_NOT_FOUND) return false;
+      throw error;
+    }
   }
 
   /** The checkpoint object store (created on first use). */

@@ -72,7 +72,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
             if (op.kind !== 'put') entries.delete(op.key);
             else entries.set(op.key, { key: op.key, encoded: op.encoded, version: record.version, run: op.run, type: op.type, expiresAt: op.expiresAt });
           }
-          options.onProgress?.(++done, total);
+          // Counted apart from the call: `f?.(++done)` skips the increment when there is no `f`.
+          done++;
+          options.onProgress?.(done, total);
           if (done === total) break read;
         }
       }

@@ -24,7 +24,7 @@ export interface ShippingHost {
 
 /** Counters of a {@link Shipper}. */
 export interface ShippingStats {
-  /** The newest version JetStream has stored. */
+  /** The newest version JetStream has stored (as last known: while the connection is down, what it held then). */
   readonly shippedVersion: Version;
   /** Committed versions not yet stored by JetStream. */
   readonly backlog: number;
@@ -196,7 +196,8 @@ export class Shipper {
 
   /** Counters. */
   stats(): ShippingStats {
-    const shipped = this.shippedVersion;
+    // While the connection is down (or refused), the newest version the stream was known to hold.
+    const shipped = this.#knownShipped ?? 0;
     return Object.freeze({
       shippedVersion: shipped,
       backlog: Math.max(0, this.#host.version - shipped),
