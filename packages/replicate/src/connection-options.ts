@@ -221,9 +221,9 @@ async function serverInfo(server: string, timeoutMs: number): Promise<Record<str
 
 /**
  * A `TLS` error if the server verifies client certificates and `connection`
- * has none: nats.js would only see the connection close after the TLS 1.3
- * handshake and wait out its timeout. One look at the server's INFO line,
- * and only when TLS is in use without a client certificate.
+ * has none (nats.js only sees the connection close after the TLS 1.3
+ * handshake, and times out). One look at the server's INFO line, after a
+ * failed connect and only when TLS is in use without a client certificate.
  */
 export async function checkClientCertificate(connection: ConnectionParsed, timeoutMs: number): Promise<void> {
   const usesTls = connection.tls !== undefined || connection.servers.some((s) => /^tls:\/\//i.test(s));

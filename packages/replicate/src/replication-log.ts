@@ -76,8 +76,9 @@ export class ReplicationLog {
     // A bare list of servers: no credentials, no TLS.
     const connection: ConnectionParsed = Array.isArray(connectTo) ? { servers: connectTo } : (connectTo as ConnectionParsed);
     const names = logNames(name, 'replication');
-    await checkClientCertificate(connection, timeoutMs);
-    const nc = await connect({ ...natsConnectOptions(connection), servers: [...connection.servers], timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 200, name: `epochdb ${name}` }).catch((error: unknown) => {
+    const nc = await connect({ ...natsConnectOptions(connection), servers: [...connection.servers], timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 200, name: `epochdb ${name}` }).catch(async (error: unknown) => {
+      // A server that wants a client certificate just closes the connection after the handshake: say so.
+      await checkClientCertificate(connection, timeoutMs);
       throw connectFailure(error, connection);
     });
     try {
