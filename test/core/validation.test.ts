@@ -615,7 +615,11 @@ describe('error classes', () => {
                 ? new ReplicationError('other', false)
                 : Class === CollectionMismatchError
                   ? new CollectionMismatchError('x', 'c', 't')
-                  : new (Class as new (m: string) => EpochError)('other');
+                  : Class === PermissionDeniedError
+                    ? new PermissionDeniedError('other', { operation: 'subscription', subject: '_INBOX.>' })
+                    : Class === AuthenticationError
+                      ? new AuthenticationError('other', 'missing')
+                      : new (Class as new (m: string) => EpochError)('other');
     expect(other.code).toBe(code);
   });
 
