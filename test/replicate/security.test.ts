@@ -375,6 +375,69 @@ describe('token, client certificates and credentials files', () => {
   });
 });
 
+describe('permissions changed on the server', () => {
+  it('a primary refused shipping goes on by itself once the server grants the permission (config reload), and says so', async () => {
+    const name = `reload_${process.pid}`;
+    const { primary: full, reader: read } = replicationPermissions(name);
+    const users = (limited: { publish: readonly string[]; subscribe: readonly string[] }): string =>
+      `authorization { users: [\n{ user: "primary", password: ${JSON.stringify(PRIMARY_PASSWORD)}, permissions: { publish: { allow: ${JSON.stringify(full.publish)} }, subscribe: { allow: ${JSON.stringify(full.subscribe)} } } }\n{ user: "limited", password: ${JSON.stringify(READER_PASSWORD)}, permissions: { publish: { allow: ${JSON.stringify(limited.publish)} }, subscribe: { allow: ${JSON.stringify(limited.subscribe)} } } }\n] }`;
+    const server = await NatsServer.start({ config: users(read) });
+    try {
+      const dir = tempDir();
+      const maker = await open({ dir, replicate: { servers: server.url, user: 'primary', pass: PRIMARY_PASSWORD, name, ack: 'replicated' } });
+      await maker.put('a', 1);
+      await maker.close();
+      const events: ShippingEvent[] = [];
+      const primary = await openDb({ dir, replicate: { servers: server.url, user: 'limited', pass: READER_PASSWORD, name, onEvent: (event) => events.push(event) } });
+      await primary.put('b', 2);
+      await until(() => events.some((e) => e.type === 'shipping-failed'), 'the shipping-failed event');
+      expect(primary.stats().replication).toMatchObject({ failureCode: 'PERMISSION_DENIED', backlog: 1 });
+      await server.reload(users(full));
+      await until(() => events.some((e) => e.type === 'shipping-resumed'), 'the shipping-resumed event');
+      expect(events.map((e) => e.type)).toEqual(['shipping-failed', 'shipping-resumed']);
+      expect(primary.stats().replication).toMatchObject({ failure: undefined, failureCode: undefined, backlog: 0, shippedVersion: primary.version });
+      const replica = await openReplica({ servers: server.url, user: 'limited', pass: READER_PASSWORD, name });
+      try {
+        await replica.caughtUp(primary.version, { timeoutMs: 10_000 });
+        expect(replica.get('b')).toBe(2);
+      } finally {
+        await replica.close();
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('connection options are checked', () => {
+  it('bad combinations and values are INVALID_OPTION naming the option, never echoing a secret', async () => {
+    const base = { servers: '127.0.0.1:1', name: 'x' };
+    const cases: [Record<string, unknown>, string][] = [
+      [{ user: 'u' }, 'user and pass go together'],
+      [{ pass: WRONG_PASSWORD }, 'user and pass go together'],
+      [{ user: 'u', pass: WRONG_PASSWORD, token: TOKEN }, 'not user/pass and token'],
+      [{ token: TOKEN, credsFile: '/x.creds' }, 'not token and credsFile'],
+      [{ token: 42 }, '.token must be a non-empty string'],
+      [{ pass: { secret: WRONG_PASSWORD }, user: 'u' }, '.pass must be a non-empty string'],
+      [{ tls: 'yes' }, '.tls must be an object'],
+      [{ tls: { ca: 'x' } }, '.tls.ca is not an option'],
+      [{ tls: { certFile: 'c.pem' } }, 'certFile and keyFile go together'],
+    ];
+    for (const [options, message] of cases) {
+      for (const attempt of [
+        () => openReplica({ ...base, ...options } as never),
+        () => restore({ ...base, ...options, dir: tempDir() } as never),
+        () => open({ dir: tempDir(), replicate: { ...base, ...options } as never }),
+      ]) {
+        const error = await errorOf(attempt());
+        expect(error).toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining(message) });
+        for (const secret of SECRETS) expect(error.message.includes(secret)).toBe(false);
+      }
+    }
+    await expect(open({ dir: tempDir(), replicate: { ...base, onEvent: 'log' } as never })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining('onEvent must be a function') });
+  });
+});
+
 describe('the README permission block', () => {
   it('is what replicationPermissions gives for a database named orders', async () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,25 @@ export class NatsServer {
     // JetStream is ready a moment after the port opens.
     while (!/Server is ready/.test(log)) {
       if (Date.now() > deadline) throw new Error(`nats-server did not get ready: ${log}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * Replaces the configuration added at {@link NatsServer.start} and makes the
+   * running server reload it (SIGHUP): users and permissions change without a
+   * restart, as an operator would change them.
+   */
+  async reload(config: string): Promise<void> {
+    if (this.configFile === undefined || this.#child === undefined) throw new Error('reload() needs a running server started with a config');
+    const text = readFileSync(this.configFile, 'utf8');
+    const head = text.split('\n').slice(0, 2).join('\n');
+    writeFileSync(this.configFile, `${head}\n${config}\n`);
+    const before = (this.#log.match(/Reloaded server configuration/g) ?? []).length;
+    this.#child.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while ((this.#log.match(/Reloaded server configuration/g) ?? []).length <= before) {
+      if (Date.now() > deadline) throw new Error(`nats-server did not reload: ${this.#log}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
