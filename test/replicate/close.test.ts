@@ -32,8 +32,9 @@ describe('close() of a primary whose NATS server is gone', () => {
     await until(() => db.stats().replication?.backlog === 0 && db.stats().replication?.connected === true, 'the writes to ship');
     await nats().kill();
     await until(() => db.stats().replication?.connected === false, 'the shipper to see the server gone');
-    // It took 2.7 s (issue 23): the drain wait, the connection's flush and a retry pause, each on a dead connection.
-    expect(await timeClose(db)).toBeLessThan(500);
+    // It took 2.7 s (issue 23): a 2 s wait to drain and a 1 s flush, both on a dead connection. What is
+    // left is the closing checkpoint (a few hundred ms on this shared machine).
+    expect(await timeClose(db)).toBeLessThan(1500);
     expect(events).toEqual([]);
   });
 
@@ -42,7 +43,17 @@ describe('close() of a primary whose NATS server is gone', () => {
     await db.put('a', 1);
     await until(() => db.stats().replication?.backlog === 0, 'the write to ship');
     await nats().kill();
+    // At most the 1 s the connection gives a flush, before nats.js has noticed the server is gone.
+    expect(await timeClose(db)).toBeLessThan(2000);
+  });
+
+  it('that never reached NATS closes at once and says what it could not ship', async () => {
+    const events: ShippingEvent[] = [];
+    const db = await openDb({ dir: tempDir(), replicate: { servers: '127.0.0.1:1', name: nextName(), timeoutMs: 300, onEvent: (event) => events.push(event) } });
+    await db.put('a', 1);
+    expect(db.stats().replication).toMatchObject({ connected: false, shippedVersion: 0, backlog: 1 });
     expect(await timeClose(db)).toBeLessThan(1500);
+    expect(events).toEqual([{ type: 'closed-unshipped', from: 1, to: 1, reason: expect.stringContaining('not reached') }]);
   });
 
   it('with a backlog says which versions stayed unshipped, and the WAL ships them at the next open', async () => {
@@ -60,7 +71,7 @@ describe('close() of a primary whose NATS server is gone', () => {
     await db.checkpoint(); // keeps the unshipped WAL
     expect(db.stats().replication).toMatchObject({ shippedVersion: shipped, backlog: db.version - shipped, connected: false, failure: undefined });
     const version = db.version;
-    expect(await timeClose(db)).toBeLessThan(500);
+    expect(await timeClose(db)).toBeLessThan(1500);
     expect(events).toEqual([{ type: 'closed-unshipped', from: shipped + 1, to: version, reason: expect.stringContaining('unreachable') }]);
 
     await nats().restart();

@@ -224,12 +224,13 @@ export class Shipper {
   /**
    * Resolves true once everything committed so far is stored by JetStream;
    * false after `timeoutMs`, once fenced, or as soon as nothing can ship
-   * (the connection is down, or NATS refuses shipping). For tests and `close()`.
+   * (the connection is down or was never made, or NATS refuses shipping).
+   * For tests and `close()`.
    */
   async drained(timeoutMs: number): Promise<boolean> {
     const target = this.#host.version;
     const deadline = Date.now() + timeoutMs;
-    while (this.shippedVersion < target && this.#fenced === undefined && this.#failure === undefined && this.#log?.connected !== false && Date.now() < deadline) {
+    while (this.shippedVersion < target && this.#fenced === undefined && this.#failure === undefined && this.#log?.connected === true && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     return this.shippedVersion >= target;
