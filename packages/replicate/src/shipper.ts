@@ -248,6 +248,8 @@ export class Shipper {
     // Closing the connection first ends whatever the loop waits for (a request to a server that is away).
     await this.#log?.close();
     await this.#loop;
+    // A connection the loop was still making when close() came.
+    await this.#log?.close();
     this.#log = undefined;
     for (const waiter of this.#waiters) waiter.reject(this.#notReplicated(waiter.version, 'was not stored by JetStream before close()'));
     this.#waiters = [];
