@@ -261,7 +261,8 @@ export class Shipper {
       try {
         if (this.#tail === undefined) await this.#sync();
         if (this.#host.version <= this.shippedVersion) {
-          this.#resumed();
+          // Reaching the stream proves credentials and TLS work again, not a publish permission.
+          if (this.#failure?.code !== 'PERMISSION_DENIED') this.#resumed();
           await new Promise<void>((resolve) => (this.#wake = resolve));
           this.#wake = undefined;
           continue;
