@@ -1,6 +1,7 @@
 import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
 import { nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
+import type { ShippingStats } from '@epochdb/replicate/api';
 import {
   type AppliedChange,
   type ApplyListener,
@@ -42,6 +43,8 @@ export type DatabaseStats = StoreStats &
     readonly persistent: boolean;
     /** Opened with `readOnly: true` (writes reject `READ_ONLY`). */
     readonly readOnly: boolean;
+    /** A replicating primary's shipping: shipped version, backlog, connection, and why nothing ships if NATS refuses it (`undefined` without `replicate`). */
+    readonly replication: ShippingStats | undefined;
   };
 
 /** What opening a persistent directory found and did. */
@@ -99,6 +102,7 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #writeGates: (() => void)[] = [];
   readonly #checkpointListeners: ((version: Version) => Promise<void> | void)[] = [];
   readonly #closeHooks: (() => Promise<void>)[] = [];
+  #replicationStats: (() => ShippingStats) | undefined;
 
   /** Not for direct use: {@link open} makes databases. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
@@ -425,6 +429,11 @@ export class Database implements ReadApi, AsyncDisposable {
     this.#checkpointListeners.push(listener);
   }
 
+  /** @internal Where {@link Database.stats} gets `replication` from (a replicating primary's shipper). */
+  setReplicationStats(stats: () => ShippingStats): void {
+    this.#replicationStats = stats;
+  }
+
   /** @internal Runs `hook` at the start of {@link Database.close}, before the final checkpoint. */
   onClose(hook: () => Promise<void>): void {
     this.#closeHooks.push(hook);
@@ -445,6 +454,7 @@ export class Database implements ReadApi, AsyncDisposable {
       failure: this.#persistence?.failed?.message,
       persistent: this.persistent,
       readOnly: this.#options.readOnly,
+      replication: this.#replicationStats?.(),
     });
   }
 

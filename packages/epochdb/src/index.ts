@@ -46,6 +46,20 @@ export type { SchemaInput, SchemaOutput, StandardIssue, StandardResult, Standard
 export type { TxCollectionLike } from '@epochdb/store';
 export { openReplica, Replica } from './replica.js';
 export type { ReplicaOptions } from './replica.js';
-export { restore, ACK_MODES } from '@epochdb/replicate/api';
-export type { AckMode, ReplicaEvent, ReplicaLag, ReplicateOptions, RestoreOptions, RestoreReport } from '@epochdb/replicate/api';
-export { ReadOnlyError, ReplicationError } from '@epochdb/core';
+export { restore, ACK_MODES, authorizationBlock, replicationPermissions } from '@epochdb/replicate/api';
+export type {
+  AckMode,
+  ConnectionOptions,
+  ReplicaEvent,
+  ReplicaLag,
+  ReplicateOptions,
+  RestoreOptions,
+  RestoreReport,
+  ShippingEvent,
+  ShippingStats,
+  TlsFiles,
+  ReplicationPermissions,
+  SubjectPermissions,
+} from '@epochdb/replicate/api';
+export { ReadOnlyError, ReplicationError, AuthenticationError, TlsError, PermissionDeniedError } from '@epochdb/core';
+export type { AuthenticationFailure } from '@epochdb/core';

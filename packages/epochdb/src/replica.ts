@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { openOptionsSchema, parseArgument, ReadOnlyError, ReplicationError, type Entry, type Version } from '@epochdb/core';
 import { writeBackup } from '@epochdb/persist';
-import { Follower, parseServers, positiveInteger, type Bootstrap, type FollowerHost } from '@epochdb/replicate';
-import type { ReplicaEvent, ReplicaLag } from '@epochdb/replicate/api';
+import { Follower, parseConnectionOptions, positiveInteger, type Bootstrap, type FollowerHost } from '@epochdb/replicate';
+import type { ConnectionOptions, ReplicaEvent, ReplicaLag } from '@epochdb/replicate/api';
 import type { BatchOp, ReadApi, ScanOptions, Snapshot } from '@epochdb/store';
 import type { Collection } from './collection.js';
 import type { CollectionOptions } from './collection-types.js';
@@ -11,10 +11,8 @@ import { open, storeFor } from './open.js';
 import type { ChangeStream, WatchOptions } from './watch.js';
 import type { StandardSchema } from './standard-schema.js';
 
-/** Options of {@link openReplica}. */
-export interface ReplicaOptions {
-  /** NATS server address(es). */
-  readonly servers: string | readonly string[];
+/** Options of {@link openReplica}; the connection options (`servers`, `user`/`pass`, `token`, `credsFile`, `tls`) are {@link ConnectionOptions}. */
+export interface ReplicaOptions extends ConnectionOptions {
   /** The replicated database's name (the primary's `replicate.name`). */
   readonly name: string;
   /** Keep a local WAL and checkpoint here and restart from them, fetching only what was missed (default: memory only). */
@@ -39,10 +37,10 @@ export interface ReplicaOptions {
  * replica.get('order:1');
  */
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
-  const servers = parseServers(options.servers, 'openReplica()');
+  const connection = parseConnectionOptions(options as unknown as Record<string, unknown>, 'openReplica()');
   const timeoutMs = positiveInteger(options.timeoutMs, 5000, 'openReplica(): timeoutMs');
   const replica = new Replica(options, await openLocal(options, undefined));
-  replica.follower = await Follower.start(servers, options.name, replica.host, timeoutMs).catch(async (error: unknown) => {
+  replica.follower = await Follower.start(connection, options.name, replica.host, timeoutMs).catch(async (error: unknown) => {
     await replica.db.close();
     throw error;
   });

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { IoError, ReplicationError, type CheckpointEntry, type StructureKeys, type Version } from '@epochdb/core';
 import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpoint } from '@epochdb/persist';
+import { connectionOf, type ConnectionParsed } from './connection-options.js';
 import type { ReplicationLog } from './replication-log.js';
 
 /** Chunk size of checkpoint uploads and of object-store messages. */
@@ -23,6 +24,7 @@ export interface Bootstrap {
 
 /** The versions of the checkpoints in the object store, oldest first. */
 export async function listCheckpoints(log: ReplicationLog): Promise<Version[]> {
+  if (!(await log.hasObjects())) return [];
   const objects = await (await log.objects()).list();
   const versions: Version[] = [];
   for (const info of objects) {
@@ -40,16 +42,15 @@ export async function putCheckpointFile(log: ReplicationLog, path: string, versi
 
 /** What the main thread hands an upload worker (upload-worker.ts, which imports it from here). */
 export interface UploadTask {
-  readonly servers: readonly string[];
+  readonly connection: ConnectionParsed;
   readonly name: string;
   readonly timeoutMs: number;
   readonly path: string;
   readonly version: number;
 }
 
-/** Where to run an upload on a worker thread of its own (with its own connection). */
-export interface UploadWorker {
-  readonly servers: readonly string[];
+/** Where to run an upload on a worker thread of its own (with its own connection, same servers, credentials and TLS). */
+export interface UploadWorker extends ConnectionParsed {
   readonly timeoutMs: number;
 }
 
@@ -58,7 +59,7 @@ const here = fileURLToPath(import.meta.url);
 const WORKER_FILE = here.endsWith('.ts') ? join(dirname(here), '..', 'dist', 'upload-worker.js') : join(dirname(here), 'upload-worker.js');
 
 function uploadOnWorker(worker: UploadWorker, name: string, path: string, version: Version): Promise<void> {
-  const task: UploadTask = { servers: worker.servers, name, timeoutMs: worker.timeoutMs, path, version };
+  const task: UploadTask = { connection: connectionOf(worker), name, timeoutMs: worker.timeoutMs, path, version };
   return new Promise((resolve, reject) => {
     const thread = new Worker(WORKER_FILE, { workerData: task });
     let result: { ok: boolean; message?: string } | undefined;

@@ -5,6 +5,7 @@ import { ReplicationError, type CommitRecord, type Version } from '@epochdb/core
 import type { ConsumerMessages } from 'nats';
 import { downloadCheckpoint, listCheckpoints, type Bootstrap } from './checkpoint-store.js';
 import { messageVersion } from './record-message.js';
+import { classifyNatsError, type ConnectionParsed } from './connection-options.js';
 import { ReplicationLog, type LogTail } from './replication-log.js';
 import type { ReplicaEvent, ReplicaLag } from './replica-status.js';
 
@@ -62,14 +63,14 @@ export class Follower {
   }
 
   /** Connects, bootstraps if needed and starts following. */
-  static async start(servers: readonly string[], name: string, host: FollowerHost, timeoutMs: number): Promise<Follower> {
-    const log = await ReplicationLog.open(servers, name, timeoutMs);
+  static async start(connection: ConnectionParsed, name: string, host: FollowerHost, timeoutMs: number): Promise<Follower> {
+    const log = await ReplicationLog.open(connection, name, timeoutMs);
     const follower = new Follower(log, host);
     try {
       await follower.#catchUpStart(undefined);
     } catch (error) {
       await follower.close();
-      throw error;
+      throw classifyNatsError(error, connection, 'following the replication log') ?? error;
     }
     return follower;
   }

@@ -6,7 +6,7 @@ import { ReplicationLog } from './replication-log.js';
 // chunks off the main thread's event loop.
 const task = workerData as UploadTask;
 try {
-  const log = await ReplicationLog.open(task.servers, task.name, task.timeoutMs);
+  const log = await ReplicationLog.open(task.connection, task.name, task.timeoutMs);
   try {
     await putCheckpointFile(log, task.path, task.version);
   } finally {

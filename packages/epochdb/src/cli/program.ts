@@ -147,8 +147,19 @@ export function createProgram(io: Io, done: (code: ExitCode) => void): Command {
     .requiredOption('--servers <list>', 'NATS server address(es), comma-separated')
     .requiredOption('--name <name>', 'the replicated database (the primary\'s replicate.name)')
     .option('--at <version>', 'the version to restore (default: the newest)', parseVersion)
+    .option('--user <name>', 'NATS user (its password from the environment variable EPOCHDB_NATS_PASSWORD)')
+    .option('--creds <file>', 'NATS credentials file (.creds: user JWT and NKey seed)')
+    .option('--tls-ca <file>', 'PEM file of the CA that signed the server certificate')
+    .option('--tls-cert <file>', 'PEM client certificate (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of the client certificate')
     .option('--json', 'print the summary as JSON')
-    .action(action((dir: string, options: Omit<RestoreCommandOptions, 'version'> & { at?: number }) => restoreCommand(io, dir, { ...options, ...(options.at === undefined ? {} : { version: options.at }) })));
+    .addHelpText('after', '\nSecrets never go on the command line: a password comes from EPOCHDB_NATS_PASSWORD (with --user), a token from EPOCHDB_NATS_TOKEN.')
+    .action(action((dir: string, options: Omit<RestoreCommandOptions, 'version' | 'password' | 'token'> & { at?: number }) => {
+      const { at, ...rest } = options;
+      const password = process.env['EPOCHDB_NATS_PASSWORD'];
+      const token = process.env['EPOCHDB_NATS_TOKEN'];
+      return restoreCommand(io, dir, { ...rest, ...(at === undefined ? {} : { version: at }), ...(password === undefined ? {} : { password }), ...(token === undefined ? {} : { token }) });
+    }));
 
   return program;
 }
