@@ -67,6 +67,32 @@ describe('FrameBatch', () => {
     expect(second.equals(Buffer.concat([encodeFrame(big), encodeFrame({ ...big, version: 8 })]))).toBe(true);
   });
 
+  it('reuses a recycled buffer for a later batch (a steady stream of groups allocates nothing), never the one being filled', () => {
+    const batch = new FrameBatch();
+    const r = (version: number): CommitRecord => ({ version, time: 1.8e12, ops: [{ kind: 'put', key: `k${version}`, encoded: new Uint8Array(50).fill(version) }] });
+    batch.append(r(1));
+    const first = batch.take();
+    batch.append(r(2));
+    batch.recycle(first);
+    const second = batch.take();
+    expect(second.equals(encodeFrame(r(2)))).toBe(true);
+    batch.recycle(second);
+    batch.append(r(3));
+    const third = batch.take();
+    expect(third.buffer, 'the recycled buffer took the third batch').toBe(first.buffer);
+    expect(third.equals(encodeFrame(r(3)))).toBe(true);
+    // Handing back the buffer being filled (a stale second recycle) is ignored: the next batch would write over it while in use.
+    batch.recycle(third);
+    batch.append(r(4));
+    batch.take();
+    batch.recycle(third);
+    batch.append(r(5));
+    const fifth = batch.take();
+    batch.append(r(6));
+    expect(fifth.equals(encodeFrame(r(5))), 'the taken batch was not written over').toBe(true);
+    expect(batch.take().equals(encodeFrame(r(6)))).toBe(true);
+  });
+
   it('falls back to encodeFrame for shapes it does not encode itself (a negative time, an extra field, a Uint16Array value)', () => {
     const odd: CommitRecord[] = [
       { version: 1, time: -5, ops: [{ kind: 'delete', key: 'a' }] },

@@ -561,13 +561,14 @@ export class Database implements ReadApi, AsyncDisposable {
       if (persistence !== undefined) {
         const healthy = persistence.failed === undefined;
         const mode = this.#options.checkpointOnClose;
-        const final = healthy && (mode === true || (mode === 'auto' && persistence.closingCheckpointWorthIt));
+        const final = (): boolean => persistence.failed === undefined && (mode === true || (mode === 'auto' && persistence.closingCheckpointWorthIt));
         // No closing checkpoint: an automatic one still being built on a worker would only delay
         // close (a full rewrite takes a minute at 10M keys). Cancel it; the WAL stays authoritative.
-        if (!final && this.#options.fileSystem === undefined) await this.#pool.close().catch(() => undefined);
+        if (!(healthy && final()) && this.#options.fileSystem === undefined) await this.#pool.close().catch(() => undefined);
         await checkpointing;
         try {
-          if (final && persistence.failed === undefined) await this.#checkpoints!.checkpoint();
+          // Asked again: the automatic checkpoint that just finished may have left too little WAL to be worth another.
+          if (healthy && final()) await this.#checkpoints!.checkpoint();
         } finally {
           await persistence.close();
         }

@@ -43,9 +43,11 @@ const FIXINT_LIMIT = 0x40;
  * {@link encodeFrame} and are copied in.
  */
 export class FrameBatch {
-  #buffer = Buffer.allocUnsafe(INITIAL_BYTES);
+  #buffer: Buffer = Buffer.allocUnsafe(INITIAL_BYTES);
   #length = 0;
-  #view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset, this.#buffer.byteLength);
+  /** A buffer handed back by {@link FrameBatch.recycle}, for the next {@link FrameBatch.take}. */
+  #spare: Buffer | undefined;
+  #view: DataView = new DataView(this.#buffer.buffer, this.#buffer.byteOffset, this.#buffer.byteLength);
 
   /** Bytes of frames appended since the last {@link FrameBatch.take}. */
   get length(): number {
@@ -68,13 +70,29 @@ export class FrameBatch {
     return frame.byteLength;
   }
 
-  /** The frames appended so far, as one buffer the batch no longer writes to; the next frames start a new buffer. */
+  /** The frames appended so far, as one buffer the batch no longer writes to (until {@link FrameBatch.recycle}); the next frames start a new buffer. */
   take(): Buffer {
     const data = this.#buffer.subarray(0, this.#length);
-    this.#buffer = Buffer.allocUnsafe(Math.max(INITIAL_BYTES, this.#length));
-    this.#view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset, this.#buffer.byteLength);
+    const spare = this.#spare;
+    this.#spare = undefined;
+    this.#use(spare !== undefined && spare.byteLength >= this.#length ? spare : Buffer.allocUnsafe(Math.max(INITIAL_BYTES, this.#length)));
     this.#length = 0;
     return data;
+  }
+
+  /**
+   * Hands back a buffer {@link FrameBatch.take} returned, once nothing reads
+   * it any more (its write has completed): the next batch reuses it instead
+   * of allocating, so a steady stream of small groups allocates nothing.
+   */
+  recycle(data: Buffer): void {
+    if (data.byteOffset !== 0 || data.buffer.byteLength < INITIAL_BYTES || data.buffer === this.#buffer.buffer) return;
+    if (this.#spare === undefined || this.#spare.byteLength < data.buffer.byteLength) this.#spare = Buffer.from(data.buffer as ArrayBuffer);
+  }
+
+  #use(buffer: Buffer): void {
+    this.#buffer = buffer;
+    this.#view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   }
 
   /** Encodes `record` at the end; false (with garbage past `#length`'s old value) when its shape needs {@link encodeFrame}. */
@@ -124,8 +142,7 @@ export class FrameBatch {
     while (size < this.#length + bytes) size *= 2;
     const grown = Buffer.allocUnsafe(size);
     this.#buffer.copy(grown, 0, 0, this.#length);
-    this.#buffer = grown;
-    this.#view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
+    this.#use(grown);
   }
 
   /** A number as msgpackr writes it (uint or float64); false for a negative integer. */

@@ -230,6 +230,8 @@ export class WalWriter {
       }
       this.#segmentSize += data.byteLength;
       this.#bytesWritten += data.byteLength;
+      // Written: the kernel has the bytes, the buffer can take the next group's frames.
+      this.#frames.recycle(data);
       // Records still pending have higher versions: a segment opened now starts after this group.
       this.#nextVersion = group.lastVersion! + 1;
     } catch (error) {
