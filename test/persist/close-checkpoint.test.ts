@@ -87,6 +87,18 @@ describe("checkpointOnClose: 'auto'", () => {
     await third.close();
   });
 
+  it("refuses a checkpointOnClose other than true, false or 'auto' (INVALID_OPTION naming it), creating nothing", async () => {
+    expect.assertions(3);
+    const dir = join(await tempDir(), 'db');
+    try {
+      await open({ dir, checkpointOnClose: 'sometimes' as unknown as boolean });
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'INVALID_OPTION' });
+      expect((error as Error).message).toContain('checkpointOnClose');
+    }
+    await expect(readdir(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('checkpointOnClose: true always writes the closing checkpoint', async () => {
     const dir = await tempDir();
     const db = await largeDatabase(dir, { checkpointOnClose: true });
