@@ -190,8 +190,8 @@ export const openOptionsSchema = z.strictObject({
   checkpointWalBytes: z.number().int().min(1024).optional(),
   /** Rotate WAL segments at this size. */
   walSegmentBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
-  /** Write a checkpoint on close(). */
-  checkpointOnClose: z.boolean().default(true),
+  /** Checkpoint in close(): `'auto'` when it is worth its cost, `true` always, `false` never. */
+  checkpointOnClose: z.union([z.boolean(), z.literal('auto')]).default('auto'),
   /** `'strict'`: corruption fails open(). `'salvage'`: keep the longest consistent prefix and move damaged files aside. */
   recovery: z.enum(['strict', 'salvage']).default('strict'),
   /** The file system to persist through (default: the real one). For fault-injection and simulation tests. */

@@ -541,9 +541,10 @@ export class Database implements ReadApi, AsyncDisposable {
 
   /**
    * Stops background maintenance, refuses new writes, writes a final
-   * checkpoint (unless `checkpointOnClose: false` or the database failed),
+   * checkpoint (as `checkpointOnClose` says; never after a failure),
    * flushes the WAL, releases the directory lock and closes the database.
-   * Idempotent.
+   * Without a final checkpoint, an automatic one still running is cancelled
+   * and the flushed WAL is replayed by the next open. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -561,9 +562,15 @@ export class Database implements ReadApi, AsyncDisposable {
       const persistence = this.#persistence;
       if (persistence !== undefined) {
         const healthy = persistence.failed === undefined;
+        const mode = this.#options.checkpointOnClose;
+        const final = (): boolean => persistence.failed === undefined && (mode === true || (mode === 'auto' && persistence.closingCheckpointWorthIt));
+        // No closing checkpoint: an automatic one still being built on a worker would only delay
+        // close (a full rewrite takes a minute at 10M keys). Cancel it; the WAL stays authoritative.
+        if (!(healthy && final()) && this.#options.fileSystem === undefined) await this.#pool.close().catch(() => undefined);
         await checkpointing;
         try {
-          if (this.#options.checkpointOnClose && persistence.failed === undefined) await this.#checkpoints!.checkpoint();
+          // Asked again: the automatic checkpoint that just finished may have left too little WAL to be worth another.
+          if (healthy && final()) await this.#checkpoints!.checkpoint();
         } finally {
           await persistence.close();
         }

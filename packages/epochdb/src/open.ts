@@ -59,8 +59,13 @@ export interface OpenOptions {
   readonly checkpointWalBytes?: number;
   /** WAL segment size (default 16 MiB). */
   readonly walSegmentBytes?: number;
-  /** Write a checkpoint on close (default true). */
-  readonly checkpointOnClose?: boolean;
+  /**
+   * Checkpoint in `close()`. `'auto'` (default): unless the newest checkpoint
+   * is over 16 MiB and the WAL since it under a quarter of its size, in which
+   * case the WAL stays (flushed) and the next open replays it: a closing
+   * checkpoint rewrites the whole file. `true`: always; `false`: never.
+   */
+  readonly checkpointOnClose?: boolean | 'auto';
   /** `'strict'` (default): damage fails open(). `'salvage'`: keep the longest consistent prefix, move damaged files aside. */
   readonly recovery?: 'strict' | 'salvage';
   /** Recovery progress and events (torn tail truncated, checkpoint fallback, files moved aside). */
