@@ -44,6 +44,8 @@ interface MergingPackr {
   _mergeStructures(loaded: string[][]): MsgpackrStructures;
 }
 
+/** Bytes of a slab encodings are copied into; a value over a quarter of it gets a buffer of its own. */
+const SLAB_BYTES = 64 * 1024;
 /** Initial size of the buffer values are copied into to be decoded (grows for larger values). */
 const SCRATCH_BYTES = 64 * 1024;
 /** `Buffer.prototype.copy` works on any Uint8Array source, without making a view of it. */
@@ -81,6 +83,9 @@ export class ValueCodec {
   #packing = false;
   /** The range {@link readRange} decodes (one object, reused: msgpackr reads it before it returns). */
   readonly #range = { start: 0, end: 0 };
+  /** Where {@link prepare} keeps encodings: views of one slab, a new one when it is full (the old one lives while views of it do). */
+  #slab = new Uint8Array(SLAB_BYTES);
+  #slabUsed = 0;
   /** Where {@link readRange} copies a value to decode it. */
   #scratch: Buffer = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
 
@@ -228,7 +233,21 @@ export class ValueCodec {
   #pack(value: unknown, what: string): Uint8Array {
     this.#packing = true;
     try {
-      return new Uint8Array(this.#packr.pack(value));
+      // msgpackr's result is a view of its own buffer, valid until the next pack: copy it out, into a
+      // slab shared by many values rather than a buffer of its own (an ArrayBuffer per value made every
+      // scavenge sweep thousands of them under a write load).
+      const packed = this.#packr.pack(value);
+      const length = packed.byteLength;
+      if (length > SLAB_BYTES / 4) return new Uint8Array(packed);
+      let slab = this.#slab;
+      let at = this.#slabUsed;
+      if (at + length > slab.byteLength) {
+        slab = this.#slab = new Uint8Array(SLAB_BYTES);
+        at = 0;
+      }
+      slab.set(packed, at);
+      this.#slabUsed = (at + length + 7) & ~7;
+      return slab.subarray(at, at + length);
     } catch (cause) {
       if (cause instanceof InvalidValueError) throw cause;
       throw new InvalidValueError(`${what} cannot be encoded: ${(cause as Error).message}`, { cause });
