@@ -11,6 +11,8 @@ export default defineConfig({
       '@epochdb/store': src('store'),
       '@epochdb/persist': src('persist'),
       '@epochdb/workers': src('workers'),
+      // Subpath exports before the package itself: an alias also matches as a path prefix.
+      '@epochdb/replicate/api': src('replicate', 'api'),
       '@epochdb/replicate': src('replicate'),
       // Subpath exports before the package itself: an alias also matches as a path prefix.
       'epochdb/level': src('epochdb', 'level/index'),

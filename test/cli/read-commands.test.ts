@@ -42,6 +42,16 @@ describe('stats', () => {
     expect(parsed.recovery.checkpointVersion).toBe(6);
     expect(parsed.files.checkpoints).toBe(1);
   });
+
+  it('says a directory has no checkpoint yet instead of showing checkpoint figures', async () => {
+    const fresh = temp.dir('no-checkpoint');
+    await buildDb(fresh, async (db) => void (await db.put('a', 1)), { checkpointOnClose: false });
+    const result = await epochdb(['stats', fresh]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/\ncheckpoints {6}none yet \(every commit is in the WAL\)\n/);
+    expect(result.stdout).toMatch(/\nrecovery {9}1 WAL records replayed\n/);
+    expect(result.stdout).not.toMatch(/since the checkpoint|from the checkpoint|newest at version/);
+  });
 });
 
 describe('get', () => {
@@ -193,8 +203,9 @@ describe('usage', () => {
       epochdb(['get', dir, '']),
       epochdb(['--help']),
       epochdb(['--version']),
+      epochdb(['help', 'scan']),
     ]);
-    const [none, unknown, missingArg, badLimit, badOption, emptyKey, help, version] = runs;
+    const [none, unknown, missingArg, badLimit, badOption, emptyKey, help, version, helpScan] = runs;
     for (const r of [none, unknown, missingArg, badLimit, badOption, emptyKey]) expect(r!.code).toBe(2);
     expect(none!.stderr).toContain('Usage: epochdb');
     expect(unknown!.stderr).toContain("unknown command 'frobnicate'");
@@ -204,6 +215,12 @@ describe('usage', () => {
     expect(emptyKey!.stderr).toBe('epochdb: INVALID_KEY: get: <key> "" must not be empty\n');
     expect(help!.code).toBe(0);
     expect(help!.stdout).toContain('Exit codes: 0 ok');
+    // It points at help that ships with the command (docs/cli.md is not in the package).
+    expect(help!.stdout).toContain("Run 'epochdb help <command>'");
+    expect(help!.stdout).not.toContain('docs/cli.md');
+    expect(helpScan).toMatchObject({ code: 0, stderr: '' });
+    expect(helpScan!.stdout).toMatch(/^Usage: epochdb scan \[options\] <dir>/);
+    expect(helpScan!.stdout).toContain('--prefix');
     expect(version).toMatchObject({ code: 0, stdout: '0.1.0\n' });
   });
 });

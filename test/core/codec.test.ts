@@ -4,20 +4,23 @@ import {
   EpochError,
   InvalidValueError,
   MAX_VALUE_DEPTH,
+  ValueCodec,
   encodeValue,
-  readEncoded,
-  prepareEncoded,
   prepareValue,
   type PreparedValue,
 } from '@epochdb/core';
+
+/** One database's value codec (a shared structure table), as the store uses it. */
+const codec = new ValueCodec();
+const prepareEncoded = (encoded: Uint8Array): PreparedValue => codec.prepareEncoded(encoded);
 
 /** Large enough that no test value here hits the size limit unless it means to. */
 const NO_LIMIT = 1 << 30;
 const WHAT = 'put(): value';
 
-const prepare = (value: unknown, maxBytes = NO_LIMIT): PreparedValue => prepareValue(value, maxBytes, WHAT);
+const prepare = (value: unknown, maxBytes = NO_LIMIT): PreparedValue => codec.prepare(value, maxBytes, WHAT);
 /** What every reader of a stored value gets: its bytes decoded afresh (deep-frozen plain data, or an unfrozen copy). */
-const read = (prepared: PreparedValue): unknown => readEncoded(prepared.encoded, prepared.copyOnRead);
+const read = (prepared: PreparedValue): unknown => codec.read(prepared.encoded, prepared.copyOnRead);
 const roundTrip = (value: unknown): unknown => read(prepare(value));
 
 const TYPED_ARRAY_CTORS = [

@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
+  AuthenticationError,
+  PermissionDeniedError,
+  TlsError,
   ConflictError,
   CorruptionError,
   DatabaseFailedError,
@@ -584,6 +587,9 @@ describe('error classes', () => {
     [ReplicationError, new ReplicationError('not replicated', true, { cause }), 'REPLICATION'],
     [CollectionMismatchError, new CollectionMismatchError('user:1', 'user', undefined), 'COLLECTION_MISMATCH'],
     [IndexMissingError, new IndexMissingError('no function', 'user.byEmail', { cause }), 'INDEX_MISSING'],
+    [AuthenticationError, new AuthenticationError('refused', 'rejected', { cause }), 'AUTHENTICATION'],
+    [TlsError, new TlsError('unverified', { cause }), 'TLS'],
+    [PermissionDeniedError, new PermissionDeniedError('denied', { operation: 'publish', subject: 'epochdb.x.log' }, { cause }), 'PERMISSION_DENIED'],
   ];
 
   test.each(instances.map(([Class, error, code]) => [Class.name, Class, error, code] as const))('%s: stable code, name, prototype chain', (name, Class, error, code) => {
@@ -609,7 +615,11 @@ describe('error classes', () => {
                 ? new ReplicationError('other', false)
                 : Class === CollectionMismatchError
                   ? new CollectionMismatchError('x', 'c', 't')
-                  : new (Class as new (m: string) => EpochError)('other');
+                  : Class === PermissionDeniedError
+                    ? new PermissionDeniedError('other', { operation: 'subscription', subject: '_INBOX.>' })
+                    : Class === AuthenticationError
+                      ? new AuthenticationError('other', 'missing')
+                      : new (Class as new (m: string) => EpochError)('other');
     expect(other.code).toBe(code);
   });
 

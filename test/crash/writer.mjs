@@ -62,9 +62,13 @@ const run = `run-${round}`;
 const ACCOUNTS = 4;
 const TOTAL = 1000;
 
+// A small structure table, and values of many shapes (below): the table fills within a round, so a crash
+// can fall before, between or after the records that carry new structures, and later values are self-describing.
+const MAX_STRUCTURES = 48;
 const db = await open({
   dir,
   sync,
+  maxStructures: MAX_STRUCTURES,
   syncIntervalMs: 20,
   maintenance: { intervalMs: 10 },
   ...(config.checkpointWalBytes === undefined ? {} : { checkpointWalBytes: config.checkpointWalBytes }),
@@ -73,7 +77,13 @@ const db = await open({
 const recovery = db.recovery;
 out({ t: 'open', version: db.version, checkpointVersion: recovery.checkpointVersion, replayed: recovery.replayedRecords, events: recovery.events });
 
-const value = (id, kind, lane, extra = {}) => ({ id, kind, run, lane, ...extra, pad: pad() });
+/** One of 160 extra fields, by the write's id: 160 shapes per kind, more than the table takes. */
+const shapeField = (id) => {
+  let h = 0;
+  for (let i = 0; i < id.length; i++) h = (Math.imul(h, 31) + id.charCodeAt(i)) | 0;
+  return `s${(h >>> 0) % 160}`;
+};
+const value = (id, kind, lane, extra = {}) => ({ id, kind, run, lane, ...extra, [shapeField(id)]: { at: lane }, pad: pad() });
 const tags = (kind) => ({ run, type: kind });
 
 // The accounts are created once, atomically, by whichever run finds them missing.

@@ -486,8 +486,11 @@ describe('damaged checkpoints: the previous checkpoint is the last resort (check
       return b;
     };
     const bytes = readFileSync(join(pristine, newest));
-    const chunk2 = 24 + 8 + bytes.readUInt32LE(24);
-    expect(chunk2 + 8 + bytes.readUInt32LE(chunk2), 'two chunks, then the footer').toBe(size - 32);
+    // Format 2: the structure table's frame follows the header, then the entry chunks.
+    const table = 24;
+    const chunk1 = table + 8 + bytes.readUInt32LE(table);
+    const chunk2 = chunk1 + 8 + bytes.readUInt32LE(chunk1);
+    expect(chunk2 + 8 + bytes.readUInt32LE(chunk2), 'the table, two chunks, then the footer').toBe(size - 32);
     const refooter = (edit: (footer: Buffer) => void) => (b: Buffer): Buffer => {
       const footer = b.subarray(size - 32);
       edit(footer);
@@ -499,10 +502,14 @@ describe('damaged checkpoints: the previous checkpoint is the last resort (check
       { label: 'header format version', damage: flip(8, 1) },
       { label: 'header version', damage: flip(12, 0) },
       { label: 'header CRC', damage: flip(21, 3) },
-      { label: 'chunk 1 length', damage: flip(24, 0) },
-      { label: 'chunk 1 length, huge', damage: flip(27, 7) },
-      { label: 'chunk 1 checksum', damage: flip(28, 2) },
-      { label: 'chunk 1 payload', damage: flip(24 + 8 + 100, 5) },
+      { label: 'structure table length', damage: flip(table, 0) },
+      { label: 'structure table length, huge', damage: flip(table + 3, 7) },
+      { label: 'structure table checksum', damage: flip(table + 4, 2) },
+      { label: 'structure table payload', damage: flip(table + 8, 1) },
+      { label: 'chunk 1 length', damage: flip(chunk1, 0) },
+      { label: 'chunk 1 length, huge', damage: flip(chunk1 + 3, 7) },
+      { label: 'chunk 1 checksum', damage: flip(chunk1 + 4, 2) },
+      { label: 'chunk 1 payload', damage: flip(chunk1 + 8 + 100, 5) },
       { label: 'chunk 2 payload', damage: flip(chunk2 + 8 + 7, 1) },
       { label: 'footer magic', damage: flip(size - 32) },
       { label: 'footer entry count', damage: flip(size - 24) },
@@ -611,22 +618,22 @@ describe('foreign directories and unknown format versions: UnsupportedFormatErro
     }
   });
 
-  it('a WAL segment whose header says format version 2 (with a valid header CRC), last or not', async () => {
+  it('a WAL segment whose header says format version 3 (newer than this EpochDB writes; with a valid header CRC), last or not', async () => {
     const pristine = await build(MULTI, MULTI_OPTIONS);
     const segments = segmentsOf(pristine);
     for (const segment of [segments[0]!, segments[2]!, segments.at(-1)!]) {
       const dir = copyOf(pristine);
-      setHeaderFormat(join(dir, segment), 2, 12);
-      await expectUnsupported(dir, /format version 2/);
+      setHeaderFormat(join(dir, segment), 3, 12);
+      await expectUnsupported(dir, /format version 3/);
       expect(readFileSync(join(dir, segment)).byteLength, 'the segment is not truncated or moved').toBe(readFileSync(join(pristine, segment)).byteLength);
     }
   });
 
-  it('a checkpoint whose header says format version 2 (with a valid header CRC) is refused, not skipped as damage', async () => {
+  it('a checkpoint whose header says format version 3 (newer than this EpochDB writes; with a valid header CRC) is refused, not skipped as damage', async () => {
     const dir = await build([...SMALL, 'checkpoint', { key: 'z', value: 26 }]);
     const [checkpoint] = checkpointsOf(dir);
-    setHeaderFormat(join(dir, checkpoint!), 2, 20);
-    await expectUnsupported(dir, /format version 2/);
+    setHeaderFormat(join(dir, checkpoint!), 3, 20);
+    await expectUnsupported(dir, /format version 3/);
     expect(existsSync(join(dir, checkpoint!)), 'the checkpoint is not moved aside').toBe(true);
   });
 });
@@ -666,7 +673,7 @@ describe('leftover temporary files and garbage named like database files', () =>
     const names = ['wal-0000000000000005.log', 'wal-0000000000000013.log', 'wal-0000000000000000.log', 'wal-9999999999999999.log', 'checkpoint-0000000000000099.ckpt', 'checkpoint-0000000000000004.ckpt'];
     for (const name of names) {
       // Also exactly the size of an empty checkpoint (header and footer, no chunk): the shortest that can pass as one.
-      const emptyCheckpoint = await writeCheckpoint(nodeFileSystem, join(freshDirMade(), 'checkpoint-0000000000000001.ckpt'), 1, [], root);
+      const emptyCheckpoint = await writeCheckpoint(nodeFileSystem, join(freshDirMade(), 'checkpoint-0000000000000001.ckpt'), 1, [], root, []);
       for (const size of [0, 5, 16, emptyCheckpoint.bytes, 4096]) {
         const label = `${size} random bytes as ${name}`;
         const dir = copyOf(pristine);

@@ -119,7 +119,7 @@ describe('a value whose bytes pass the checksum but do not decode', () => {
     const contents = await readCheckpoint(nodeFileSystem, path);
     const damaged = contents.entries.map((e) => (e.key === 'b' ? { ...e, encoded: new Uint8Array([0xa5, 0x61]) } : e));
     rmSync(path);
-    await writeCheckpoint(nodeFileSystem, path, contents.version, damaged, dir);
+    await writeCheckpoint(nodeFileSystem, path, contents.version, damaged, dir, contents.structures);
 
     const again = await openDb(dir);
     try {
@@ -142,6 +142,39 @@ describe('a value whose bytes pass the checksum but do not decode', () => {
       expect(report.ok).toBe(false);
       expect(report.firstError).toMatchObject({ file: name });
       expect(report.firstError!.message).toMatch(/key "b".*does not decode/);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('a value naming a structure id the checkpoint\'s table does not hold is CORRUPTION, never the bare integer msgpackr would return', async () => {
+    const dir = tempDir();
+    const db = await openDb(dir);
+    await db.put('a', { first: 1 });
+    await db.put('b', { second: 2, nested: { third: 3 } });
+    await db.close();
+    // Rewrite the checkpoint with its structure table cut to the first structure: b's value names ids it no longer holds.
+    const name = readdirSync(dir).find((n) => parseCheckpointName(n) !== undefined)!;
+    const path = join(dir, name);
+    const contents = await readCheckpoint(nodeFileSystem, path);
+    expect(contents.structures.length).toBeGreaterThanOrEqual(3);
+    rmSync(path);
+    await writeCheckpoint(nodeFileSystem, path, contents.version, contents.entries, dir, contents.structures.slice(0, 1));
+
+    const again = await openDb(dir);
+    try {
+      expect(again.get('a')).toEqual({ first: 1 });
+      let caught: unknown;
+      try {
+        again.get('b');
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(CorruptionError);
+      expect((caught as Error).message).toMatch(/key "b".*structure id/);
+      const report = await again.verify();
+      expect(report.ok).toBe(false);
+      expect(report.firstError!.message).toMatch(/key "b".*structure id/);
     } finally {
       await again.close();
     }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeValue, type CommitRecord } from '@epochdb/core';
-import { WalWriter, nodeFileSystem, parseSegmentName, recover } from '@epochdb/persist';
+import { WalWriter, nodeFileSystem, parseSegmentName, recover, scanFrames, type FileHandle, type FileSystem } from '@epochdb/persist';
 import { timerTurns, untilTurn } from '../support/timers.js';
 
 const dirs: string[] = [];
@@ -75,5 +75,54 @@ describe('WalWriter', () => {
     await wal.flushed();
     expect(wal.syncs).toBe(start + 1); // nothing left to sync
     await wal.close();
+  });
+
+  it('pipelined group commit: while one write is in flight the next group gathers (one shared promise) and goes, whole, the moment it returns', async () => {
+    const dir = tempDir();
+    await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
+    /** Every durable write of the WAL segment, held until the test releases it. */
+    const writes: { frames: number; release: () => void }[] = [];
+    const gated: FileSystem = {
+      ...nodeFileSystem,
+      async open(path, flags, mode) {
+        const handle = await nodeFileSystem.open(path, flags, mode);
+        if (!path.endsWith('.log')) return handle;
+        const held: FileHandle = {
+          write: (data, position) => handle.write(data, position),
+          read: (position, length) => handle.read(position, length),
+          datasync: () => handle.datasync(),
+          truncate: (length) => handle.truncate(length),
+          size: () => handle.size(),
+          close: () => handle.close(),
+          async writeDurable(data, position) {
+            const frames = scanFrames(Buffer.from(data), 0).records.length;
+            if (frames > 0) await new Promise<void>((release) => writes.push({ frames, release }));
+            await handle.writeDurable!(data, position);
+          },
+        };
+        return held;
+      },
+    };
+    const wal = await WalWriter.create({ fs: gated, dir, segmentBytes: 1 << 30, syncIntervalMs: 1000 }, 1);
+    const first = wal.append(record(1), 'always');
+    await untilTurn(() => writes.length === 1, 'the first group is written', 1);
+    // Appended in separate turns while the first write is in flight: they gather, nothing else is written.
+    const next: Promise<void>[] = [];
+    for (let v = 2; v <= 5; v++) {
+      next.push(wal.append(record(v), 'always'));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(writes).toHaveLength(1);
+    expect(new Set(next).size, 'one promise for the whole gathering group').toBe(1);
+    writes[0]!.release();
+    await first;
+    await untilTurn(() => writes.length === 2, 'the gathered group is written as soon as the first returns', 1);
+    expect(writes[1]!.frames).toBe(4);
+    writes[1]!.release();
+    await Promise.all(next);
+    expect(writes).toHaveLength(2);
+    await wal.close();
+    const recovered = await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
+    expect(recovered.records.map((r) => r.version)).toStrictEqual([1, 2, 3, 4, 5]);
   });
 });

@@ -111,6 +111,14 @@ function strip<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefin
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as never;
 }
 
+/** Structures the simulated database's table takes: fewer than the shapes {@link simValue} makes. */
+const SIM_MAX_STRUCTURES = 6;
+
+/** A value of one of 11 shapes, by its counter: more shapes than the table takes, nested so one value can use several. */
+function simValue(key: string, n: number): Record<string, unknown> {
+  return { k: key, n, [`f${n % 11}`]: { depth: n % 3, list: [n, { [`g${n % 4}`]: true }] } };
+}
+
 function normalize(e: Entry | Stored | undefined, key: string): unknown {
   if (e === undefined) return undefined;
   return { key, value: e.value, version: e.version, run: e.run, type: e.type, expiresAt: e.expiresAt };
@@ -145,6 +153,8 @@ export async function runScenario(config: SimConfig, commands: readonly Cmd[]): 
       checkpointOnClose,
       maintenance: { intervalMs: 0 },
       workers: 0,
+      // A table this small fills in every run: crashes land before, between and after the records carrying structures.
+      maxStructures: SIM_MAX_STRUCTURES,
     });
 
   const compare = (reader: Pick<Database, 'getEntry' | 'scan' | 'byRun' | 'byType' | 'has' | 'get'>, state: State, now: number, where: string): void => {
@@ -281,7 +291,7 @@ export async function runScenario(config: SimConfig, commands: readonly Cmd[]): 
     const version = d.version + 1;
     switch (cmd.t) {
       case 'put': {
-        const value = { k: cmd.key, n: cmd.n };
+        const value = simValue(cmd.key, cmd.n);
         const next = apply(current(), [{ op: 'put', ...cmd }], now, version, () => value);
         const options = strip({ run: cmd.run, type: cmd.type, ttl: cmd.ttl, sync: cmd.sync });
         await commit(label, next, () => d.put(cmd.key, value, options), cmd.sync);
@@ -296,10 +306,10 @@ export async function runScenario(config: SimConfig, commands: readonly Cmd[]): 
         const ops = cmd.ops.map((o) =>
           o.op === 'delete'
             ? { op: 'delete' as const, key: o.key }
-            : { op: 'put' as const, key: o.key, value: { k: o.key, n: o.n }, ...strip({ run: o.run, type: o.type, ttl: o.ttl }) },
+            : { op: 'put' as const, key: o.key, value: simValue(o.key, o.n), ...strip({ run: o.run, type: o.type, ttl: o.ttl }) },
         );
         if (cmd.bad === true) ops.push({ op: 'delete', key: KEYS[0], ifVersion: 999_999 } as never);
-        const next = cmd.bad === true ? undefined : apply(current(), cmd.ops, now, version, (o) => ({ k: o.key, n: o.n }));
+        const next = cmd.bad === true ? undefined : apply(current(), cmd.ops, now, version, (o) => simValue(o.key, o.n));
         await commit(label, next, () => d.batch(ops, cmd.sync ? { sync: cmd.sync } : undefined), cmd.sync, (e) => e instanceof EpochError && e.code === 'VERSION_MISMATCH');
         break;
       }
@@ -333,9 +343,9 @@ export async function runScenario(config: SimConfig, commands: readonly Cmd[]): 
         const before = d.version;
         const nexts: State[] = [];
         let state = current();
-        for (const [i, p] of cmd.puts.entries()) nexts.push((state = apply(state, [{ op: 'put', key: p.key, n: p.n }], now, before + i + 1, () => ({ k: p.key, n: p.n }))));
+        for (const [i, p] of cmd.puts.entries()) nexts.push((state = apply(state, [{ op: 'put', key: p.key, n: p.n }], now, before + i + 1, () => simValue(p.key, p.n))));
         // Same turn of the event loop: one group commit.
-        const results = await Promise.allSettled(cmd.puts.map((p) => d.put(p.key, { k: p.key, n: p.n }, p.sync ? { sync: p.sync } : undefined)));
+        const results = await Promise.allSettled(cmd.puts.map((p) => d.put(p.key, simValue(p.key, p.n), p.sync ? { sync: p.sync } : undefined)));
         const committed = d.version - before;
         check(committed >= 0 && committed <= cmd.puts.length, () => `${label}: ${committed} commits for ${cmd.puts.length} puts`);
         check(committed === cmd.puts.length || fs.crashed, () => `${label}: only ${committed} of ${cmd.puts.length} committed`);

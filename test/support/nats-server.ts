@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,24 +16,45 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Options of {@link NatsServer.start}. */
+export interface NatsServerOptions {
+  /**
+   * Configuration file text (NATS server config syntax) added after the
+   * `listen` and `jetstream` blocks the helper writes: `authorization`,
+   * `tls`, `accounts`, operator mode. The server then starts with `-c`.
+   */
+  readonly config?: string;
+}
+
 /**
  * A real `nats-server -js` on 127.0.0.1, with its own port and store
  * directory, that a test can kill (SIGKILL) and start again on the same port
- * and store.
+ * and store; optionally with a configuration file (users, permissions, TLS).
  */
 export class NatsServer {
   readonly port: number;
   readonly storeDir: string;
+  /** The configuration file, if started with {@link NatsServerOptions.config}. */
+  readonly configFile: string | undefined;
   #child: ChildProcess | undefined;
+  #log = '';
 
-  private constructor(port: number, storeDir: string) {
+  private constructor(port: number, storeDir: string, configFile: string | undefined) {
     this.port = port;
     this.storeDir = storeDir;
+    this.configFile = configFile;
   }
 
   /** Starts a server and waits until it accepts connections. */
-  static async start(): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), mkdtempSync(join(tmpdir(), 'epochdb-nats-')));
+  static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
+    const port = await freePort();
+    const storeDir = mkdtempSync(join(tmpdir(), 'epochdb-nats-'));
+    let configFile: string | undefined;
+    if (options.config !== undefined) {
+      configFile = join(storeDir, 'nats-server.conf');
+      writeFileSync(configFile, `listen: "127.0.0.1:${port}"\njetstream { store_dir: ${JSON.stringify(join(storeDir, 'js'))} }\n${options.config}\n`);
+    }
+    const server = new NatsServer(port, storeDir, configFile);
     await server.restart();
     return server;
   }
@@ -43,6 +64,11 @@ export class NatsServer {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** The end of the server's log (stderr), for diagnosing a test. */
+  get log(): string {
+    return this.#log;
+  }
+
   get running(): boolean {
     return this.#child !== undefined;
   }
@@ -50,10 +76,14 @@ export class NatsServer {
   /** Starts the server process again (same port, same store) and waits until it listens. */
   async restart(): Promise<void> {
     if (this.#child !== undefined) throw new Error('nats-server is already running');
-    const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = this.configFile === undefined ? ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir] : ['-c', this.configFile];
+    const child = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.#child = child;
     let log = '';
-    child.stderr!.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-4000);
+      this.#log = log;
+    });
     child.once('exit', () => {
       if (this.#child === child) this.#child = undefined;
     });
@@ -66,6 +96,25 @@ export class NatsServer {
     // JetStream is ready a moment after the port opens.
     while (!/Server is ready/.test(log)) {
       if (Date.now() > deadline) throw new Error(`nats-server did not get ready: ${log}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * Replaces the configuration added at {@link NatsServer.start} and makes the
+   * running server reload it (SIGHUP): users and permissions change without a
+   * restart, as an operator would change them.
+   */
+  async reload(config: string): Promise<void> {
+    if (this.configFile === undefined || this.#child === undefined) throw new Error('reload() needs a running server started with a config');
+    const text = readFileSync(this.configFile, 'utf8');
+    const head = text.split('\n').slice(0, 2).join('\n');
+    writeFileSync(this.configFile, `${head}\n${config}\n`);
+    const before = (this.#log.match(/Reloaded server configuration/g) ?? []).length;
+    this.#child.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while ((this.#log.match(/Reloaded server configuration/g) ?? []).length <= before) {
+      if (Date.now() > deadline) throw new Error(`nats-server did not reload: ${this.#log}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }

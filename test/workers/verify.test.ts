@@ -115,7 +115,9 @@ describe('verify', () => {
     const dir = await populated();
     const newest = readdirSync(dir).filter((n) => n.endsWith('.ckpt')).sort().at(-1)!;
     const bytes = readFileSync(join(dir, newest));
-    bytes[40] ^= 0x01; // inside the first chunk (which starts after the 24-byte header)
+    // Inside the first chunk, which starts after the 24-byte header and the structure table's frame.
+    const firstChunk = 24 + 8 + bytes.readUInt32LE(24);
+    bytes[firstChunk + 16] ^= 0x01;
     writeFileSync(join(dir, newest), bytes);
     const snapshot = (): [string, string][] => readdirSync(dir).sort().map((n) => [n, readFileSync(join(dir, n)).toString('base64')]);
     const before = snapshot();
@@ -123,7 +125,7 @@ describe('verify', () => {
     const report = await pool.run('verify', { dir });
     await pool.close();
     expect(report.ok).toBe(false);
-    expect(report.firstError).toMatchObject({ file: newest, offset: 24 });
+    expect(report.firstError).toMatchObject({ file: newest, offset: firstChunk });
     expect(report.firstError?.message).toMatch(/checksum/);
     expect(report.files.filter((f) => f.error !== undefined).map((f) => f.file)).toEqual([newest]);
     expect(snapshot()).toEqual(before);

@@ -1,9 +1,12 @@
 import { Packr, addExtension } from 'msgpackr';
 import { InvalidValueError } from './errors.js';
+import type { ValueCodec } from './value-codec.js';
 
 /**
- * The msgpackr codec shared by everything that encodes values (the store's
- * validation before a write, value memory, commit records, WAL frames and checkpoints).
+ * The self-describing msgpackr codec: the framing of WAL records, checkpoint
+ * chunks and replication messages, and {@link prepareValue}'s validation.
+ * A database's values are encoded by its own {@link ValueCodec} (a shared
+ * structure table).
  * Records keep object encoding compact; `mapsAsObjects: false` keeps `Map`
  * distinct from plain objects; 64-bit integers decode as `bigint` so a
  * `bigint` reads back as a `bigint`.
@@ -50,7 +53,8 @@ export interface PreparedValue {
   readonly copyOnRead: boolean;
 }
 
-interface Inspection {
+/** What {@link inspectValue} learnt of a value. */
+export interface Inspection {
   freezable: boolean;
   negativeZero: boolean;
 }
@@ -86,63 +90,15 @@ export function prepareValue(value: unknown, maxBytes: number, what: string): Pr
 }
 
 /**
- * Checks bytes made by {@link prepareValue} (a replayed commit record, a
- * checkpoint entry): they must decode to a value EpochDB could have written.
- * Throws {@link InvalidValueError} otherwise.
- */
-export function prepareEncoded(encoded: Uint8Array): PreparedValue {
-  return { encoded, copyOnRead: !decodeStored(encoded).frozen };
-}
-
-/** A value decoded for a reader: deep-frozen, or (when it holds `Date`, `Map`, ...) a fresh unfrozen copy. */
-export interface DecodedValue {
-  readonly value: unknown;
-  /** Whether {@link value} is deep-frozen (and so may be shared between readers). */
-  readonly frozen: boolean;
-}
-
-/**
- * Decodes stored bytes for a reader and checks them: a deep-frozen copy when
- * the value is plain data, else a fresh unfrozen one. The bytes may be a view
- * of shared value memory: nothing returned aliases them. Throws
- * {@link InvalidValueError} for bytes that do not decode to a storable value.
- */
-export function decodeStored(encoded: Uint8Array): DecodedValue {
-  let decoded: unknown;
-  try {
-    decoded = packr.unpack(encoded);
-  } catch (cause) {
-    throw new InvalidValueError(`encoded value cannot be decoded: ${(cause as Error).message}`, { cause });
-  }
-  const inspection: Inspection = { freezable: true, negativeZero: false };
-  inspect(decoded, inspection, [], [], 'encoded value');
-  if (inspection.freezable) return { value: deepFreeze(decoded), frozen: true };
-  // Decode again from a Buffer copy: only a Buffer source yields Buffers, and binary data must not be views of the source.
-  return { value: packr.unpack(Buffer.from(encoded)), frozen: false };
-}
-
-/**
- * Decodes bytes whose kind is known ({@link PreparedValue.copyOnRead}) for a
- * reader, without the checks of {@link decodeStored}: deep-frozen plain data,
- * or a fresh copy. Nothing returned aliases `encoded`.
- */
-export function readEncoded(encoded: Uint8Array, copyOnRead: boolean): unknown {
-  // msgpackr's decoded binary data are views of the bytes it decodes, and only a
-  // Buffer source yields Buffers: decode a fresh Buffer copy, so what the reader
-  // gets shares nothing with the store.
-  return copyOnRead ? packr.unpack(Buffer.from(encoded)) : deepFreeze(packr.unpack(encoded));
-}
-
-/**
- * Encodes a value already accepted by {@link prepareValue} whose copy is
- * frozen (so it holds no `-0`, which only the bytes kept for copied-on-read
- * values preserve). No validation.
+ * Encodes with the self-describing framing codec (WAL frames, checkpoint
+ * chunks, dumps): records carry their own definitions. Values stored in a
+ * database go through its {@link ValueCodec} instead. No validation.
  */
 export function encodeValue(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
-/** Decodes bytes made by the shared codec. */
+/** Decodes bytes made by {@link encodeValue}. */
 export function decodeValue(bytes: Uint8Array): unknown {
   return packr.unpack(bytes);
 }
@@ -153,8 +109,8 @@ function describe(what: string, path: readonly (string | number)[]): string {
   return out;
 }
 
-/** Walks `value`, rejecting what cannot be stored. `ancestors` is the chain of objects above (short: nesting is shallow). */
-function inspect(value: unknown, state: Inspection, path: (string | number)[], ancestors: object[], what: string): void {
+/** Walks `value`, rejecting what cannot be stored (the checks of {@link prepareValue}). `ancestors` is the chain of objects above (short: nesting is shallow). */
+export function inspect(value: unknown, state: Inspection, path: (string | number)[], ancestors: object[], what: string): void {
   switch (typeof value) {
     case 'string':
       if (!value.isWellFormed()) throw new InvalidValueError(`${describe(what, path)} is a string with a lone surrogate, which cannot be stored faithfully`);
@@ -225,7 +181,8 @@ function inspect(value: unknown, state: Inspection, path: (string | number)[], a
   ancestors.pop();
 }
 
-function withNegativeZeroMarkers(value: unknown): unknown {
+/** `value` with every `-0` replaced by the extension that carries it (msgpack integers have no `-0`). */
+export function withNegativeZeroMarkers(value: unknown): unknown {
   if (typeof value === 'number') return value === 0 && 1 / value < 0 ? NEGATIVE_ZERO : value;
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map(withNegativeZeroMarkers);
@@ -238,7 +195,8 @@ function withNegativeZeroMarkers(value: unknown): unknown {
   return out;
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes a decoded plain value and everything in it. */
+export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     // Decoded plain objects and arrays only: for-in sees exactly their own keys.

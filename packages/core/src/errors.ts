@@ -25,6 +25,9 @@ export const ERROR_CODES = [
   'REPLICATION',
   'COLLECTION_MISMATCH',
   'INDEX_MISSING',
+  'AUTHENTICATION',
+  'TLS',
+  'PERMISSION_DENIED',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -283,5 +286,53 @@ export class IndexMissingError extends EpochError {
   constructor(message: string, index: string, options?: { cause?: unknown }) {
     super(message, options);
     this.index = index;
+  }
+}
+
+/** Why NATS refused a connection's credentials: none were given, or the ones given were not accepted (or have expired). */
+export type AuthenticationFailure = 'missing' | 'rejected' | 'expired';
+
+/**
+ * NATS refused to let a replication connection in: the server requires
+ * credentials and none were given (`reason: 'missing'`), or the user and
+ * password, token or credentials file given were not accepted
+ * (`'rejected'`, `'expired'`). The message never carries a secret.
+ */
+export class AuthenticationError extends EpochError {
+  readonly code = 'AUTHENTICATION' as const;
+  /** Which of the failures it was. */
+  readonly reason: AuthenticationFailure;
+
+  constructor(message: string, reason: AuthenticationFailure, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+/**
+ * A TLS connection to NATS could not be set up: the server's certificate
+ * could not be verified (give its CA as `tls.caFile`), a certificate or key
+ * file could not be read, or the server and the client disagree on TLS.
+ */
+export class TlsError extends EpochError {
+  readonly code = 'TLS' as const;
+}
+
+/**
+ * NATS refused a publish or subscription the connection's credentials do not
+ * allow (a JetStream API call is a publish on `$JS.API.…`). `.operation` and
+ * `.subject` name what was refused; nothing was sent.
+ */
+export class PermissionDeniedError extends EpochError {
+  readonly code = 'PERMISSION_DENIED' as const;
+  /** `'publish'` or `'subscription'`. */
+  readonly operation: string;
+  /** The subject refused. */
+  readonly subject: string;
+
+  constructor(message: string, details: { operation: string; subject: string }, options?: { cause?: unknown }) {
+    super(message, options);
+    this.operation = details.operation;
+    this.subject = details.subject;
   }
 }

@@ -3,6 +3,7 @@ import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import type { FileSystem } from './file-system.js';
 import type { Clock } from './types.js';
+import { DEFAULT_MAX_STRUCTURES, MAX_SHARED_STRUCTURES } from './value-codec.js';
 
 /** Longest run id or type tag, in characters (Unicode code points, as zod counts them). */
 export const MAX_TAG_LENGTH = 256;
@@ -168,6 +169,12 @@ export const openOptionsSchema = z.strictObject({
   valueSegmentBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).multipleOf(8).default(DEFAULT_VALUE_SEGMENT_BYTES),
   /** Decoded, frozen entries kept for hot keys, so a key read again is not decoded again (0: every read decodes). */
   valueCacheEntries: z.number().int().min(0).max(10_000_000).default(DEFAULT_VALUE_CACHE_ENTRIES),
+  /**
+   * Object shapes (msgpackr record structures) the database's shared structure table takes before new
+   * shapes are stored self-describing (default 4096; at most 8160). A table written with a higher limit
+   * still reads in full.
+   */
+  maxStructures: z.number().int().min(0).max(MAX_SHARED_STRUCTURES).default(DEFAULT_MAX_STRUCTURES),
   maintenance: maintenanceOptionsSchema.prefault({}),
   /** Worker threads for checkpoints and `verify()` (0: run them inline); also `maintenance.workers`. Default 1. */
   workers: z.number().int().min(0).max(64).optional(),
@@ -183,8 +190,8 @@ export const openOptionsSchema = z.strictObject({
   checkpointWalBytes: z.number().int().min(1024).optional(),
   /** Rotate WAL segments at this size. */
   walSegmentBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
-  /** Write a checkpoint on close(). */
-  checkpointOnClose: z.boolean().default(true),
+  /** Checkpoint in close(): `'auto'` when it is worth its cost, `true` always, `false` never. */
+  checkpointOnClose: z.union([z.boolean(), z.literal('auto')]).default('auto'),
   /** `'strict'`: corruption fails open(). `'salvage'`: keep the longest consistent prefix and move damaged files aside. */
   recovery: z.enum(['strict', 'salvage']).default('strict'),
   /** The file system to persist through (default: the real one). For fault-injection and simulation tests. */

@@ -1,3 +1,5 @@
+import type { StructureDefs } from './value-codec.js';
+
 /** A key: a non-empty string, ordered by JavaScript string comparison (UTF-16 code units). */
 export type Key = string;
 
@@ -54,6 +56,12 @@ export interface CommitRecord {
   /** Commit time (epoch ms) from the database clock. */
   readonly time: number;
   readonly ops: readonly CommitOp[];
+  /**
+   * Shared structures (value encoding record definitions) first used by this
+   * commit or an earlier one and not yet in any record: replay defines them
+   * before decoding any value of this record. Absent when there are none.
+   */
+  readonly structures?: StructureDefs | undefined;
 }
 
 /** One live entry as a checkpoint stores it: the value stays encoded. */

@@ -19,6 +19,15 @@ export function parseArgument<S extends z.ZodType>(schema: S, input: unknown, wh
 }
 
 /**
+ * The key of the database's own metadata entry (persisted index definitions):
+ * the empty string, which {@link assertKey} refuses, so no user can read or
+ * write it. It is stored, persisted, replicated, backed up and restored like
+ * any entry, but it sorts before every other key and every scan starts after
+ * it, so no scan, count, change feed, dump or adapter shows it.
+ */
+export const METADATA_KEY = '';
+
+/**
  * Throws {@link InvalidKeyError} unless `key` is a non-empty, well-formed
  * string of at most `maxKeyBytes` UTF-8 bytes.
  */

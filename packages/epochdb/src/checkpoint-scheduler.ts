@@ -1,3 +1,4 @@
+import { DatabaseClosedError } from '@epochdb/core';
 import { buildCheckpoint, type CheckpointPlan, type CheckpointWritten, type FileSystem, type Persistence } from '@epochdb/persist';
 import type { WorkerPool } from '@epochdb/workers';
 
@@ -97,6 +98,8 @@ export class CheckpointScheduler {
         this.#failuresInRow = 0;
       })
       .catch((error: unknown) => {
+        // Cancelled by close() (which then leaves the WAL to the next open): no failure.
+        if (this.#stopped && error instanceof DatabaseClosedError) return;
         this.#errors++;
         this.#failuresInRow++;
         this.#lastError = error instanceof Error ? error.message : String(error);

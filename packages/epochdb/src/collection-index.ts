@@ -1,6 +1,6 @@
-import { InvalidValueError, UniqueViolationError, readEncoded, type Version } from '@epochdb/core';
+import { InvalidValueError, UniqueViolationError, shouldTrimQueue, type Version } from '@epochdb/core';
 import { INDEX_SEPARATOR, createStringTree, type AppliedChange, type BTree, type PendingWrite, type ReadApi } from '@epochdb/store';
-import type { CollectionHost, IndexFunction, IndexRange, TypedEntry } from './collection.js';
+import type { CollectionHost, IndexFunction, IndexRange, TypedEntry } from './collection-types.js';
 import { encodeIndexKey, indexKeysOf, type IndexKey } from './index-key.js';
 
 /** Separates the encoded index key from the primary key in the index tree (entries hold both, so the split is never parsed). */
@@ -31,7 +31,7 @@ export class CollectionIndex<T> {
   #builtAt: Version = 0;
   #retiredHead = 0;
 
-  /** @internal */
+  /** Not for direct use: `collection.createIndex()` makes indexes. */
   constructor(collection: string, name: string, fn: IndexFunction<T>, unique: boolean, host: CollectionHost) {
     this.collection = collection;
     this.name = name;
@@ -168,7 +168,7 @@ export class CollectionIndex<T> {
 
   /** @internal The index keys of a pending put's value. */
   keysOfWrite(write: PendingWrite): string[] {
-    return this.#keysOf(readEncoded(write.prepared!.encoded, write.prepared!.copyOnRead) as T);
+    return this.#keysOf(this.#host.codec.read(write.prepared!.encoded, write.prepared!.copyOnRead) as T);
   }
 
   #set(key: string, keys: readonly string[]): void {
@@ -218,7 +218,7 @@ export class CollectionIndex<T> {
       this.#lastRetired.delete(composite);
       if (this.#forward.get(key)?.includes(encoded) !== true) this.#tree.delete(composite);
     }
-    if (this.#retiredHead > 1024 && this.#retiredHead * 2 > this.#retired.length) {
+    if (shouldTrimQueue(this.#retiredHead, this.#retired.length)) {
       this.#retired = this.#retired.slice(this.#retiredHead);
       this.#retiredHead = 0;
     }

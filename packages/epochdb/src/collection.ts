@@ -1,86 +1,26 @@
-import { CollectionMismatchError, IndexMissingError, InvalidOptionError, InvalidValueError, readEncoded, type Entry, type Version } from '@epochdb/core';
-import type { AppliedChange, DeleteOptions, PendingWrite, PutOptions, ReadApi, ScanOptions, Transaction, TxCollectionLike } from '@epochdb/store';
-import type { z } from 'zod';
+import { CollectionMismatchError, METADATA_KEY, IndexMissingError, InvalidOptionError, InvalidValueError, type Version } from '@epochdb/core';
+import type { AppliedChange, DeleteOptions, PendingWrite, ReadApi, ScanOptions, Transaction, TxCollectionLike } from '@epochdb/store';
 import { CollectionIndex } from './collection-index.js';
 import type { IndexKey } from './index-key.js';
+import type { SchemaInput, SchemaOutput, StandardSchema } from './standard-schema.js';
 import type { ChangeStream, WatchOptions } from './watch.js';
-
-/** An entry of a collection: its value typed by the collection's schema. */
-export type TypedEntry<T> = Omit<Entry, 'value'> & { readonly value: T };
-
-/** Options of `db.collection()`. */
-export interface CollectionOptions<S extends z.ZodType> {
-  /** Every value written to the collection must pass it; what it outputs (defaults, transforms) is what is stored. */
-  readonly schema: S;
-  /**
-   * Secondary indexes by name, created with the collection: a function, or
-   * `{ fn, unique }`. Index definitions (name and options) persist with a
-   * persistent database; the functions cannot, so give every persisted index
-   * here again after `open()`: one left out is an `INDEX_MISSING` error.
-   */
-  readonly indexes?: Readonly<Record<string, IndexFunction<z.output<S>> | { readonly fn: IndexFunction<z.output<S>>; readonly unique?: boolean }>>;
-}
-
-/** What is persisted of a secondary index: everything but its function. */
-export interface IndexDefinition {
-  readonly collection: string;
-  readonly name: string;
-  readonly unique: boolean;
-}
-
-/** A collection's put options: the type tag is the collection's name. */
-export type CollectionPutOptions = Omit<PutOptions, 'type'>;
-
-/** What a secondary index keys a value by: one key, several, or none. */
-export type IndexFunction<T> = (value: T) => IndexKey | readonly IndexKey[] | undefined;
-
-/** Options of `collection.createIndex()`. */
-export interface IndexOptions {
-  /** At most one live key per index key: a commit that would break it fails whole with `UNIQUE_VIOLATION`. */
-  readonly unique?: boolean;
-}
-
-/** A range over index keys (numbers order before strings). */
-export interface IndexRange {
-  readonly gt?: IndexKey;
-  readonly gte?: IndexKey;
-  readonly lt?: IndexKey;
-  readonly lte?: IndexKey;
-  readonly reverse?: boolean;
-  readonly limit?: number;
-}
-
-/** What a collection needs from its database. */
-export interface CollectionHost {
-  readonly live: ReadApi;
-  readonly oldestVersion: () => Version;
-  /** Commits a put whose value the collection has validated (its schema's output, not parsed again). */
-  putValidated(key: string, value: unknown, options: PutOptions, collection: string): Promise<Version>;
-  delete(key: string, options: DeleteOptions | undefined): Promise<Version>;
-  watch(options: WatchOptions): ChangeStream;
-  /** The persisted index definitions of `collection`. */
-  indexDefinitions(collection: string): readonly IndexDefinition[];
-  /** Persists an index definition (a no-op for a memory-only or read-only database). */
-  saveIndexDefinition(definition: IndexDefinition): void;
-  /** Forgets a persisted index definition. */
-  dropIndexDefinition(collection: string, name: string): void;
-}
+import type { CollectionHost, CollectionOptions, CollectionPutOptions, IndexDefinition, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection-types.js';
 
 /**
  * A typed view of the entries whose type tag is `name`: values are validated
- * by a zod schema on every write (also a plain `db.put` with this type), and
+ * by a schema on every write (also a plain `db.put` with this type), and
  * read back typed. `db.byType(name)` and the collection see the same entries.
  * Keys are the database's keys.
  */
-export class Collection<S extends z.ZodType = z.ZodType> {
+export class Collection<S extends StandardSchema = StandardSchema> {
   readonly name: string;
   readonly schema: S;
   readonly #host: CollectionHost;
-  readonly #indexes = new Map<string, CollectionIndex<z.output<S>>>();
+  readonly #indexes = new Map<string, CollectionIndex<SchemaOutput<S>>>();
   /** Indexes persisted by an earlier session whose function has not been given yet. */
   readonly #missing = new Map<string, IndexDefinition>();
 
-  /** @internal Use `db.collection(name, { schema })`. */
+  /** Not for direct use: `db.collection(name, { schema })` makes collections. */
   constructor(name: string, schema: S, host: CollectionHost) {
     this.name = name;
     this.schema = schema;
@@ -88,13 +28,13 @@ export class Collection<S extends z.ZodType = z.ZodType> {
   }
 
   /** The value at `key` if it belongs to this collection (read live, or through `at`: a snapshot or transaction). */
-  get(key: string, at: ReadApi = this.#host.live): z.output<S> | undefined {
+  get(key: string, at: ReadApi = this.#host.live): SchemaOutput<S> | undefined {
     return this.getEntry(key, at)?.value;
   }
 
-  getEntry(key: string, at: ReadApi = this.#host.live): TypedEntry<z.output<S>> | undefined {
+  getEntry(key: string, at: ReadApi = this.#host.live): TypedEntry<SchemaOutput<S>> | undefined {
     const entry = at.getEntry(key);
-    return entry !== undefined && entry.type === this.name ? (entry as TypedEntry<z.output<S>>) : undefined;
+    return entry !== undefined && entry.type === this.name ? (entry as TypedEntry<SchemaOutput<S>>) : undefined;
   }
 
   has(key: string, at: ReadApi = this.#host.live): boolean {
@@ -102,8 +42,8 @@ export class Collection<S extends z.ZodType = z.ZodType> {
   }
 
   /** Validates `value` with the schema (`INVALID_VALUE` naming the field otherwise) and writes what it outputs. */
-  put(key: string, value: z.input<S>, options?: CollectionPutOptions): Promise<Version> {
-    let parsed: z.output<S>;
+  put(key: string, value: SchemaInput<S>, options?: CollectionPutOptions): Promise<Version> {
+    let parsed: SchemaOutput<S>;
     try {
       parsed = this.parse(value, `${this.name}.put()`);
     } catch (error) {
@@ -120,8 +60,8 @@ export class Collection<S extends z.ZodType = z.ZodType> {
   }
 
   /** The collection's entries in key order. */
-  scan(options?: ScanOptions, at: ReadApi = this.#host.live): IterableIterator<TypedEntry<z.output<S>>> {
-    return at.byType(this.name, options) as IterableIterator<TypedEntry<z.output<S>>>;
+  scan(options?: ScanOptions, at: ReadApi = this.#host.live): IterableIterator<TypedEntry<SchemaOutput<S>>> {
+    return at.byType(this.name, options) as IterableIterator<TypedEntry<SchemaOutput<S>>>;
   }
 
   /** The collection's change feed (see `db.watch()`). */
@@ -137,11 +77,11 @@ export class Collection<S extends z.ZodType = z.ZodType> {
    * function must be given again (here, or in `db.collection(name, { indexes })`).
    * Throws `UNIQUE_VIOLATION` if `unique` and two live entries already share a key.
    */
-  createIndex(name: string, fn: IndexFunction<z.output<S>>, options?: IndexOptions): CollectionIndex<z.output<S>> {
+  createIndex(name: string, fn: IndexFunction<SchemaOutput<S>>, options?: IndexOptions): CollectionIndex<SchemaOutput<S>> {
     if (typeof name !== 'string' || name.length === 0) throw new InvalidOptionError(`${this.name}.createIndex(): name must be a non-empty string`);
     if (typeof fn !== 'function') throw new InvalidOptionError(`${this.name}.createIndex(): the index function must be a function`);
     if (this.#indexes.has(name)) throw new InvalidOptionError(`${this.name}.createIndex(): index ${JSON.stringify(name)} already exists`);
-    const index = new CollectionIndex<z.output<S>>(this.name, name, fn, options?.unique === true, this.#host);
+    const index = new CollectionIndex<SchemaOutput<S>>(this.name, name, fn, options?.unique === true, this.#host);
     index.build();
     this.#indexes.set(name, index);
     this.#missing.delete(name);
@@ -181,7 +121,7 @@ export class Collection<S extends z.ZodType = z.ZodType> {
   }
 
   /** The index named `name` (`INVALID_OPTION` if there is none, `INDEX_MISSING` if it was persisted but its function not given). */
-  index(name: string): CollectionIndex<z.output<S>> {
+  index(name: string): CollectionIndex<SchemaOutput<S>> {
     const missing = this.#missing.get(name);
     if (missing !== undefined) throw this.#missingError(missing, `${this.name}.index()`);
     const index = this.#indexes.get(name);
@@ -195,11 +135,16 @@ export class Collection<S extends z.ZodType = z.ZodType> {
   }
 
   /** @internal Validates with the schema, naming every failing field. */
-  parse(value: unknown, what: string): z.output<S> {
-    const result = this.schema.safeParse(value);
-    if (result.success) return result.data;
-    const details = result.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.map(String).join('.') : '(value)'}: ${issue.message}`).join('; ');
-    throw new InvalidValueError(`${what}: value does not match the schema of collection ${JSON.stringify(this.name)}: ${details}`, { cause: result.error });
+  parse(value: unknown, what: string): SchemaOutput<S> {
+    const result = this.schema['~standard'].validate(value);
+    if (result instanceof Promise) {
+      // Validation runs inside the commit, which cannot wait: an asynchronous schema (zod's async refinements) is refused.
+      result.catch(() => undefined);
+      throw new InvalidOptionError(`${what}: the schema of collection ${JSON.stringify(this.name)} validates asynchronously; collections need a synchronous schema`);
+    }
+    if (result.issues === undefined) return result.value as SchemaOutput<S>;
+    const details = result.issues.map((issue) => `${issue.path !== undefined && issue.path.length > 0 ? issue.path.map((p) => String(typeof p === 'object' ? p.key : p)).join('.') : '(value)'}: ${issue.message}`).join('; ');
+    throw new InvalidValueError(`${what}: value does not match the schema of collection ${JSON.stringify(this.name)}: ${details}`, { cause: result.issues });
   }
 
   /** @internal Checks a commit's writes: values of this type pass the schema; unique indexes hold. */
@@ -211,7 +156,7 @@ export class Collection<S extends z.ZodType = z.ZodType> {
     for (const write of writes) {
       // A collection's own put holds the schema's output already (a transform's output need not parse again).
       if (write.kind === 'put' && write.type === this.name && write.validatedBy !== this.name) {
-        this.parse(readEncoded(write.prepared!.encoded, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
+        this.parse(this.#host.codec.read(write.prepared!.encoded, write.prepared!.copyOnRead), `${this.name}: key ${JSON.stringify(write.key)}`);
       }
     }
     for (const index of this.#indexes.values()) {
@@ -237,21 +182,21 @@ export class Collection<S extends z.ZodType = z.ZodType> {
 }
 
 /** A collection inside a transaction (see {@link Collection.in}). */
-export class TxCollection<S extends z.ZodType = z.ZodType> implements TxCollectionLike {
+export class TxCollection<S extends StandardSchema = StandardSchema> implements TxCollectionLike {
   readonly #collection: Collection<S>;
   readonly #tx: Transaction;
 
-  /** @internal */
+  /** Not for direct use: `tx.collection()` or `collection.in(tx)`. */
   constructor(collection: Collection<S>, tx: Transaction) {
     this.#collection = collection;
     this.#tx = tx;
   }
 
-  get(key: string): z.output<S> | undefined {
+  get(key: string): SchemaOutput<S> | undefined {
     return this.#collection.get(key, this.#tx);
   }
 
-  getEntry(key: string): TypedEntry<z.output<S>> | undefined {
+  getEntry(key: string): TypedEntry<SchemaOutput<S>> | undefined {
     return this.#collection.getEntry(key, this.#tx);
   }
 
@@ -260,7 +205,7 @@ export class TxCollection<S extends z.ZodType = z.ZodType> implements TxCollecti
   }
 
   /** Validates and buffers a put (throws `INVALID_VALUE` at once if the value does not match). */
-  put(key: string, value: z.input<S>, options?: CollectionPutOptions): void {
+  put(key: string, value: SchemaInput<S>, options?: CollectionPutOptions): void {
     this.#tx.putValidated(key, this.#collection.parse(value, `${this.#collection.name}.put()`), { ...options, type: this.#collection.name }, this.#collection.name);
   }
 
@@ -269,12 +214,12 @@ export class TxCollection<S extends z.ZodType = z.ZodType> implements TxCollecti
     if (this.has(key)) this.#tx.delete(key, options);
   }
 
-  scan(options?: ScanOptions): IterableIterator<TypedEntry<z.output<S>>> {
+  scan(options?: ScanOptions): IterableIterator<TypedEntry<SchemaOutput<S>>> {
     return this.#collection.scan(options, this.#tx);
   }
 
   /** An index queried inside the transaction: its own writes included. */
-  index(name: string): { get(key: IndexKey, options?: { limit?: number }): TypedEntry<z.output<S>>[]; range(range: IndexRange): TypedEntry<z.output<S>>[] } {
+  index(name: string): { get(key: IndexKey, options?: { limit?: number }): TypedEntry<SchemaOutput<S>>[]; range(range: IndexRange): TypedEntry<SchemaOutput<S>>[] } {
     const index = this.#collection.index(name);
     return { get: (key, options) => index.get(key, options, this.#tx), range: (range) => index.range(range, this.#tx) };
   }
@@ -291,7 +236,8 @@ export class TxCollection<S extends z.ZodType = z.ZodType> implements TxCollecti
 export function assertCollectionKeys(writes: readonly PendingWrite[], collections: ReadonlyMap<string, unknown>, live: ReadApi): void {
   for (const write of writes) {
     // Only the tags matter: `has` and the type index answer without decoding the old value.
-    if (write.kind !== 'put' || !live.has(write.key)) continue;
+    // The database's own metadata entry belongs to no collection.
+    if (write.kind !== 'put' || write.key === METADATA_KEY || !live.has(write.key)) continue;
     for (const name of collections.keys()) {
       if (write.type !== name && !live.byType(name, { gte: write.key, lte: write.key }).next().done) throw new CollectionMismatchError(write.key, name, write.type);
     }

@@ -1,6 +1,7 @@
-import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, decodeValue, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
+import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
 import { nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
+import type { ShippingStats } from '@epochdb/replicate/api';
 import {
   type AppliedChange,
   type ApplyListener,
@@ -20,9 +21,11 @@ import { CheckpointScheduler, type CheckpointStats } from './checkpoint-schedule
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 import type { FollowStats, WalFollower } from './wal-follower.js';
 import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
-import { assertCollectionKeys, Collection, type CollectionHost, type CollectionOptions, type IndexDefinition, type TypedEntry } from './collection.js';
+import { assertCollectionKeys, Collection } from './collection.js';
+import type { CollectionHost, CollectionOptions, TypedEntry } from './collection-types.js';
+import { IndexDefinitions } from './index-definitions.js';
 import { historyGone } from './history-gone.js';
-import type { z } from 'zod';
+import { isStandardSchema, type StandardSchema } from './standard-schema.js';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
 export type DatabaseStats = StoreStats &
@@ -40,6 +43,8 @@ export type DatabaseStats = StoreStats &
     readonly persistent: boolean;
     /** Opened with `readOnly: true` (writes reject `READ_ONLY`). */
     readonly readOnly: boolean;
+    /** A replicating primary's shipping: shipped version, backlog, connection, and why nothing ships if NATS refuses it (`undefined` without `replicate`). */
+    readonly replication: ShippingStats | undefined;
   };
 
 /** What opening a persistent directory found and did. */
@@ -56,14 +61,6 @@ export interface RecoveryReport {
 const NO_PERSISTENCE: PersistenceStats = Object.freeze({ walBytesSinceCheckpoint: 0, walSyncs: 0, checkpoints: 0, lastCheckpointVersion: 0, lastCheckpointMs: 0, bytesReclaimed: 0, checkpointing: false });
 const NOT_FOLLOWING: FollowStats = Object.freeze({ followedRecords: 0, followedCheckpoints: 0, followErrors: 0, lastFollowError: undefined });
 const NO_CHECKPOINTS: CheckpointStats = Object.freeze({ checkpointErrors: 0, lastCheckpointError: undefined, checkpointRetries: 0 });
-
-/** Type tag of the entries that persist secondary index definitions (`@epochdb/index/["collection","name"]`). */
-const INDEX_DEFINITION_TYPE = '@epochdb/index';
-
-/** The key of a persisted index definition. */
-function indexDefinitionKey(collection: string, name: string): string {
-  return `${INDEX_DEFINITION_TYPE}/${JSON.stringify([collection, name])}`;
-}
 
 /** Operations of recent commits kept in memory for change streams that resume; older history comes from the WAL. */
 const RECENT_OPS = 10_000;
@@ -97,19 +94,23 @@ export class Database implements ReadApi, AsyncDisposable {
   readonly #recent = new RecentCommits(RECENT_OPS);
   readonly #streams = new Set<ChangeStream>();
   readonly #collections = new Map<string, Collection>();
+  /** Persisted index definitions, kept in the metadata entry (the empty key, which no read path shows). */
+  readonly #definitions: IndexDefinitions;
   /** Change listeners (change streams, collections), also fed by {@link Database.applyReplicated}. */
   readonly #applyListeners = new Set<ApplyListener>();
   /** Extra write checks (a replica refuses every write; a fenced primary too). */
   readonly #writeGates: (() => void)[] = [];
   readonly #checkpointListeners: ((version: Version) => Promise<void> | void)[] = [];
   readonly #closeHooks: (() => Promise<void>)[] = [];
+  #replicationStats: (() => ShippingStats) | undefined;
 
-  /** @internal Use {@link open}. */
+  /** Not for direct use: {@link open} makes databases. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
     this.#store = store;
     this.#options = options;
     this.#persistence = persistence;
     this.#recovery = recovery;
+    this.#definitions = new IndexDefinitions(store, () => this.#savesDefinitions);
     store.setCommitGate(() => this.#checkWritable());
     store.onCommit((record) => {
       this.#recent.add(record);
@@ -284,6 +285,7 @@ export class Database implements ReadApi, AsyncDisposable {
         return store.version;
       },
       history: { read: (after, upTo) => this.#history(after, upTo) },
+      codec: store.codec,
       subscribe: (listener) => this.#onApply((version, _time, changes) => listener(version, changes)),
       ended: (stream) => this.#streams.delete(stream),
     };
@@ -308,8 +310,9 @@ export class Database implements ReadApi, AsyncDisposable {
 
   /**
    * A typed collection: the entries whose type tag is `name`, validated on
-   * every write by the zod `schema` (errors name the field) and read back
-   * with the schema's TypeScript type. Defining it again with the same
+   * every write by `schema` — any Standard Schema validator: zod ≥ 3.24,
+   * valibot ≥ 1, arktype ≥ 2 (errors name the field) — and read back with
+   * the schema's TypeScript type. Defining it again with the same
    * schema (or none) returns the same collection.
    *
    * @example
@@ -318,9 +321,9 @@ export class Database implements ReadApi, AsyncDisposable {
    * users.createIndex('byEmail', (u) => u.email, { unique: true });
    * users.index('byEmail').get('ada@example.com'); // [{ key: 'user:1', value: { name: 'Ada', ... }, ... }]
    */
-  collection<S extends z.ZodType>(name: string, options: CollectionOptions<S>): Collection<S>;
+  collection<S extends StandardSchema>(name: string, options: CollectionOptions<S>): Collection<S>;
   collection(name: string): Collection;
-  collection<S extends z.ZodType>(name: string, options?: CollectionOptions<S>): Collection<S> {
+  collection<S extends StandardSchema>(name: string, options?: CollectionOptions<S>): Collection<S> {
     this.#store.assertOpen('collection');
     this.#store.parseTag(name, 'collection(): name');
     const existing = this.#collections.get(name);
@@ -330,9 +333,8 @@ export class Database implements ReadApi, AsyncDisposable {
       }
       return existing as unknown as Collection<S>;
     }
-    const schema = options?.schema as unknown;
-    if (typeof schema !== 'object' || schema === null || typeof (schema as { safeParse?: unknown }).safeParse !== 'function') {
-      throw new InvalidOptionError(`collection(): options.schema must be a zod schema (collection ${JSON.stringify(name)} is not defined yet)`);
+    if (!isStandardSchema(options?.schema)) {
+      throw new InvalidOptionError(`collection(): options.schema must be a Standard Schema validator, such as a zod (≥ 3.24), valibot or arktype schema (collection ${JSON.stringify(name)} is not defined yet)`);
     }
     if (this.#collections.size === 0) this.#attachCollections();
     const collection = new Collection(name, options!.schema, this.#collectionHost);
@@ -344,23 +346,14 @@ export class Database implements ReadApi, AsyncDisposable {
   get #collectionHost(): CollectionHost {
     return {
       live: this,
+      codec: this.#store.codec,
       oldestVersion: () => this.#store.oldestVersion,
       putValidated: (key, value, options, collection) => this.#store.putValidated(key, value, options, collection),
       delete: (key, options) => this.#store.delete(key, options),
       watch: (options) => this.watch(options),
-      indexDefinitions: (collection) => [...this.#store.byType(INDEX_DEFINITION_TYPE)].map((entry) => entry.value as IndexDefinition).filter((d) => d.collection === collection),
-      saveIndexDefinition: (definition) => {
-        const key = indexDefinitionKey(definition.collection, definition.name);
-        const saved = this.#store.get(key) as IndexDefinition | undefined;
-        if (!this.#savesDefinitions || (saved !== undefined && saved.unique === definition.unique)) return;
-        // The commit itself is synchronous; only its durability is awaited, and a WAL that
-        // fails turns the whole database FAILED (stats().failure), so nothing is lost unseen.
-        this.#store.put(key, { ...definition }, { type: INDEX_DEFINITION_TYPE }).catch(() => undefined);
-      },
-      dropIndexDefinition: (collection, name) => {
-        const key = indexDefinitionKey(collection, name);
-        if (this.#savesDefinitions && this.#store.has(key)) this.#store.delete(key).catch(() => undefined);
-      },
+      indexDefinitions: (collection) => this.#definitions.of(collection),
+      saveIndexDefinition: (definition) => this.#definitions.save(definition),
+      dropIndexDefinition: (collection, name) => this.#definitions.drop(collection, name),
     };
   }
 
@@ -413,7 +406,7 @@ export class Database implements ReadApi, AsyncDisposable {
         const tags = old === undefined ? undefined : { ...(old.run === undefined ? {} : { run: old.run }), ...(old.type === undefined ? {} : { type: old.type }) };
         if (op.kind !== 'put') return { key: op.key, kind: op.kind, before: tags, after: undefined };
         const { encoded: _encoded, kind: _kind, ...rest } = op;
-        return { key: op.key, kind: op.kind, before: tags, after: Object.freeze({ ...rest, value: decodeValue(op.encoded), version: record.version }) };
+        return { key: op.key, kind: op.kind, before: tags, after: Object.freeze({ ...rest, value: this.#store.codec.decodeStored(op.encoded).value, version: record.version }) };
       });
       for (const listener of this.#applyListeners) listener(record.version, record.time, changes);
     }
@@ -436,6 +429,11 @@ export class Database implements ReadApi, AsyncDisposable {
     this.#checkpointListeners.push(listener);
   }
 
+  /** @internal Where {@link Database.stats} gets `replication` from (a replicating primary's shipper). */
+  setReplicationStats(stats: () => ShippingStats): void {
+    this.#replicationStats = stats;
+  }
+
   /** @internal Runs `hook` at the start of {@link Database.close}, before the final checkpoint. */
   onClose(hook: () => Promise<void>): void {
     this.#closeHooks.push(hook);
@@ -443,8 +441,11 @@ export class Database implements ReadApi, AsyncDisposable {
 
   /** Counters: keys, versions, snapshots, TTL and GC work, maintenance passes, WAL and checkpoints. */
   stats(): DatabaseStats {
+    const store = this.#store.stats();
     return Object.freeze({
-      ...this.#store.stats(),
+      ...store,
+      // The database's own metadata entry (index definitions) is not the user's data.
+      keys: store.keys - (this.#store.metadataEntry() === undefined ? 0 : 1),
       ...this.#maintenance.stats(),
       ...(this.#persistence?.stats() ?? NO_PERSISTENCE),
       ...this.#pool.stats(),
@@ -453,6 +454,7 @@ export class Database implements ReadApi, AsyncDisposable {
       failure: this.#persistence?.failed?.message,
       persistent: this.persistent,
       readOnly: this.#options.readOnly,
+      replication: this.#replicationStats?.(),
     });
   }
 
@@ -497,7 +499,7 @@ export class Database implements ReadApi, AsyncDisposable {
     if (persistence === undefined) return;
     const snapshot = this.#store.snapshotForExport();
     try {
-      await persistence.checkpoint(snapshot.version, snapshot.exportEntries());
+      await persistence.checkpoint(snapshot.version, snapshot.exportEntries(), this.#store.codec.table());
       await this.#checkpointed(persistence);
     } finally {
       snapshot.release();
@@ -531,7 +533,7 @@ export class Database implements ReadApi, AsyncDisposable {
     }
     const snapshot = this.#store.snapshotForExport();
     try {
-      await writeBackup(destDir, snapshot.version, snapshot.exportEntries(), this.#options.fileSystem);
+      await writeBackup(destDir, snapshot.version, snapshot.exportEntries(), this.#store.codec.table(), this.#options.fileSystem);
     } finally {
       snapshot.release();
     }
@@ -539,9 +541,10 @@ export class Database implements ReadApi, AsyncDisposable {
 
   /**
    * Stops background maintenance, refuses new writes, writes a final
-   * checkpoint (unless `checkpointOnClose: false` or the database failed),
+   * checkpoint (as `checkpointOnClose` says; never after a failure),
    * flushes the WAL, releases the directory lock and closes the database.
-   * Idempotent.
+   * Without a final checkpoint, an automatic one still running is cancelled
+   * and the flushed WAL is replayed by the next open. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -559,9 +562,15 @@ export class Database implements ReadApi, AsyncDisposable {
       const persistence = this.#persistence;
       if (persistence !== undefined) {
         const healthy = persistence.failed === undefined;
+        const mode = this.#options.checkpointOnClose;
+        const final = (): boolean => persistence.failed === undefined && (mode === true || (mode === 'auto' && persistence.closingCheckpointWorthIt));
+        // No closing checkpoint: an automatic one still being built on a worker would only delay
+        // close (a full rewrite takes a minute at 10M keys). Cancel it; the WAL stays authoritative.
+        if (!(healthy && final()) && this.#options.fileSystem === undefined) await this.#pool.close().catch(() => undefined);
         await checkpointing;
         try {
-          if (this.#options.checkpointOnClose && persistence.failed === undefined) await this.#checkpoints!.checkpoint();
+          // Asked again: the automatic checkpoint that just finished may have left too little WAL to be worth another.
+          if (healthy && final()) await this.#checkpoints!.checkpoint();
         } finally {
           await persistence.close();
         }

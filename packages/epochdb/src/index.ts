@@ -40,11 +40,26 @@ export { ChangeStream } from './watch.js';
 export type { Change, WatchOptions } from './watch.js';
 export { Collection, TxCollection } from './collection.js';
 export { CollectionIndex } from './collection-index.js';
-export type { CollectionOptions, CollectionPutOptions, IndexDefinition, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection.js';
+export type { CollectionOptions, CollectionPutOptions, IndexDefinition, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection-types.js';
 export type { IndexKey } from './index-key.js';
+export type { SchemaInput, SchemaOutput, StandardIssue, StandardResult, StandardSchema, StandardSchemaProps, StandardTypes } from './standard-schema.js';
 export type { TxCollectionLike } from '@epochdb/store';
 export { openReplica, Replica } from './replica.js';
 export type { ReplicaOptions } from './replica.js';
-export { restore, ACK_MODES } from '@epochdb/replicate';
-export type { AckMode, ReplicaEvent, ReplicaLag, ReplicateOptions, RestoreOptions, RestoreReport } from '@epochdb/replicate';
-export { ReadOnlyError, ReplicationError } from '@epochdb/core';
+export { restore, ACK_MODES, authorizationBlock, replicationPermissions } from '@epochdb/replicate/api';
+export type {
+  AckMode,
+  ConnectionOptions,
+  ReplicaEvent,
+  ReplicaLag,
+  ReplicateOptions,
+  RestoreOptions,
+  RestoreReport,
+  ShippingEvent,
+  ShippingStats,
+  TlsFiles,
+  ReplicationPermissions,
+  SubjectPermissions,
+} from '@epochdb/replicate/api';
+export { ReadOnlyError, ReplicationError, AuthenticationError, TlsError, PermissionDeniedError } from '@epochdb/core';
+export type { AuthenticationFailure } from '@epochdb/core';

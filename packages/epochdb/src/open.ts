@@ -1,9 +1,12 @@
-import { CorruptionError, defaultMaxHeapBytes, EpochError, InvalidOptionError, IoError, openOptionsSchema, parseArgument, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import { CorruptionError, defaultMaxHeapBytes, EpochError, InvalidOptionError, IoError, openOptionsSchema, parseArgument, ValueCodec, type Clock, type FileSystem, type OpenOptionsParsed, type RecoveryEvent, type SyncMode } from '@epochdb/core';
+import type { z } from 'zod';
 import { nodeFileSystem, Persistence, recoverReadOnly, WalTail, type Recovered } from '@epochdb/persist';
-import { parseReplicateOptions, type ReplicateOptions } from '@epochdb/replicate';
+import { parseReplicateOptions } from '@epochdb/replicate';
+import type { ReplicateOptions } from '@epochdb/replicate/api';
 import { MvccStore } from '@epochdb/store';
 import { checkDirectory } from './check-directory.js';
 import { Database, type RecoveryReport } from './database.js';
+import { migrateIndexDefinitions } from './index-definitions.js';
 import { startReplication } from './replication.js';
 import { WalFollower } from './wal-follower.js';
 
@@ -36,6 +39,12 @@ export interface OpenOptions {
   readonly valueSegmentBytes?: number;
   /** Decoded, frozen entries kept for hot keys (default 0: every read decodes a fresh frozen copy). */
   readonly valueCacheEntries?: number;
+  /**
+   * Object shapes the shared structure table takes before new shapes are stored self-describing
+   * (default 4096, at most 8160). Values of a known shape carry only a structure id: smaller, and
+   * decoded by a compiled reader. A table written with a higher limit still reads in full.
+   */
+  readonly maxStructures?: number;
   /** Worker threads for checkpoints and `verify()` (default 1; 0 runs them inline). Also settable as `maintenance.workers`. */
   readonly workers?: number;
   /** Directory to persist to (created if missing, but not its parents: see `createParents`); without it the database lives in memory only. */
@@ -50,8 +59,13 @@ export interface OpenOptions {
   readonly checkpointWalBytes?: number;
   /** WAL segment size (default 16 MiB). */
   readonly walSegmentBytes?: number;
-  /** Write a checkpoint on close (default true). */
-  readonly checkpointOnClose?: boolean;
+  /**
+   * Checkpoint in `close()`. `'auto'` (default): unless the newest checkpoint
+   * is over 16 MiB and the WAL since it under a quarter of its size, in which
+   * case the WAL stays (flushed) and the next open replays it: a closing
+   * checkpoint rewrites the whole file. `true`: always; `false`: never.
+   */
+  readonly checkpointOnClose?: boolean | 'auto';
   /** `'strict'` (default): damage fails open(). `'salvage'`: keep the longest consistent prefix, move damaged files aside. */
   readonly recovery?: 'strict' | 'salvage';
   /** Recovery progress and events (torn tail truncated, checkpoint fallback, files moved aside). */
@@ -141,6 +155,12 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
       throw error;
     }
   }
+  try {
+    await migrateIndexDefinitions(store);
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    throw error;
+  }
   if (replication !== undefined) await startReplication(db, store, parsed.dir, replication);
   return db;
 }
@@ -159,6 +179,7 @@ export function storeFor(parsed: OpenOptionsParsed): MvccStore {
     maxHeapBytes: parsed.maxMemoryBytes === 0 ? 0 : defaultMaxHeapBytes(),
     segmentBytes: parsed.valueSegmentBytes,
     valueCacheEntries: parsed.valueCacheEntries,
+    codec: new ValueCodec({ maxStructures: parsed.maxStructures }),
   });
 }
 
@@ -181,7 +202,7 @@ async function openReadOnly(store: MvccStore, parsed: OpenOptionsParsed, dir: st
 /** Loads what recovery read into the (empty) store. */
 function load(store: MvccStore, recovered: Recovered, dir: string): void {
   try {
-    store.restore(recovered.checkpointEntries, recovered.checkpointVersion);
+    store.restore(recovered.checkpointEntries, recovered.checkpointVersion, recovered.checkpointStructures);
     for (const record of recovered.records) store.applyRecord(record);
   } catch (error) {
     // Bytes that passed their checksums but do not load are damage all the same. Values are
@@ -201,3 +222,16 @@ function reportOf(recovered: Recovered): RecoveryReport {
     events: recovered.events.filter((event) => event.type !== 'progress'),
   };
 }
+
+// `OpenOptions` is written by hand for its doc comments; `openOptionsSchema` (core) is what checks
+// them at run time. They must agree exactly: an option in one and not the other, another type, or
+// another optionality fails the type check here. (`replicate` is checked by its own package.)
+type Normalized<T> = { -readonly [K in keyof T]-?: NormalizedValue<Exclude<T[K], undefined>> };
+type NormalizedValue<V> = V extends (...args: never[]) => unknown ? V : V extends Clock | FileSystem ? V : V extends object ? Normalized<V> : V;
+type OptionalKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? K : never }[keyof T];
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type HandWritten = Omit<OpenOptions, 'replicate'>;
+type Parsed = z.input<typeof openOptionsSchema>;
+true satisfies Same<Normalized<HandWritten>, Normalized<Parsed>>;
+true satisfies Same<OptionalKeys<HandWritten>, OptionalKeys<Parsed>>;
+true satisfies Same<OptionalKeys<NonNullable<HandWritten['maintenance']>>, OptionalKeys<NonNullable<Parsed['maintenance']>>>;

@@ -1,18 +1,18 @@
 import { rm } from 'node:fs/promises';
 import { openOptionsSchema, parseArgument, ReadOnlyError, ReplicationError, type Entry, type Version } from '@epochdb/core';
 import { writeBackup } from '@epochdb/persist';
-import { Follower, parseServers, positiveInteger, type Bootstrap, type FollowerHost, type ReplicaEvent, type ReplicaLag } from '@epochdb/replicate';
+import { Follower, parseConnectionOptions, positiveInteger, type Bootstrap, type FollowerHost } from '@epochdb/replicate';
+import type { ConnectionOptions, ReplicaEvent, ReplicaLag } from '@epochdb/replicate/api';
 import type { BatchOp, ReadApi, ScanOptions, Snapshot } from '@epochdb/store';
-import type { z } from 'zod';
-import type { Collection, CollectionOptions } from './collection.js';
+import type { Collection } from './collection.js';
+import type { CollectionOptions } from './collection-types.js';
 import { Database, type DatabaseStats } from './database.js';
 import { open, storeFor } from './open.js';
 import type { ChangeStream, WatchOptions } from './watch.js';
+import type { StandardSchema } from './standard-schema.js';
 
-/** Options of {@link openReplica}. */
-export interface ReplicaOptions {
-  /** NATS server address(es). */
-  readonly servers: string | readonly string[];
+/** Options of {@link openReplica}; the connection options (`servers`, `user`/`pass`, `token`, `credsFile`, `tls`) are {@link ConnectionOptions}. */
+export interface ReplicaOptions extends ConnectionOptions {
   /** The replicated database's name (the primary's `replicate.name`). */
   readonly name: string;
   /** Keep a local WAL and checkpoint here and restart from them, fetching only what was missed (default: memory only). */
@@ -37,10 +37,10 @@ export interface ReplicaOptions {
  * replica.get('order:1');
  */
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
-  const servers = parseServers(options.servers, 'openReplica()');
+  const connection = parseConnectionOptions(options as unknown as Record<string, unknown>, 'openReplica()');
   const timeoutMs = positiveInteger(options.timeoutMs, 5000, 'openReplica(): timeoutMs');
   const replica = new Replica(options, await openLocal(options, undefined));
-  replica.follower = await Follower.start(servers, options.name, replica.host, timeoutMs).catch(async (error: unknown) => {
+  replica.follower = await Follower.start(connection, options.name, replica.host, timeoutMs).catch(async (error: unknown) => {
     await replica.db.close();
     throw error;
   });
@@ -58,7 +58,7 @@ async function openLocal(options: ReplicaOptions, bootstrap: Bootstrap | undefin
   if (options.dir !== undefined) {
     if (bootstrap !== undefined) {
       await rm(options.dir, { recursive: true, force: true });
-      await writeBackup(options.dir, bootstrap.version, bootstrap.entries);
+      await writeBackup(options.dir, bootstrap.version, bootstrap.entries, bootstrap.structures);
     }
     db = await open({ ...common, dir: options.dir, sync: 'interval' });
   } else if (bootstrap === undefined) {
@@ -66,7 +66,7 @@ async function openLocal(options: ReplicaOptions, bootstrap: Bootstrap | undefin
   } else {
     const parsed = parseArgument(openOptionsSchema, common, 'openReplica()');
     const store = storeFor(parsed);
-    store.restore(bootstrap.entries, bootstrap.version);
+    store.restore(bootstrap.entries, bootstrap.version, bootstrap.structures);
     db = new Database(store, parsed);
   }
   db.addWriteGate(readOnly);
@@ -86,7 +86,7 @@ export class Replica implements ReadApi, AsyncDisposable {
   /** @internal Set by {@link openReplica}. */
   follower: Follower | undefined;
 
-  /** @internal Use {@link openReplica}. */
+  /** Not for direct use: {@link openReplica} makes replicas. */
   constructor(options: ReplicaOptions, db: Database) {
     this.#options = options;
     this.#db = db;
@@ -153,8 +153,9 @@ export class Replica implements ReadApi, AsyncDisposable {
     }
   }
 
-  get(key: string): unknown {
-    return this.#db.get(key);
+  /** The value of `key`, or `undefined`. `T` only casts, as in `db.get<T>()`. */
+  get<T = unknown>(key: string): T | undefined {
+    return this.#db.get<T>(key);
   }
 
   getEntry(key: string): Entry | undefined {
@@ -191,7 +192,7 @@ export class Replica implements ReadApi, AsyncDisposable {
   }
 
   /** A typed collection for reading (its writes reject with `READ_ONLY`); indexes follow the stream. */
-  collection<S extends z.ZodType>(name: string, options: CollectionOptions<S>): Collection<S> {
+  collection<S extends StandardSchema>(name: string, options: CollectionOptions<S>): Collection<S> {
     return this.#db.collection(name, options);
   }
 

@@ -48,10 +48,19 @@ export async function startReplication(db: Database, store: MvccStore, dir: stri
       if (log !== undefined) await uploadCheckpoint(log, join(dir, checkpointName(version)), version, options.keepCheckpoints, options).catch(() => undefined);
     }));
   });
+  db.setReplicationStats(() => shipper.stats());
   db.onClose(async () => {
+    // Returns at once when nothing can ship (the server is away, or refuses shipping).
     await shipper.drained(Math.min(options.timeoutMs, CLOSE_DRAIN_MS));
     await uploads;
     await shipper.close();
+    const shipped = shipper.knownShippedVersion;
+    if ((shipped ?? 0) < db.version) {
+      const stats = shipper.stats();
+      const reason = stats.failure ?? (shipped === undefined ? 'NATS was not reached while the database was open (what the stream holds of these is unknown)' : 'NATS was unreachable or slow when the database closed');
+      // The WAL keeps them (retainWalAbove): the next open with `replicate` ships what the stream lacks.
+      options.onEvent?.({ type: 'closed-unshipped', from: (shipped ?? 0) + 1, to: db.version, reason });
+    }
   });
   try {
     await shipper.start();

@@ -1,4 +1,4 @@
-import type { CheckpointEntry, CommitOp, Version } from '@epochdb/core';
+import type { CheckpointEntry, CommitOp, StructureKeys, Version } from '@epochdb/core';
 import type { WalTail } from '@epochdb/persist';
 import type { MvccStore } from '@epochdb/store';
 
@@ -57,7 +57,7 @@ export class WalFollower {
       const read = await this.#tail.poll();
       if (this.#stopped || this.#store.closed) return;
       if (read.kind === 'checkpoint') {
-        this.#applyCheckpoint(read.version, read.entries);
+        this.#applyCheckpoint(read.version, read.entries, read.structures);
         return;
       }
       for (const record of read.records) {
@@ -83,7 +83,7 @@ export class WalFollower {
   }
 
   /** Moves the store to the checkpoint's state: puts for what changed, deletes for what is gone. */
-  #applyCheckpoint(version: Version, entries: readonly CheckpointEntry[]): void {
+  #applyCheckpoint(version: Version, entries: readonly CheckpointEntry[], structures: readonly StructureKeys[]): void {
     if (version <= this.#store.version) return;
     const ops: CommitOp[] = [];
     const kept = new Set<string>();
@@ -100,7 +100,8 @@ export class WalFollower {
       });
     }
     for (const entry of this.#store.scan()) if (!kept.has(entry.key)) ops.push({ kind: 'delete', key: entry.key });
-    this.#store.applyRecord({ version, time: this.#store.clock.now(), ops });
+    // The checkpoint's table holds the follower's as a prefix (ids never change): define it before its values.
+    this.#store.applyRecord({ version, time: this.#store.clock.now(), ops, ...(structures.length === 0 ? {} : { structures: { from: 0, keys: structures } }) });
     this.#checkpoints++;
   }
 }

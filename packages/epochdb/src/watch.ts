@@ -1,5 +1,5 @@
-import { VersionUnavailableError, WatchOverflowError, decodeStored, parseArgument, type CommitRecord, type Version } from '@epochdb/core';
-import { shouldTrimQueue, type AppliedChange } from '@epochdb/store';
+import { METADATA_KEY, shouldTrimQueue, VersionUnavailableError, WatchOverflowError, parseArgument, type CommitRecord, type ValueCodec, type Version } from '@epochdb/core';
+import type { AppliedChange } from '@epochdb/store';
 import { z } from 'zod';
 
 /** One committed change, as {@link ChangeStream} delivers it. */
@@ -56,6 +56,8 @@ export interface ChangeHistory {
 export interface ChangeSource {
   readonly version: Version;
   readonly history: ChangeHistory;
+  /** Decodes the values of commit records read back from history. */
+  readonly codec: ValueCodec;
   /** Registers for live changes; returns the unsubscribe function. */
   subscribe(listener: (version: Version, changes: readonly AppliedChange[]) => void): () => void;
   /** Called when the stream ends, so the database forgets it. */
@@ -103,14 +105,15 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
    */
   #keepAlive: NodeJS.Timeout | undefined;
 
-  /** @internal Use `db.watch()`. */
+  /** Not for direct use: `db.watch()` makes streams. */
   constructor(source: ChangeSource, options: WatchOptions | undefined) {
     const parsed = options === undefined ? {} : parseArgument(watchOptionsSchema, options, 'watch(): options');
     this.#source = source;
     this.#bufferSize = parsed.bufferSize ?? DEFAULT_BUFFER;
     const { prefix, run, type } = parsed;
+    // The metadata key (the empty key: index definitions) is the database's own: never a user's change.
     this.#filter = (key, r, t, tagsUnknown = false) =>
-      (prefix === undefined || key.startsWith(prefix)) && (tagsUnknown || ((run === undefined || r === run) && (type === undefined || t === type)));
+      key !== METADATA_KEY && (prefix === undefined || key.startsWith(prefix)) && (tagsUnknown || ((run === undefined || r === run) && (type === undefined || t === type)));
     const now = source.version;
     if (parsed.fromVersion !== undefined && parsed.fromVersion > now) {
       throw new VersionUnavailableError(`watch(): fromVersion ${parsed.fromVersion} is newer than the database (version ${now})`);
@@ -220,7 +223,7 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
     if (this.#head < this.#buffer.length || !this.#historyLoaded) return;
     while (this.#historyHead < this.#history.length && this.#buffer.length === 0) {
       const record = this.#history[this.#historyHead++]!;
-      const changes = changesOfRecord(record, this.#filter);
+      const changes = changesOfRecord(record, this.#filter, this.#source.codec);
       if (changes.length > 0) this.#buffer.push(...changes);
       this.#lastBuffered = record.version;
     }
@@ -337,7 +340,7 @@ function changeOf(version: Version, change: AppliedChange): Change {
 type TagFilter = (key: string, run: string | undefined, type: string | undefined, tagsUnknown?: boolean) => boolean;
 
 /** The changes of a stored commit record. Deletes read back from history carry no tags, so tag filters let them through. */
-function changesOfRecord(record: CommitRecord, filter: TagFilter): Change[] {
+function changesOfRecord(record: CommitRecord, filter: TagFilter, codec: ValueCodec): Change[] {
   const changes: Change[] = [];
   for (const op of record.ops) {
     if (op.kind !== 'put') {
@@ -345,7 +348,7 @@ function changesOfRecord(record: CommitRecord, filter: TagFilter): Change[] {
       continue;
     }
     if (!filter(op.key, op.run, op.type)) continue;
-    const out: { -readonly [P in keyof Change]: Change[P] } = { version: record.version, key: op.key, kind: 'put', value: decodeStored(op.encoded).value };
+    const out: { -readonly [P in keyof Change]: Change[P] } = { version: record.version, key: op.key, kind: 'put', value: codec.decodeStored(op.encoded).value };
     if (op.run !== undefined) out.run = op.run;
     if (op.type !== undefined) out.type = op.type;
     if (op.expiresAt !== undefined) out.expiresAt = op.expiresAt;

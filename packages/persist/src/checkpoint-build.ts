@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { CorruptionError, type CheckpointEntry, type Version } from '@epochdb/core';
-import { readCheckpointChunks, verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
+import { CorruptionError, ValueCodec, type CheckpointEntry, type Version } from '@epochdb/core';
+import { readCheckpointChunks, readCheckpointStructures, verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
 import { checkpointName } from './directory-layout.js';
 import { checkSegmentHeader, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
@@ -35,6 +35,8 @@ export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Pro
   // Only the WAL's changes since the base are held in memory: the base checkpoint is streamed
   // chunk by chunk and merged with them in key order (a 10M-key base held whole took gigabytes).
   const delta = new Map<string, CheckpointEntry | null>();
+  // The table: the base's, grown by the structures the records after it carry (ids never change).
+  const table = new ValueCodec({ table: plan.base === undefined ? [] : await readCheckpointStructures(fs, join(plan.dir, plan.base)) });
   let expected = plan.baseVersion + 1;
   for (const name of plan.segments) {
     if (expected > plan.version) break;
@@ -47,6 +49,13 @@ export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Pro
       if (record.version < expected) continue;
       if (record.version > plan.version) break;
       if (record.version !== expected) throw damaged(name, `jumps from version ${expected - 1} to ${record.version}`, 0, expected - 1);
+      if (record.structures !== undefined) {
+        try {
+          table.define(record.structures);
+        } catch (cause) {
+          throw damaged(name, `record of version ${record.version}: ${(cause as Error).message}`, 0, expected - 1);
+        }
+      }
       for (const op of record.ops) {
         delta.set(op.key, op.kind === 'put' ? { key: op.key, encoded: op.encoded, version: record.version, run: op.run, type: op.type, expiresAt: op.expiresAt } : null);
       }
@@ -82,7 +91,7 @@ export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Pro
       if (change !== null && live(change)) yield change;
     }
   }
-  const written = await writeCheckpoint(fs, join(plan.dir, checkpointName(plan.version)), plan.version, merged(), plan.dir);
+  const written = await writeCheckpoint(fs, join(plan.dir, checkpointName(plan.version)), plan.version, merged(), plan.dir, table.table());
   // Read back here, on the worker: the main thread prunes the WAL it covers as soon as this resolves.
   await verifyWritten(fs, written);
   return written;

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { basename } from 'node:path';
-import { CorruptionError, UnsupportedFormatError, decodeValue, encodeValue, type CheckpointEntry, type Version } from '@epochdb/core';
+import { CorruptionError, UnsupportedFormatError, decodeValue, encodeValue, type CheckpointEntry, type StructureKeys, type Version } from '@epochdb/core';
 import { checksum } from './checksum.js';
 import { temporaryPath } from './directory-layout.js';
 import type { FileSystem } from './file-system.js';
@@ -9,6 +9,8 @@ import type { FileSystem } from './file-system.js';
  * Checkpoint file layout (see docs/format.md):
  *   header 24 bytes: magic "EPDBCKP\0", u32 format version, u64 version,
  *                    u32 CRC-32C of the first 20 bytes
+ *   structures (format 2) [u32 payload length][u32 CRC-32C][payload = msgpack array of
+ *          the shared structure table: each structure an array of field names, by id]
  *   chunks [u32 payload length][u32 CRC-32C of payload][payload], payload = msgpack array of
  *          entries [key, encoded value, version, run|null, type|null, expiresAt|null]
  *   footer 32 bytes: magic "EPDBEND\0", u64 entry count, u64 version, u32 chunk count,
@@ -16,7 +18,9 @@ import type { FileSystem } from './file-system.js';
  */
 export const CHECKPOINT_MAGIC = Buffer.from('EPDBCKP\0', 'latin1');
 export const CHECKPOINT_END_MAGIC = Buffer.from('EPDBEND\0', 'latin1');
-export const CHECKPOINT_FORMAT_VERSION = 1;
+export const CHECKPOINT_FORMAT_VERSION = 2;
+/** Format 1 had no structure table (its values are self-describing). */
+const READABLE_CHECKPOINT_FORMATS: readonly number[] = [1, 2];
 const HEADER_BYTES = 24;
 const FOOTER_BYTES = 32;
 const CHUNK_HEADER_BYTES = 8;
@@ -38,7 +42,14 @@ export interface CheckpointWritten {
  * loop between chunks. A plain function over an entry stream and files, so it
  * can run on a worker thread.
  */
-export async function writeCheckpoint(fs: FileSystem, path: string, version: Version, entries: Iterable<CheckpointEntry> | AsyncIterable<CheckpointEntry>, dir: string): Promise<CheckpointWritten> {
+export async function writeCheckpoint(
+  fs: FileSystem,
+  path: string,
+  version: Version,
+  entries: Iterable<CheckpointEntry> | AsyncIterable<CheckpointEntry>,
+  dir: string,
+  structures: readonly StructureKeys[],
+): Promise<CheckpointWritten> {
   // A name of its own per attempt: a worker that died mid-write leaves its file behind, and
   // the retry must neither share nor truncate it (it is removed once no build runs).
   const temporary = temporaryPath(path);
@@ -54,13 +65,12 @@ export async function writeCheckpoint(fs: FileSystem, path: string, version: Ver
     header.writeUInt32LE(checksum(header.subarray(0, 20)), 20);
     await handle.write(header, position);
     position += header.byteLength;
+    const table = frameOf(encodeValue(structures));
+    await handle.write(table, position);
+    position += table.byteLength;
     let chunk: unknown[] = [];
     const flush = async (): Promise<void> => {
-      const payload = encodeValue(chunk);
-      const frame = Buffer.allocUnsafe(CHUNK_HEADER_BYTES + payload.byteLength);
-      frame.writeUInt32LE(payload.byteLength, 0);
-      frame.writeUInt32LE(checksum(payload), 4);
-      frame.set(payload, CHUNK_HEADER_BYTES);
+      const frame = frameOf(encodeValue(chunk));
       await handle.write(frame, position);
       position += frame.byteLength;
       chunks++;
@@ -104,6 +114,8 @@ export interface CheckpointContents {
   readonly version: Version;
   readonly entries: CheckpointEntry[];
   readonly bytes: number;
+  /** The shared structure table the values are encoded with (empty for format 1). */
+  readonly structures: StructureKeys[];
 }
 
 /**
@@ -125,6 +137,8 @@ interface CheckpointFrame {
   footerAt: number;
   expectedEntries: number;
   expectedChunks: number;
+  /** The shared structure table (empty for format 1). */
+  structures: StructureKeys[];
 }
 
 /**
@@ -143,7 +157,7 @@ async function* verifiedChunks(fs: FileSystem, path: string, frame: CheckpointFr
     if (!header.subarray(0, 8).equals(CHECKPOINT_MAGIC)) throw damaged('has no EpochDB checkpoint header', 0);
     if (header.readUInt32LE(20) !== checksum(header.subarray(0, 20))) throw damaged('header checksum mismatch', 0);
     const format = header.readUInt32LE(8);
-    if (format !== CHECKPOINT_FORMAT_VERSION) {
+    if (!READABLE_CHECKPOINT_FORMATS.includes(format)) {
       throw new UnsupportedFormatError(`checkpoint ${file} has format version ${format}; this EpochDB reads version ${CHECKPOINT_FORMAT_VERSION}`);
     }
     const version = Number(header.readBigUInt64LE(12));
@@ -153,8 +167,22 @@ async function* verifiedChunks(fs: FileSystem, path: string, frame: CheckpointFr
       throw damaged('footer is missing or damaged (incomplete file?)', footerAt);
     }
     if (Number(footer.readBigUInt64LE(16)) !== version) throw damaged('footer version differs from header version', footerAt);
-    Object.assign(frame, { version, size, footerAt, expectedEntries: Number(footer.readBigUInt64LE(8)), expectedChunks: footer.readUInt32LE(24) });
+    Object.assign(frame, { version, size, footerAt, expectedEntries: Number(footer.readBigUInt64LE(8)), expectedChunks: footer.readUInt32LE(24), structures: [] });
     let offset = HEADER_BYTES;
+    if (format >= 2) {
+      // The structure table's frame comes first: every value of the checkpoint may name its ids.
+      if (offset + CHUNK_HEADER_BYTES > footerAt) throw damaged('structure table header runs into the footer', offset);
+      const tableHeader = await handle.read(offset, CHUNK_HEADER_BYTES);
+      const length = tableHeader.readUInt32LE(0);
+      const end = offset + CHUNK_HEADER_BYTES + length;
+      if (end > footerAt) throw damaged(`structure table of ${length} bytes runs into the footer`, offset);
+      const payload = await handle.read(offset + CHUNK_HEADER_BYTES, length);
+      if (payload.byteLength !== length || checksum(payload) !== tableHeader.readUInt32LE(4)) throw damaged('structure table checksum mismatch', offset);
+      const table = decodeTable(payload);
+      if (table === undefined) throw damaged('structure table does not decode to lists of field names', offset);
+      frame.structures = table;
+      offset = end;
+    }
     while (offset < footerAt) {
       if (offset + CHUNK_HEADER_BYTES > footerAt) throw damaged('chunk header runs into the footer', offset);
       const chunkHeader = await handle.read(offset, CHUNK_HEADER_BYTES);
@@ -170,6 +198,15 @@ async function* verifiedChunks(fs: FileSystem, path: string, frame: CheckpointFr
   } finally {
     await handle.close();
   }
+}
+
+/** A checksummed frame: [u32 payload length][u32 CRC-32C of payload][payload]. */
+function frameOf(payload: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(CHUNK_HEADER_BYTES + payload.byteLength);
+  frame.writeUInt32LE(payload.byteLength, 0);
+  frame.writeUInt32LE(checksum(payload), 4);
+  frame.set(payload, CHUNK_HEADER_BYTES);
+  return frame;
 }
 
 function damage(path: string): (message: string, offset: number) => CorruptionError {
@@ -192,9 +229,13 @@ function rowsOf(payload: Buffer, offset: number, version: Version, damaged: (mes
  * the entry counts (from each chunk's msgpack array header) are verified now;
  * chunks are decoded lazily by the returned entries.
  */
-export async function readCheckpointForLoad(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): Promise<{ version: Version; bytes: number; entries: CheckpointEntries }> {
+export async function readCheckpointForLoad(
+  fs: FileSystem,
+  path: string,
+  onProgress?: (bytesDone: number, bytesTotal: number) => void,
+): Promise<{ version: Version; bytes: number; entries: CheckpointEntries; structures: StructureKeys[] }> {
   const damaged = damage(path);
-  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0 };
+  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [] };
   const payloads: { offset: number; payload: Buffer }[] = [];
   let counted = 0;
   for await (const chunk of verifiedChunks(fs, path, frame, damaged, onProgress)) {
@@ -216,7 +257,7 @@ export async function readCheckpointForLoad(fs: FileSystem, path: string, onProg
     }
     if (seen !== counted) throw damaged(`holds ${seen} entries, its chunks say ${counted}`, frame.footerAt);
   }
-  return { version: frame.version, bytes: frame.size, entries: { length: counted, [Symbol.iterator]: entries } };
+  return { version: frame.version, bytes: frame.size, entries: { length: counted, [Symbol.iterator]: entries }, structures: frame.structures };
 }
 
 /**
@@ -230,14 +271,14 @@ export async function readCheckpoint(fs: FileSystem, path: string, onProgress?: 
   const entries: CheckpointEntry[] = [];
   const reader = readCheckpointChunks(fs, path, onProgress);
   for await (const rows of reader) for (const row of rows) entries.push(row);
-  const { version, bytes } = reader.info();
-  return { version, entries, bytes };
+  const { version, bytes, structures } = reader.info();
+  return { version, entries, bytes, structures };
 }
 
 /** A streaming read of a checkpoint: its chunks of entries in key order, and what the file said once read. */
 export interface CheckpointChunks extends AsyncIterable<CheckpointEntry[]> {
   /** The checkpoint's version (known after the first chunk is read, or at the end of an empty one) and size. */
-  info(): { readonly version: Version; readonly bytes: number };
+  info(): { readonly version: Version; readonly bytes: number; readonly structures: StructureKeys[] };
 }
 
 /**
@@ -248,7 +289,7 @@ export interface CheckpointChunks extends AsyncIterable<CheckpointEntry[]> {
  */
 export function readCheckpointChunks(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): CheckpointChunks {
   const damaged = damage(path);
-  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0 };
+  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [] };
   async function* chunks(): AsyncGenerator<CheckpointEntry[]> {
     let count = 0;
     let chunkCount = 0;
@@ -262,7 +303,19 @@ export function readCheckpointChunks(fs: FileSystem, path: string, onProgress?: 
       throw damaged(`holds ${chunkCount} chunks / ${count} entries, footer says ${frame.expectedChunks} / ${frame.expectedEntries}`, frame.footerAt);
     }
   }
-  return { [Symbol.asyncIterator]: () => chunks(), info: () => ({ version: frame.version, bytes: frame.size }) };
+  return { [Symbol.asyncIterator]: () => chunks(), info: () => ({ version: frame.version, bytes: frame.size, structures: frame.structures }) };
+}
+
+/** The shared structure table of a checkpoint (header, footer and the table's checksum verified; empty for format 1). */
+export async function readCheckpointStructures(fs: FileSystem, path: string): Promise<StructureKeys[]> {
+  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [] };
+  const chunks = verifiedChunks(fs, path, frame, damage(path));
+  try {
+    await chunks.next();
+  } finally {
+    await chunks.return(undefined);
+  }
+  return frame.structures;
 }
 
 /**
@@ -295,6 +348,17 @@ function arrayLength(payload: Buffer): number | undefined {
   if (first === 0xdc && payload.byteLength >= 3) return payload.readUInt16BE(1);
   if (first === 0xdd && payload.byteLength >= 5) return payload.readUInt32BE(1);
   return undefined;
+}
+
+function decodeTable(payload: Buffer): StructureKeys[] | undefined {
+  let table: unknown;
+  try {
+    table = decodeValue(payload);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(table) || !table.every((keys) => Array.isArray(keys) && keys.every((k) => typeof k === 'string'))) return undefined;
+  return table as string[][];
 }
 
 function decodeChunk(payload: Buffer): CheckpointEntry[] | undefined {

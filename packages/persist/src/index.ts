@@ -1,4 +1,4 @@
-export { Persistence, writeBackup } from './persistence.js';
+export { CLOSE_CHECKPOINT_FREE_BYTES, CLOSE_CHECKPOINT_WAL_SHARE, closingCheckpointWorthIt, Persistence, writeBackup } from './persistence.js';
 export type { PersistenceOptions, PersistenceStats } from './persistence.js';
 export { recover } from './recovery.js';
 export {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { EpochError, InvalidOptionError, IoError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type SyncMode, type Version } from '@epochdb/core';
+import { EpochError, InvalidOptionError, IoError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type StructureKeys, type SyncMode, type Version } from '@epochdb/core';
 import type { CheckpointPlan } from './checkpoint-build.js';
 import { verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
 import { DirectoryLock } from './dir-lock.js';
@@ -36,6 +36,29 @@ export interface PersistenceStats {
   readonly checkpointing: boolean;
 }
 
+/** A checkpoint smaller than this is rewritten by `close()` whatever the WAL since it: it costs well under a second. */
+export const CLOSE_CHECKPOINT_FREE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Under `checkpointOnClose: 'auto'`, `close()` leaves the WAL since the newest
+ * checkpoint for the next open to replay while it is smaller than this share
+ * of that checkpoint's bytes: a closing checkpoint rewrites the whole file,
+ * so at 10M keys it would copy about a gigabyte to save replaying a few
+ * megabytes.
+ */
+export const CLOSE_CHECKPOINT_WAL_SHARE = 0.25;
+
+/**
+ * Whether a closing checkpoint is worth its cost (the policy of
+ * `checkpointOnClose: 'auto'`): yes when the newest checkpoint is small
+ * ({@link CLOSE_CHECKPOINT_FREE_BYTES}) or the WAL since it is at least
+ * {@link CLOSE_CHECKPOINT_WAL_SHARE} of its size. Either way nothing
+ * acknowledged is lost: the WAL is flushed and kept, and open replays it.
+ */
+export function closingCheckpointWorthIt(checkpointBytes: number, walBytesSince: number): boolean {
+  return walBytesSince > 0 && (checkpointBytes < CLOSE_CHECKPOINT_FREE_BYTES || walBytesSince >= checkpointBytes * CLOSE_CHECKPOINT_WAL_SHARE);
+}
+
 /**
  * A database directory in use: its lock, the WAL writer, and the checkpoint
  * and pruning policy. Knows commit records and checkpoint entries, never the
@@ -48,16 +71,21 @@ export class Persistence {
   readonly #lock: DirectoryLock;
   readonly #wal: WalWriter;
   #walBytesAtCheckpoint = 0;
+  /** Like `#walBytesAtCheckpoint`, but moved only by checkpoints written (not by failed ones). */
+  #walBytesAtLastCheckpoint = 0;
   #checkpointing: Promise<CheckpointWritten | undefined> | undefined;
   #checkpointQueue: Promise<unknown> = Promise.resolve();
   #checkpoints = 0;
   #lastCheckpointVersion: Version;
   #lastCheckpointMs = 0;
+  /** Size of the newest checkpoint file (0: none). */
+  #checkpointBytes: number;
   #bytesReclaimed = 0;
   #closed = false;
 
-  private constructor(fs: FileSystem, options: PersistenceOptions, lock: DirectoryLock, wal: WalWriter, recovered: Recovered) {
+  private constructor(fs: FileSystem, options: PersistenceOptions, lock: DirectoryLock, wal: WalWriter, recovered: Recovered, checkpointBytes: number) {
     this.#fs = fs;
+    this.#checkpointBytes = checkpointBytes;
     this.#options = options;
     this.#lock = lock;
     this.#wal = wal;
@@ -65,6 +93,7 @@ export class Persistence {
     // WAL left by earlier runs counts too: a process that never lives long enough to
     // write checkpointWalBytes itself must not let the WAL grow across restarts.
     this.#walBytesAtCheckpoint = -recovered.walBytesReplayed;
+    this.#walBytesAtLastCheckpoint = -recovered.walBytesReplayed;
   }
 
   /** Locks the directory, recovers its state, and starts a new WAL segment after it. */
@@ -87,7 +116,8 @@ export class Persistence {
     try {
       const recovered = await recover({ fs, dir: options.dir, mode: options.recovery, onEvent: options.onRecoveryEvent, listing });
       const wal = await WalWriter.create({ fs, dir: options.dir, segmentBytes: options.walSegmentBytes, syncIntervalMs: options.syncIntervalMs }, recovered.version + 1);
-      return { persistence: new Persistence(fs, options, lock, wal, recovered), recovered };
+      const checkpointBytes = recovered.checkpointVersion > 0 ? ((await fs.size(join(options.dir, checkpointName(recovered.checkpointVersion)))) ?? 0) : 0;
+      return { persistence: new Persistence(fs, options, lock, wal, recovered, checkpointBytes), recovered };
     } catch (error) {
       await lock.release();
       throw error;
@@ -124,6 +154,14 @@ export class Persistence {
     this.#walBytesAtCheckpoint = this.#wal.bytesAppended;
   }
 
+  /**
+   * Whether a checkpoint at close is worth writing ({@link closingCheckpointWorthIt}
+   * on the newest checkpoint's size and the WAL appended since it).
+   */
+  get closingCheckpointWorthIt(): boolean {
+    return closingCheckpointWorthIt(this.#checkpointBytes, this.#wal.bytesAppended - this.#walBytesAtLastCheckpoint);
+  }
+
   /** Whether a checkpoint is being written. */
   get checkpointing(): boolean {
     return this.#checkpointing !== undefined;
@@ -151,8 +189,8 @@ export class Persistence {
    * checkpoint at or below the newest one's version writes nothing (resolves
    * to `undefined`).
    */
-  async checkpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
-    return this.#enqueue(() => this.#runCheckpoint(version, entries));
+  async checkpoint(version: Version, entries: Iterable<CheckpointEntry>, structures: readonly StructureKeys[]): Promise<CheckpointWritten | undefined> {
+    return this.#enqueue(() => this.#runCheckpoint(version, entries, structures));
   }
 
   /**
@@ -174,7 +212,7 @@ export class Persistence {
     }
   }
 
-  async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>): Promise<CheckpointWritten | undefined> {
+  async #runCheckpoint(version: Version, entries: Iterable<CheckpointEntry>, structures: readonly StructureKeys[]): Promise<CheckpointWritten | undefined> {
     // Nothing committed since the newest checkpoint: it already holds this state.
     if (version <= this.#lastCheckpointVersion) return undefined;
     const walBytes = this.#wal.bytesAppended;
@@ -183,7 +221,7 @@ export class Persistence {
     // The WAL must hold everything up to `version` before its checkpoint can supersede anything.
     await this.#wal.flushed();
     return this.#install(version, walBytes, async () => {
-      const written = await writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir);
+      const written = await writeCheckpoint(this.#fs, join(this.#options.dir, checkpointName(version)), version, entries, this.#options.dir, structures);
       await verifyWritten(this.#fs, written);
       return written;
     });
@@ -232,7 +270,9 @@ export class Persistence {
     }
     const previous = this.#lastCheckpointVersion;
     this.#lastCheckpointVersion = version;
+    this.#checkpointBytes = written.bytes;
     this.#walBytesAtCheckpoint = walBytes;
+    this.#walBytesAtLastCheckpoint = walBytes;
     this.#checkpoints++;
     try {
       await this.#prune(previous, version);
@@ -310,12 +350,18 @@ export class Persistence {
  * checkpoint at `version`: what `open({ dir: dest })` opens as a normal
  * database. `dest` must not exist or be empty.
  */
-export async function writeBackup(dest: string, version: Version, entries: Iterable<CheckpointEntry>, fs: FileSystem = nodeFileSystem): Promise<CheckpointWritten> {
+export async function writeBackup(
+  dest: string,
+  version: Version,
+  entries: Iterable<CheckpointEntry>,
+  structures: readonly StructureKeys[],
+  fs: FileSystem = nodeFileSystem,
+): Promise<CheckpointWritten> {
   try {
     await fs.mkdir(dest);
     const existing = await fs.readdir(dest);
     if (existing.length > 0) throw new InvalidOptionError(`backup(): destination ${dest} is not empty`);
-    const written = await writeCheckpoint(fs, join(dest, checkpointName(version)), version, entries, dest);
+    const written = await writeCheckpoint(fs, join(dest, checkpointName(version)), version, entries, dest, structures);
     // The marker last: a backup cut short by a crash is not an EpochDB directory, so it
     // can never be mistaken for a complete (or empty) database.
     await writeMarker(fs, dest);

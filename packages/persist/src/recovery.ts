@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CorruptionError, InvalidOptionError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
+import { CorruptionError, InvalidOptionError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type StructureKeys, type Version } from '@epochdb/core';
 import { readCheckpointForLoad, type CheckpointEntries } from './checkpoint-file.js';
 import { assertNotForeign, DAMAGED_DIR, DirectoryListing, MARKER_FILE, readMarker, writeMarker } from './directory-layout.js';
 import type { FileSystem } from './file-system.js';
@@ -10,6 +10,8 @@ export interface Recovered {
   readonly checkpointVersion: Version;
   /** The checkpoint's entries, decoded chunk by chunk as they are iterated (its bytes verified; see `CheckpointEntries`). */
   readonly checkpointEntries: CheckpointEntries;
+  /** The checkpoint's shared structure table (load it before any value; the records carry the structures added after it). */
+  readonly checkpointStructures: readonly StructureKeys[];
   /** Records after the checkpoint, contiguous, in version order. */
   readonly records: readonly CommitRecord[];
   /** The newest recovered version. */
@@ -98,6 +100,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   const checkpoints = listing.checkpoints;
   let checkpointVersion = 0;
   let checkpointEntries: CheckpointEntries = NO_ENTRIES;
+  let checkpointStructures: readonly StructureKeys[] = [];
   let needsCheckpoint = false;
   /** Moved aside only once recovery has succeeded: a failed open leaves the directory as it was. */
   const damagedCheckpoints: { name: string; reason: string }[] = [];
@@ -109,6 +112,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       if (contents.version !== candidate.version) throw new CorruptionError(`checkpoint holds version ${contents.version}, its name says ${candidate.version}`, { file: candidate.name, offset: 0, lastGoodVersion: 0 });
       checkpointVersion = contents.version;
       checkpointEntries = contents.entries;
+      checkpointStructures = contents.structures;
       break;
     } catch (error) {
       if (!(error instanceof CorruptionError)) throw error;
@@ -196,7 +200,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     }
   }
   if (!readOnly) for (const { name, reason } of damagedCheckpoints) await moveAside(name, reason);
-  return { checkpointVersion, checkpointEntries, records, version: expected - 1, needsCheckpoint: needsCheckpoint && !readOnly, walBytesReplayed, events, tail };
+  return { checkpointVersion, checkpointEntries, checkpointStructures, records, version: expected - 1, needsCheckpoint: needsCheckpoint && !readOnly, walBytesReplayed, events, tail };
 }
 
 /** Cuts `path` to `length` bytes, durably. */

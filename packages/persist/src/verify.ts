@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CorruptionError, EpochError, prepareEncoded, type CommitRecord } from '@epochdb/core';
+import { CorruptionError, EpochError, ValueCodec, type CommitRecord } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
 import { listSegments, parseCheckpointName } from './directory-layout.js';
 import type { FileSystem } from './file-system.js';
@@ -54,6 +54,8 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
   const segmentReports = new Map<string, { first: number; report: FileReport }>();
   const vanished = new Set<string>();
   let lastVersion = 0;
+  // WAL values decode with the newest checkpoint's structure table (tables only grow), grown by the records' own structures.
+  const codec = new ValueCodec();
   for (let listing = 0; listing < MAX_LISTINGS; listing++) {
     const names = await fs.readdir(dir);
     const checkpoints = names
@@ -66,7 +68,7 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
     if (checkpoints.length === 0 && segments.length === 0) break;
     let gone = false;
     for (const { name, version } of checkpoints) {
-      const report = await verifyCheckpoint(fs, dir, name);
+      const report = await verifyCheckpoint(fs, dir, name, codec);
       if (report === undefined) {
         vanished.add(name);
         gone = true;
@@ -79,7 +81,7 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
         gone = true;
         continue;
       }
-      const { report, newest } = verifySegment(name, bytes, name === newestSegment, lastVersion);
+      const { report, newest } = verifySegment(name, bytes, name === newestSegment, lastVersion, codec);
       lastVersion = Math.max(lastVersion, newest);
       segmentReports.set(name, { first, report });
     }
@@ -104,12 +106,14 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
 }
 
 /** Checks one checkpoint file; `undefined` if it no longer exists. */
-async function verifyCheckpoint(fs: FileSystem, dir: string, name: string): Promise<FileReport | undefined> {
+async function verifyCheckpoint(fs: FileSystem, dir: string, name: string, walCodec: ValueCodec): Promise<FileReport | undefined> {
   try {
     const contents = await readCheckpoint(fs, join(dir, name));
-    // Recovery leaves values encoded until first read: check here that every one decodes.
-    const bad = contents.entries.find((entry) => undecodable(entry.encoded) !== undefined);
-    const error = bad === undefined ? undefined : { offset: 0, message: `value of key ${JSON.stringify(bad.key)} passed its checksum but does not decode: ${undecodable(bad.encoded)}` };
+    // Recovery leaves values encoded until first read: check here that every one decodes, with the checkpoint's own table.
+    const codec = new ValueCodec({ table: contents.structures });
+    const bad = contents.entries.find((entry) => undecodable(codec, entry.encoded) !== undefined);
+    const error = bad === undefined ? undefined : { offset: 0, message: `value of key ${JSON.stringify(bad.key)} passed its checksum but does not decode: ${undecodable(codec, bad.encoded)}` };
+    if (contents.structures.length > walCodec.size) walCodec.define({ from: 0, keys: contents.structures });
     return { file: name, kind: 'checkpoint', bytes: contents.bytes, items: contents.entries.length, ...(error === undefined ? {} : { error }) };
   } catch (error) {
     if (isMissing(error)) return undefined;
@@ -120,7 +124,7 @@ async function verifyCheckpoint(fs: FileSystem, dir: string, name: string): Prom
 }
 
 /** Checks one WAL segment's bytes (`isLast`: the newest segment, whose tail may be a write in progress). */
-function verifySegment(name: string, bytes: Buffer, isLast: boolean, lastVersion: number): { report: FileReport; newest: number } {
+function verifySegment(name: string, bytes: Buffer, isLast: boolean, lastVersion: number, codec: ValueCodec): { report: FileReport; newest: number } {
   const header = checkSegmentHeader(bytes);
   if (header !== 'ok') {
     const message = header === 'torn' ? 'segment header is incomplete' : header === 'bad' ? 'segment header is damaged' : `segment has format version ${header}`;
@@ -130,7 +134,7 @@ function verifySegment(name: string, bytes: Buffer, isLast: boolean, lastVersion
   const scan = scanFrames(bytes, WAL_HEADER_BYTES);
   const newest = Math.max(lastVersion, scan.records.at(-1)?.version ?? 0);
   const report: FileReport = { file: name, kind: 'wal', bytes: bytes.byteLength, items: scan.records.length };
-  const badValue = firstUndecodableValue(scan.records, scan.offsets);
+  const badValue = firstUndecodableValue(scan.records, scan.offsets, codec);
   if (badValue !== undefined) return { report: { ...report, error: badValue }, newest };
   if (scan.damage === undefined) return { report, newest };
   if (isLast && !hasValidFrameAfter(bytes, scan.damage.offset, newest)) {
@@ -158,9 +162,9 @@ function isMissing(error: unknown): boolean {
 }
 
 /** Why `encoded` does not decode to a storable value, or `undefined` if it does. */
-function undecodable(encoded: Uint8Array): string | undefined {
+function undecodable(codec: ValueCodec, encoded: Uint8Array): string | undefined {
   try {
-    prepareEncoded(encoded);
+    codec.prepareEncoded(encoded);
     return undefined;
   } catch (error) {
     return (error as Error).message;
@@ -168,11 +172,18 @@ function undecodable(encoded: Uint8Array): string | undefined {
 }
 
 /** The first put in `records` whose value does not decode, as a file error at its record's offset. */
-function firstUndecodableValue(records: readonly CommitRecord[], offsets: readonly number[]): { offset: number; message: string } | undefined {
+function firstUndecodableValue(records: readonly CommitRecord[], offsets: readonly number[], codec: ValueCodec): { offset: number; message: string } | undefined {
   for (const [index, record] of records.entries()) {
+    if (record.structures !== undefined) {
+      try {
+        codec.define(record.structures);
+      } catch (error) {
+        return { offset: offsets[index]!, message: `record of version ${record.version}: ${(error as Error).message}` };
+      }
+    }
     for (const op of record.ops) {
       if (op.kind !== 'put') continue;
-      const reason = undecodable(op.encoded);
+      const reason = undecodable(codec, op.encoded);
       if (reason !== undefined) return { offset: offsets[index]!, message: `record of version ${record.version}: value of key ${JSON.stringify(op.key)} passed its checksum but does not decode: ${reason}` };
     }
   }

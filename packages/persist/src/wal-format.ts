@@ -1,14 +1,17 @@
-import { decodeValue, encodeValue, type CommitOp, type CommitRecord } from '@epochdb/core';
+import { decodeValue, encodeValue, type CommitOp, type CommitRecord, type StructureDefs } from '@epochdb/core';
 import { checksum } from './checksum.js';
 
 /**
  * WAL segment layout (see docs/format.md):
  *   header  16 bytes: magic "EPDBWAL\0", u32 format version, u32 CRC-32C of the first 12 bytes
  *   records [u32 payload length][u32 CRC-32C of payload][payload], payload = msgpack [version, time, ops]
+ *           or, for a record that carries new shared structures, [version, time, ops, from, keys] (format 2)
  * All integers little-endian.
  */
 export const WAL_MAGIC = Buffer.from('EPDBWAL\0', 'latin1');
-export const WAL_FORMAT_VERSION = 1;
+export const WAL_FORMAT_VERSION = 2;
+/** Segment formats this version reads: 1 (records without structures, values self-describing) and 2. */
+const READABLE_WAL_FORMATS: readonly number[] = [1, 2];
 export const WAL_HEADER_BYTES = 16;
 export const FRAME_HEADER_BYTES = 8;
 /**
@@ -35,7 +38,7 @@ export function checkSegmentHeader(bytes: Buffer): 'ok' | 'torn' | 'bad' | numbe
   if (!bytes.subarray(0, 8).equals(WAL_MAGIC)) return 'bad';
   if (bytes.readUInt32LE(12) !== checksum(bytes.subarray(0, 12))) return 'bad';
   const format = bytes.readUInt32LE(8);
-  if (format !== WAL_FORMAT_VERSION) return format;
+  if (!READABLE_WAL_FORMATS.includes(format)) return format;
   return 'ok';
 }
 
@@ -46,7 +49,9 @@ export function encodeFrame(record: CommitRecord): Buffer {
       ? [0, op.key, op.encoded, op.run ?? null, op.type ?? null, op.expiresAt ?? null]
       : [OP_KINDS.indexOf(op.kind), op.key],
   );
-  const payload = encodeValue([record.version, record.time, ops]);
+  const structures = record.structures;
+  // Structures ride in the record whose values may be the first to use them: [version, time, ops, from, keys].
+  const payload = encodeValue(structures === undefined ? [record.version, record.time, ops] : [record.version, record.time, ops, structures.from, structures.keys]);
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.byteLength);
   frame.writeUInt32LE(payload.byteLength, 0);
   frame.writeUInt32LE(checksum(payload), 4);
@@ -80,8 +85,9 @@ export function scanFrames(bytes: Buffer, start: number): FrameScan {
   return { records, offsets, validBytes: offset - start };
 }
 
-/** A msgpack fixarray of 3: every record payload starts with it. */
+/** A msgpack fixarray of 3 (or of 5, a record carrying structures): every record payload starts with one. */
 const RECORD_PAYLOAD_START = 0x93;
+const RECORD_WITH_STRUCTURES_START = 0x95;
 
 /**
  * Whether a valid frame of a version above `afterVersion` starts anywhere
@@ -92,7 +98,8 @@ const RECORD_PAYLOAD_START = 0x93;
 export function hasValidFrameAfter(bytes: Buffer, offset: number, afterVersion: number): boolean {
   const end = bytes.byteLength;
   for (let at = offset + 1; at + FRAME_HEADER_BYTES < end; at++) {
-    if (bytes[at + FRAME_HEADER_BYTES] !== RECORD_PAYLOAD_START) continue;
+    const first = bytes[at + FRAME_HEADER_BYTES];
+    if (first !== RECORD_PAYLOAD_START && first !== RECORD_WITH_STRUCTURES_START) continue;
     const length = bytes.readUInt32LE(at);
     if (length === 0 || at + FRAME_HEADER_BYTES + length > end) continue;
     const result = readFrame(bytes, at);
@@ -120,8 +127,14 @@ function decodeRecord(payload: Buffer): CommitRecord | undefined {
   } catch {
     return undefined;
   }
-  if (!Array.isArray(decoded) || decoded.length !== 3) return undefined;
-  const [version, time, rawOps] = decoded as unknown[];
+  if (!Array.isArray(decoded) || (decoded.length !== 3 && decoded.length !== 5)) return undefined;
+  const [version, time, rawOps, from, keys] = decoded as unknown[];
+  let structures: StructureDefs | undefined;
+  if (decoded.length === 5) {
+    if (!Number.isSafeInteger(from) || (from as number) < 0 || !Array.isArray(keys) || keys.length === 0) return undefined;
+    if (!keys.every((k) => Array.isArray(k) && k.every((name) => typeof name === 'string'))) return undefined;
+    structures = { from: from as number, keys: keys as string[][] };
+  }
   if (!Number.isSafeInteger(version) || (version as number) < 1 || typeof time !== 'number' || !Array.isArray(rawOps)) return undefined;
   const ops: CommitOp[] = [];
   for (const raw of rawOps as unknown[]) {
@@ -144,5 +157,5 @@ function decodeRecord(payload: Buffer): CommitRecord | undefined {
       ...(expiresAt === null ? {} : { expiresAt }),
     });
   }
-  return { version: version as number, time, ops };
+  return { version: version as number, time, ops, ...(structures === undefined ? {} : { structures }) };
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CorruptionError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type Version } from '@epochdb/core';
+import { CorruptionError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type StructureKeys, type Version } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
 import { DirectoryListing, listSegments } from './directory-layout.js';
@@ -32,7 +32,7 @@ export type TailRead =
   /** Records after the position, contiguous (possibly none). */
   | { readonly kind: 'records'; readonly records: readonly CommitRecord[] }
   /** The WAL no longer holds the next record (a checkpoint covered and pruned it): start again from this checkpoint. */
-  | { readonly kind: 'checkpoint'; readonly version: Version; readonly entries: readonly CheckpointEntry[] };
+  | { readonly kind: 'checkpoint'; readonly version: Version; readonly entries: readonly CheckpointEntry[]; readonly structures: readonly StructureKeys[] };
 
 /**
  * Follows the WAL of a directory another process writes: each
@@ -124,6 +124,6 @@ export class WalTail {
     const contents = await readCheckpoint(this.#fs, join(this.#dir, newest.name));
     this.#version = contents.version;
     this.#position = { segment: undefined, offset: 0 };
-    return { kind: 'checkpoint', version: contents.version, entries: contents.entries };
+    return { kind: 'checkpoint', version: contents.version, entries: contents.entries, structures: contents.structures };
   }
 }

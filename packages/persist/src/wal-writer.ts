@@ -2,15 +2,30 @@ import { join } from 'node:path';
 import { DatabaseFailedError, IoError, type CommitRecord, type SyncMode, type Version } from '@epochdb/core';
 import type { FileHandle, FileSystem } from './file-system.js';
 import { segmentName } from './directory-layout.js';
-import { encodeFrame, encodeSegmentHeader } from './wal-format.js';
+import { FrameBatch } from './frame-batch.js';
+import { encodeSegmentHeader } from './wal-format.js';
 
-interface Waiter {
-  readonly version: Version;
-  /** `undefined` for a barrier: resolved once everything queued before it is written and (for `'always'`) synced. */
-  readonly frame: Buffer | undefined;
-  readonly sync: SyncMode;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
+/**
+ * The commits (and barriers) that go to disk together: one write, at most one
+ * fdatasync, and one promise that every one of them shares.
+ */
+class Group {
+  /** Some commit asked for `'always'`, or a barrier ({@link WalWriter.flushed}) waits. */
+  durable = false;
+  /** Some commit asked for `'interval'`. */
+  interval = false;
+  /** The version of the group's last record (`undefined`: only barriers). */
+  lastVersion: Version | undefined;
+  readonly settled: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: Error) => void;
+
+  constructor() {
+    this.settled = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
 }
 
 /** Options of {@link WalWriter}. */
@@ -25,17 +40,23 @@ export interface WalWriterOptions {
 
 /**
  * The append side of the write-ahead log. `append` encodes a commit record
- * synchronously (so WAL order is version order) and queues it; a single flush
- * loop writes everything queued with one write and, if any queued commit asked
- * for `'always'`, one fdatasync (group commit). The first write or fsync
- * error puts the writer in a failed state: the affected commits and every
- * later append are rejected, never acknowledged.
+ * synchronously (so WAL order is version order) straight into the pending
+ * group's buffer ({@link FrameBatch}); a single flush loop writes the group
+ * with one write and, if any of its commits asked for `'always'`, one
+ * fdatasync (group commit). While one group is on its way to the disk the
+ * next one gathers, and goes as soon as the first returns. Every commit of a
+ * group shares one promise. The first write or fsync error puts the writer
+ * in a failed state: the affected commits and every later append are
+ * rejected, never acknowledged.
  */
 export class WalWriter {
   readonly #options: WalWriterOptions;
   #handle: FileHandle;
   #segmentSize: number;
-  #queue: Waiter[] = [];
+  /** The frames of the pending group: appended to as commits happen, taken whole by the flush loop. */
+  readonly #frames = new FrameBatch();
+  /** The group gathering now (not yet taken by the flush loop). */
+  #pending: Group | undefined;
   #flushing: Promise<void> | undefined;
   /** Written to the OS but not yet fdatasync'ed. */
   #dirty = false;
@@ -109,33 +130,33 @@ export class WalWriter {
   append(record: CommitRecord, sync: SyncMode): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failedError());
     if (this.#closed) return Promise.reject(new DatabaseFailedError('the write-ahead log is closed'));
-    let frame: Buffer;
+    let bytes: number;
     try {
-      frame = encodeFrame(record);
+      bytes = this.#frames.append(record);
     } catch (error) {
       // The commit is already applied in memory (append runs inside the commit step):
       // never throw back into it. A record that cannot be logged fails the writer.
-      this.#fail(error, []);
+      this.#fail(error, undefined);
       return Promise.reject(this.#failed);
     }
-    this.#bytesAppended += frame.byteLength;
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ version: record.version, frame, sync, resolve, reject });
-      this.#kick();
-    });
+    this.#bytesAppended += bytes;
+    const group = this.#gathering();
+    group.lastVersion = record.version;
+    if (sync === 'always') group.durable = true;
+    else if (sync === 'interval') group.interval = true;
+    return group.settled;
   }
 
   /**
    * Resolves once everything appended before the call is written and
-   * fdatasync'ed. A barrier in the queue, not a wait for the queue to empty:
-   * it completes under a steady stream of writes.
+   * fdatasync'ed. Joins the group gathering now, not a wait for the queue
+   * to empty: it completes under a steady stream of writes.
    */
   flushed(): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failedError());
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ version: 0, frame: undefined, sync: 'always', resolve, reject });
-      this.#kick();
-    });
+    const group = this.#gathering();
+    group.durable = true;
+    return group.settled;
   }
 
   /**
@@ -161,10 +182,15 @@ export class WalWriter {
     }
   }
 
-  #kick(): void {
+  /** The pending group, started (and its flush scheduled) if there is none. */
+  #gathering(): Group {
+    if (this.#pending !== undefined) return this.#pending;
+    const group = new Group();
+    this.#pending = group;
     // A microtask, not an immediate write: every commit made in the current
     // synchronous run joins the same write and the same fdatasync.
     this.#flushing ??= Promise.resolve().then(() => this.#flushLoop());
+    return group;
   }
 
   async #drain(): Promise<void> {
@@ -173,27 +199,25 @@ export class WalWriter {
 
   async #flushLoop(): Promise<void> {
     try {
-      while (this.#queue.length > 0 && this.#failed === undefined) {
-        const batch = this.#queue;
-        this.#queue = [];
-        await this.#exclusive(() => this.#writeBatch(batch));
+      while (this.#pending !== undefined && this.#failed === undefined) {
+        const group = this.#pending;
+        this.#pending = undefined;
+        const data = this.#frames.take();
+        await this.#exclusive(() => this.#writeGroup(group, data));
       }
     } finally {
       this.#flushing = undefined;
     }
   }
 
-  async #writeBatch(batch: Waiter[]): Promise<void> {
+  async #writeGroup(group: Group, data: Buffer): Promise<void> {
     try {
-      const frames = batch.filter((w) => w.frame !== undefined);
-      const durable = batch.some((w) => w.sync === 'always');
-      if (frames.length === 0) {
-        if (durable && this.#dirty) await this.#datasync();
-        for (const waiter of batch) waiter.resolve();
+      if (data.byteLength === 0) {
+        if (group.durable && this.#dirty) await this.#datasync();
+        group.resolve();
         return;
       }
-      const data = frames.length === 1 ? frames[0]!.frame! : Buffer.concat(frames.map((w) => w.frame!));
-      if (durable && !this.#dirty && this.#handle.writeDurable !== undefined) {
+      if (group.durable && !this.#dirty && this.#handle.writeDurable !== undefined) {
         // Everything before is already on disk: one O_DSYNC write is as durable as write +
         // fdatasync and costs one trip to the disk instead of two.
         this.#syncs++;
@@ -201,23 +225,25 @@ export class WalWriter {
       } else {
         await this.#handle.write(data, this.#segmentSize);
         this.#dirty = true;
-        if (durable) await this.#datasync();
-        else if (batch.some((w) => w.sync === 'interval')) this.#intervalPending = true;
+        if (group.durable) await this.#datasync();
+        else if (group.interval) this.#intervalPending = true;
       }
       this.#segmentSize += data.byteLength;
       this.#bytesWritten += data.byteLength;
-      // Records still queued have higher versions: a segment opened now starts after this batch.
-      this.#nextVersion = frames[frames.length - 1]!.version + 1;
+      // Written: the kernel has the bytes, the buffer can take the next group's frames.
+      this.#frames.recycle(data);
+      // Records still pending have higher versions: a segment opened now starts after this group.
+      this.#nextVersion = group.lastVersion! + 1;
     } catch (error) {
-      this.#fail(error, batch);
+      this.#fail(error, group);
       return;
     }
-    for (const waiter of batch) waiter.resolve();
+    group.resolve();
     if (this.#segmentSize >= this.#options.segmentBytes) {
       try {
         await this.#rotate();
       } catch (error) {
-        this.#fail(error, []);
+        this.#fail(error, undefined);
       }
     }
   }
@@ -229,7 +255,7 @@ export class WalWriter {
     try {
       next = await WalWriter.#openSegment(this.#options, this.#nextVersion);
     } catch (error) {
-      this.#fail(error, []);
+      this.#fail(error, undefined);
       throw this.#failed;
     }
     const old = this.#handle;
@@ -246,7 +272,7 @@ export class WalWriter {
     try {
       await this.#handle.datasync();
     } catch (error) {
-      this.#fail(error, []);
+      this.#fail(error, undefined);
       throw this.#failed;
     }
     this.#dirty = false;
@@ -257,15 +283,17 @@ export class WalWriter {
     if (!this.#intervalPending || this.#failed !== undefined || this.#closed) return;
     await this.#exclusive(async () => {
       if (this.#intervalPending && this.#dirty && this.#failed === undefined && !this.#closed) await this.#datasync();
-    }).catch((error: unknown) => this.#fail(error, []));
+    }).catch((error: unknown) => this.#fail(error, undefined));
   }
 
-  #fail(error: unknown, batch: readonly Waiter[]): void {
+  /** Fails the writer for good: `inFlight` (the group being written) gets the error itself, the pending group a read-only error. */
+  #fail(error: unknown, inFlight: Group | undefined): void {
     this.#failed ??= new IoError(`write-ahead log write failed: ${(error as Error).message}`, { cause: error });
-    for (const waiter of batch) waiter.reject(this.#failed);
-    const queued = this.#queue;
-    this.#queue = [];
-    for (const waiter of queued) waiter.reject(this.#failedError());
+    inFlight?.reject(this.#failed);
+    const pending = this.#pending;
+    this.#pending = undefined;
+    this.#frames.take();
+    pending?.reject(this.#failedError());
   }
 
   #failedError(): DatabaseFailedError {

@@ -6,10 +6,10 @@ import { Worker } from 'node:worker_threads';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { IoError, ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
+import { IoError, ReplicationError, type CheckpointEntry, type StructureKeys, type Version } from '@epochdb/core';
 import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpoint } from '@epochdb/persist';
+import { connectionOf, type ConnectionParsed } from './connection-options.js';
 import type { ReplicationLog } from './replication-log.js';
-import type { UploadTask } from './upload-worker.js';
 
 /** Chunk size of checkpoint uploads and of object-store messages. */
 const CHUNK_BYTES = 128 * 1024;
@@ -18,10 +18,13 @@ const CHUNK_BYTES = 128 * 1024;
 export interface Bootstrap {
   readonly version: Version;
   readonly entries: readonly CheckpointEntry[];
+  /** The checkpoint's shared structure table. */
+  readonly structures: readonly StructureKeys[];
 }
 
 /** The versions of the checkpoints in the object store, oldest first. */
 export async function listCheckpoints(log: ReplicationLog): Promise<Version[]> {
+  if (!(await log.hasObjects())) return [];
   const objects = await (await log.objects()).list();
   const versions: Version[] = [];
   for (const info of objects) {
@@ -37,9 +40,17 @@ export async function putCheckpointFile(log: ReplicationLog, path: string, versi
   await (await log.objects()).put({ name: checkpointName(version), options: { max_chunk_size: CHUNK_BYTES } }, Readable.toWeb(file) as unknown as ReadableStream<Uint8Array>);
 }
 
-/** Where to run an upload on a worker thread of its own (with its own connection). */
-export interface UploadWorker {
-  readonly servers: readonly string[];
+/** What the main thread hands an upload worker (upload-worker.ts, which imports it from here). */
+export interface UploadTask {
+  readonly connection: ConnectionParsed;
+  readonly name: string;
+  readonly timeoutMs: number;
+  readonly path: string;
+  readonly version: number;
+}
+
+/** Where to run an upload on a worker thread of its own (with its own connection, same servers, credentials and TLS). */
+export interface UploadWorker extends ConnectionParsed {
   readonly timeoutMs: number;
 }
 
@@ -48,7 +59,7 @@ const here = fileURLToPath(import.meta.url);
 const WORKER_FILE = here.endsWith('.ts') ? join(dirname(here), '..', 'dist', 'upload-worker.js') : join(dirname(here), 'upload-worker.js');
 
 function uploadOnWorker(worker: UploadWorker, name: string, path: string, version: Version): Promise<void> {
-  const task: UploadTask = { servers: worker.servers, name, timeoutMs: worker.timeoutMs, path, version };
+  const task: UploadTask = { connection: connectionOf(worker), name, timeoutMs: worker.timeoutMs, path, version };
   return new Promise((resolve, reject) => {
     const thread = new Worker(WORKER_FILE, { workerData: task });
     let result: { ok: boolean; message?: string } | undefined;
@@ -94,7 +105,7 @@ export async function downloadCheckpoint(log: ReplicationLog, version: Version, 
     const error = await result.error;
     if (error !== null && error !== undefined) throw error;
     const contents = await readCheckpoint(nodeFileSystem, scratch);
-    return { version: contents.version, entries: contents.entries };
+    return { version: contents.version, entries: contents.entries, structures: contents.structures };
   } finally {
     await rm(scratch, { force: true });
   }

@@ -5,19 +5,11 @@ import { ReplicationError, type CommitRecord, type Version } from '@epochdb/core
 import type { ConsumerMessages } from 'nats';
 import { downloadCheckpoint, listCheckpoints, type Bootstrap } from './checkpoint-store.js';
 import { messageVersion } from './record-message.js';
+import { classifyNatsError, type ConnectionParsed } from './connection-options.js';
 import { ReplicationLog, type LogTail } from './replication-log.js';
+import type { ReplicaEvent, ReplicaLag } from './replica-status.js';
 
-/** What a replica reports as it follows: bootstraps from a checkpoint and re-bootstraps after the stream was trimmed past it. */
-export type ReplicaEvent =
-  | { readonly type: 'bootstrap'; readonly version: Version; readonly entries: number }
-  | { readonly type: 'rebootstrap'; readonly from: Version; readonly version: Version; readonly reason: string };
-
-/** How far a replica is behind the newest message it knows of. */
-export interface ReplicaLag {
-  readonly versions: number;
-  /** Ms from the commit time of the oldest record not yet applied to now (0 when caught up). */
-  readonly ms: number;
-}
+export type { ReplicaEvent, ReplicaLag };
 
 /** What a follower applies records to. */
 export interface FollowerHost {
@@ -71,14 +63,14 @@ export class Follower {
   }
 
   /** Connects, bootstraps if needed and starts following. */
-  static async start(servers: readonly string[], name: string, host: FollowerHost, timeoutMs: number): Promise<Follower> {
-    const log = await ReplicationLog.open(servers, name, timeoutMs);
+  static async start(connection: ConnectionParsed, name: string, host: FollowerHost, timeoutMs: number): Promise<Follower> {
+    const log = await ReplicationLog.open(connection, name, timeoutMs);
     const follower = new Follower(log, host);
     try {
       await follower.#catchUpStart(undefined);
     } catch (error) {
       await follower.close();
-      throw error;
+      throw classifyNatsError(error, connection, 'following the replication log') ?? error;
     }
     return follower;
   }

@@ -1,15 +1,34 @@
 import { InvalidOptionError } from '@epochdb/core';
-import { logNames, parseServers, positiveInteger } from './names.js';
+import type { EpochError, Version } from '@epochdb/core';
+import { CONNECTION_OPTION_NAMES, parseConnectionOptions } from './connection-options.js';
+import type { ConnectionOptions, ConnectionParsed } from './connection-types.js';
+import { logNames, positiveInteger } from './names.js';
 
 /** When a replicated primary acknowledges a write. */
 export const ACK_MODES = ['local', 'replicated'] as const;
 /** See {@link ACK_MODES}. */
 export type AckMode = (typeof ACK_MODES)[number];
 
-/** `open({ dir, replicate })`: ship every commit to a NATS JetStream stream. */
-export interface ReplicateOptions {
-  /** NATS server address(es), e.g. `'127.0.0.1:4222'`. */
-  readonly servers: string | readonly string[];
+/**
+ * What a primary's shipper reports through `replicate.onEvent`:
+ * - `'shipping-failed'`: NATS refused what shipping needs (credentials,
+ *   TLS, a permission), so nothing ships until that is fixed; commits go on
+ *   locally (`ack: 'local'`) and stay in the WAL. Reported once per cause.
+ * - `'shipping-resumed'`: shipping works again after a `'shipping-failed'`.
+ * - `'closed-unshipped'`: `close()` left versions `from`..`to` unshipped;
+ *   the WAL keeps them and the next open with `replicate` ships them.
+ */
+export type ShippingEvent =
+  | { readonly type: 'shipping-failed'; readonly error: EpochError }
+  | { readonly type: 'shipping-resumed'; readonly shippedVersion: Version }
+  | { readonly type: 'closed-unshipped'; readonly from: Version; readonly to: Version; readonly reason: string };
+
+/**
+ * `open({ dir, replicate })`: ship every commit to a NATS JetStream stream.
+ * The connection options (`servers`, `user`/`pass`, `token`, `credsFile`,
+ * `tls`) are {@link ConnectionOptions}.
+ */
+export interface ReplicateOptions extends ConnectionOptions {
   /** The replicated database's name: its stream and checkpoint bucket are named after it. */
   readonly name: string;
   /**
@@ -23,18 +42,20 @@ export interface ReplicateOptions {
   readonly timeoutMs?: number;
   /** Checkpoints kept in the object store (default 2); stream messages older than the oldest one kept are removed. */
   readonly keepCheckpoints?: number;
+  /** Shipping failures NATS will not cure by itself, and what `close()` left unshipped (see {@link ShippingEvent}). */
+  readonly onEvent?: (event: ShippingEvent) => void;
 }
 
 /** {@link ReplicateOptions} checked, with defaults. */
-export interface ReplicateOptionsParsed {
-  readonly servers: readonly string[];
+export interface ReplicateOptionsParsed extends ConnectionParsed {
   readonly name: string;
   readonly ack: AckMode;
   readonly timeoutMs: number;
   readonly keepCheckpoints: number;
+  readonly onEvent: ((event: ShippingEvent) => void) | undefined;
 }
 
-const KNOWN = new Set(['servers', 'name', 'ack', 'timeoutMs', 'keepCheckpoints']);
+const KNOWN = new Set([...CONNECTION_OPTION_NAMES, 'name', 'ack', 'timeoutMs', 'keepCheckpoints', 'onEvent']);
 
 /** Checks `open({ replicate })`; bad input is an `INVALID_OPTION` naming the option. */
 export function parseReplicateOptions(options: unknown): ReplicateOptionsParsed {
@@ -44,11 +65,13 @@ export function parseReplicateOptions(options: unknown): ReplicateOptionsParsed 
   logNames(o.name, 'open(): options.replicate');
   const ack = o.ack ?? 'local';
   if (!ACK_MODES.includes(ack as AckMode)) throw new InvalidOptionError(`open(): options.replicate.ack must be 'local' or 'replicated', got ${JSON.stringify(o.ack)}`);
+  if (o.onEvent !== undefined && typeof o.onEvent !== 'function') throw new InvalidOptionError('open(): options.replicate.onEvent must be a function');
   return Object.freeze({
-    servers: parseServers(o.servers, 'open(): options.replicate'),
+    ...parseConnectionOptions(o, 'open(): options.replicate'),
     name: o.name as string,
     ack: ack as AckMode,
     timeoutMs: positiveInteger(o.timeoutMs, 5000, 'open(): options.replicate.timeoutMs'),
     keepCheckpoints: positiveInteger(o.keepCheckpoints, 2, 'open(): options.replicate.keepCheckpoints'),
+    onEvent: o.onEvent as ((event: ShippingEvent) => void) | undefined,
   });
 }

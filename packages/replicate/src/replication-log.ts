@@ -1,5 +1,6 @@
-import { IoError, type CommitRecord, type Version } from '@epochdb/core';
-import { connect, DeliverPolicy, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection, type ObjectStore, type PubAck } from 'nats';
+import type { CommitRecord, Version } from '@epochdb/core';
+import { connect, DeliverPolicy, Events, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection, type ObjectStore, type PubAck } from 'nats';
+import { checkClientCertificate, classifyNatsError, connectFailure, natsConnectOptions, type ConnectionParsed } from './connection-options.js';
 import { logNames, type LogNames } from './names.js';
 import { decodeRecordMessage, messageFirstVersion, messageVersion, PRIMARY_HEADER, type RecordMessage } from './record-message.js';
 
@@ -18,6 +19,9 @@ export interface LogTail {
 
 /** Longest {@link ReplicationLog.close} waits for buffered messages to go out. */
 const CLOSE_DRAIN_MS = 1000;
+
+/** JetStream's error code for a stream that does not exist. */
+const STREAM_NOT_FOUND = 10059;
 
 /** JetStream's error code for a publish whose expected last sequence did not match. */
 const WRONG_LAST_SEQUENCE = 10071;
@@ -42,6 +46,8 @@ export class ReplicationLog {
   readonly #jsm: JetStreamManager;
   readonly #js: JetStreamClient;
   #objects: ObjectStore | undefined;
+  /** Whether the connection is up now (false while nats.js reconnects). */
+  #connected = true;
 
   private constructor(name: string, names: LogNames, nc: NatsConnection, jsm: JetStreamManager) {
     this.name = name;
@@ -49,13 +55,31 @@ export class ReplicationLog {
     this.#nc = nc;
     this.#jsm = jsm;
     this.#js = nc.jetstream();
+    void this.#watchStatus();
   }
 
-  /** Connects to `servers` (reconnecting forever afterwards) and makes sure the stream exists. */
-  static async open(servers: readonly string[], name: string, timeoutMs: number): Promise<ReplicationLog> {
+  async #watchStatus(): Promise<void> {
+    for await (const status of this.#nc.status()) {
+      if (status.type === Events.Disconnect) this.#connected = false;
+      else if (status.type === Events.Reconnect) this.#connected = true;
+    }
+  }
+
+  /**
+   * Connects (reconnecting forever afterwards) with `connectTo`'s servers,
+   * credentials and TLS, and makes sure the stream exists. Wrong or missing
+   * credentials, TLS and permission failures are typed errors
+   * (`AUTHENTICATION`, `TLS`, `PERMISSION_DENIED`); an unreachable server is
+   * `IO_ERROR`.
+   */
+  static async open(connectTo: ConnectionParsed | readonly string[], name: string, timeoutMs: number): Promise<ReplicationLog> {
+    // A bare list of servers: no credentials, no TLS.
+    const connection: ConnectionParsed = Array.isArray(connectTo) ? { servers: connectTo } : (connectTo as ConnectionParsed);
     const names = logNames(name, 'replication');
-    const nc = await connect({ servers: [...servers], timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 200, name: `epochdb ${name}` }).catch((error: unknown) => {
-      throw new IoError(`cannot reach NATS at ${servers.join(', ')}: ${(error as Error).message}`, { cause: error });
+    const nc = await connect({ ...natsConnectOptions(connection), servers: [...connection.servers], timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 200, name: `epochdb ${name}` }).catch(async (error: unknown) => {
+      // A server that wants a client certificate just closes the connection after the handshake: say so.
+      await checkClientCertificate(connection, timeoutMs);
+      throw connectFailure(error, connection);
     });
     try {
       const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
@@ -64,14 +88,20 @@ export class ReplicationLog {
       return log;
     } catch (error) {
       await nc.close().catch(() => undefined);
-      throw error;
+      throw classifyNatsError(error, connection, `opening the replication log ${JSON.stringify(name)}`) ?? error;
     }
+  }
+
+  /** Whether the connection is up now. */
+  get connected(): boolean {
+    return this.#connected && !this.#nc.isClosed();
   }
 
   async #ensureStream(): Promise<void> {
     try {
       await this.#jsm.streams.info(this.names.stream);
-    } catch {
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'PERMISSIONS_VIOLATION') throw error;
       await this.#jsm.streams
         .add({ name: this.names.stream, subjects: [this.names.subject], storage: StorageType.File, retention: RetentionPolicy.Limits, allow_direct: true, duplicate_window: 120_000_000_000 })
         // Another process may have created it meanwhile.
@@ -132,6 +162,21 @@ export class ReplicationLog {
     await this.#jsm.streams.purge(this.names.stream, { seq });
   }
 
+  /**
+   * Whether the checkpoint object store exists. A reader asks before opening
+   * it: opening a missing one creates it, which its credentials do not allow.
+   */
+  async hasObjects(): Promise<boolean> {
+    if (this.#objects !== undefined) return true;
+    try {
+      await this.#jsm.streams.info(`OBJ_${this.names.bucket}`);
+      return true;
+    } catch (error) {
+      if ((error as { api_error?: { err_code?: number } }).api_error?.err_code === STREAM_NOT_FOUND) return false;
+      throw error;
+    }
+  }
+
   /** The checkpoint object store (created on first use). */
   async objects(): Promise<ObjectStore> {
     this.#objects ??= await this.#js.views.os(this.names.bucket, { storage: StorageType.File });
@@ -143,8 +188,11 @@ export class ReplicationLog {
     return this.#nc.closed();
   }
 
-  /** Closes the connection, flushing what it has buffered (for at most a second: a server that is away gets nothing more). */
+  /** Closes the connection, flushing what it has buffered (for at most a second, and not at all while the server is away). */
   async close(): Promise<void> {
+    if (this.#nc.isClosed()) return;
+    // Nothing can be flushed to a server that is away: do not wait for it.
+    if (!this.#connected) return this.#nc.close();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_DRAIN_MS)));
     await Promise.race([this.#nc.drain().catch(() => undefined), late]);

@@ -1,16 +1,16 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { InvalidOptionError, ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
+import { InvalidOptionError, ReplicationError, ValueCodec, type CheckpointEntry, type Version } from '@epochdb/core';
 import { writeBackup } from '@epochdb/persist';
 import { downloadCheckpoint, listCheckpoints } from './checkpoint-store.js';
-import { logNames, parseServers, positiveInteger } from './names.js';
+import { classifyNatsError, parseConnectionOptions } from './connection-options.js';
+import type { ConnectionOptions } from './connection-types.js';
+import { logNames, positiveInteger } from './names.js';
 import { ReplicationLog } from './replication-log.js';
 
-/** Options of {@link restore}. */
-export interface RestoreOptions {
-  /** NATS server address(es). */
-  readonly servers: string | readonly string[];
+/** Options of {@link restore}; the connection options (`servers`, `user`/`pass`, `token`, `credsFile`, `tls`) are {@link ConnectionOptions}. */
+export interface RestoreOptions extends ConnectionOptions {
   /** The replicated database's name. */
   readonly name: string;
   /** The version to restore (default: the newest in the stream). */
@@ -43,11 +43,11 @@ export interface RestoreReport {
  * await restore({ servers: '127.0.0.1:4222', name: 'orders', version: 1200, dir: './orders-at-1200' });
  */
 export async function restore(options: RestoreOptions): Promise<RestoreReport> {
-  const servers = parseServers(options.servers, 'restore()');
+  const connection = parseConnectionOptions(options as unknown as Record<string, unknown>, 'restore()');
   if (typeof options.dir !== 'string' || options.dir.length === 0) throw new InvalidOptionError('restore(): dir must be a non-empty path');
   const version = options.version === undefined ? undefined : positiveInteger(options.version, 0, 'restore(): version');
   logNames(options.name, 'restore()');
-  const log = await ReplicationLog.open(servers, options.name, positiveInteger(options.timeoutMs, 5000, 'restore(): timeoutMs'));
+  const log = await ReplicationLog.open(connection, options.name, positiveInteger(options.timeoutMs, 5000, 'restore(): timeoutMs'));
   try {
     const tail = await log.tail();
     const target = version ?? tail.version;
@@ -57,9 +57,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       throw new ReplicationError(`restore(): the replication log of ${JSON.stringify(options.name)} starts at version ${tail.firstVersion} and no checkpoint at or below ${target} covers what is before it`, false);
     }
     const entries = new Map<string, CheckpointEntry>();
+    // The structure table: the checkpoint's, grown by the records' own (the restored values are written as they are).
+    const table = new ValueCodec();
     if (checkpoint > 0) {
       const loaded = await downloadCheckpoint(log, checkpoint, join(tmpdir(), `epochdb-restore-${randomUUID()}.ckpt`));
       for (const entry of loaded.entries) entries.set(entry.key, entry);
+      table.define({ from: 0, keys: loaded.structures });
     }
     const total = target - checkpoint;
     let done = 0;
@@ -69,18 +72,23 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         for (const record of ReplicationLog.records(message.data, message.seq)) {
           if (record.version <= checkpoint + done) continue;
           if (record.version !== checkpoint + done + 1) throw new ReplicationError(`restore(): the replication log skips from version ${checkpoint + done} to ${record.version}`, false);
+          if (record.structures !== undefined) table.define(record.structures);
           for (const op of record.ops) {
             if (op.kind !== 'put') entries.delete(op.key);
             else entries.set(op.key, { key: op.key, encoded: op.encoded, version: record.version, run: op.run, type: op.type, expiresAt: op.expiresAt });
           }
-          options.onProgress?.(++done, total);
+          // Counted apart from the call: `f?.(++done)` skips the increment when there is no `f`.
+          done++;
+          options.onProgress?.(done, total);
           if (done === total) break read;
         }
       }
       messages.stop();
     }
-    await writeBackup(options.dir, target, entries.values());
+    await writeBackup(options.dir, target, entries.values(), table.table());
     return Object.freeze({ version: target, checkpointVersion: checkpoint, records: done, entries: entries.size });
+  } catch (error) {
+    throw classifyNatsError(error, connection, 'restore()') ?? error;
   } finally {
     await log.close();
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { ReplicationError, VersionUnavailableError, type CommitRecord, type Version } from '@epochdb/core';
+import { ReplicationError, VersionUnavailableError, type CommitRecord, type EpochError, type Version } from '@epochdb/core';
 import { nodeFileSystem, readWalHistory } from '@epochdb/persist';
+import { classifyNatsError, isConfigurationFailure } from './connection-options.js';
 import { encodeRecordMessages } from './record-message.js';
 import { isWrongLastSequence, ReplicationLog, type LogTail } from './replication-log.js';
 import type { ReplicateOptionsParsed } from './replicate-options.js';
@@ -21,22 +22,9 @@ export interface ShippingHost {
   uploadCheckpoint(version: Version): Promise<void>;
 }
 
-/** Counters of a {@link Shipper}. */
-export interface ShippingStats {
-  /** The newest version JetStream has stored. */
-  readonly shippedVersion: Version;
-  /** Committed versions not yet stored by JetStream. */
-  readonly backlog: number;
-  readonly connected: boolean;
-  /** Set once another primary holds the log. */
-  readonly fenced: boolean;
-  /** Records published (retries count once each). */
-  readonly published: number;
-  /** Times the shipper lost the connection or its place and synced again. */
-  readonly resyncs: number;
-  /** Times the WAL no longer held the next version and the stream went on after an uploaded checkpoint. */
-  readonly checkpointJumps: number;
-}
+import type { ShippingStats } from './shipping-status.js';
+
+export type { ShippingStats } from './shipping-status.js';
 
 /** Records published (grouped into messages, see `encodeRecordMessages`) before waiting for their acknowledgements. */
 const WINDOW = 8192;
@@ -44,6 +32,8 @@ const WINDOW = 8192;
 const MAX_QUEUED = 50_000;
 const RETRY_MS = 100;
 const MAX_RETRY_MS = 1_000;
+/** Retry interval while NATS refuses credentials, TLS or a permission: only a change on its side cures that. */
+const FAILURE_RETRY_MS = 2_000;
 
 interface Waiter {
   readonly version: Version;
@@ -74,12 +64,18 @@ export class Shipper {
   #fenced: ReplicationError | undefined;
   #closed = false;
   #wake: (() => void) | undefined;
+  /** Ends a retry wait early (close()). */
+  #interrupt: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   #published = 0;
   #resyncs = 0;
   #jumps = 0;
   /** The newest version known durable locally. */
   #localDurable: Version;
+  /** Set while NATS refuses what shipping needs (see {@link ShippingStats.failure}). */
+  #failure: EpochError | undefined;
+  /** The newest version this instance knew the stream at (`undefined`: NATS not reached this session). */
+  #knownShipped: Version | undefined;
 
   constructor(host: ShippingHost, options: ReplicateOptionsParsed) {
     this.#host = host;
@@ -106,11 +102,12 @@ export class Shipper {
   async start(): Promise<void> {
     const first = this.#sync().then(
       () => undefined,
-      (error: unknown) => error,
+      (error: unknown) => classifyNatsError(error, this.#options, `opening the replication log ${JSON.stringify(this.#options.name)}`) ?? error,
     );
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, this.#options.timeoutMs, 'timeout').unref());
     const result = await Promise.race([first, timeout]);
-    if (result instanceof ReplicationError) {
+    // Another primary, or credentials, TLS or permissions NATS refuses: the primary does not open.
+    if (result instanceof ReplicationError || isConfigurationFailure(result)) {
       await this.close();
       throw result;
     }
@@ -145,47 +142,94 @@ export class Shipper {
         },
       };
       if (this.#fenced !== undefined) waiter.reject(this.#notReplicated(record.version, 'cannot be replicated: another primary holds the log'));
+      else if (this.#failure !== undefined) this.#rejectRefused([waiter], this.#failure);
       else this.#waiters.push(waiter);
     });
   }
 
-  #notReplicated(version: Version, why: string): ReplicationError {
+  #notReplicated(version: Version, why: string, cause?: EpochError): ReplicationError {
     const durable = this.#localDurable >= version;
-    return new ReplicationError(`write at version ${version} ${why}; it is ${durable ? '' : 'not yet '}durable locally${durable ? ' and will be shipped when JetStream is reachable' : ''}`, durable);
+    return new ReplicationError(`write at version ${version} ${why}; it is ${durable ? '' : 'not yet '}durable locally${durable ? ' and will be shipped when JetStream is reachable' : ''}`, durable, cause === undefined ? undefined : { cause });
+  }
+
+  /** Rejects `waiters` because NATS refuses shipping (`failure`), once their records are durable locally (so the error says so). */
+  #rejectRefused(waiters: readonly Waiter[], failure: EpochError): void {
+    const upTo = this.#host.version;
+    void this.#host.flushed().then(
+      () => (this.#localDurable = Math.max(this.#localDurable, upTo)),
+      () => undefined,
+    ).then(() => {
+      for (const waiter of waiters) waiter.reject(this.#notReplicated(waiter.version, `cannot be replicated: ${failure.message}`, failure));
+    });
+  }
+
+  /** Records `error` (NATS refuses credentials, TLS or a permission) as why nothing ships; reports it once per cause. */
+  #refused(error: EpochError): void {
+    const known = this.#failure;
+    this.#failure = error;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    this.#rejectRefused(waiters, error);
+    if (known?.code !== error.code || known.message !== error.message) this.#options.onEvent?.({ type: 'shipping-failed', error });
   }
 
   /** Counters. */
   stats(): ShippingStats {
-    const shipped = this.shippedVersion;
+    // While the connection is down (or refused), the newest version the stream was known to hold.
+    const shipped = this.#knownShipped ?? 0;
     return Object.freeze({
       shippedVersion: shipped,
       backlog: Math.max(0, this.#host.version - shipped),
-      connected: this.#log !== undefined && this.#tail !== undefined,
+      connected: this.connected,
       fenced: this.#fenced !== undefined,
       published: this.#published,
       resyncs: this.#resyncs,
       checkpointJumps: this.#jumps,
+      failure: this.#failure?.message,
+      failureCode: this.#failure?.code,
     });
   }
 
-  /** Resolves when everything committed so far is stored by JetStream (or rejects once fenced). For tests and `close()`. */
+  /** The newest version this instance knew the stream at (`undefined`: NATS was not reached this session). */
+  get knownShippedVersion(): Version | undefined {
+    return this.#knownShipped;
+  }
+
+  /** Whether the connection is up and the shipper knows where the stream ends. */
+  get connected(): boolean {
+    return this.#log?.connected === true && this.#tail !== undefined;
+  }
+
+  /**
+   * Resolves true once everything committed so far is stored by JetStream;
+   * false after `timeoutMs`, once fenced, or as soon as nothing can ship
+   * (the connection is down or was never made, or NATS refuses shipping).
+   * For tests and `close()`.
+   */
   async drained(timeoutMs: number): Promise<boolean> {
     const target = this.#host.version;
     const deadline = Date.now() + timeoutMs;
-    while (this.shippedVersion < target && this.#fenced === undefined && Date.now() < deadline) {
+    while (this.shippedVersion < target && this.#fenced === undefined && this.#failure === undefined && this.#log?.connected === true && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     return this.shippedVersion >= target;
   }
 
-  /** Stops shipping and closes the connection; what is not shipped stays in the WAL for the next open. */
+  /**
+   * Stops shipping and closes the connection (at once when the server is
+   * away: nothing waits on a dead connection); what is not shipped stays in
+   * the WAL for the next open.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     this.#wake?.();
+    this.#interrupt?.();
+    // Closing the connection first ends whatever the loop waits for (a request to a server that is away).
+    await this.#log?.close();
     await this.#loop;
-    const log = this.#log;
+    // A connection the loop was still making when close() came.
+    await this.#log?.close();
     this.#log = undefined;
-    await log?.close();
     for (const waiter of this.#waiters) waiter.reject(this.#notReplicated(waiter.version, 'was not stored by JetStream before close()'));
     this.#waiters = [];
   }
@@ -196,27 +240,51 @@ export class Shipper {
       try {
         if (this.#tail === undefined) await this.#sync();
         if (this.#host.version <= this.shippedVersion) {
+          // Reaching the stream proves credentials and TLS work again, not a publish permission.
+          if (this.#failure?.code !== 'PERMISSION_DENIED') this.#resumed();
           await new Promise<void>((resolve) => (this.#wake = resolve));
           this.#wake = undefined;
           continue;
         }
         await this.#shipBatch();
+        this.#resumed();
         retryMs = RETRY_MS;
       } catch (error) {
         if (error instanceof ReplicationError) return this.#fence(error);
+        if (this.#closed) return;
+        const refused = classifyNatsError(error, this.#options, `shipping to the replication log ${JSON.stringify(this.#options.name)}`);
+        if (refused !== undefined) this.#refused(refused);
         // Lost the connection or our place: find where the stream ends, then go on from there.
         this.#tail = undefined;
         this.#resyncs++;
-        if (this.#closed) return;
-        await new Promise((resolve) => setTimeout(resolve, retryMs));
+        await this.#sleep(refused === undefined ? retryMs : FAILURE_RETRY_MS);
         retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
       }
     }
   }
 
+  /** Waits `ms`, or less if `close()` comes first. */
+  async #sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#interrupt = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#interrupt = undefined;
+  }
+
+  /** Shipping works: a failure reported before is over. */
+  #resumed(): void {
+    if (this.#failure === undefined) return;
+    this.#failure = undefined;
+    this.#options.onEvent?.({ type: 'shipping-resumed', shippedVersion: this.shippedVersion });
+  }
+
   /** Connects if needed and learns where the stream ends; a {@link ReplicationError} if another primary holds it. */
   async #sync(): Promise<void> {
-    this.#log ??= await ReplicationLog.open(this.#options.servers, this.#options.name, this.#options.timeoutMs);
+    this.#log ??= await ReplicationLog.open(this.#options, this.#options.name, this.#options.timeoutMs);
     const tail = await this.#log.tail();
     if (tail.version > this.#host.version) {
       throw new ReplicationError(`the replication log ${JSON.stringify(this.#options.name)} is at version ${tail.version}, ahead of this database (version ${this.#host.version}): another primary writes to it`, false);
@@ -225,6 +293,7 @@ export class Shipper {
       throw new ReplicationError(`another primary published version ${tail.version} to the replication log ${JSON.stringify(this.#options.name)}`, false);
     }
     this.#tail = tail;
+    this.#knownShipped = Math.max(this.#knownShipped ?? 0, tail.version);
   }
 
   /** Publishes the next window of records after the stream's end, pipelined, each expecting its predecessor's sequence. */
@@ -266,6 +335,7 @@ export class Shipper {
       seq = ack.seq;
       this.#published += messages[i]!.last - messages[i]!.first + 1;
       this.#tail = { ...this.#tail!, seq, version: messages[i]!.last, primary: this.#primary };
+      this.#knownShipped = messages[i]!.last;
     }
     this.#shipped(this.shippedVersion);
   }

@@ -1,21 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { putCheckpointFile } from './checkpoint-store.js';
+import { putCheckpointFile, type UploadTask } from './checkpoint-store.js';
 import { ReplicationLog } from './replication-log.js';
-
-/** What the main thread hands an upload worker. */
-export interface UploadTask {
-  readonly servers: readonly string[];
-  readonly name: string;
-  readonly timeoutMs: number;
-  readonly path: string;
-  readonly version: number;
-}
 
 // A worker thread of its own, with its own connection: the upload streams the file in
 // chunks off the main thread's event loop.
 const task = workerData as UploadTask;
 try {
-  const log = await ReplicationLog.open(task.servers, task.name, task.timeoutMs);
+  const log = await ReplicationLog.open(task.connection, task.name, task.timeoutMs);
   try {
     await putCheckpointFile(log, task.path, task.version);
   } finally {

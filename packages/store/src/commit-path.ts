@@ -73,9 +73,9 @@ export class CommitPath {
     const last = new Map<string, PendingWrite>();
     for (const write of writes) last.set(write.key, write);
     // The current head of every written key, looked up once for the budget check and the apply loop.
-    const primary = this.#deps.chains.primary;
+    const index = this.#deps.chains.heads;
     const heads: (VersionId | undefined)[] = [];
-    for (const write of last.values()) heads.push(primary.get(write.key));
+    for (const write of last.values()) heads.push(index.get(write.key));
     this.#checkLimits(writes, last, heads);
     if (this.validators.size > 0) {
       const final = [...last.values()];
@@ -123,7 +123,9 @@ export class CommitPath {
     }
     this.#deps.state.version = version;
     if (logging) this.commitLog.append(version, changes);
-    const record: CommitRecord = Object.freeze({ version, time: now, ops: Object.freeze(ops) });
+    // Structures the values use that no record carries yet go into this one: a structure is durable no later than its first value.
+    const structures = versions.codec.takePending();
+    const record: CommitRecord = Object.freeze({ version, time: now, ops: Object.freeze(ops), ...(structures === undefined ? {} : { structures }) });
     const durable = this.#notify(record, { sync });
     if (applied !== undefined && applied.length > 0) {
       for (const listener of this.applyListeners) listener(version, now, applied);
@@ -203,7 +205,7 @@ export class CommitPath {
   }
 
   #checkConflicts(writes: readonly PendingWrite[], check: TransactionCheck): void {
-    const changed = (key: string): boolean => this.#deps.versions.changedSince(this.#deps.chains.primary.get(key), check.start, check.now);
+    const changed = (key: string): boolean => this.#deps.versions.changedSince(this.#deps.chains.heads.get(key), check.start, check.now);
     for (const write of writes) {
       if (changed(write.key)) {
         throw new ConflictError(`transaction conflict: key ${JSON.stringify(write.key)} was written by another commit after this transaction began (version ${check.start})`, write.key);
@@ -232,7 +234,7 @@ export class CommitPath {
   }
 
   #liveVersion(key: string, now: number): Version {
-    const id = this.#deps.chains.primary.get(key);
+    const id = this.#deps.chains.heads.get(key);
     return id !== undefined && this.#deps.versions.isVisibleAt(id, now) ? this.#deps.versions.version(id) : 0;
   }
 }

@@ -12,7 +12,6 @@ export type { ScanOptions } from './key-range.js';
 export type { ReadApi } from './read-api.js';
 export { compareStrings, createStringTree, NODE_SIZE } from './btree.js';
 export { INDEX_SEPARATOR } from './read-view.js';
-export { shouldTrimQueue } from './version-chains.js';
 export type { BTree } from './btree.js';
 export { ValueMemory, HEADER_BYTES as RECORD_HEADER_BYTES, recordSize } from './value-memory.js';
 export type { CompactionPlan, ValueMemoryStats } from './value-memory.js';

@@ -26,7 +26,9 @@ export function checkInvariants({ versions, chains, ttl, version }: StoreState):
   const fail = (message: string): never => {
     throw new Error(`store invariant violated: ${message}`);
   };
+  if (chains.heads.size !== chains.primary.size) fail(`head index holds ${chains.heads.size} keys, the tree ${chains.primary.size}`);
   for (const [key, head] of chains.primary.entries()) {
+    if (chains.heads.get(key) !== head) fail(`head index has ${String(chains.heads.get(key))} for ${key}, the tree ${head}`);
     if (!versions.memory.exists(head)) fail(`${key} points to a freed version ${head}`);
     heap += KEY_HEAP_BYTES + key.length;
     if (!versions.isTombstone(head)) live++;

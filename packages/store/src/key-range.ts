@@ -1,3 +1,4 @@
+import { METADATA_KEY } from '@epochdb/core';
 import type { BTree } from './btree.js';
 
 /** Scan options: which keys, in which order, how many (checked by `scanOptionsSchema`). */
@@ -14,7 +15,13 @@ export interface ScanOptions {
   readonly limit?: number | undefined;
 }
 
-/** A normalized key range: bounds, direction and limit. */
+/**
+ * A normalized key range: bounds, direction and limit. A range never
+ * includes `METADATA_KEY` (the empty key: the database's own metadata entry,
+ * which sorts before every key a user can write): its lower bound is at
+ * least "after the empty key", so every scan, index query and serializable
+ * range check leaves it out alike, and limits stay exact.
+ */
 export class KeyRange {
   readonly low: string | undefined;
   readonly lowInclusive: boolean;
@@ -28,8 +35,9 @@ export class KeyRange {
   constructor(options: ScanOptions = {}) {
     this.#options = options;
     this.prefix = options.prefix ?? '';
-    this.low = options.gt ?? options.gte;
-    this.lowInclusive = options.gt === undefined;
+    this.low = options.gt ?? options.gte ?? METADATA_KEY;
+    // Without a lower bound, or from the empty key inclusive: after the metadata key.
+    this.lowInclusive = options.gt === undefined && this.low !== METADATA_KEY;
     this.high = options.lt ?? options.lte;
     this.highInclusive = options.lt === undefined;
     this.reverse = options.reverse ?? false;

@@ -1,6 +1,8 @@
 import {
+  CorruptionError,
   DatabaseClosedError,
   InvalidOptionError,
+  METADATA_KEY,
   VersionUnavailableError,
   assertKey,
   parseArgument,
@@ -11,6 +13,9 @@ import {
   type CheckpointEntry,
   type Entry,
   type SyncMode,
+  type StructureDefs,
+  type StructureKeys,
+  type ValueCodec,
   type Version,
 } from '@epochdb/core';
 import { CommitPath } from './commit-path.js';
@@ -89,7 +94,7 @@ export class MvccStore implements ReadApi {
     this.snapshotLeaseMs = o.snapshotLeaseMs;
     this.maxMemoryBytes = o.maxMemoryBytes;
     this.maxHeapBytes = o.maxHeapBytes;
-    this.#versions = new Versions({ segmentBytes: o.segmentBytes, valueCacheEntries: o.valueCacheEntries, allocateSegment: o.allocateSegment });
+    this.#versions = new Versions({ segmentBytes: o.segmentBytes, valueCacheEntries: o.valueCacheEntries, allocateSegment: o.allocateSegment, codec: o.codec });
     this.#chains = new VersionChains(this.#versions, this.#ttl);
     this.#leases = new Leases(this.snapshotLeaseMs, () => this.clock.now());
     this.#commits = new CommitPath({
@@ -105,6 +110,11 @@ export class MvccStore implements ReadApi {
     this.#cleaner = new TtlCleaner(this.#ttl, this.#chains, this.#versions, this.clock, (writes) => this.commitWrites(writes));
     this.#compactor = new Compactor(this.#versions.memory, (operation) => this.assertOpen(operation), () => this.#closed);
     this.#host = this.#makeHost();
+  }
+
+  /** The codec of this store's values: its shared structure table (checkpoints carry {@link ValueCodec.table}). */
+  get codec(): ValueCodec {
+    return this.#versions.codec;
   }
 
   /** The newest committed version (0 for an empty store). */
@@ -155,6 +165,16 @@ export class MvccStore implements ReadApi {
 
   byType(type: string, options?: ScanOptions): IterableIterator<Entry> {
     return this.#liveIndexed('type', type, options);
+  }
+
+  /**
+   * The database's own metadata entry (at `METADATA_KEY`, which no read API
+   * shows and no user can write; it is written with {@link commitWrites}), or
+   * `undefined`. Like {@link stats}, also after close. Complexity: O(log n).
+   */
+  metadataEntry(): Entry | undefined {
+    const id = this.#chains.primary.get(METADATA_KEY);
+    return id === undefined || !this.#versions.isVisibleAt(id, this.clock.now()) ? undefined : this.#versions.entry(METADATA_KEY, id);
   }
 
   // ---------------------------------------------------------------- writes
@@ -344,6 +364,7 @@ export class MvccStore implements ReadApi {
       heapBytes,
       maxMemoryBytes: this.maxMemoryBytes,
       leasesExpired: this.#leases.expired,
+      structures: this.#versions.codec.size,
       ...memory,
       ...this.#versions.cache.stats(),
     });
@@ -391,18 +412,27 @@ export class MvccStore implements ReadApi {
    * version, and the store's version becomes `version`. Listeners are not
    * called. Each value's bytes are copied into value memory as they are, not
    * decoded: a value that does not decode is a `CorruptionError` when read.
+   * `structures` is the checkpoint's shared structure table.
    */
-  restore(entries: Iterable<CheckpointEntry>, version: Version): void {
+  restore(entries: Iterable<CheckpointEntry>, version: Version, structures: readonly StructureKeys[] = []): void {
     this.assertOpen('restore');
     if (this.#state.version !== 0 || this.#chains.primary.size !== 0) throw new InvalidOptionError('restore(): the store must be empty');
     if (!Number.isSafeInteger(version) || version < 0) throw new InvalidOptionError(`restore(): version must be a non-negative integer, got ${String(version)}`);
+    if (structures.length > 0) this.#defineStructures({ from: 0, keys: structures }, version);
+    const keys: string[] = [];
+    const ids: VersionId[] = [];
+    let ascending = true;
     for (const entry of entries) {
       if (!(entry.version > 0 && entry.version <= version)) {
         throw new InvalidOptionError(`restore(): entry ${JSON.stringify(entry.key)} has version ${entry.version}, outside 1..${version}`);
       }
-      const id = this.#versions.value(entry.version, entry.encoded, undefined, entry.run, entry.type, entry.expiresAt);
-      this.#chains.apply(entry.key, id, true, this.#chains.primary.get(entry.key));
+      if (ascending && keys.length > 0 && !(entry.key > keys[keys.length - 1]!)) ascending = false;
+      keys.push(entry.key);
+      ids.push(this.#versions.value(entry.version, entry.encoded, undefined, entry.run, entry.type, entry.expiresAt));
     }
+    // A checkpoint is in key order: build the trees bottom-up. Anything else (a later duplicate wins) goes key by key.
+    if (ascending) this.#chains.load(keys, ids);
+    else for (let i = 0; i < keys.length; i++) this.#chains.apply(keys[i]!, ids[i]!, true, this.#chains.heads.get(keys[i]!));
     this.#state.version = version;
     // A checkpoint holds only the newest version of each key: nothing before it can be read.
     this.#historyFloor = version;
@@ -418,13 +448,15 @@ export class MvccStore implements ReadApi {
     if (!Number.isSafeInteger(record.version) || record.version <= this.#state.version) {
       throw new InvalidOptionError(`applyRecord(): record.version must be an integer above ${this.#state.version}, got ${String(record.version)}`);
     }
+    // Structures first: the record's values may use them.
+    if (record.structures !== undefined) this.#defineStructures(record.structures, record.version);
     const eager = this.#eager();
     for (const op of record.ops) {
       const id =
         op.kind === 'put'
           ? this.#versions.value(record.version, op.encoded, undefined, op.run, op.type, op.expiresAt)
           : this.#versions.tombstone(record.version, op.kind === 'expire');
-      this.#chains.apply(op.key, id, eager, this.#chains.primary.get(op.key));
+      this.#chains.apply(op.key, id, eager, this.#chains.heads.get(op.key));
     }
     this.#state.version = record.version;
   }
@@ -468,6 +500,15 @@ export class MvccStore implements ReadApi {
 
   // ---------------------------------------------------------------- private
 
+  /** Adds replayed structure definitions; ones that clash with the table are corruption of what was replayed. */
+  #defineStructures(defs: StructureDefs, version: Version): void {
+    try {
+      this.#versions.codec.define(defs);
+    } catch (cause) {
+      throw new CorruptionError(`replayed version ${version}: ${(cause as Error).message}`, { file: '(checkpoint or write-ahead log)', offset: 0, lastGoodVersion: version - 1 }, { cause });
+    }
+  }
+
   #heapBytes(): number {
     return this.#chains.heapBytes + this.#ttl.heapBytes;
   }
@@ -491,7 +532,7 @@ export class MvccStore implements ReadApi {
   #liveNode(key: string, operation: string, what: string): VersionId {
     if (this.#closed) this.assertOpen(operation);
     assertKey(key, what, this.maxKeyBytes);
-    const id = this.#chains.primary.get(key);
+    const id = this.#chains.heads.get(key);
     if (id === undefined) return 0;
     return this.#versions.isVisibleAt(id, this.clock.now()) ? id : 0;
   }

@@ -53,8 +53,9 @@ export class Snapshot implements ReadApi, Disposable, LeaseHolder {
     return this.#released;
   }
 
-  get(key: string): unknown {
-    return this.#reader.get(this.#view, key);
+  /** The value of `key` at this snapshot's version, or `undefined`. `T` only casts, as in `db.get<T>()`. */
+  get<T = unknown>(key: string): T | undefined {
+    return this.#reader.get(this.#view, key) as T | undefined;
   }
 
   getEntry(key: string): Entry | undefined {

@@ -1,4 +1,4 @@
-import { openOptionsSchema, systemClock, type Clock, type Version } from '@epochdb/core';
+import { openOptionsSchema, systemClock, type Clock, type ValueCodec, type Version } from '@epochdb/core';
 import type { ValueMemoryStats } from './value-memory.js';
 
 /** Options of an {@link MvccStore}: every field required (defaults live in `openOptionsSchema`, see {@link DEFAULT_STORE_OPTIONS}). */
@@ -27,6 +27,8 @@ export interface MvccStoreOptions {
   readonly valueCacheEntries: number;
   /** Where value-memory segments come from (default `new SharedArrayBuffer`); tests inject allocation failures. */
   readonly allocateSegment?: ((bytes: number) => SharedArrayBuffer) | undefined;
+  /** Encodes and decodes values (the database's shared structure table); default a new, empty one. */
+  readonly codec?: ValueCodec | undefined;
 }
 
 /** `open()`'s defaults, from the one place they are defined (`openOptionsSchema` in core). */
@@ -79,6 +81,8 @@ export interface StoreStats extends ValueMemoryStats {
   readonly maxMemoryBytes: number;
   /** Snapshots and transactions ended because they outlived `snapshotLeaseMs`. */
   readonly leasesExpired: number;
+  /** Object shapes in the shared structure table (values of these shapes are stored as a structure id and field values). */
+  readonly structures: number;
   readonly valueCacheEntries: number;
   readonly valueCacheHits: number;
   readonly valueCacheMisses: number;

@@ -1,4 +1,4 @@
-import { LeaseExpiredError, LimitExceededError, TransactionFinishedError, UNCOMMITTED_VERSION, readEncoded, type Entry, type SyncMode, type Version } from '@epochdb/core';
+import { LeaseExpiredError, LimitExceededError, TransactionFinishedError, UNCOMMITTED_VERSION, type Entry, type SyncMode, type Version } from '@epochdb/core';
 import { compareStrings } from './btree.js';
 import type { RangeRead } from './commit-log.js';
 import type { Isolation } from './isolation.js';
@@ -104,8 +104,9 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     return this.#commitVersion;
   }
 
-  get(key: string): unknown {
-    return this.#read('get', key, (w) => (w.prepared === undefined ? undefined : readEncoded(w.prepared.encoded, w.prepared.copyOnRead)), (id) => this.#view.versions.read(key, id));
+  /** The value of `key` as this transaction sees it, or `undefined`. `T` only casts, as in `db.get<T>()`. */
+  get<T = unknown>(key: string): T | undefined {
+    return this.#read('get', key, (w) => (w.prepared === undefined ? undefined : this.#view.versions.codec.read(w.prepared.encoded, w.prepared.copyOnRead)), (id) => this.#view.versions.read(key, id)) as T | undefined;
   }
 
   getEntry(key: string): Entry | undefined {
@@ -312,7 +313,7 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     const prepared = write.prepared!;
     const entry: { -readonly [P in keyof Entry]: Entry[P] } = {
       key: write.key,
-      value: readEncoded(prepared.encoded, prepared.copyOnRead),
+      value: this.#view.versions.codec.read(prepared.encoded, prepared.copyOnRead),
       version: UNCOMMITTED_VERSION,
     };
     entry.run = write.run;

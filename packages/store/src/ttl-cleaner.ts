@@ -66,7 +66,7 @@ export class TtlCleaner {
     const found: PendingWrite[] = [];
     let visited = 0;
     for (const [key, version] of this.#ttl.due(now)) {
-      const head = this.#chains.primary.get(key);
+      const head = this.#chains.heads.get(key);
       if (head !== undefined && this.#versions.version(head) === version && this.#versions.isExpiredAt(head, now)) {
         found.push({ kind: 'expire', key, seenVersion: version });
         if (found.length >= MAX_EXPIRED_PER_COMMIT) break;

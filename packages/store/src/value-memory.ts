@@ -1,5 +1,6 @@
-import { CorruptionError, DEFAULT_VALUE_SEGMENT_BYTES, InvalidValueError, decodeStored, readEncoded, type GatherSource, type Version } from '@epochdb/core';
-import { COPY_ON_READ, HAS_EXPIRY, HAS_TAGS, KIND_KNOWN, OWN_ID, PREV, TOMBSTONE, alignUp, headerBytes, recordSize, sizeAt, tagsAt, writeHeader, type Segment } from './record-layout.js';
+import { DEFAULT_VALUE_SEGMENT_BYTES, type GatherSource, type Version } from '@epochdb/core';
+import { SegmentBuffers } from './segment-buffers.js';
+import { HAS_EXPIRY, HAS_TAGS, OWN_ID, PREV, TOMBSTONE, alignUp, headerBytes, recordSize, sizeAt, tagsAt, writeHeader, type Segment } from './record-layout.js';
 
 export { COPY_ON_READ, EXPIRY, HEADER_BYTES, KIND_KNOWN, TOMBSTONE, recordSize } from './record-layout.js';
 
@@ -36,21 +37,8 @@ export class ValueMemory {
   /** Segments by index; `undefined`: let go (the index is free for reuse). */
   readonly #segments: (Segment | undefined)[] = [];
   readonly #freeSegments: number[] = [];
-  /**
-   * Buffers of segments let go, kept for the next segment or compaction
-   * target: V8 does not count `SharedArrayBuffer`s towards its GC triggers,
-   * so a dropped one lingers (touched pages and all) until some unrelated GC;
-   * reusing them bounds value memory by its peak.
-   */
-  readonly #spares: SharedArrayBuffer[] = [];
-  /**
-   * Buffers a compaction plan reads from while its copy may be under way on a
-   * worker: one released meanwhile must not be reused (the worker would copy
-   * whatever the new owner writes), so it waits here until the plan is
-   * installed or abandoned.
-   */
-  readonly #planned = new Set<SharedArrayBuffer>();
-  #deferred: SharedArrayBuffer[] = [];
+  /** Spare and new segment buffers; the ones a compaction plan reads from stay pinned until it ends. */
+  readonly #buffers: SegmentBuffers;
   #head: Segment | undefined;
   /** id → address (segment index · 2^32 + byte offset); {@link FREE}: freed. */
   #table = new Float64Array(1024);
@@ -68,13 +56,11 @@ export class ValueMemory {
   /** Called with every id freed or moved under a reader's cached decode (see `ValueCache`). */
   onFree: ((id: number) => void) | undefined;
 
-  /** Where segment buffers come from (tests inject a failing one). */
-  readonly #allocate: (bytes: number) => SharedArrayBuffer;
   /** Buffers allocated by {@link reserve} for appends to come, used before any other. */
   readonly #ready: SharedArrayBuffer[] = [];
 
   constructor(segmentBytes = DEFAULT_VALUE_SEGMENT_BYTES, allocate: (bytes: number) => SharedArrayBuffer = (bytes) => new SharedArrayBuffer(bytes)) {
-    this.#allocate = allocate;
+    this.#buffers = new SegmentBuffers(allocate);
     if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 4096 || segmentBytes % 8 !== 0) {
       throw new RangeError(`segmentBytes must be a multiple of 8 of at least 4096, got ${segmentBytes}`);
     }
@@ -205,37 +191,29 @@ export class ValueMemory {
     return segment.u8.subarray(start, start + length);
   }
 
+  /** Where the last {@link locateValue}'s bytes start in the segment it returned. */
+  valueStart = 0;
+  /** Where they end (exclusive). */
+  valueEnd = 0;
+
+  /**
+   * The segment bytes holding the value of `id`, its range left in
+   * {@link valueStart} and {@link valueEnd}: a read without the allocation of
+   * a view (the decoder reads the range of the segment's own array). Valid
+   * until the next write to value memory.
+   */
+  locateValue(id: number): Uint8Array {
+    const segment = this.#at(id);
+    const offset = this.#offset;
+    const start = offset + headerBytes(segment.u32[(offset >>> 2) + 1]!);
+    this.valueStart = start;
+    this.valueEnd = start + segment.u32[offset >>> 2]!;
+    return segment.u8;
+  }
+
   /** An own copy of the value bytes of `id`. */
   valueCopy(id: number): Uint8Array {
     return this.valueView(id).slice();
-  }
-
-  /**
-   * The value of `id` decoded for a reader: deep-frozen plain data, or a fresh
-   * copy when it holds `Date`, `Map`, ... The kind of a value loaded from disk
-   * is learnt on its first decode and kept in its flags. Bytes that do not
-   * decode are a {@link CorruptionError} (every read of them throws).
-   */
-  decode(id: number, key: string): { value: unknown; frozen: boolean } {
-    const flags = this.flags(id);
-    const view = this.valueView(id);
-    if ((flags & KIND_KNOWN) !== 0) {
-      const copyOnRead = (flags & COPY_ON_READ) !== 0;
-      return { value: readEncoded(view, copyOnRead), frozen: !copyOnRead };
-    }
-    let decoded;
-    try {
-      decoded = decodeStored(view);
-    } catch (cause) {
-      if (!(cause instanceof InvalidValueError)) throw cause;
-      throw new CorruptionError(
-        `the stored value of key ${JSON.stringify(key)} at version ${this.version(id)} passed its checksum but does not decode: ${cause.message}`,
-        { file: '(checkpoint or write-ahead log)', offset: 0, lastGoodVersion: this.version(id) - 1 },
-        { cause },
-      );
-    }
-    this.addFlags(id, KIND_KNOWN | (decoded.frozen ? 0 : COPY_ON_READ));
-    return decoded;
   }
 
   // ------------------------------------------------------------ cleaning
@@ -277,32 +255,24 @@ export class ValueMemory {
       const records = this.#liveOffsets(segment);
       return { index: segment.index, buffer: segment.buffer, records, sizes: records.map((offset) => sizeAt(segment, offset)) };
     });
-    for (const source of sources) this.#planned.add(source.buffer);
+    for (const source of sources) this.#buffers.pin(source.buffer);
     return { sources, targetBytes: alignUp(live) };
   }
 
   /** A buffer of at least `bytes` for a compaction's copy (handed to whoever copies): a spare one if there is one. */
   allocateTarget(bytes: number): SharedArrayBuffer {
-    return this.#buffer(bytes);
+    return this.#buffers.take(bytes);
   }
 
   /** Takes back a target that was never installed (a failed copy), and ends its plan. */
   returnTarget(buffer: SharedArrayBuffer): void {
-    this.#endPlan();
-    this.#keepSpare(buffer);
+    this.#buffers.endPlan();
+    this.#buffers.release(buffer);
   }
 
   /** Ends a plan without installing it (its target could not be allocated): its sources may be reused again. */
   endPlan(): void {
-    this.#endPlan();
-  }
-
-  /** The plan's sources may be reused again. */
-  #endPlan(): void {
-    this.#planned.clear();
-    const deferred = this.#deferred;
-    this.#deferred = [];
-    for (const buffer of deferred) this.#keepSpare(buffer);
+    this.#buffers.endPlan();
   }
 
   /**
@@ -343,7 +313,7 @@ export class ValueMemory {
       if (from !== undefined && from.buffer === source.buffer && from.liveRecords === 0) this.#release(from);
     }
     if (segment.liveRecords === 0) this.#release(segment);
-    this.#endPlan();
+    this.#buffers.endPlan();
     this.#recordsMoved += moved;
     this.#segmentsCleaned += plan.sources.length;
     return moved;
@@ -413,7 +383,7 @@ export class ValueMemory {
       let next = this.#ready.findIndex((buffer, i) => taken[i] !== true && buffer.byteLength >= size);
       if (next < 0) {
         if (this.#segments.length - this.#freeSegments.length + this.#ready.length >= MAX_SEGMENTS) throw new RangeError('value memory is out of segment indexes');
-        next = this.#ready.push(this.#buffer(Math.max(this.#grownSize(), alignUp(size)))) - 1;
+        next = this.#ready.push(this.#buffers.take(Math.max(this.#grownSize(), alignUp(size)))) - 1;
       }
       taken[next] = true;
       free = this.#ready[next]!.byteLength - size;
@@ -438,7 +408,7 @@ export class ValueMemory {
     }
     // Segments grow with the store, from 64 KiB to segmentBytes, a quarter of what is allocated at a time: a small store
     // stays small, a big one has few, large segments, and the head's unused tail stays under a fifth of value memory.
-    const next = this.#newSegment(this.#buffer(Math.max(this.#grownSize(), alignUp(size))));
+    const next = this.#newSegment(this.#buffers.take(Math.max(this.#grownSize(), alignUp(size))));
     this.#head = next;
     if (sealed !== undefined && sealed.liveRecords === 0) this.#release(sealed);
     return next;
@@ -458,24 +428,7 @@ export class ValueMemory {
     this.#freeSegments.push(segment.index);
     this.#allocatedBytes -= segment.bytes;
     this.#usedBytes -= segment.used;
-    if (this.#planned.has(segment.buffer)) this.#deferred.push(segment.buffer);
-    else this.#keepSpare(segment.buffer);
-  }
-
-  /** A buffer of at least `bytes` (and exactly `bytes` when a new one is made). */
-  #buffer(bytes: number): SharedArrayBuffer {
-    for (let i = 0; i < this.#spares.length; i++) {
-      const spare = this.#spares[i]!;
-      if (spare.byteLength >= bytes && spare.byteLength <= bytes * 2) {
-        this.#spares.splice(i, 1);
-        return spare;
-      }
-    }
-    return this.#allocate(bytes);
-  }
-
-  #keepSpare(buffer: SharedArrayBuffer): void {
-    if (this.#spares.length < MAX_SPARES) this.#spares.push(buffer);
+    this.#buffers.release(segment.buffer);
   }
 
   /** Offsets of the live records of `segment`, in address order. Complexity: O(records in it). */
@@ -523,8 +476,6 @@ const SEGMENT_STRIDE = 2 ** 32;
 const MAX_SEGMENTS = 2 ** 20;
 /** The first segments' size: a store of a few keys takes 64 KiB, not a full segment. */
 const MIN_SEGMENT_BYTES = 64 * 1024;
-/** Buffers of released segments kept for reuse. */
-const MAX_SPARES = 4;
 /** The id table's mark for a freed id (0 is a real address: segment 0, offset 0). */
 const FREE = -1;
 

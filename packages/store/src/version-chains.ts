@@ -1,5 +1,7 @@
-import type { Version } from '@epochdb/core';
-import { createStringTree, type BTree } from './btree.js';
+import { shouldTrimQueue, type Version } from '@epochdb/core';
+import { bulkLoad } from 'sorted-btree/extended/bulkLoad.js';
+import { compareStrings, createStringTree, NODE_SIZE, type BTree } from './btree.js';
+import { HEAD_INDEX_HEAP_BYTES, HeadIndex } from './head-index.js';
 import { INDEX_SEPARATOR, type TreeSet } from './read-view.js';
 import type { TtlIndex } from './ttl-index.js';
 import type { IndexName, VersionId, Versions } from './versions.js';
@@ -7,13 +9,15 @@ import type { IndexName, VersionId, Versions } from './versions.js';
 /**
  * Heap bytes of one key in the primary tree beyond its characters: the string
  * header and its B-tree key and value slots (measured with heap snapshots at
- * 1M keys, rounded up).
+ * 1M keys, rounded up), plus its entry in the head index.
  */
-export const KEY_HEAP_BYTES = 40;
+export const KEY_HEAP_BYTES = 40 + HEAD_INDEX_HEAP_BYTES;
 /** Heap bytes of one run/type index entry beyond its characters (the composite string and its slots). */
 export const INDEX_ENTRY_HEAP_BYTES = 40;
 /** Heap bytes of one superseded version waiting in the GC queue (two array slots). */
 export const GC_ENTRY_HEAP_BYTES = 16;
+
+const INDEXES: readonly IndexName[] = ['run', 'type'];
 
 /**
  * The key space: the primary B-tree (key → newest version), the run and type
@@ -22,9 +26,12 @@ export const GC_ENTRY_HEAP_BYTES = 16;
  * of commits or readers; the store decides what to apply and when.
  */
 export class VersionChains {
-  readonly primary: BTree<string, VersionId> = createStringTree<VersionId>();
-  readonly runIndex: BTree<string, true> = createStringTree<true>();
-  readonly typeIndex: BTree<string, true> = createStringTree<true>();
+  /** Replaced whole only by {@link load} (an O(n) bulk load of an empty store). */
+  primary: BTree<string, VersionId> = createStringTree<VersionId>();
+  /** The same key → head map as {@link primary}, by hash: point reads of the newest version skip the tree. */
+  readonly heads = new HeadIndex();
+  runIndex: BTree<string, true> = createStringTree<true>();
+  typeIndex: BTree<string, true> = createStringTree<true>();
   readonly #versions: Versions;
   readonly #ttl: TtlIndex;
   /** Superseded versions, in version order: `(key, id)` means the versions below `id` of `key` are garbage once the horizon reaches `id`'s version. */
@@ -80,6 +87,50 @@ export class VersionChains {
     return this.#cloneCache.trees;
   }
 
+  /**
+   * Loads an empty key space from live versions whose keys are in strictly
+   * ascending order (a checkpoint's): the trees are built bottom-up in O(n)
+   * (sorted-btree's `bulkLoad`) rather than by n descents; counters, the heap
+   * account, the TTL index and the head index come out as n {@link apply}s
+   * would leave them. Complexity: O(n + tagged entries · log(tags)).
+   */
+  load(keys: string[], ids: VersionId[]): void {
+    if (this.primary.size !== 0) throw new Error('VersionChains.load: the key space must be empty');
+    const versions = this.#versions;
+    const tagged: Record<IndexName, Map<string, string[]>> = { run: new Map(), type: new Map() };
+    const heads = this.heads;
+    let heapBytes = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const id = ids[i]!;
+      heads.set(key, id);
+      heapBytes += KEY_HEAP_BYTES + key.length;
+      const expiresAt = versions.expiresAt(id);
+      if (expiresAt !== undefined) this.#ttl.set(expiresAt, key, versions.version(id));
+      for (const index of INDEXES) {
+        const tag = versions.tag(id, index);
+        if (tag === undefined) continue;
+        let list = tagged[index].get(tag);
+        if (list === undefined) tagged[index].set(tag, (list = []));
+        list.push(key);
+        heapBytes += INDEX_ENTRY_HEAP_BYTES + tag.length + 1 + key.length;
+      }
+    }
+    this.primary = bulkLoad(keys, ids, NODE_SIZE, compareStrings);
+    // Composite index keys are tag-major: each tag's keys are already in order, so the tags sorted give the whole order.
+    const indexTree = (byTag: Map<string, string[]>): BTree<string, true> => {
+      const composites: string[] = [];
+      for (const tag of [...byTag.keys()].sort(compareStrings)) for (const key of byTag.get(tag)!) composites.push(tag + INDEX_SEPARATOR + key);
+      return bulkLoad(composites, composites.map(() => true as const), NODE_SIZE, compareStrings);
+    };
+    this.runIndex = indexTree(tagged.run);
+    this.typeIndex = indexTree(tagged.type);
+    this.#liveKeys += keys.length;
+    this.#storedVersions += keys.length;
+    this.#heapBytes += heapBytes;
+    this.#cloneCache = undefined;
+  }
+
   indexTree(index: IndexName): BTree<string, true> {
     return index === 'run' ? this.runIndex : this.typeIndex;
   }
@@ -117,16 +168,19 @@ export class VersionChains {
     if (eager) {
       if (tombstone) {
         this.primary.delete(key);
+        this.heads.delete(key);
         this.#heapBytes -= KEY_HEAP_BYTES + key.length;
         this.#storedVersions--;
         versions.free(id);
       } else {
         this.primary.set(key, id);
+        this.heads.set(key, id);
       }
       if (old !== undefined) this.#drop(key, old, tombstone ? 0 : id);
     } else {
       versions.setPrev(id, old ?? 0);
       this.primary.set(key, id);
+      this.heads.set(key, id);
       if (old !== undefined) {
         this.#gcKeys.push(key);
         this.#gcIds.push(id);
@@ -189,7 +243,7 @@ export class VersionChains {
     if (!versions.memory.exists(id) || versions.version(id) !== version) return;
     // The key's head is looked up only when needed (a B-tree walk per collected version was most of GC's time).
     let head: VersionId | undefined | null = null;
-    const headOf = (): VersionId => (head === null ? (head = this.primary.get(key)) : head) ?? 0;
+    const headOf = (): VersionId => (head === null ? (head = this.heads.get(key)) : head) ?? 0;
     const cut = versions.prev(id);
     if (cut !== 0) {
       versions.setPrev(id, 0);
@@ -200,6 +254,7 @@ export class VersionChains {
     head = headOf();
     if (head !== 0 && versions.isTombstone(head) && versions.prev(head) === 0 && versions.version(head) <= horizon) {
       this.primary.delete(key);
+      this.heads.delete(key);
       // The tree changed under the same version: readers opened from now on need a fresh clone.
       this.#cloneCache = undefined;
       this.#heapBytes -= KEY_HEAP_BYTES + key.length;
@@ -259,8 +314,3 @@ export class VersionChains {
 
 /** How many items a time-bounded loop handles between clock reads. */
 export const BUDGET_CHECK_EVERY = 64;
-
-/** Whether a queue read from `head` should drop its consumed prefix: past 1024 items and more than half consumed (amortized O(1)). */
-export function shouldTrimQueue(head: number, length: number): boolean {
-  return head > 1024 && head * 2 > length;
-}

@@ -1,4 +1,4 @@
-import { DEFAULT_VALUE_CACHE_ENTRIES, type Entry, type Version } from '@epochdb/core';
+import { CorruptionError, DEFAULT_VALUE_CACHE_ENTRIES, InvalidValueError, ValueCodec, type Entry, type Version } from '@epochdb/core';
 import { TagTable } from './tag-table.js';
 import { ValueCache } from './value-cache.js';
 import { COPY_ON_READ, EXPIRY, KIND_KNOWN, TOMBSTONE, ValueMemory } from './value-memory.js';
@@ -17,6 +17,8 @@ export interface VersionsOptions {
   readonly valueCacheEntries?: number | undefined;
   /** Where segment buffers come from (default `new SharedArrayBuffer`; tests inject failures). */
   readonly allocateSegment?: ((bytes: number) => SharedArrayBuffer) | undefined;
+  /** The codec values are encoded with (its shared structure table); default a new, empty one. */
+  readonly codec?: ValueCodec | undefined;
 }
 
 /**
@@ -29,8 +31,10 @@ export class Versions {
   readonly memory: ValueMemory;
   readonly tags = new TagTable();
   readonly cache: ValueCache;
+  readonly codec: ValueCodec;
 
   constructor(options: VersionsOptions = {}) {
+    this.codec = options.codec ?? new ValueCodec();
     this.memory = new ValueMemory(options.segmentBytes, options.allocateSegment);
     this.cache = new ValueCache(options.valueCacheEntries ?? DEFAULT_VALUE_CACHE_ENTRIES);
     this.memory.onFree = (id) => this.cache.delete(id);
@@ -147,7 +151,7 @@ export class Versions {
   entry(key: string, id: VersionId): Entry {
     const cached = this.cache.capacity === 0 ? undefined : this.cache.get(id);
     if (cached !== undefined) return cached;
-    const { value, frozen } = this.memory.decode(id, key);
+    const { value, frozen } = this.#decode(id, key);
     const entry = makeEntry(key, value, this.memory.version(id), this.run(id), this.type(id), this.memory.expiresAt(id));
     // A copied-on-read value is a fresh copy per read: never shared through the cache.
     if (frozen) this.cache.set(id, entry);
@@ -156,7 +160,7 @@ export class Versions {
 
   /** The value a reader gets for version `id` of `key` (no entry object is made unless the cache keeps one). */
   read(key: string, id: VersionId): unknown {
-    if (this.cache.capacity === 0) return this.memory.decode(id, key).value;
+    if (this.cache.capacity === 0) return this.#decode(id, key).value;
     const cached = this.cache.get(id);
     if (cached !== undefined) return cached.value;
     return this.entry(key, id).value;
@@ -165,6 +169,35 @@ export class Versions {
   /** An own copy of the value's encoding (what a checkpoint or backup writes). */
   encoded(id: VersionId): Uint8Array {
     return this.memory.valueCopy(id);
+  }
+
+  /**
+   * The value of `id` decoded for a reader in one pass: deep-frozen plain
+   * data, or a fresh copy when it holds `Date`, `Map`, ... The kind of a value
+   * loaded from disk is learnt on its first decode and kept in its flags.
+   * Bytes that do not decode (or name a structure the table does not hold)
+   * are a {@link CorruptionError} on every read.
+   */
+  #decode(id: VersionId, key: string): { value: unknown; frozen: boolean } {
+    const memory = this.memory;
+    const flags = memory.flags(id);
+    try {
+      if ((flags & KIND_KNOWN) !== 0) {
+        const copyOnRead = (flags & COPY_ON_READ) !== 0;
+        const segment = memory.locateValue(id);
+        return { value: this.codec.readRange(segment, memory.valueStart, memory.valueEnd, copyOnRead), frozen: !copyOnRead };
+      }
+      const decoded = this.codec.decodeStored(memory.valueView(id));
+      memory.addFlags(id, KIND_KNOWN | (decoded.frozen ? 0 : COPY_ON_READ));
+      return decoded;
+    } catch (cause) {
+      if (!(cause instanceof InvalidValueError)) throw cause;
+      throw new CorruptionError(
+        `the stored value of key ${JSON.stringify(key)} at version ${memory.version(id)} passed its checksum but does not decode: ${cause.message}`,
+        { file: '(checkpoint or write-ahead log)', offset: 0, lastGoodVersion: memory.version(id) - 1 },
+        { cause },
+      );
+    }
   }
 
   /** Bytes version `id` takes in value memory. */

@@ -1,4 +1,4 @@
-import { assertKey, batchOptionsSchema, batchSchema, deleteOptionsSchema, parseArgument, prepareValue, putOptionsSchema, type SyncMode, type Version } from '@epochdb/core';
+import { assertKey, batchOptionsSchema, batchSchema, deleteOptionsSchema, parseArgument, putOptionsSchema, type SyncMode, type ValueCodec, type Version } from '@epochdb/core';
 import type { PendingWrite } from './pending-write.js';
 
 /** Options of `put()`. */
@@ -40,6 +40,8 @@ export type BatchOp =
 export interface WriteLimits {
   readonly maxKeyBytes: number;
   readonly maxValueBytes: number;
+  /** Encodes values (the database's shared structure table). */
+  readonly codec: ValueCodec;
 }
 
 /**
@@ -49,7 +51,7 @@ export interface WriteLimits {
 export function preparePut(limits: WriteLimits, key: unknown, value: unknown, options: unknown, what: string, optionsParsed = false): PendingWrite {
   assertKey(key, `${what}: key`, limits.maxKeyBytes);
   const parsed = options === undefined ? {} : optionsParsed ? (options as PutOptions) : parseArgument(putOptionsSchema, options, `${what}: options`);
-  const prepared = prepareValue(value, limits.maxValueBytes, `${what}: value`);
+  const prepared = limits.codec.prepare(value, limits.maxValueBytes, `${what}: value`);
   return { kind: 'put', key, prepared, run: parsed.run, type: parsed.type, ttl: parsed.ttl, expiresAt: parsed.expiresAt, ifVersion: parsed.ifVersion };
 }
 

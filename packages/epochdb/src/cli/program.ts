@@ -13,8 +13,8 @@ import { verifyCommand } from './commands/verify.js';
 import { describeError, EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
 import type { Io } from './io.js';
 
-/** Commander's codes for "help or version was asked for and printed": a success. */
-const INFORMATIONAL = new Set(['commander.helpDisplayed', 'commander.version']);
+/** Commander's codes for "help or version was asked for and printed": a success (`commander.help` also ends a bare `epochdb`, with exit code 1: a usage error). */
+const INFORMATIONAL = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
 
 /** The version of the `epochdb` package (from its package.json, two levels above `dist/cli/`). */
 function packageVersion(): string {
@@ -56,7 +56,8 @@ export function createProgram(io: Io, done: (code: ExitCode) => void): Command {
     .addHelpText(
       'after',
       '\nExit codes: 0 ok, 1 failure (damage found, key not found, missing directory, I/O error), 2 usage error,\n' +
-        '            3 directory locked by another process, 4 corruption or unsupported format.\nDocumentation: docs/cli.md',
+        '            3 directory locked by another process, 4 corruption or unsupported format.\n' +
+        "Run 'epochdb help <command>' for a command's arguments and options.",
     );
   // `program.command()` subcommands inherit exitOverride and output settings.
   const action =
@@ -146,8 +147,19 @@ export function createProgram(io: Io, done: (code: ExitCode) => void): Command {
     .requiredOption('--servers <list>', 'NATS server address(es), comma-separated')
     .requiredOption('--name <name>', 'the replicated database (the primary\'s replicate.name)')
     .option('--at <version>', 'the version to restore (default: the newest)', parseVersion)
+    .option('--user <name>', 'NATS user (its password from the environment variable EPOCHDB_NATS_PASSWORD)')
+    .option('--creds <file>', 'NATS credentials file (.creds: user JWT and NKey seed)')
+    .option('--tls-ca <file>', 'PEM file of the CA that signed the server certificate')
+    .option('--tls-cert <file>', 'PEM client certificate (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of the client certificate')
     .option('--json', 'print the summary as JSON')
-    .action(action((dir: string, options: Omit<RestoreCommandOptions, 'version'> & { at?: number }) => restoreCommand(io, dir, { ...options, ...(options.at === undefined ? {} : { version: options.at }) })));
+    .addHelpText('after', '\nSecrets never go on the command line: a password comes from EPOCHDB_NATS_PASSWORD (with --user), a token from EPOCHDB_NATS_TOKEN.')
+    .action(action((dir: string, options: Omit<RestoreCommandOptions, 'version' | 'password' | 'token'> & { at?: number }) => {
+      const { at, ...rest } = options;
+      const password = process.env['EPOCHDB_NATS_PASSWORD'];
+      const token = process.env['EPOCHDB_NATS_TOKEN'];
+      return restoreCommand(io, dir, { ...rest, ...(at === undefined ? {} : { version: at }), ...(password === undefined ? {} : { password }), ...(token === undefined ? {} : { token }) });
+    }));
 
   return program;
 }
@@ -170,7 +182,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<ExitCode>
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
-    if (error instanceof CommanderError) return INFORMATIONAL.has(error.code) ? EXIT.ok : EXIT.usage;
+    if (error instanceof CommanderError) return INFORMATIONAL.has(error.code) && error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     throw error;
   }
   return code ?? EXIT.usage;

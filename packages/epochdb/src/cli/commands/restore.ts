@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
-import { restore, type RestoreReport } from '@epochdb/replicate';
-import { EXIT, type ExitCode } from '../exit-codes.js';
+import { restore, type RestoreOptions, type RestoreReport } from '@epochdb/replicate';
+import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
 import { printable } from '../format.js';
 import type { Io } from '../io.js';
 
@@ -10,10 +10,32 @@ export interface RestoreCommandOptions {
   readonly name: string;
   readonly version?: number;
   readonly json?: boolean;
+  /** NATS user; its password is {@link RestoreCommandOptions.password} (from `EPOCHDB_NATS_PASSWORD`). */
+  readonly user?: string;
+  readonly password?: string;
+  /** NATS token (from `EPOCHDB_NATS_TOKEN`). */
+  readonly token?: string;
+  readonly creds?: string;
+  readonly tlsCa?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+}
+
+/** The connection options of `restore()` for the command's flags. */
+function connectionFlags(options: RestoreCommandOptions): Pick<RestoreOptions, 'user' | 'pass' | 'token' | 'credsFile' | 'tls'> {
+  if (options.user !== undefined && options.password === undefined) throw new CliError('restore: --user needs its password in the environment variable EPOCHDB_NATS_PASSWORD', EXIT.usage);
+  const tls = { ...(options.tlsCa === undefined ? {} : { caFile: options.tlsCa }), ...(options.tlsCert === undefined ? {} : { certFile: options.tlsCert }), ...(options.tlsKey === undefined ? {} : { keyFile: options.tlsKey }) };
+  return {
+    // A password in the environment without --user is not used: a token (EPOCHDB_NATS_TOKEN) is the user-less secret.
+    ...(options.user === undefined ? {} : { user: options.user, pass: options.password! }),
+    ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.creds === undefined ? {} : { credsFile: options.creds }),
+    ...(Object.keys(tls).length === 0 ? {} : { tls }),
+  };
 }
 
 /**
- * `epochdb restore <dir> --servers <host:port> --name <name> [--version <v>]`:
+ * `epochdb restore <dir> --servers <host:port> --name <name> [--at <v>] [--user <u> | --creds <file>] [--tls-ca <file>]`:
  * builds `dir` (missing or empty) at a version the replication log still
  * covers, from the newest checkpoint at or below it in the JetStream object
  * store plus the stream's records after it. Progress goes to stderr: a bar on
@@ -37,9 +59,10 @@ export async function restoreCommand(io: Io, dir: string, options: RestoreComman
       io.err(`restoring: ${done}/${total} records\n`);
     }
   };
+  const connection = connectionFlags(options);
   let report: RestoreReport;
   try {
-    report = await restore({ servers: options.servers.split(','), name: options.name, dir, onProgress, ...(options.version === undefined ? {} : { version: options.version }) });
+    report = await restore({ servers: options.servers.split(','), ...connection, name: options.name, dir, onProgress, ...(options.version === undefined ? {} : { version: options.version }) });
   } finally {
     bar?.stop();
   }

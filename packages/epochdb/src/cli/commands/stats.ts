@@ -32,9 +32,11 @@ export async function statsCommand(io: Io, dir: string, options: StatsOptions): 
       ['keys with TTL', String(stats.ttlEntries)],
       ['stored versions', String(stats.storedVersions)],
       ['memory', formatBytes(stats.memoryBytes)],
-      ['checkpoints', `${files.checkpoints} (${formatBytes(files.checkpointBytes)}), newest at version ${recovery.checkpointVersion}`],
-      ['WAL segments', `${files.segments} (${formatBytes(files.walBytes)}), ${formatBytes(stats.walBytesSinceCheckpoint)} since the checkpoint`],
-      ['recovery', `${recovery.checkpointEntries} entries from the checkpoint, ${recovery.replayedRecords} WAL records replayed`],
+      // A read-only open appends nothing, so db.stats().walBytesSinceCheckpoint is always 0 here: what the WAL
+      // holds beyond the checkpoint is the recovery line's replayed records.
+      ['checkpoints', files.checkpoints === 0 ? 'none yet (every commit is in the WAL)' : `${files.checkpoints} (${formatBytes(files.checkpointBytes)}), newest at version ${recovery.checkpointVersion}`],
+      ['WAL segments', `${files.segments} (${formatBytes(files.walBytes)})`],
+      ['recovery', files.checkpoints === 0 ? `${recovery.replayedRecords} WAL records replayed` : `${recovery.checkpointEntries} entries from the checkpoint, ${recovery.replayedRecords} WAL records replayed`],
     ];
     for (const event of recovery.events) pairs.push(['recovery event', printable(JSON.stringify(event))]);
     if (files.damagedFiles > 0) pairs.push(['damaged files', `${files.damagedFiles} in damaged/ (moved aside by salvage recovery)`]);
