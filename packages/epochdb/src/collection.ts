@@ -1,5 +1,5 @@
 import { CollectionMismatchError, METADATA_KEY, IndexMissingError, InvalidOptionError, InvalidValueError, type Version } from '@epochdb/core';
-import type { AppliedChange, DeleteOptions, PendingWrite, ReadApi, ScanOptions, Transaction, TxCollectionLike } from '@epochdb/store';
+import type { AppliedChange, DeleteOptions, PendingWrite, ReadApi, ScanOptions, Transaction } from '@epochdb/store';
 import { CollectionIndex } from './collection-index.js';
 import type { IndexKey } from './index-key.js';
 import type { SchemaInput, SchemaOutput, StandardSchema } from './standard-schema.js';
@@ -182,7 +182,7 @@ export class Collection<S extends StandardSchema = StandardSchema> {
 }
 
 /** A collection inside a transaction (see {@link Collection.in}). */
-export class TxCollection<S extends StandardSchema = StandardSchema> implements TxCollectionLike {
+export class TxCollection<S extends StandardSchema = StandardSchema> {
   readonly #collection: Collection<S>;
   readonly #tx: Transaction;
 

@@ -14,7 +14,7 @@ import {
   type ScanOptions,
   type Snapshot,
   type StoreStats,
-  type Transaction,
+  type Transaction as StoreTransaction,
   type TransactionOptions,
 } from '@epochdb/store';
 import { CheckpointScheduler, type CheckpointStats } from './checkpoint-scheduler.js';
@@ -25,6 +25,7 @@ import { assertCollectionKeys, Collection } from './collection.js';
 import type { CollectionHost, CollectionOptions, TypedEntry } from './collection-types.js';
 import { IndexDefinitions } from './index-definitions.js';
 import { historyGone } from './history-gone.js';
+import { transactionClassFor, type Transaction } from './database-transaction.js';
 import { isStandardSchema, type StandardSchema } from './standard-schema.js';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
@@ -112,6 +113,8 @@ export class Database implements ReadApi, AsyncDisposable {
     this.#recovery = recovery;
     this.#definitions = new IndexDefinitions(store, () => this.#savesDefinitions);
     store.setCommitGate(() => this.#checkWritable());
+    // The store opens our transactions: with `tx.collection()` for this database's collections.
+    store.transactionClass = transactionClassFor((name) => this.#collections.get(name));
     store.onCommit((record) => {
       this.#recent.add(record);
       return undefined;
@@ -247,7 +250,7 @@ export class Database implements ReadApi, AsyncDisposable {
 
   /** Starts a transaction by hand: finish it with `tx.commit()` or `tx.abort()`. */
   begin(options?: TransactionOptions): Transaction {
-    return this.#store.begin(options);
+    return this.#store.begin(options) as Transaction;
   }
 
   /**
@@ -255,7 +258,8 @@ export class Database implements ReadApi, AsyncDisposable {
    * to `retries` times. Resolves to what `fn` returned.
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T> {
-    return this.#store.transaction(fn, options);
+    // The store opens this database's transaction class (see the constructor): every tx it hands `fn` is ours.
+    return this.#store.transaction(fn as (tx: StoreTransaction) => Promise<T> | T, options);
   }
 
   /**
@@ -362,7 +366,7 @@ export class Database implements ReadApi, AsyncDisposable {
     return this.#persistence !== undefined && !this.#options.readOnly;
   }
 
-  /** Validation, index upkeep and `tx.collection(name)`, installed with the first collection. */
+  /** Validation and index upkeep, installed with the first collection. */
   #attachCollections(): void {
     this.#store.addCommitValidator((writes) => {
       assertCollectionKeys(writes, this.#collections, this.#store);
@@ -371,11 +375,6 @@ export class Database implements ReadApi, AsyncDisposable {
     this.#onApply((version, _time, changes) => {
       for (const collection of this.#collections.values()) collection.applied(version, changes);
     });
-    this.#store.collectionResolver = (name, tx) => {
-      const collection = this.#collections.get(name);
-      if (collection === undefined) throw new InvalidOptionError(`tx.collection(): no collection named ${JSON.stringify(name)} is defined (db.collection(name, { schema }))`);
-      return collection.in(tx);
-    };
   }
 
   /** Registers a change listener with the store and for replicated records alike. */

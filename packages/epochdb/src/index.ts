@@ -5,7 +5,8 @@ export type { DatabaseStats, RecoveryReport } from './database.js';
 export type { MaintenanceStats } from './maintenance.js';
 export type { FollowStats } from './wal-follower.js';
 export type { CheckpointStats } from './checkpoint-scheduler.js';
-export { Snapshot, Transaction } from '@epochdb/store';
+export { Snapshot } from '@epochdb/store';
+export { Transaction } from './database-transaction.js';
 export type { BatchOp, BatchOptions, DeleteOptions, Isolation, PutOptions, ReadApi, ScanOptions, StoreStats, TransactionOptions } from '@epochdb/store';
 export {
   ERROR_CODES,
@@ -39,11 +40,12 @@ export type { VerifyReport, FileReport } from '@epochdb/persist';
 export { ChangeStream } from './watch.js';
 export type { Change, WatchOptions } from './watch.js';
 export { Collection, TxCollection } from './collection.js';
+/** The untyped view `tx.collection(name)` gives (kept under its earlier name). */
+export type TxCollectionLike = import('./collection.js').TxCollection;
 export { CollectionIndex } from './collection-index.js';
 export type { CollectionOptions, CollectionPutOptions, IndexDefinition, IndexFunction, IndexOptions, IndexRange, TypedEntry } from './collection-types.js';
 export type { IndexKey } from './index-key.js';
 export type { SchemaInput, SchemaOutput, StandardIssue, StandardResult, StandardSchema, StandardSchemaProps, StandardTypes } from './standard-schema.js';
-export type { TxCollectionLike } from '@epochdb/store';
 export { openReplica, Replica } from './replica.js';
 export type { ReplicaOptions } from './replica.js';
 export { restore, ACK_MODES, authorizationBlock, replicationPermissions } from '@epochdb/replicate/api';

@@ -6,7 +6,7 @@ export type { BatchOp, BatchOptions, DeleteOptions, PutOptions } from './write-o
 export type { PendingWrite } from './pending-write.js';
 export { Snapshot } from './snapshot.js';
 export { Transaction } from './transaction.js';
-export type { Isolation, TransactionOptions, TxCollectionLike } from './transaction.js';
+export type { Isolation, TransactionOptions } from './transaction.js';
 export { KeyRange, prefixEnd } from './key-range.js';
 export type { ScanOptions } from './key-range.js';
 export type { ReadApi } from './read-api.js';

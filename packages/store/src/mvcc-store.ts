@@ -1,5 +1,4 @@
 import {
-  CorruptionError,
   DatabaseClosedError,
   InvalidOptionError,
   METADATA_KEY,
@@ -13,7 +12,6 @@ import {
   type CheckpointEntry,
   type Entry,
   type SyncMode,
-  type StructureDefs,
   type StructureKeys,
   type ValueCodec,
   type Version,
@@ -29,9 +27,11 @@ import type { PendingWrite } from './pending-write.js';
 import type { ReadApi } from './read-api.js';
 import { ReadView, type IndexName } from './read-view.js';
 import { Snapshot } from './snapshot.js';
+import { StoreLoader } from './store-loader.js';
+import { storeStats } from './store-stats.js';
 import { makeHost, type SnapshotHost, type TransactionHost } from './store-host.js';
 import { DEFAULT_STORE_OPTIONS, definedOnly, type MvccStoreOptions, type StoreStats } from './store-options.js';
-import { Transaction, type TransactionOptions, type TxCollectionLike } from './transaction.js';
+import { Transaction, type TransactionOptions } from './transaction.js';
 import { DEFAULT_RETRIES, TransactionRunner } from './transaction-runner.js';
 import { TtlCleaner } from './ttl-cleaner.js';
 import { TtlIndex } from './ttl-index.js';
@@ -80,6 +80,7 @@ export class MvccStore implements ReadApi {
   /** The read API's checks and argument validation (point reads take a faster path on the live tree). */
   readonly #reader: ViewReader = new ViewReader(this, '', (operation) => this.assertOpen(operation));
   readonly #host: SnapshotHost & TransactionHost;
+  readonly #loader: StoreLoader;
   /** `transaction()`'s retry policy. */
   readonly #runner = new TransactionRunner((isolation, sync) => this.#openTransaction(isolation, sync));
 
@@ -110,6 +111,7 @@ export class MvccStore implements ReadApi {
     this.#cleaner = new TtlCleaner(this.#ttl, this.#chains, this.#versions, this.clock, (writes) => this.commitWrites(writes));
     this.#compactor = new Compactor(this.#versions.memory, (operation) => this.assertOpen(operation), () => this.#closed);
     this.#host = this.#makeHost();
+    this.#loader = new StoreLoader({ versions: this.#versions, chains: this.#chains, state: this.#state, eager: () => this.#eager() });
   }
 
   /** The codec of this store's values: its shared structure table (checkpoints carry {@link ValueCodec.table}). */
@@ -181,24 +183,12 @@ export class MvccStore implements ReadApi {
 
   /** Writes `value` at `key`; resolves to the commit version. */
   put(key: string, value: unknown, options?: PutOptions): Promise<Version> {
-    try {
-      this.assertOpen('put');
-      const write = preparePut(this, key, value, options, 'put()');
-      return settle(this.commitWrites([write], undefined, options?.sync));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#commitOne('put', () => preparePut(this, key, value, options, 'put()'), options?.sync);
   }
 
   /** Deletes `key` (a no-op write if it does not exist); resolves to the commit version. */
   delete(key: string, options?: DeleteOptions): Promise<Version> {
-    try {
-      this.assertOpen('delete');
-      const write = prepareDelete(this, key, options, 'delete()');
-      return settle(this.commitWrites([write], undefined, options?.sync));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#commitOne('delete', () => prepareDelete(this, key, options, 'delete()'), options?.sync);
   }
 
   /**
@@ -225,13 +215,7 @@ export class MvccStore implements ReadApi {
    * validator (a neutral tag: the store does not know what it means).
    */
   putValidated(key: string, value: unknown, options: PutOptions, validatedBy: string): Promise<Version> {
-    try {
-      this.assertOpen('put');
-      const write = { ...preparePut(this, key, value, options, `${validatedBy}.put()`), validatedBy };
-      return settle(this.commitWrites([write], undefined, options.sync));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#commitOne('put', () => ({ ...preparePut(this, key, value, options, `${validatedBy}.put()`), validatedBy }), options.sync);
   }
 
   // ---------------------------------------------------------------- snapshots and transactions
@@ -289,8 +273,13 @@ export class MvccStore implements ReadApi {
     return this.#runner.run(fn, parsed.isolation ?? 'snapshot', parsed.sync, parsed.retries ?? DEFAULT_RETRIES);
   }
 
-  /** Resolves `tx.collection(name)`; installed by the database that defines collections. */
-  collectionResolver: ((name: string, tx: Transaction) => TxCollectionLike) | undefined;
+  /**
+   * The class of the transactions {@link begin} and {@link transaction} open:
+   * `Transaction`, or a subclass with the same constructor. The extension
+   * point a database uses to give its transactions members of its own (the
+   * `epochdb` package adds `tx.collection()`); the store knows nothing of them.
+   */
+  transactionClass: typeof Transaction = Transaction;
 
   // ---------------------------------------------------------------- maintenance
 
@@ -347,26 +336,12 @@ export class MvccStore implements ReadApi {
 
   /** Counters describing the store. */
   stats(): StoreStats {
-    const memory = this.#versions.memory.stats();
-    const heapBytes = this.#heapBytes();
-    return Object.freeze({
+    return storeStats({ versions: this.#versions, chains: this.#chains, ttl: this.#ttl, leases: this.#leases }, {
       version: this.#state.version,
       oldestVersion: this.oldestVersion,
-      keys: this.#chains.liveKeys,
-      storedVersions: this.#chains.storedVersions,
-      openSnapshots: this.#leases.openSnapshots,
-      openTransactions: this.#leases.openTransactions,
-      ttlEntries: this.#ttl.size,
       reclaimedExpired: this.#cleaner.reclaimed,
-      collectedVersions: this.#chains.collectedVersions,
-      pendingGc: this.#chains.pendingGc,
-      memoryBytes: memory.valueLiveBytes + heapBytes,
-      heapBytes,
+      heapBytes: this.#heapBytes(),
       maxMemoryBytes: this.maxMemoryBytes,
-      leasesExpired: this.#leases.expired,
-      structures: this.#versions.codec.size,
-      ...memory,
-      ...this.#versions.cache.stats(),
     });
   }
 
@@ -416,24 +391,7 @@ export class MvccStore implements ReadApi {
    */
   restore(entries: Iterable<CheckpointEntry>, version: Version, structures: readonly StructureKeys[] = []): void {
     this.assertOpen('restore');
-    if (this.#state.version !== 0 || this.#chains.primary.size !== 0) throw new InvalidOptionError('restore(): the store must be empty');
-    if (!Number.isSafeInteger(version) || version < 0) throw new InvalidOptionError(`restore(): version must be a non-negative integer, got ${String(version)}`);
-    if (structures.length > 0) this.#defineStructures({ from: 0, keys: structures }, version);
-    const keys: string[] = [];
-    const ids: VersionId[] = [];
-    let ascending = true;
-    for (const entry of entries) {
-      if (!(entry.version > 0 && entry.version <= version)) {
-        throw new InvalidOptionError(`restore(): entry ${JSON.stringify(entry.key)} has version ${entry.version}, outside 1..${version}`);
-      }
-      if (ascending && keys.length > 0 && !(entry.key > keys[keys.length - 1]!)) ascending = false;
-      keys.push(entry.key);
-      ids.push(this.#versions.value(entry.version, entry.encoded, undefined, entry.run, entry.type, entry.expiresAt));
-    }
-    // A checkpoint is in key order: build the trees bottom-up. Anything else (a later duplicate wins) goes key by key.
-    if (ascending) this.#chains.load(keys, ids);
-    else for (let i = 0; i < keys.length; i++) this.#chains.apply(keys[i]!, ids[i]!, true, this.#chains.heads.get(keys[i]!));
-    this.#state.version = version;
+    this.#loader.restore(entries, version, structures);
     // A checkpoint holds only the newest version of each key: nothing before it can be read.
     this.#historyFloor = version;
   }
@@ -441,24 +399,12 @@ export class MvccStore implements ReadApi {
   /**
    * Replays a committed record (from a WAL or checkpoint) with its own
    * version, which must be above the current one. Listeners are not called.
-   * Like {@link restore}, copies each put's bytes without decoding them.
+   * Like {@link restore}, copies each put's bytes without decoding them, and
+   * defines the record's structures first.
    */
   applyRecord(record: CommitRecord): void {
     this.assertOpen('applyRecord');
-    if (!Number.isSafeInteger(record.version) || record.version <= this.#state.version) {
-      throw new InvalidOptionError(`applyRecord(): record.version must be an integer above ${this.#state.version}, got ${String(record.version)}`);
-    }
-    // Structures first: the record's values may use them.
-    if (record.structures !== undefined) this.#defineStructures(record.structures, record.version);
-    const eager = this.#eager();
-    for (const op of record.ops) {
-      const id =
-        op.kind === 'put'
-          ? this.#versions.value(record.version, op.encoded, undefined, op.run, op.type, op.expiresAt)
-          : this.#versions.tombstone(record.version, op.kind === 'expire');
-      this.#chains.apply(op.key, id, eager, this.#chains.heads.get(op.key));
-    }
-    this.#state.version = record.version;
+    this.#loader.applyRecord(record);
   }
 
   /** Closes the store: every later call (also on snapshots and transactions) throws a {@link DatabaseClosedError}. */
@@ -500,12 +446,13 @@ export class MvccStore implements ReadApi {
 
   // ---------------------------------------------------------------- private
 
-  /** Adds replayed structure definitions; ones that clash with the table are corruption of what was replayed. */
-  #defineStructures(defs: StructureDefs, version: Version): void {
+  /** Prepares and commits one write alone; any failure (closed, bad input, conflict, limits) is a rejection. */
+  #commitOne(operation: string, prepare: () => PendingWrite, sync: SyncMode | undefined): Promise<Version> {
     try {
-      this.#versions.codec.define(defs);
-    } catch (cause) {
-      throw new CorruptionError(`replayed version ${version}: ${(cause as Error).message}`, { file: '(checkpoint or write-ahead log)', offset: 0, lastGoodVersion: version - 1 }, { cause });
+      this.assertOpen(operation);
+      return settle(this.commitWrites([prepare()], undefined, sync));
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 
@@ -565,7 +512,7 @@ export class MvccStore implements ReadApi {
     this.#leases.pins.add(start);
     this.#leases.openTransactions++;
     if (isolation === 'serializable') this.#leases.serializableStarts.add(start);
-    return new Transaction(this.#host, new ReadView(this.#versions, this.#chains.trees(start), start, this.clock.now()), isolation, sync);
+    return new this.transactionClass(this.#host, new ReadView(this.#versions, this.#chains.trees(start), start, this.clock.now()), isolation, sync);
   }
 
   /** The narrow interface snapshots and transactions see (not part of the store's public API). */

@@ -1,4 +1,4 @@
-import { InvalidOptionError, type SyncMode, type Version } from '@epochdb/core';
+import type { SyncMode, Version } from '@epochdb/core';
 import type { Isolation } from './isolation.js';
 import type { LeaseHolder, Leases } from './leases.js';
 import type { PendingWrite } from './pending-write.js';
@@ -43,8 +43,6 @@ export interface TransactionHost extends ReaderHost {
   commitWrites(writes: readonly PendingWrite[], check: TransactionCheck, sync: SyncMode | undefined): Committed;
   /** The transaction begun at `start` committed or aborted: unpin it. */
   finishTransaction(start: Version, isolation: Isolation): void;
-  /** Resolves `tx.collection(name)` (installed by the database that defines collections). */
-  resolveCollection(name: string, tx: unknown): unknown;
 }
 
 /** The store as {@link makeHost} sees it: its limits and the public calls a host forwards. */
@@ -52,7 +50,6 @@ export interface HostedStore extends WriteLimits {
   readonly snapshotLeaseMs: number;
   readonly maxTransactionOps: number;
   readonly maxTransactionBytes: number;
-  readonly collectionResolver: ((name: string, tx: never) => unknown) | undefined;
   assertOpen(operation: string): void;
   parseTag(tag: unknown, what: string): string;
   commitWrites(writes: readonly PendingWrite[], check: TransactionCheck, sync: SyncMode | undefined): Committed;
@@ -85,10 +82,6 @@ export function makeHost(store: HostedStore, leases: Leases, trimLog: (oldestSta
         leases.serializableStarts.remove(start);
         trimLog(leases.serializableStarts.min());
       }
-    },
-    resolveCollection: (name, tx) => {
-      if (store.collectionResolver === undefined) throw new InvalidOptionError(`tx.collection(): no collection named ${JSON.stringify(name)} is defined (db.collection(name, { schema }))`);
-      return store.collectionResolver(name, tx as never);
     },
   };
 }

@@ -30,16 +30,6 @@ export interface TransactionOptions {
 
 type TransactionState = 'active' | 'committed' | 'aborted';
 
-/** What `tx.collection(name)` returns (the `epochdb` package's typed `TxCollection` when given the collection itself). */
-export interface TxCollectionLike {
-  get(key: string): unknown;
-  getEntry(key: string): Entry | undefined;
-  has(key: string): boolean;
-  put(key: string, value: unknown, options?: Omit<PutOptions, 'type'>): void;
-  delete(key: string, options?: DeleteOptions): void;
-  scan(options?: ScanOptions): IterableIterator<Entry>;
-}
-
 /**
  * A transaction: reads see the snapshot taken when it began plus its own
  * writes; writes are buffered and applied atomically under one version by
@@ -196,17 +186,12 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
   }
 
   /**
-   * A typed view of a collection inside this transaction: pass the
-   * collection (`tx.collection(users)`, typed) or its name
-   * (`tx.collection('users')`). Collections are defined with
-   * `db.collection(name, { schema })`.
+   * Throws if this transaction can no longer be used (finished, its lease
+   * expired, or the database closed), naming `operation`: for the members a
+   * subclass adds (see `MvccStore.transactionClass`).
    */
-  collection<C extends { in(tx: Transaction): unknown }>(collection: C): ReturnType<C['in']>;
-  collection(name: string): TxCollectionLike;
-  collection(collection: string | { in(tx: Transaction): unknown }): unknown {
-    this.#check('collection');
-    if (typeof collection !== 'string') return collection.in(this);
-    return this.#store.resolveCollection(collection, this) as TxCollectionLike;
+  protected assertActive(operation: string): void {
+    this.#check(operation);
   }
 
   /** @internal The keys read under `'serializable'` (`undefined` under `'snapshot'`, which does not track reads) and whether a range was scanned. */
