@@ -1,40 +1,18 @@
 // Recovery time of a directory of N keys, next to the time to merely read the same
 // files and msgpack-decode them (the floor for any recovery), measured in the same run.
 // Usage: node bench/recovery.mjs [--n 1000000]
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeValue } from '@epochdb/core';
+import { readAndDecodeOwnFiles } from './lib/own-files.mjs';
 import { open } from 'epochdb';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '1000000' } } });
 const n = Number(values.n);
 const valueOf = (i) => ({ id: i, name: `user ${i}`, email: `user${i}@example.com`, score: i % 100, active: i % 2 === 0, tags: ['a', 'b'] });
 
-/**
- * Reads every file of the directory and decodes every frame/chunk payload, and the
- * values nested in them, with the same msgpackr codec: what recovery must do at least.
- */
-function readAndDecode(dir) {
-  let payloads = 0;
-  for (const name of readdirSync(dir)) {
-    if (!name.endsWith('.ckpt') && !name.endsWith('.log')) continue;
-    const bytes = readFileSync(join(dir, name));
-    let offset = name.endsWith('.ckpt') ? 24 : 16;
-    const end = name.endsWith('.ckpt') ? bytes.length - 32 : bytes.length;
-    while (offset < end) {
-      const length = bytes.readUInt32LE(offset);
-      const decoded = decodeValue(bytes.subarray(offset + 8, offset + 8 + length));
-      // Checkpoint chunks: [[key, value bytes, ...], ...]; WAL frames: [version, time, [[kind, key, value bytes, ...]]].
-      const rows = name.endsWith('.ckpt') ? decoded : decoded[2];
-      for (const row of rows) if (row[2] instanceof Uint8Array) decodeValue(row[2]); else if (row[1] instanceof Uint8Array) decodeValue(row[1]);
-      payloads++;
-      offset += 8 + length;
-    }
-  }
-  return payloads;
-}
+const readAndDecode = readAndDecodeOwnFiles;
 
 async function measure(label, checkpointOnClose) {
   const dir = mkdtempSync(join(tmpdir(), 'epochdb-recovery-'));

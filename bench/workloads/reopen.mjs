@@ -1,8 +1,8 @@
 // reopen: close, reopen and first read of a store of N keys.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { decodeValue } from '@epochdb/core';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
+import { readAndDecodeOwnFiles } from '../lib/own-files.mjs';
 import { keyAt, valueAt, loadN, verifySample, expectValue, check, gc } from './common.mjs';
 
 export const title = 'reopen: open + first read of a store of N keys';
@@ -80,18 +80,3 @@ export async function run({ n, create, engine, dir }) {
   return [{ value: elapsed, extra: { 'close ms': closeMs, ...(ownFiles === undefined ? {} : { 'own files ms': ownFiles, 'x own files': `${(elapsed / ownFiles).toFixed(2)}x` }), verified } }];
 }
 
-/** Reads every checkpoint and WAL file of an EpochDB directory and decodes every chunk/record and the values nested in them (as bench/recovery.mjs does). */
-function readAndDecodeOwnFiles(dir) {
-  for (const name of readdirSync(dir)) {
-    const checkpoint = name.endsWith('.ckpt');
-    if (!checkpoint && !name.endsWith('.log')) continue;
-    const bytes = readFileSync(join(dir, name));
-    const end = checkpoint ? bytes.length - 32 : bytes.length;
-    for (let offset = checkpoint ? 24 : 16; offset < end;) {
-      const length = bytes.readUInt32LE(offset);
-      const decoded = decodeValue(bytes.subarray(offset + 8, offset + 8 + length));
-      for (const row of checkpoint ? decoded : decoded[2]) if (row[2] instanceof Uint8Array) decodeValue(row[2]); else if (row[1] instanceof Uint8Array) decodeValue(row[1]);
-      offset += 8 + length;
-    }
-  }
-}
