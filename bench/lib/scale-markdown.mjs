@@ -26,7 +26,7 @@ export function renderScaleMd(results, { chart = 'bench/results/scale-chart.svg'
   out.push('');
   out.push('Data (issue 11): N distinct `user:<9 digits>` keys in shuffled order, values `{ id, name, score, tags: [\'a\', \'b\', \'c\'], active, created }` (83 bytes as msgpack), loaded in batches of 10,000 (`db.batch`; lmdb-js: one transaction of 10,000 puts; the btree: `set`). Engines: ' + Object.values(SCALE_ENGINES).map((e) => `**${e.label}**`).join(', ') + '.');
   out.push('');
-  out.push(`## Targets (issue 11; ${targets.filter((t) => t.status === 'met').length} of ${targets.length} met)`);
+  out.push(`## Targets (issues 11, 18 and 19; ${targets.filter((t) => t.status === 'met').length} of ${targets.length} met)`);
   out.push('');
   out.push(renderMarkdown({ headers: ['target', 'status', 'figure (same run)'], rows: targets.map((t) => [t.text, STATUS[t.status] ?? t.status, t.figure]), align: ['l', 'l', 'l'] }));
   out.push('');

@@ -44,6 +44,7 @@ export const SCALE_METRICS = [
   { id: 'delayP99', workload: 'churn', field: 'delayP99Ms', title: 'event-loop delay p99, ms (paced overwrite churn, a snapshot held)', better: 'lower', baseline: 'btree' },
   { id: 'delayMax', workload: 'churn', field: 'delayMaxMs', title: 'event-loop delay max, ms (same churn)', better: 'lower', baseline: 'btree' },
   { id: 'reopen', workload: 'reopen', field: 'reopenMs', title: 'reopen: close, then open + first get, ms', better: 'lower', baseline: 'flatfile' },
+  { id: 'close', workload: 'reopen', field: 'closeMs', title: 'close() of the loaded store (its closing checkpoint, if it writes one), ms', better: 'lower', baseline: null },
 ];
 
 export const metricById = (id) => SCALE_METRICS.find((m) => m.id === id);

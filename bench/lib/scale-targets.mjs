@@ -1,4 +1,4 @@
-// Issue 11's targets, evaluated on a scale results object (pure). Each target checks
+// Issue 11's targets, then issues 18's and 19's (reads; writes, checkpoints and reopen), evaluated on a scale results object (pure). Each target checks
 // one or more (engine, N) figures: an absolute limit, a ratio against another engine
 // at the same N, or that every workload of an engine at an N ran to the end.
 import { fmtNumber, fmtRatio } from './report.mjs';
@@ -28,6 +28,18 @@ export const SCALE_TARGETS = [
   { id: 'get-10m', text: 'random get ≥ 1.2x lmdb-js at 10M', kind: 'ratio', metric: 'get', engines: ['epochdb'], vs: 'lmdb', at: [10 * M], op: '>=', limit: 1.2 },
   { id: 'scan', text: 'scan100 ≥ 5x lmdb-js', kind: 'ratio', metric: 'scan', engines: ['epochdb'], vs: 'lmdb', at: 'all', op: '>=', limit: 5 },
   { id: 'reopen', text: 'reopen ≤ 2x reading and decoding the same records from one flat file, at 1M and 10M', kind: 'ratio', metric: 'reopen', engines: ['epochdb-persistent'], vs: 'flatfile', at: [M, 10 * M], op: '<=', limit: 2 },
+  // Issue 18: reads faster than lmdb-js without giving back the memory won (get: get-200k, get-10m above).
+  { id: 'i18-scan-200k', text: 'issue 18: scan100 ≥ 3x lmdb-js at 200k', kind: 'ratio', metric: 'scan', engines: ['epochdb'], vs: 'lmdb', at: [200_000], op: '>=', limit: 3 },
+  { id: 'i18-scan-10m', text: 'issue 18: scan100 ≥ 1.5x lmdb-js at 10M', kind: 'ratio', metric: 'scan', engines: ['epochdb'], vs: 'lmdb', at: [10 * M], op: '>=', limit: 1.5 },
+  { id: 'i18-bytes-10m', text: 'issue 18: heap + off-heap ≤ 160 B/entry at 10M, memory-only', kind: 'abs', metric: 'heapOffHeap', engines: ['epochdb'], at: [10 * M], op: '<=', limit: 160, unit: 'B/entry', vs: 'btree' },
+  { id: 'i18-rss-10m', text: 'issue 18: RSS ≤ 250 B/entry at 10M, memory-only', kind: 'abs', metric: 'rss', engines: ['epochdb'], at: [10 * M], op: '<=', limit: 250, unit: 'B/entry' },
+  { id: 'i18-bytes-200k', text: 'issue 18: heap + off-heap ≤ 0.75x the raw btree at 200k', kind: 'ratio', metric: 'heapOffHeap', engines: ['epochdb'], vs: 'btree', at: [200_000], op: '<=', limit: 0.75 },
+  // Issue 19: writes, checkpoints and reopen at the speed of the disk (load-memory, gc/delay at 10M above).
+  { id: 'i19-load-persistent-200k', text: "issue 19: persistent load (sync 'none', batches) ≥ 1x lmdb-js at 200k", kind: 'ratio', metric: 'load', engines: ['epochdb-persistent'], vs: 'lmdb', at: [200_000], op: '>=', limit: 1 },
+  { id: 'i19-load-persistent-10m', text: "issue 19: persistent load (sync 'none', batches) ≥ 0.8x lmdb-js at 10M", kind: 'ratio', metric: 'load', engines: ['epochdb-persistent'], vs: 'lmdb', at: [10 * M], op: '>=', limit: 0.8 },
+  { id: 'i19-reopen', text: 'issue 19: reopen ≤ 2x reading and decoding the same records from one flat file, at 200k and 10M', kind: 'ratio', metric: 'reopen', engines: ['epochdb-persistent'], vs: 'flatfile', at: [200_000, 10 * M], op: '<=', limit: 2 },
+  { id: 'i19-reopen-10m', text: 'issue 19: reopen at 10M ≤ 20 s', kind: 'abs', metric: 'reopen', engines: ['epochdb-persistent'], at: [10 * M], op: '<=', limit: 20_000, unit: 'ms' },
+  { id: 'i19-close-10m', text: 'issue 19: close() at 10M ≤ 10 s', kind: 'abs', metric: 'close', engines: ['epochdb-persistent'], at: [10 * M], op: '<=', limit: 10_000, unit: 'ms' },
 ];
 
 const compare = (x, op, y) => (op === '>=' ? x >= y : op === '<=' ? x <= y : op === '<' ? x < y : x > y);
