@@ -2,7 +2,6 @@ import {
   DatabaseClosedError,
   InvalidOptionError,
   METADATA_KEY,
-  VersionUnavailableError,
   assertKey,
   parseArgument,
   tagSchema,
@@ -26,6 +25,7 @@ import { Leases } from './leases.js';
 import type { PendingWrite } from './pending-write.js';
 import type { ReadApi } from './read-api.js';
 import { ReadView, type IndexName } from './read-view.js';
+import { History } from './history.js';
 import { Snapshot } from './snapshot.js';
 import { StoreLoader } from './store-loader.js';
 import { storeStats } from './store-stats.js';
@@ -74,8 +74,8 @@ export class MvccStore implements ReadApi {
   readonly #commits: CommitPath;
   readonly #cleaner: TtlCleaner;
   #closed = false;
-  /** Versions below this were never in memory (loaded from a checkpoint without history). */
-  #historyFloor: Version = 0;
+  /** Which past versions can still be read (the GC horizon). */
+  readonly #history: History;
   readonly #compactor: Compactor;
   /** The read API's checks and argument validation (point reads take a faster path on the live tree). */
   readonly #reader: ViewReader = new ViewReader(this, '', (operation) => this.assertOpen(operation));
@@ -98,6 +98,7 @@ export class MvccStore implements ReadApi {
     this.#versions = new Versions({ segmentBytes: o.segmentBytes, valueCacheEntries: o.valueCacheEntries, allocateSegment: o.allocateSegment, codec: o.codec });
     this.#chains = new VersionChains(this.#versions, this.#ttl);
     this.#leases = new Leases(this.snapshotLeaseMs, () => this.clock.now());
+    this.#history = new History(this.retainVersions, this.#leases, this.#state);
     this.#commits = new CommitPath({
       versions: this.#versions,
       chains: this.#chains,
@@ -105,13 +106,13 @@ export class MvccStore implements ReadApi {
       clock: this.clock,
       limits: this,
       state: this.#state,
-      eager: () => this.#eager(),
+      eager: () => this.#history.eager(),
       heapBytes: () => this.#heapBytes(),
     });
     this.#cleaner = new TtlCleaner(this.#ttl, this.#chains, this.#versions, this.clock, (writes) => this.commitWrites(writes));
     this.#compactor = new Compactor(this.#versions.memory, (operation) => this.assertOpen(operation), () => this.#closed);
     this.#host = this.#makeHost();
-    this.#loader = new StoreLoader({ versions: this.#versions, chains: this.#chains, state: this.#state, eager: () => this.#eager() });
+    this.#loader = new StoreLoader({ versions: this.#versions, chains: this.#chains, state: this.#state, eager: () => this.#history.eager() });
   }
 
   /** The codec of this store's values: its shared structure table (checkpoints carry {@link ValueCodec.table}). */
@@ -126,7 +127,7 @@ export class MvccStore implements ReadApi {
 
   /** The oldest version {@link snapshotAt} can read: the smallest version an open reader pins, or the retention window. */
   get oldestVersion(): Version {
-    return Math.max(0, this.#horizon());
+    return this.#history.oldest();
   }
 
   /** Whether {@link close} has been called. */
@@ -232,15 +233,7 @@ export class MvccStore implements ReadApi {
    */
   snapshotAt(version: Version): Snapshot {
     this.assertOpen('snapshotAt');
-    if (!Number.isSafeInteger(version) || version < 0) {
-      throw new InvalidOptionError(`snapshotAt(): version must be a non-negative integer, got ${typeof version === 'string' ? JSON.stringify(version) : String(version)}`);
-    }
-    if (version > this.#state.version) {
-      throw new VersionUnavailableError(`snapshotAt(): version ${version} is newer than the database (version ${this.#state.version})`);
-    }
-    if (version < this.oldestVersion) {
-      throw new VersionUnavailableError(this.#unavailableReason(version));
-    }
+    this.#history.assertReadable(version);
     return this.#openSnapshot(version);
   }
 
@@ -306,7 +299,7 @@ export class MvccStore implements ReadApi {
    */
   collectGarbage(budgetMs = 2): number {
     this.assertOpen('collectGarbage');
-    return this.#chains.collectGarbage(this.#horizon(), performance.now() + budgetMs, this.#state.version, this.#leases.minPinned());
+    return this.#chains.collectGarbage(this.#history.horizon(), performance.now() + budgetMs, this.#state.version, this.#leases.minPinned());
   }
 
   /** Superseded versions queued for GC (some may still be above the horizon). Complexity: O(1). */
@@ -317,7 +310,7 @@ export class MvccStore implements ReadApi {
   /** Whether superseded versions below the horizon wait for {@link collectGarbage}. */
   hasGarbage(): boolean {
     if (this.#chains.limboRecords > 0 && this.#leases.pins.size === 0) this.#chains.releaseLimbo(undefined);
-    return this.#chains.hasGarbage(this.#horizon());
+    return this.#chains.hasGarbage(this.#history.horizon());
   }
 
   /** Value-memory cleaning: plans for the worker pool, installs, and an inline compaction (see {@link Compactor}). */
@@ -393,7 +386,7 @@ export class MvccStore implements ReadApi {
     this.assertOpen('restore');
     this.#loader.restore(entries, version, structures);
     // A checkpoint holds only the newest version of each key: nothing before it can be read.
-    this.#historyFloor = version;
+    this.#history.floor = version;
   }
 
   /**
@@ -458,22 +451,6 @@ export class MvccStore implements ReadApi {
 
   #heapBytes(): number {
     return this.#chains.heapBytes + this.#ttl.heapBytes;
-  }
-
-  #horizon(): Version {
-    const pinned = this.#leases.minPinned();
-    const retained = Math.max(this.#state.version - this.retainVersions, this.#historyFloor);
-    return pinned === undefined ? retained : Math.min(pinned, retained);
-  }
-
-  #unavailableReason(version: Version): string {
-    // The database says which of the reasons applies (packages/epochdb/src/history-gone.ts).
-    return `snapshotAt(): version ${version} is older than the oldest retained version ${this.oldestVersion} (history below it was garbage-collected; pin it with an open snapshot or set retainVersions)`;
-  }
-
-  /** Nothing older than the newest version can be read: superseded versions can go at once. */
-  #eager(): boolean {
-    return this.retainVersions === 0 && this.#leases.pins.size === 0;
   }
 
   #liveNode(key: string, operation: string, what: string): VersionId {
