@@ -5,7 +5,7 @@ import { MvccStore } from '@epochdb/store';
 import { checkDirectory } from './check-directory.js';
 import { Database, type RecoveryReport } from './database.js';
 import { startReplication } from './replication.js';
-import { WalFollower } from './wal-follower.js';
+import { WalFollower, type FollowSink } from './wal-follower.js';
 
 /** Options of {@link open}. Unknown names are rejected. */
 export interface OpenOptions {
@@ -174,7 +174,10 @@ async function openReadOnly(store: MvccStore, parsed: OpenOptionsParsed, dir: st
   }
   load(store, recovered, dir);
   const db = new Database(store, parsed, undefined, reportOf(recovered));
-  if (parsed.follow) db.attachFollower(new WalFollower(store, new WalTail(fs, dir, recovered.tail, recovered.version), parsed.followIntervalMs));
+  if (parsed.follow) {
+    const sink: FollowSink = { applyRecord: (record) => void db.applyReplicated(record), applyCheckpoint: (record) => db.applySkipped(record) };
+    db.attachFollower(new WalFollower(store, new WalTail(fs, dir, recovered.tail, recovered.version), parsed.followIntervalMs, sink));
+  }
   return db;
 }
 
