@@ -124,6 +124,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     checkpointWalBytes: parsed.checkpointWalBytes,
     recovery: parsed.recovery,
     onRecoveryEvent: parsed.onRecoveryEvent,
+    historyVersions: parsed.retainVersions,
   });
   try {
     load(store, recovered, parsed.dir);
