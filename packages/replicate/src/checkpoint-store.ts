@@ -6,8 +6,8 @@ import { Worker } from 'node:worker_threads';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { IoError, ReplicationError, type CheckpointEntry, type Version } from '@epochdb/core';
-import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpoint } from '@epochdb/persist';
+import { IoError, ReplicationError, type Version } from '@epochdb/core';
+import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpointForLoad, type CheckpointEntries } from '@epochdb/persist';
 import type { ReplicationLog } from './replication-log.js';
 import type { UploadTask } from './upload-worker.js';
 
@@ -17,7 +17,8 @@ const CHUNK_BYTES = 128 * 1024;
 /** A checkpoint's state, loaded: what a replica or a restore starts from. */
 export interface Bootstrap {
   readonly version: Version;
-  readonly entries: readonly CheckpointEntry[];
+  /** Verified whole; each chunk decoded as it is iterated (like a local reopen). */
+  readonly entries: CheckpointEntries;
 }
 
 /** The versions of the checkpoints in the object store, oldest first. */
@@ -93,7 +94,8 @@ export async function downloadCheckpoint(log: ReplicationLog, version: Version, 
     await pipeline(Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>), createWriteStream(scratch) as Writable);
     const error = await result.error;
     if (error !== null && error !== undefined) throw error;
-    const contents = await readCheckpoint(nodeFileSystem, scratch);
+    // Checksums and counts verified now; chunks decoded as the store loads them, as a local reopen does.
+    const contents = await readCheckpointForLoad(nodeFileSystem, scratch);
     return { version: contents.version, entries: contents.entries };
   } finally {
     await rm(scratch, { force: true });
