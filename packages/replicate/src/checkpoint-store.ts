@@ -5,7 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { IoError, ReplicationError, type Version } from '@epochdb/core';
 import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpointForLoad, type CheckpointEntries } from '@epochdb/persist';
 import type { ReplicationLog } from './replication-log.js';
@@ -85,15 +84,22 @@ export async function uploadCheckpoint(log: ReplicationLog, path: string, versio
 
 /**
  * Loads the checkpoint at `version` from the object store: streamed to a
- * temporary file `scratch`, then read and verified like a local checkpoint.
+ * temporary file `scratch` (see {@link ReplicationLog.objectChunks}), then
+ * read and verified like a local checkpoint.
  */
 export async function downloadCheckpoint(log: ReplicationLog, version: Version, scratch: string): Promise<Bootstrap> {
-  const result = await (await log.objects()).get(checkpointName(version));
-  if (result === null) throw new ReplicationError(`checkpoint ${version} of ${JSON.stringify(log.names.stream)} is no longer in the object store`, false);
+  const info = await (await log.objects()).info(checkpointName(version));
+  if (info === null || info.deleted) throw new ReplicationError(`checkpoint ${version} of ${JSON.stringify(log.names.stream)} is no longer in the object store`, false);
   try {
-    await pipeline(Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>), createWriteStream(scratch) as Writable);
-    const error = await result.error;
-    if (error !== null && error !== undefined) throw error;
+    let bytes = 0;
+    const counted = async function* (chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+      for await (const chunk of chunks) {
+        bytes += chunk.byteLength;
+        yield chunk;
+      }
+    };
+    await pipeline(Readable.from(counted(log.objectChunks(info))), createWriteStream(scratch) as Writable);
+    if (bytes !== info.size) throw new ReplicationError(`checkpoint ${version} of ${JSON.stringify(log.names.stream)}: the download ended after ${bytes} of ${info.size} bytes`, false);
     // Checksums and counts verified now; chunks decoded as the store loads them, as a local reopen does.
     const contents = await readCheckpointForLoad(nodeFileSystem, scratch);
     return { version: contents.version, entries: contents.entries };
