@@ -45,12 +45,22 @@ export interface HistoryKeep {
  * The history base to keep after a checkpoint at `newest`: the newest
  * checkpoint at or below `newest - historyVersions` (a later crash or close
  * is at `newest` or beyond, so its window starts no earlier), and the WAL
- * after it; with no such checkpoint, all of the WAL (from version 0).
- * `checkpoints`: the versions in the directory, the new one included.
+ * after it. With no such checkpoint, as much as the files still hold: all of
+ * the WAL while it starts at version 1, else the oldest checkpoint it goes on
+ * from. `checkpoints`: the versions in the directory, the new one included;
+ * `walFrom`: the first version of the oldest WAL segment.
  */
-export function historyKeep(checkpoints: readonly Version[], newest: Version, historyVersions: number): HistoryKeep {
+export function historyKeep(checkpoints: readonly Version[], newest: Version, historyVersions: number, walFrom: Version): HistoryKeep {
   if (historyVersions <= 0) return { walAfter: newest, checkpoint: 0 };
   const limit = newest - historyVersions;
-  const base = checkpoints.filter((v) => v <= limit).reduce((a, b) => Math.max(a, b), 0);
-  return { walAfter: base, checkpoint: base };
+  // Only a checkpoint the WAL goes on from can be replayed forward.
+  const replayable = checkpoints.filter((v) => v >= walFrom - 1);
+  const covering = replayable.filter((v) => v <= limit);
+  if (covering.length > 0) {
+    const base = Math.max(...covering);
+    return { walAfter: base, checkpoint: base };
+  }
+  if (walFrom <= 1) return { walAfter: 0, checkpoint: 0 };
+  const oldest = Math.min(...replayable, newest);
+  return { walAfter: oldest, checkpoint: oldest };
 }

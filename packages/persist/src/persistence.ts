@@ -281,6 +281,7 @@ export class Persistence {
       listing.checkpoints.map((c) => c.version),
       newest,
       this.#options.historyVersions ?? 0,
+      segments[0]?.first ?? newest + 1,
     );
     const covered = Math.min(newest, this.#walFloor?.() ?? newest, history.walAfter);
     for (let i = 0; i + 1 < segments.length; i++) {
