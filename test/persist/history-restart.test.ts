@@ -141,4 +141,16 @@ describe('retainVersions across restarts', () => {
     expect(db.recovery?.checkpointVersion).toBe(100);
     expect(() => db.snapshotAt(80)).toThrow(expect.objectContaining({ code: 'VERSION_UNAVAILABLE', message: expect.stringContaining('opened from a checkpoint at version 100') }));
   });
+
+  it('a read-only open with retainVersions reads the history the files of the writer keep', async () => {
+    const dir = tempDir();
+    const writer = await openDb({ dir, retainVersions: 30, walSegmentBytes: 1024 });
+    for (let i = 1; i <= 100; i++) {
+      await writer.put(`k${i % 5}`, i);
+      if (i % 20 === 0) await writer.checkpoint();
+    }
+    const reader = await openDb({ dir, readOnly: true, retainVersions: 30 });
+    expect(reader.version).toBe(100);
+    for (let v = 70; v <= 100; v++) expect(stateAt(reader, v), `version ${v}`).toEqual(stateAt(writer, v));
+  });
 });

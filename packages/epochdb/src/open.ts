@@ -168,7 +168,7 @@ async function openReadOnly(store: MvccStore, parsed: OpenOptionsParsed, dir: st
   const fs = parsed.fileSystem ?? nodeFileSystem;
   let recovered: Recovered;
   try {
-    recovered = await recoverReadOnly({ fs, dir, onEvent: parsed.onRecoveryEvent });
+    recovered = await recoverReadOnly({ fs, dir, onEvent: parsed.onRecoveryEvent, historyVersions: parsed.retainVersions });
   } catch (error) {
     if (error instanceof EpochError) throw error;
     throw new IoError(`cannot open database directory ${dir} read-only: ${(error as Error).message}`, { cause: error });
