@@ -413,6 +413,23 @@ export class Database implements ReadApi, AsyncDisposable {
     return durable;
   }
 
+  /**
+   * @internal Applies `record`, the difference to a state whose commits were
+   * not read one by one (a followed writer pruned them): change streams end
+   * with `VERSION_UNAVAILABLE` after what they hold, and resuming from before
+   * it is refused, since those commits are gone.
+   */
+  applySkipped(record: CommitRecord): void {
+    const from = this.#store.version;
+    const gone = new VersionUnavailableError(
+      `watch(): commits ${from + 1} to ${record.version} were checkpointed and pruned by the writer before this follower read them; the stream ended after version ${from}: watch again (history from version ${record.version} on)`,
+    );
+    for (const stream of this.#streams) stream.interrupted(gone);
+    this.applyReplicated(record);
+    // The difference is no commit a stream may replay.
+    this.#recent.clear();
+  }
+
   /** @internal Keeps WAL records above `floor()` through checkpoints (replication's unshipped backlog). */
   retainWalAbove(floor: () => Version): void {
     this.#persistence?.retainWalAbove(floor);

@@ -14,8 +14,8 @@ export interface HistoryFacts {
 /**
  * The error for `snapshotAt(version)` below the oldest retained version,
  * saying which of the three reasons applies: history older than the
- * checkpoint the database was opened from (it does not survive a restart,
- * whatever `retainVersions` says), the `retainVersions` window, or version
+ * checkpoint the database was opened from (its files did not keep it), the
+ * `retainVersions` window, or version
  * GC with no retention at all.
  */
 export function historyGone(version: Version, facts: HistoryFacts, cause: unknown): VersionUnavailableError {
@@ -24,7 +24,7 @@ export function historyGone(version: Version, facts: HistoryFacts, cause: unknow
   if (version < openedFrom && version >= newest - retainVersions) {
     why =
       `the database was opened from a checkpoint at version ${openedFrom}, which holds only the newest version of each key: ` +
-      `history older than the checkpoint a database opens from does not survive a restart (retainVersions: ${retainVersions} keeps history committed or replayed from the WAL since open)`;
+      `its files kept no history before it (they were written with a smaller retainVersions than ${retainVersions}, or the older checkpoint that carried it was damaged)`;
   } else if (retainVersions > 0) {
     why = `it is more than retainVersions (${retainVersions}) behind the newest version ${newest}, and no open snapshot pins it`;
   } else {

@@ -8,7 +8,7 @@ import { checkDirectory } from './check-directory.js';
 import { Database, type RecoveryReport } from './database.js';
 import { migrateIndexDefinitions } from './index-definitions.js';
 import { startReplication } from './replication.js';
-import { WalFollower } from './wal-follower.js';
+import { WalFollower, type FollowSink } from './wal-follower.js';
 
 /** Options of {@link open}. Unknown names are rejected. */
 export interface OpenOptions {
@@ -138,6 +138,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     checkpointWalBytes: parsed.checkpointWalBytes,
     recovery: parsed.recovery,
     onRecoveryEvent: parsed.onRecoveryEvent,
+    historyVersions: parsed.retainVersions,
   });
   try {
     load(store, recovered, parsed.dir);
@@ -188,14 +189,17 @@ async function openReadOnly(store: MvccStore, parsed: OpenOptionsParsed, dir: st
   const fs = parsed.fileSystem ?? nodeFileSystem;
   let recovered: Recovered;
   try {
-    recovered = await recoverReadOnly({ fs, dir, onEvent: parsed.onRecoveryEvent });
+    recovered = await recoverReadOnly({ fs, dir, onEvent: parsed.onRecoveryEvent, historyVersions: parsed.retainVersions });
   } catch (error) {
     if (error instanceof EpochError) throw error;
     throw new IoError(`cannot open database directory ${dir} read-only: ${(error as Error).message}`, { cause: error });
   }
   load(store, recovered, dir);
   const db = new Database(store, parsed, undefined, reportOf(recovered));
-  if (parsed.follow) db.attachFollower(new WalFollower(store, new WalTail(fs, dir, recovered.tail, recovered.version), parsed.followIntervalMs));
+  if (parsed.follow) {
+    const sink: FollowSink = { applyRecord: (record) => void db.applyReplicated(record), applyCheckpoint: (record) => db.applySkipped(record) };
+    db.attachFollower(new WalFollower(store, new WalTail(fs, dir, recovered.tail, recovered.version), parsed.followIntervalMs, sink));
+  }
   return db;
 }
 

@@ -1,4 +1,4 @@
-import type { CheckpointEntry, CommitOp, StructureKeys, Version } from '@epochdb/core';
+import type { CheckpointEntry, CommitOp, CommitRecord, StructureKeys, Version } from '@epochdb/core';
 import type { WalTail } from '@epochdb/persist';
 import type { MvccStore } from '@epochdb/store';
 
@@ -14,6 +14,18 @@ export interface FollowStats {
 }
 
 /**
+ * Where a {@link WalFollower} applies what it reads: the database, so that
+ * change streams and collection indexes see the followed commits as they
+ * would a replica's.
+ */
+export interface FollowSink {
+  /** Applies one of the writer's commit records (the next version). */
+  applyRecord(record: CommitRecord): void;
+  /** Applies the difference to a checkpoint whose commits the writer pruned before they were read. */
+  applyCheckpoint(record: CommitRecord): void;
+}
+
+/**
  * Keeps a read-only database up with the process that writes its directory:
  * every `intervalMs` it reads the records appended to the WAL since the last
  * look ({@link WalTail}) and replays them into the store, in version order.
@@ -25,6 +37,7 @@ export class WalFollower {
   readonly #store: MvccStore;
   readonly #tail: WalTail;
   readonly #intervalMs: number;
+  readonly #sink: FollowSink;
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
   #stopped = false;
@@ -33,10 +46,12 @@ export class WalFollower {
   #errors = 0;
   #lastError: string | undefined;
 
-  constructor(store: MvccStore, tail: WalTail, intervalMs: number) {
+  /** `sink` defaults to the store alone (no change streams, no indexes). */
+  constructor(store: MvccStore, tail: WalTail, intervalMs: number, sink?: FollowSink) {
     this.#store = store;
     this.#tail = tail;
     this.#intervalMs = intervalMs;
+    this.#sink = sink ?? { applyRecord: (record) => store.applyRecord(record), applyCheckpoint: (record) => store.applyRecord(record) };
   }
 
   /** Starts polling. */
@@ -61,7 +76,7 @@ export class WalFollower {
         return;
       }
       for (const record of read.records) {
-        if (record.version > this.#store.version) this.#store.applyRecord(record);
+        if (record.version > this.#store.version) this.#sink.applyRecord(record);
       }
       this.#records += read.records.length;
     } catch (error) {
@@ -101,7 +116,7 @@ export class WalFollower {
     }
     for (const entry of this.#store.scan()) if (!kept.has(entry.key)) ops.push({ kind: 'delete', key: entry.key });
     // The checkpoint's table holds the follower's as a prefix (ids never change): define it before its values.
-    this.#store.applyRecord({ version, time: this.#store.clock.now(), ops, ...(structures.length === 0 ? {} : { structures: { from: 0, keys: structures } }) });
+    this.#sink.applyCheckpoint({ version, time: this.#store.clock.now(), ops, ...(structures.length === 0 ? {} : { structures: { from: 0, keys: structures } }) });
     this.#checkpoints++;
   }
 }

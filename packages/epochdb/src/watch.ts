@@ -211,6 +211,11 @@ export class ChangeStream implements AsyncIterableIterator<Change> {
     this.#wake();
   }
 
+  /** @internal Changes were lost to the database (a followed writer pruned them): deliver what is buffered, then fail with `error`. */
+  interrupted(error: Error): void {
+    if (!this.#ended && this.#failure === undefined) this.#fail(error);
+  }
+
   [Symbol.asyncIterator](): this {
     return this;
   }
@@ -393,6 +398,13 @@ export class RecentCommits {
       this.#records = this.#records.slice(this.#head);
       this.#head = 0;
     }
+  }
+
+  /** Forgets every record kept. */
+  clear(): void {
+    this.#records = [];
+    this.#head = 0;
+    this.#ops = 0;
   }
 
   /** The version of the oldest record kept, if any. */

@@ -5,6 +5,7 @@ import { verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkp
 import { DirectoryLock } from './dir-lock.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
 import { assertNotForeign, checkpointName, DirectoryListing, writeMarker } from './directory-layout.js';
+import { historyKeep } from './history-plan.js';
 import { recover, type Recovered } from './recovery.js';
 import { WalWriter } from './wal-writer.js';
 
@@ -20,6 +21,12 @@ export interface PersistenceOptions {
   readonly checkpointWalBytes: number;
   readonly recovery: 'strict' | 'salvage';
   readonly onRecoveryEvent?: ((event: RecoveryEvent) => void) | undefined;
+  /**
+   * Versions of history that survive a restart (`retainVersions`; default 0):
+   * pruning keeps an older checkpoint and the WAL after it (see
+   * `historyKeep`), and opening replays them (see `historyBase`).
+   */
+  readonly historyVersions?: number | undefined;
 }
 
 /** Counters of the persistence layer. */
@@ -89,7 +96,7 @@ export class Persistence {
     this.#options = options;
     this.#lock = lock;
     this.#wal = wal;
-    this.#lastCheckpointVersion = recovered.checkpointVersion;
+    this.#lastCheckpointVersion = recovered.newestCheckpointVersion;
     // WAL left by earlier runs counts too: a process that never lives long enough to
     // write checkpointWalBytes itself must not let the WAL grow across restarts.
     this.#walBytesAtCheckpoint = -recovered.walBytesReplayed;
@@ -114,7 +121,7 @@ export class Persistence {
     assertNotForeign(listing, options.dir);
     const lock = await DirectoryLock.acquire(fs, options.dir);
     try {
-      const recovered = await recover({ fs, dir: options.dir, mode: options.recovery, onEvent: options.onRecoveryEvent, listing });
+      const recovered = await recover({ fs, dir: options.dir, mode: options.recovery, onEvent: options.onRecoveryEvent, listing, historyVersions: options.historyVersions });
       const wal = await WalWriter.create({ fs, dir: options.dir, segmentBytes: options.walSegmentBytes, syncIntervalMs: options.syncIntervalMs }, recovered.version + 1);
       const checkpointBytes = recovered.checkpointVersion > 0 ? ((await fs.size(join(options.dir, checkpointName(recovered.checkpointVersion)))) ?? 0) : 0;
       return { persistence: new Persistence(fs, options, lock, wal, recovered, checkpointBytes), recovered };
@@ -296,7 +303,8 @@ export class Persistence {
 
   /**
    * After the (verified) checkpoint at `newest`: deletes the WAL segments whose
-   * records all lie at or below it, checkpoints older than `previous`, and
+   * records all lie at or below it (and below the history base, with
+   * `historyVersions`), checkpoints older than `previous` but the history base, and
    * leftover temporary files of earlier builds. The previous checkpoint stays
    * as a last resort for salvage recovery (the WAL between the two is gone,
    * so strict recovery does not fall back to it). The WAL goes first: should
@@ -309,11 +317,18 @@ export class Persistence {
     const segments = listing.segments;
     const doomed: string[] = [];
     // WAL someone still needs (records not yet shipped to replicas) stays, checkpoint or not.
-    const covered = this.#walFloor === undefined ? newest : Math.min(newest, this.#walFloor());
+    const history = historyKeep(
+      listing.checkpoints.map((c) => c.version),
+      newest,
+      this.#options.historyVersions ?? 0,
+      segments[0]?.first ?? newest + 1,
+    );
+    const covered = Math.min(newest, this.#walFloor?.() ?? newest, history.walAfter);
     for (let i = 0; i + 1 < segments.length; i++) {
       if (segments[i + 1]!.first - 1 <= covered) doomed.push(segments[i]!.name);
     }
-    for (const checkpoint of listing.checkpoints) if (checkpoint.version < previous) doomed.push(checkpoint.name);
+    // Kept: the newest, the previous (for salvage) and the history base.
+    for (const checkpoint of listing.checkpoints) if (checkpoint.version < previous && checkpoint.version !== history.checkpoint) doomed.push(checkpoint.name);
     for (const name of doomed) {
       const path = join(this.#options.dir, name);
       const bytes = (await this.#fs.size(path)) ?? 0;

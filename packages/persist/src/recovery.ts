@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { CorruptionError, InvalidOptionError, UnsupportedFormatError, type CheckpointEntry, type CommitRecord, type RecoveryEvent, type StructureKeys, type Version } from '@epochdb/core';
 import { readCheckpointForLoad, type CheckpointEntries } from './checkpoint-file.js';
-import { assertNotForeign, DAMAGED_DIR, DirectoryListing, MARKER_FILE, readMarker, writeMarker } from './directory-layout.js';
+import { assertNotForeign, DAMAGED_DIR, DirectoryListing, MARKER_FILE, readMarker, writeMarker, type CheckpointFile } from './directory-layout.js';
+import { historyBase } from './history-plan.js';
 import type { FileSystem } from './file-system.js';
 import { checkSegmentHeader, hasValidFrameAfter, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
 
@@ -16,6 +17,11 @@ export interface Recovered {
   readonly records: readonly CommitRecord[];
   /** The newest recovered version. */
   readonly version: Version;
+  /**
+   * The newest checkpoint in the directory: `checkpointVersion` unless an
+   * older one was loaded to bring back history (`historyVersions`).
+   */
+  readonly newestCheckpointVersion: Version;
   /** Recovery changed what is on disk in a way only a new checkpoint makes whole (salvage, checkpoint fallback). */
   readonly needsCheckpoint: boolean;
   /** Bytes of WAL replayed after the checkpoint: they count toward the next automatic checkpoint. */
@@ -49,6 +55,13 @@ export interface RecoverOptions {
    * directory): then recovery does not list it again.
    */
   readonly listing?: DirectoryListing | undefined;
+  /**
+   * Versions of history to bring back (`retainVersions`): load the older
+   * checkpoint pruning kept for it and replay the WAL from there (see
+   * `historyBase`), so the records of those versions are replayed too. Damage
+   * in that older part falls back to the newest checkpoint. Strict mode only.
+   */
+  readonly historyVersions?: number | undefined;
 }
 
 /**
@@ -65,15 +78,39 @@ const NO_ENTRIES: CheckpointEntries = { length: 0, [Symbol.iterator]: () => ([] 
 
 export async function recover(options: RecoverOptions): Promise<Recovered> {
   const { fs, dir, mode } = options;
+  const readOnly = options.readOnly === true;
+  if (readOnly && mode !== 'strict') throw new InvalidOptionError('recover(): a read-only recovery cannot salvage (it would move files)');
+  const listing = readOnly ? await inspectDirectory(fs, dir) : await prepareDirectory(fs, dir, options.listing);
+  if (!readOnly) for (const name of listing.temporaries) await fs.unlink(join(dir, name));
+  const base = mode === 'strict' ? historyBase(listing, options.historyVersions ?? 0) : undefined;
+  if (base !== undefined) {
+    const newest = listing.checkpoints[0]!.version;
+    try {
+      const recovered = await replay({ ...options, onEvent: undefined }, listing, base === 'empty' ? [] : [base], newest);
+      for (const event of recovered.events) options.onEvent?.(event);
+      return recovered;
+    } catch (error) {
+      // Damage in the part only history needs: recover as without history, which reads less of it.
+      if (!(error instanceof CorruptionError)) throw error;
+    }
+  }
+  return replay(options, listing, listing.checkpoints, undefined);
+}
+
+/**
+ * Loads the first of `candidates` that verifies (none: version 0), then the
+ * WAL after it. `historyFrom`: the newest checkpoint's version when an older
+ * one is loaded for history; then that one must verify (no fallback) and only
+ * the WAL after the newest counts as replayed bytes.
+ */
+async function replay(options: RecoverOptions, listing: DirectoryListing, candidates: readonly CheckpointFile[], historyFrom: Version | undefined): Promise<Recovered> {
+  const { fs, dir, mode } = options;
   const events: RecoveryEvent[] = [];
   const emit = (event: RecoveryEvent): void => {
     events.push(event);
     options.onEvent?.(event);
   };
   const readOnly = options.readOnly === true;
-  if (readOnly && mode !== 'strict') throw new InvalidOptionError('recover(): a read-only recovery cannot salvage (it would move files)');
-  const listing = readOnly ? await inspectDirectory(fs, dir) : await prepareDirectory(fs, dir, options.listing);
-  if (!readOnly) for (const name of listing.temporaries) await fs.unlink(join(dir, name));
 
   const copyAside = async (name: string, reason: string): Promise<void> => {
     await fs.mkdir(join(dir, DAMAGED_DIR));
@@ -97,7 +134,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   };
 
   // Checkpoints, newest first: the first one that verifies wins.
-  const checkpoints = listing.checkpoints;
+  const checkpoints = candidates;
   let checkpointVersion = 0;
   let checkpointEntries: CheckpointEntries = NO_ENTRIES;
   let checkpointStructures: readonly StructureKeys[] = [];
@@ -115,7 +152,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       checkpointStructures = contents.structures;
       break;
     } catch (error) {
-      if (!(error instanceof CorruptionError)) throw error;
+      if (!(error instanceof CorruptionError) || historyFrom !== undefined) throw error;
       emit({ type: 'checkpoint-fallback', file: candidate.name, reason: error.message });
       damagedCheckpoints.push({ name: candidate.name, reason: error.message });
       needsCheckpoint = true;
@@ -172,7 +209,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       if (await damage('write-ahead log segment header is damaged', 0)) break;
     }
     const scan = scanFrames(bytes, WAL_HEADER_BYTES);
-    walBytesReplayed += scan.validBytes;
+    // Bytes a checkpoint already covers do not count toward the next one.
+    if ((next?.first ?? Infinity) - 1 > (historyFrom ?? checkpointVersion)) walBytesReplayed += scan.validBytes;
     tail = { segment: segment.name, offset: WAL_HEADER_BYTES + scan.validBytes };
     let stopped = false;
     for (const [index, record] of scan.records.entries()) {
@@ -200,7 +238,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     }
   }
   if (!readOnly) for (const { name, reason } of damagedCheckpoints) await moveAside(name, reason);
-  return { checkpointVersion, checkpointEntries, checkpointStructures, records, version: expected - 1, needsCheckpoint: needsCheckpoint && !readOnly, walBytesReplayed, events, tail };
+  const newestCheckpointVersion = historyFrom ?? checkpointVersion;
+  return { checkpointVersion, checkpointEntries, checkpointStructures, records, version: expected - 1, newestCheckpointVersion, needsCheckpoint: needsCheckpoint && !readOnly, walBytesReplayed, events, tail };
 }
 
 /** Cuts `path` to `length` bytes, durably. */

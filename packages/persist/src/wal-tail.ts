@@ -16,7 +16,7 @@ const READ_ONLY_ATTEMPTS = 5;
  * listing and the read (ENOENT, or records that seem to be missing): then the
  * whole read starts again, up to 5 times, so only damage that stays is reported.
  */
-export async function recoverReadOnly(options: { fs: FileSystem; dir: string; onEvent?: ((event: RecoveryEvent) => void) | undefined }): Promise<Recovered> {
+export async function recoverReadOnly(options: { fs: FileSystem; dir: string; onEvent?: ((event: RecoveryEvent) => void) | undefined; historyVersions?: number | undefined }): Promise<Recovered> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await recover({ ...options, mode: 'strict', readOnly: true });

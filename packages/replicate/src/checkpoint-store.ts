@@ -5,9 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { IoError, ReplicationError, type CheckpointEntry, type StructureKeys, type Version } from '@epochdb/core';
-import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpoint } from '@epochdb/persist';
+import { IoError, ReplicationError, type StructureKeys, type Version } from '@epochdb/core';
+import { checkpointName, nodeFileSystem, parseCheckpointName, readCheckpointForLoad, type CheckpointEntries } from '@epochdb/persist';
 import { connectionOf, type ConnectionParsed } from './connection-options.js';
 import type { ReplicationLog } from './replication-log.js';
 
@@ -17,7 +16,8 @@ const CHUNK_BYTES = 128 * 1024;
 /** A checkpoint's state, loaded: what a replica or a restore starts from. */
 export interface Bootstrap {
   readonly version: Version;
-  readonly entries: readonly CheckpointEntry[];
+  /** Verified whole; each chunk decoded as it is iterated (like a local reopen). */
+  readonly entries: CheckpointEntries;
   /** The checkpoint's shared structure table. */
   readonly structures: readonly StructureKeys[];
 }
@@ -95,16 +95,24 @@ export async function uploadCheckpoint(log: ReplicationLog, path: string, versio
 
 /**
  * Loads the checkpoint at `version` from the object store: streamed to a
- * temporary file `scratch`, then read and verified like a local checkpoint.
+ * temporary file `scratch` (see {@link ReplicationLog.objectChunks}), then
+ * read and verified like a local checkpoint.
  */
 export async function downloadCheckpoint(log: ReplicationLog, version: Version, scratch: string): Promise<Bootstrap> {
-  const result = await (await log.objects()).get(checkpointName(version));
-  if (result === null) throw new ReplicationError(`checkpoint ${version} of ${JSON.stringify(log.names.stream)} is no longer in the object store`, false);
+  const info = await (await log.objects()).info(checkpointName(version));
+  if (info === null || info.deleted) throw new ReplicationError(`checkpoint ${version} of ${JSON.stringify(log.names.stream)} is no longer in the object store`, false);
   try {
-    await pipeline(Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>), createWriteStream(scratch) as Writable);
-    const error = await result.error;
-    if (error !== null && error !== undefined) throw error;
-    const contents = await readCheckpoint(nodeFileSystem, scratch);
+    let bytes = 0;
+    const counted = async function* (chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+      for await (const chunk of chunks) {
+        bytes += chunk.byteLength;
+        yield chunk;
+      }
+    };
+    await pipeline(Readable.from(counted(log.objectChunks(info))), createWriteStream(scratch) as Writable);
+    if (bytes !== info.size) throw new ReplicationError(`checkpoint ${version} of ${JSON.stringify(log.names.stream)}: the download ended after ${bytes} of ${info.size} bytes`, false);
+    // Checksums and counts verified now; chunks decoded as the store loads them, as a local reopen does.
+    const contents = await readCheckpointForLoad(nodeFileSystem, scratch);
     return { version: contents.version, entries: contents.entries, structures: contents.structures };
   } finally {
     await rm(scratch, { force: true });

@@ -52,9 +52,20 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     const tail = await log.tail();
     const target = version ?? tail.version;
     if (target > tail.version) throw new ReplicationError(`restore(): version ${target} is newer than the replication log of ${JSON.stringify(options.name)} (at ${tail.version})`, false);
-    const checkpoint = (await listCheckpoints(log)).filter((v) => v <= target).at(-1) ?? 0;
-    if (tail.firstSeq > 0 && checkpoint < tail.firstVersion - 1 && target >= tail.firstVersion - 1) {
-      throw new ReplicationError(`restore(): the replication log of ${JSON.stringify(options.name)} starts at version ${tail.firstVersion} and no checkpoint at or below ${target} covers what is before it`, false);
+    const checkpoints = await listCheckpoints(log);
+    const checkpoint = checkpoints.filter((v) => v <= target).at(-1) ?? 0;
+    // The stream holds versions from `streamFrom` on (none at all: from past its end).
+    const streamFrom = tail.firstSeq > 0 ? tail.firstVersion : tail.version + 1;
+    if (checkpoint < target && checkpoint < streamFrom - 1) {
+      const oldest = oldestRestorable(checkpoints, streamFrom, tail.version);
+      const quoted = JSON.stringify(options.name);
+      if (oldest === undefined || target < oldest) {
+        throw new ReplicationError(
+          `restore(): version ${target} is older than the oldest version the replication log of ${quoted} keeps (${oldest === undefined ? 'none' : oldest}): older history was let go with the checkpoints beyond keepCheckpoints`,
+          false,
+        );
+      }
+      throw new ReplicationError(`restore(): the replication log of ${quoted} starts at version ${tail.firstVersion} and no checkpoint at or below ${target} covers what is before it`, false);
     }
     const entries = new Map<string, CheckpointEntry>();
     // The structure table: the checkpoint's, grown by the records' own (the restored values are written as they are).
@@ -65,31 +76,44 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       table.define({ from: 0, keys: loaded.structures });
     }
     const total = target - checkpoint;
-    let done = 0;
+    // The newest version applied so far.
+    let at = checkpoint;
     if (total > 0) {
       const messages = await log.follow(await log.seqAfter(checkpoint, tail));
       read: for await (const message of messages) {
         for (const record of ReplicationLog.records(message.data, message.seq)) {
-          if (record.version <= checkpoint + done) continue;
-          if (record.version !== checkpoint + done + 1) throw new ReplicationError(`restore(): the replication log skips from version ${checkpoint + done} to ${record.version}`, false);
+          if (record.version <= at) continue;
+          if (record.version !== at + 1) {
+            throw new ReplicationError(`restore(): versions ${at + 1} to ${record.version - 1} are not in the replication log of ${JSON.stringify(options.name)} (the primary went on after a checkpoint it uploaded while NATS was away); restore at ${at} or at ${record.version} or later`, false);
+          }
           if (record.structures !== undefined) table.define(record.structures);
           for (const op of record.ops) {
             if (op.kind !== 'put') entries.delete(op.key);
             else entries.set(op.key, { key: op.key, encoded: op.encoded, version: record.version, run: op.run, type: op.type, expiresAt: op.expiresAt });
           }
-          // Counted apart from the call: `f?.(++done)` skips the increment when there is no `f`.
-          done++;
-          options.onProgress?.(done, total);
-          if (done === total) break read;
+          at = record.version;
+          // Not `onProgress?.(++done)`: an optional call skips its arguments' side effects when absent.
+          options.onProgress?.(at - checkpoint, total);
+          if (at === target) break read;
         }
       }
       messages.stop();
     }
     await writeBackup(options.dir, target, entries.values(), table.table());
-    return Object.freeze({ version: target, checkpointVersion: checkpoint, records: done, entries: entries.size });
+    return Object.freeze({ version: target, checkpointVersion: checkpoint, records: at - checkpoint, entries: entries.size });
   } catch (error) {
     throw classifyNatsError(error, connection, 'restore()') ?? error;
   } finally {
     await log.close();
   }
+}
+
+/**
+ * The oldest version {@link restore} can reach: version 1 while the stream
+ * still starts there, else the oldest kept checkpoint the stream goes on
+ * from (`undefined`: none).
+ */
+function oldestRestorable(checkpoints: readonly Version[], streamFrom: Version, newest: Version): Version | undefined {
+  if (streamFrom <= 1) return Math.min(1, newest) || undefined;
+  return checkpoints.find((v) => v >= streamFrom - 1);
 }
