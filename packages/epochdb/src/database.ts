@@ -1,9 +1,8 @@
 import { DatabaseClosedError, DatabaseFailedError, InvalidOptionError, IoError, ReadOnlyError, VersionUnavailableError, type CommitRecord, type OpenOptionsParsed, type RecoveryEvent, type Version } from '@epochdb/core';
-import { nodeFileSystem, readWalHistory, verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
+import { verifyDirectory, writeBackup, type Persistence, type PersistenceStats, type VerifyReport } from '@epochdb/persist';
 import { WorkerPool, type WorkerPoolStats } from '@epochdb/workers';
 import type { ShippingStats } from '@epochdb/replicate/api';
 import {
-  type AppliedChange,
   type ApplyListener,
   type MvccStore,
   type BatchOp,
@@ -11,7 +10,6 @@ import {
   type DeleteOptions,
   type PutOptions,
   type ReadApi,
-  type ScanOptions,
   type Snapshot,
   type StoreStats,
   type Transaction as StoreTransaction,
@@ -20,13 +18,16 @@ import {
 import { CheckpointScheduler, type CheckpointStats } from './checkpoint-scheduler.js';
 import { Maintenance, type MaintenanceStats } from './maintenance.js';
 import type { FollowStats, WalFollower } from './wal-follower.js';
-import { ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
-import { assertCollectionKeys, Collection } from './collection.js';
-import type { CollectionHost, CollectionOptions, TypedEntry } from './collection-types.js';
+import { appliedChangesOf, ChangeStream, RecentCommits, type ChangeSource, type WatchOptions } from './watch.js';
+import type { Collection } from './collection.js';
+import type { CollectionOptions } from './collection-types.js';
 import { IndexDefinitions } from './index-definitions.js';
+import { CollectionRegistry } from './collection-registry.js';
 import { historyGone } from './history-gone.js';
+import { commitHistory } from './commit-history.js';
+import { DatabaseReads } from './database-reads.js';
 import { transactionClassFor, type Transaction } from './database-transaction.js';
-import { isStandardSchema, type StandardSchema } from './standard-schema.js';
+import type { StandardSchema } from './standard-schema.js';
 
 /** Everything `db.stats()` reports (the persistence counters are zero for a memory-only database). */
 export type DatabaseStats = StoreStats &
@@ -81,7 +82,7 @@ const poolOf = new WeakMap<Database, WorkerPool>();
  * committed state; writes resolve to their commit version. Get one with
  * {@link open}; close it with {@link Database.close} or `await using`.
  */
-export class Database implements ReadApi, AsyncDisposable {
+export class Database extends DatabaseReads implements ReadApi, AsyncDisposable {
   readonly #store: MvccStore;
   readonly #maintenance: Maintenance;
   readonly #persistence: Persistence | undefined;
@@ -94,7 +95,7 @@ export class Database implements ReadApi, AsyncDisposable {
   /** Recent commits kept for change streams that resume (`watch({ fromVersion })`). */
   readonly #recent = new RecentCommits(RECENT_OPS);
   readonly #streams = new Set<ChangeStream>();
-  readonly #collections = new Map<string, Collection>();
+  readonly #collections: CollectionRegistry;
   /** Persisted index definitions, kept in the metadata entry (the empty key, which no read path shows). */
   readonly #definitions: IndexDefinitions;
   /** Change listeners (change streams, collections), also fed by {@link Database.applyReplicated}. */
@@ -107,11 +108,17 @@ export class Database implements ReadApi, AsyncDisposable {
 
   /** Not for direct use: {@link open} makes databases. */
   constructor(store: MvccStore, options: OpenOptionsParsed, persistence?: Persistence, recovery?: RecoveryReport) {
+    super(store);
     this.#store = store;
     this.#options = options;
     this.#persistence = persistence;
     this.#recovery = recovery;
-    this.#definitions = new IndexDefinitions(store, () => this.#savesDefinitions);
+    this.#definitions = new IndexDefinitions(store, () => this.#persistence !== undefined && !this.#options.readOnly);
+    this.#collections = new CollectionRegistry(store, this.#definitions, {
+      live: this,
+      watch: (options) => this.watch(options),
+      onApply: (listener) => this.#onApply(listener),
+    });
     store.setCommitGate(() => this.#checkWritable());
     // The store opens our transactions: with `tx.collection()` for this database's collections.
     store.transactionClass = transactionClassFor((name) => this.#collections.get(name));
@@ -165,55 +172,6 @@ export class Database implements ReadApi, AsyncDisposable {
     return this.#recovery;
   }
 
-  /** The newest committed version (0 for an empty database). */
-  get version(): Version {
-    return this.#store.version;
-  }
-
-  /** The oldest version {@link Database.snapshotAt} can read (the version GC horizon). */
-  get oldestVersion(): Version {
-    return this.#store.oldestVersion;
-  }
-
-  /** Whether the database has been closed. */
-  get closed(): boolean {
-    return this.#store.closed;
-  }
-
-  /**
-   * The value at `key`, or `undefined` when absent or expired. `T` only
-   * casts (nothing is checked): for values checked against a schema, use a
-   * {@link Database.collection}. Complexity: O(log n).
-   */
-  get<T = unknown>(key: string): T | undefined {
-    return this.#store.get(key) as T | undefined;
-  }
-
-  /** The entry at `key` (value, version, run, type, expiresAt), or `undefined`. `T` types the value, as in {@link Database.get}. */
-  getEntry<T = unknown>(key: string): TypedEntry<T> | undefined {
-    return this.#store.getEntry(key) as TypedEntry<T> | undefined;
-  }
-
-  /** Whether `key` exists and has not expired. */
-  has(key: string): boolean {
-    return this.#store.has(key);
-  }
-
-  /** Entries in key order, lazily; later writes never disturb the iteration. See {@link ScanOptions}. `T` types values, as in {@link Database.get}. */
-  scan<T = unknown>(options?: ScanOptions): IterableIterator<TypedEntry<T>> {
-    return this.#store.scan(options) as IterableIterator<TypedEntry<T>>;
-  }
-
-  /** Live entries written with `run`, in key order. Complexity: O(log n + results). */
-  byRun<T = unknown>(run: string, options?: ScanOptions): IterableIterator<TypedEntry<T>> {
-    return this.#store.byRun(run, options) as IterableIterator<TypedEntry<T>>;
-  }
-
-  /** Live entries written with `type`, in key order. Complexity: O(log n + results). */
-  byType<T = unknown>(type: string, options?: ScanOptions): IterableIterator<TypedEntry<T>> {
-    return this.#store.byType(type, options) as IterableIterator<TypedEntry<T>>;
-  }
-
   /** Writes `value` at `key`. Resolves to the commit version. See {@link PutOptions}. */
   put(key: string, value: unknown, options?: PutOptions): Promise<Version> {
     return this.#store.put(key, value, options);
@@ -227,11 +185,6 @@ export class Database implements ReadApi, AsyncDisposable {
   /** Commits puts and deletes atomically under one version. */
   batch(ops: readonly BatchOp[], options?: BatchOptions): Promise<Version> {
     return this.#store.batch(ops, options);
-  }
-
-  /** A read-only view at the current version, in O(1). Release it (or `using`) when done. */
-  snapshot(): Snapshot {
-    return this.#store.snapshot();
   }
 
   /** A read-only view of the past at `version` (not older than {@link Database.oldestVersion}). */
@@ -288,28 +241,11 @@ export class Database implements ReadApi, AsyncDisposable {
       get version(): number {
         return store.version;
       },
-      history: { read: (after, upTo) => this.#history(after, upTo) },
+      history: { read: (after, upTo) => commitHistory({ recent: this.#recent, persistence: this.#persistence, dir: this.#options.dir, fileSystem: this.#options.fileSystem }, after, upTo) },
       codec: store.codec,
       subscribe: (listener) => this.#onApply((version, _time, changes) => listener(version, changes)),
       ended: (stream) => this.#streams.delete(stream),
     };
-  }
-
-  /** Commit records in `(after, upTo]`: the WAL for what memory no longer holds, then memory. */
-  #history(after: number, upTo: number): CommitRecord[] | Promise<CommitRecord[]> {
-    const recent = this.#recent.read(after, upTo);
-    if (recent !== undefined) return recent;
-    const { dir, fileSystem } = this.#options;
-    if (dir === undefined) {
-      throw new VersionUnavailableError(`watch(): changes after version ${after} are no longer retained in memory (a memory-only database keeps the commits of its last ${RECENT_OPS} operations)`);
-    }
-    const firstInMemory = this.#recent.oldestVersion ?? upTo + 1;
-    // Taken now: the records kept in memory may be trimmed while the WAL is read.
-    const newer = firstInMemory <= upTo ? this.#recent.read(firstInMemory - 1, upTo) : [];
-    if (newer === undefined) throw new VersionUnavailableError(`watch(): changes after version ${after} are no longer retained`);
-    // Commits still queued for the WAL are not in its files yet: wait for them first.
-    const written = this.#persistence?.flushed() ?? Promise.resolve();
-    return written.then(async () => [...(await readWalHistory(fileSystem ?? nodeFileSystem, dir, after, Math.min(upTo, firstInMemory - 1))), ...newer]);
   }
 
   /**
@@ -329,52 +265,7 @@ export class Database implements ReadApi, AsyncDisposable {
   collection(name: string): Collection;
   collection<S extends StandardSchema>(name: string, options?: CollectionOptions<S>): Collection<S> {
     this.#store.assertOpen('collection');
-    this.#store.parseTag(name, 'collection(): name');
-    const existing = this.#collections.get(name);
-    if (existing !== undefined) {
-      if (options !== undefined && options.schema !== existing.schema) {
-        throw new InvalidOptionError(`collection(): collection ${JSON.stringify(name)} is already defined with another schema`);
-      }
-      return existing as unknown as Collection<S>;
-    }
-    if (!isStandardSchema(options?.schema)) {
-      throw new InvalidOptionError(`collection(): options.schema must be a Standard Schema validator, such as a zod (≥ 3.24), valibot or arktype schema (collection ${JSON.stringify(name)} is not defined yet)`);
-    }
-    if (this.#collections.size === 0) this.#attachCollections();
-    const collection = new Collection(name, options!.schema, this.#collectionHost);
-    collection.restoreIndexes(options!.indexes);
-    this.#collections.set(name, collection as unknown as Collection);
-    return collection;
-  }
-
-  get #collectionHost(): CollectionHost {
-    return {
-      live: this,
-      codec: this.#store.codec,
-      oldestVersion: () => this.#store.oldestVersion,
-      putValidated: (key, value, options, collection) => this.#store.putValidated(key, value, options, collection),
-      delete: (key, options) => this.#store.delete(key, options),
-      watch: (options) => this.watch(options),
-      indexDefinitions: (collection) => this.#definitions.of(collection),
-      saveIndexDefinition: (definition) => this.#definitions.save(definition),
-      dropIndexDefinition: (collection, name) => this.#definitions.drop(collection, name),
-    };
-  }
-
-  /** Whether index definitions are written: persistent and writable. */
-  get #savesDefinitions(): boolean {
-    return this.#persistence !== undefined && !this.#options.readOnly;
-  }
-
-  /** Validation and index upkeep, installed with the first collection. */
-  #attachCollections(): void {
-    this.#store.addCommitValidator((writes) => {
-      assertCollectionKeys(writes, this.#collections, this.#store);
-      for (const collection of this.#collections.values()) collection.validate(writes);
-    });
-    this.#onApply((version, _time, changes) => {
-      for (const collection of this.#collections.values()) collection.applied(version, changes);
-    });
+    return this.#collections.define(name, options);
   }
 
   /** Registers a change listener with the store and for replicated records alike. */
@@ -400,13 +291,7 @@ export class Database implements ReadApi, AsyncDisposable {
     this.#recent.add(record);
     const durable = this.#persistence?.append(record, undefined);
     if (listening && record.ops.length > 0) {
-      const changes: AppliedChange[] = record.ops.map((op, i) => {
-        const old = before[i];
-        const tags = old === undefined ? undefined : { ...(old.run === undefined ? {} : { run: old.run }), ...(old.type === undefined ? {} : { type: old.type }) };
-        if (op.kind !== 'put') return { key: op.key, kind: op.kind, before: tags, after: undefined };
-        const { encoded: _encoded, kind: _kind, ...rest } = op;
-        return { key: op.key, kind: op.kind, before: tags, after: Object.freeze({ ...rest, value: this.#store.codec.decodeStored(op.encoded).value, version: record.version }) };
-      });
+      const changes = appliedChangesOf(record, before, this.#store.codec);
       for (const listener of this.#applyListeners) listener(record.version, record.time, changes);
     }
     this.#checkpoints?.committed();

@@ -1,4 +1,4 @@
-import { METADATA_KEY, shouldTrimQueue, VersionUnavailableError, WatchOverflowError, parseArgument, type CommitRecord, type ValueCodec, type Version } from '@epochdb/core';
+import { METADATA_KEY, shouldTrimQueue, VersionUnavailableError, WatchOverflowError, parseArgument, type CommitRecord, type Entry, type ValueCodec, type Version } from '@epochdb/core';
 import type { AppliedChange } from '@epochdb/store';
 import { z } from 'zod';
 
@@ -363,6 +363,21 @@ function changesOfRecord(record: CommitRecord, filter: TagFilter, codec: ValueCo
 }
 
 /**
+ * The changes a commit record made by another database (a replica's primary,
+ * a followed writer) applies, as the store reports its own commits to apply
+ * listeners: `before` holds each key's entry before it was applied.
+ */
+export function appliedChangesOf(record: CommitRecord, before: readonly (Entry | undefined)[], codec: ValueCodec): AppliedChange[] {
+  return record.ops.map((op, i) => {
+    const old = before[i];
+    const tags = old === undefined ? undefined : { ...(old.run === undefined ? {} : { run: old.run }), ...(old.type === undefined ? {} : { type: old.type }) };
+    if (op.kind !== 'put') return { key: op.key, kind: op.kind, before: tags, after: undefined };
+    const { encoded: _encoded, kind: _kind, ...rest } = op;
+    return { key: op.key, kind: op.kind, before: tags, after: Object.freeze({ ...rest, value: codec.decodeStored(op.encoded).value, version: record.version }) };
+  });
+}
+
+/**
  * Recent commit records kept in memory for resuming streams, newest last:
  * as many whole commits as hold at most `capacity` operations (a commit
  * larger than that on its own is not kept). Bounded by operations, not
@@ -376,6 +391,11 @@ export class RecentCommits {
 
   constructor(capacity: number) {
     this.#capacity = capacity;
+  }
+
+  /** Operations kept at most. */
+  get capacity(): number {
+    return this.#capacity;
   }
 
   add(record: CommitRecord): void {
