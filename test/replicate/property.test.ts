@@ -122,10 +122,12 @@ describe('replication: property', () => {
     await fc.assert(property(), { numRuns: 25, endOnFailure: true });
   }, 240_000);
 
+  // The recorded seed and path replay exactly the counterexample (numRuns 1): without it fast-check went on
+  // generating about 100 more cases from there, which took the test past its timeout on a busy machine.
   // Found by this property: the server SIGKILLed and restarted, a batch, then the primary closed: its closing
   // checkpoint pruned the WAL it had not shipped yet, the reopened primary jumped the stream past it, and no
   // later message told the replicas (stuck at 6 of 9). Unshipped WAL now stays through checkpoints.
   it('regression: a primary closed with an unshipped backlog ships it after reopening (seed -398558664, path 18)', async () => {
-    await fc.assert(property(), { seed: -398558664, path: '18', endOnFailure: true });
+    await fc.assert(property(), { seed: -398558664, path: '18', numRuns: 1, endOnFailure: true });
   }, 120_000);
 });
