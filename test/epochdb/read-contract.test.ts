@@ -4,7 +4,7 @@
 // Checked by mutating every node of every returned value, through every read
 // path, then reading again.
 import { describe, expect, it } from 'vitest';
-import type { Database } from 'epochdb';
+import type { Database, Snapshot, Transaction } from 'epochdb';
 import { useDatabases } from '../support/databases.js';
 
 const { openDb, tempDir } = useDatabases({ workers: 0, maintenance: { intervalMs: 0 } }, 'epochdb-read-contract-');
@@ -52,6 +52,24 @@ function isDeepFrozen(value: unknown): boolean {
   return Object.isFrozen(value) && Object.values(value).every(isDeepFrozen);
 }
 
+function inSnapshot<T>(db: Database, read: (snapshot: Snapshot) => T): T {
+  const snapshot = db.snapshot();
+  try {
+    return read(snapshot);
+  } finally {
+    snapshot.release();
+  }
+}
+
+function inTransaction<T>(db: Database, read: (tx: Transaction) => T): T {
+  const tx = db.begin();
+  try {
+    return read(tx);
+  } finally {
+    tx.abort();
+  }
+}
+
 /** Every read path a user has, each returning the value at `key`. */
 function readPaths(db: Database): [string, (key: string) => unknown][] {
   return [
@@ -60,38 +78,10 @@ function readPaths(db: Database): [string, (key: string) => unknown][] {
     ['db.scan', (k) => [...db.scan({ prefix: k })].find((e) => e.key === k)!.value],
     ['db.byRun', (k) => [...db.byRun('r')].find((e) => e.key === k)!.value],
     ['db.byType', (k) => [...db.byType('t')].find((e) => e.key === k)!.value],
-    ['snapshot.get', (k) => {
-      const s = db.snapshot();
-      try {
-        return s.get(k);
-      } finally {
-        s.release();
-      }
-    }],
-    ['snapshot.scan', (k) => {
-      const s = db.snapshot();
-      try {
-        return [...s.scan({ prefix: k })][0]!.value;
-      } finally {
-        s.release();
-      }
-    }],
-    ['tx.get', (k) => {
-      const tx = db.begin();
-      try {
-        return tx.get(k);
-      } finally {
-        tx.abort();
-      }
-    }],
-    ['tx.scan', (k) => {
-      const tx = db.begin();
-      try {
-        return [...tx.scan({ prefix: k })][0]!.value;
-      } finally {
-        tx.abort();
-      }
-    }],
+    ['snapshot.get', (k) => inSnapshot(db, (s) => s.get(k))],
+    ['snapshot.scan', (k) => inSnapshot(db, (s) => [...s.scan({ prefix: k })][0]!.value)],
+    ['tx.get', (k) => inTransaction(db, (tx) => tx.get(k))],
+    ['tx.scan', (k) => inTransaction(db, (tx) => [...tx.scan({ prefix: k })][0]!.value)],
   ];
 }
 

@@ -350,25 +350,25 @@ function arrayLength(payload: Buffer): number | undefined {
   return undefined;
 }
 
-function decodeTable(payload: Buffer): StructureKeys[] | undefined {
-  let table: unknown;
+/** The msgpack array `payload` holds, or `undefined` if it does not decode to one. */
+function decodeArray(payload: Buffer): unknown[] | undefined {
   try {
-    table = decodeValue(payload);
+    const decoded = decodeValue(payload);
+    return Array.isArray(decoded) ? decoded : undefined;
   } catch {
     return undefined;
   }
-  if (!Array.isArray(table) || !table.every((keys) => Array.isArray(keys) && keys.every((k) => typeof k === 'string'))) return undefined;
+}
+
+function decodeTable(payload: Buffer): StructureKeys[] | undefined {
+  const table = decodeArray(payload);
+  if (table === undefined || !table.every((keys) => Array.isArray(keys) && keys.every((k) => typeof k === 'string'))) return undefined;
   return table as string[][];
 }
 
 function decodeChunk(payload: Buffer): CheckpointEntry[] | undefined {
-  let rows: unknown;
-  try {
-    rows = decodeValue(payload);
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(rows)) return undefined;
+  const rows = decodeArray(payload);
+  if (rows === undefined) return undefined;
   const entries: CheckpointEntry[] = [];
   for (const row of rows as unknown[]) {
     if (!Array.isArray(row) || row.length !== 6) return undefined;
