@@ -1,11 +1,10 @@
 import { Packr, addExtension } from 'msgpackr';
 import { InvalidValueError } from './errors.js';
-import type { ValueCodec } from './value-codec.js';
 
 /**
  * The self-describing msgpackr codec: the framing of WAL records, checkpoint
  * chunks and replication messages, and {@link prepareValue}'s validation.
- * A database's values are encoded by its own {@link ValueCodec} (a shared
+ * A database's values are encoded by its own `ValueCodec` (a shared
  * structure table).
  * Records keep object encoding compact; `mapsAsObjects: false` keeps `Map`
  * distinct from plain objects; 64-bit integers decode as `bigint` so a
@@ -92,7 +91,7 @@ export function prepareValue(value: unknown, maxBytes: number, what: string): Pr
 /**
  * Encodes with the self-describing framing codec (WAL frames, checkpoint
  * chunks, dumps): records carry their own definitions. Values stored in a
- * database go through its {@link ValueCodec} instead. No validation.
+ * database go through its `ValueCodec` instead. No validation.
  */
 export function encodeValue(value: unknown): Uint8Array {
   return packr.pack(value);
