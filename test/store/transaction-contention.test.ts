@@ -2,22 +2,14 @@
 // bounded number of callback runs, without giving up isolation; `retries: 0` still fails at once.
 // Asserts outcomes and counts, never timings (the figures are in bench/transactions.mjs).
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ConflictError, open, type Database, type Isolation, type OpenOptions, type Transaction } from 'epochdb';
+import { describe, expect, it } from 'vitest';
+import { ConflictError, open, type Database, type Isolation, type Transaction } from 'epochdb';
 import { LANE_HOLD_MS } from '../../packages/store/src/retry-lanes.js';
 import { prng } from '../support/prng.js';
+import { useDatabases } from '../support/databases.js';
 
-const opened: Database[] = [];
-
-async function fresh(options: OpenOptions = {}): Promise<Database> {
-  const db = await open({ maintenance: { intervalMs: 0 }, ...options });
-  opened.push(db);
-  return db;
-}
-
-afterEach(async () => {
-  for (const db of opened.splice(0)) await db.close();
-});
+/** Databases for this file, closed after each test. */
+const { openDb: fresh } = useDatabases({ maintenance: { intervalMs: 0 } });
 
 const ISOLATIONS: readonly Isolation[] = ['snapshot', 'serializable'];
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
