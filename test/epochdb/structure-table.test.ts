@@ -8,7 +8,7 @@ import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeValue, InvalidValueError, ValueCodec } from '@epochdb/core';
+import { encodeValue, InvalidValueError, MAX_SHARED_STRUCTURES, ValueCodec } from '@epochdb/core';
 import { open, type Database } from 'epochdb';
 import { useDatabases } from '../support/databases.js';
 
@@ -138,6 +138,14 @@ describe('the shared structure table', () => {
     expect(again.get('small')).toStrictEqual({ fresh: 'y', shape: 2 });
     expect(again.get('after')).toStrictEqual({ another: 2 });
     expect(again.has('big')).toBe(false);
+  });
+
+  it('regression: the largest maxStructures (8160) opens and works (msgpackr takes at most 8192 shared and own structures together)', async () => {
+    const db = await openDb({ dir: tempDir(), maxStructures: MAX_SHARED_STRUCTURES });
+    for (let i = 0; i < 40; i++) await db.put(`k${i}`, { [`f${i}`]: i, nested: { [`g${i}`]: [i] } });
+    for (let i = 0; i < 40; i++) expect(db.get(`k${i}`)).toStrictEqual({ [`f${i}`]: i, nested: { [`g${i}`]: [i] } });
+    expect(db.stats().structures).toBe(80); // 40 top-level shapes and 40 nested ones
+    await expect(openDb({ maxStructures: MAX_SHARED_STRUCTURES + 1 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   });
 
   it('a table written with a higher limit reads in full under a lower one, which mints no more', async () => {

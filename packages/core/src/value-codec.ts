@@ -23,6 +23,9 @@ export const DEFAULT_MAX_STRUCTURES = 4096;
 /** The most msgpackr can address (two-byte ids past the first 32). */
 export const MAX_SHARED_STRUCTURES = 8160;
 
+/** Shared and own structure ids msgpackr can address together. */
+const MAX_STRUCTURE_IDS = 8192;
+
 /** Inline (own) record definitions a value may use once the shared table is full. */
 const MAX_OWN_STRUCTURES = 64;
 
@@ -283,12 +286,14 @@ export class ValueCodec {
   }
 
   #makePackr(): Packr & MergingPackr {
+    // Never below what the table holds: ids it already has must stay addressable.
+    const shared = Math.max(this.#maxStructures, this.#table.length);
     return new Packr({
       ...CODEC_OPTIONS,
       freezeData: true,
-      // Never below what the table holds: ids it already has must stay addressable.
-      maxSharedStructures: Math.max(this.#maxStructures, this.#table.length),
-      maxOwnStructures: MAX_OWN_STRUCTURES,
+      maxSharedStructures: shared,
+      // msgpackr addresses at most 8192 shared and own structures together.
+      maxOwnStructures: Math.min(MAX_OWN_STRUCTURES, MAX_STRUCTURE_IDS - shared),
       getStructures: () => this.#structuresAsked(),
       saveStructures: (structures: string[][]) => this.#saved(structures),
     } as ConstructorParameters<typeof Packr>[0]) as Packr & MergingPackr;
