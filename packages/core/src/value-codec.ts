@@ -36,6 +36,14 @@ export interface DecodedValue {
   readonly frozen: boolean;
 }
 
+/**
+ * A value names a structure the table does not hold, or definitions do not fit
+ * the table (a gap, a clash, too many): an `INVALID_VALUE` that a reader of a
+ * live directory may see for a moment (the definitions were in WAL a newer
+ * checkpoint replaced) and should read again before calling it damage.
+ */
+export class StructureTableError extends InvalidValueError {}
+
 /** Thrown (inside msgpackr) when a value names a structure id the table does not hold. */
 class UnknownStructure extends Error {}
 
@@ -102,7 +110,7 @@ export class ValueCodec {
   constructor(options: { maxStructures?: number; table?: readonly StructureKeys[] } = {}) {
     this.#maxStructures = Math.min(options.maxStructures ?? DEFAULT_MAX_STRUCTURES, MAX_SHARED_STRUCTURES);
     for (const keys of options.table ?? []) this.#table.push([...keys]);
-    if (this.#table.length > MAX_SHARED_STRUCTURES) throw new InvalidValueError(`structure table: ${this.#table.length} structures exceed the most msgpackr addresses (${MAX_SHARED_STRUCTURES})`);
+    if (this.#table.length > MAX_SHARED_STRUCTURES) throw new StructureTableError(`structure table: ${this.#table.length} structures exceed the most msgpackr addresses (${MAX_SHARED_STRUCTURES})`);
     this.#logged = this.#table.length;
     this.#packr = this.#makePackr();
     this.#load();
@@ -143,19 +151,19 @@ export class ValueCodec {
   define(defs: StructureDefs): void {
     const { from, keys } = defs;
     if (!Number.isSafeInteger(from) || from < 0 || from > this.#table.length) {
-      throw new InvalidValueError(`structure table: definitions start at id ${String(from)}, but the table holds ${this.#table.length} (a gap)`);
+      throw new StructureTableError(`structure table: definitions start at id ${String(from)}, but the table holds ${this.#table.length} (a gap)`);
     }
     if (from + keys.length > MAX_SHARED_STRUCTURES) {
-      throw new InvalidValueError(`structure table: ${from + keys.length} structures exceed the most msgpackr addresses (${MAX_SHARED_STRUCTURES})`);
+      throw new StructureTableError(`structure table: ${from + keys.length} structures exceed the most msgpackr addresses (${MAX_SHARED_STRUCTURES})`);
     }
     let added = false;
     for (let i = 0; i < keys.length; i++) {
       const incoming = keys[i]!;
-      if (!Array.isArray(incoming) || !incoming.every((k) => typeof k === 'string')) throw new InvalidValueError(`structure table: definition ${from + i} is not a list of field names`);
+      if (!Array.isArray(incoming) || !incoming.every((k) => typeof k === 'string')) throw new StructureTableError(`structure table: definition ${from + i} is not a list of field names`);
       const existing = this.#table[from + i];
       if (existing !== undefined) {
         if (existing.length !== incoming.length || existing.some((k, j) => k !== incoming[j])) {
-          throw new InvalidValueError(`structure table: definition ${from + i} differs from the one already held`);
+          throw new StructureTableError(`structure table: definition ${from + i} differs from the one already held`);
         }
         continue;
       }
@@ -267,7 +275,7 @@ export class ValueCodec {
     try {
       return range === undefined ? unpackr.unpack(encoded) : unpackr.unpack(encoded, range);
     } catch (cause) {
-      if (cause instanceof UnknownStructure) throw new InvalidValueError(cause.message);
+      if (cause instanceof UnknownStructure) throw new StructureTableError(cause.message);
       throw new InvalidValueError(`encoded value cannot be decoded: ${(cause as Error).message}`, { cause });
     }
   }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CorruptionError, EpochError, ValueCodec, type CommitRecord } from '@epochdb/core';
+import { CorruptionError, EpochError, StructureTableError, ValueCodec, type CommitRecord } from '@epochdb/core';
 import { readCheckpoint } from './checkpoint-file.js';
 import { listSegments, parseCheckpointName } from './directory-layout.js';
 import type { FileSystem } from './file-system.js';
@@ -56,6 +56,8 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
   let lastVersion = 0;
   // WAL values decode with the newest checkpoint's structure table (tables only grow), grown by the records' own structures.
   const codec = new ValueCodec();
+  /** Segments read once already because their values named structures the table lacked (see below). */
+  const rereadForStructures = new Set<string>();
   for (let listing = 0; listing < MAX_LISTINGS; listing++) {
     const names = await fs.readdir(dir);
     const checkpoints = names
@@ -81,7 +83,14 @@ export async function verifyDirectory(fs: FileSystem, dir: string): Promise<Veri
         gone = true;
         continue;
       }
-      const { report, newest } = verifySegment(name, bytes, name === newestSegment, lastVersion, codec);
+      const { report, newest, structures } = verifySegment(name, bytes, name === newestSegment, lastVersion, codec);
+      // A structure the table lacks may be defined in WAL a checkpoint written since the listing replaced:
+      // list again (newer checkpoints are read first) and read the segment once more before calling it damage.
+      if (structures === true && !rereadForStructures.has(name) && listing < MAX_LISTINGS - 1) {
+        rereadForStructures.add(name);
+        gone = true;
+        continue;
+      }
       lastVersion = Math.max(lastVersion, newest);
       segmentReports.set(name, { first, report });
     }
@@ -124,7 +133,7 @@ async function verifyCheckpoint(fs: FileSystem, dir: string, name: string, walCo
 }
 
 /** Checks one WAL segment's bytes (`isLast`: the newest segment, whose tail may be a write in progress). */
-function verifySegment(name: string, bytes: Buffer, isLast: boolean, lastVersion: number, codec: ValueCodec): { report: FileReport; newest: number } {
+function verifySegment(name: string, bytes: Buffer, isLast: boolean, lastVersion: number, codec: ValueCodec): { report: FileReport; newest: number; structures?: boolean } {
   const header = checkSegmentHeader(bytes);
   if (header !== 'ok') {
     const message = header === 'torn' ? 'segment header is incomplete' : header === 'bad' ? 'segment header is damaged' : `segment has format version ${header}`;
@@ -135,7 +144,7 @@ function verifySegment(name: string, bytes: Buffer, isLast: boolean, lastVersion
   const newest = Math.max(lastVersion, scan.records.at(-1)?.version ?? 0);
   const report: FileReport = { file: name, kind: 'wal', bytes: bytes.byteLength, items: scan.records.length };
   const badValue = firstUndecodableValue(scan.records, scan.offsets, codec);
-  if (badValue !== undefined) return { report: { ...report, error: badValue }, newest };
+  if (badValue !== undefined) return { report: { ...report, error: { offset: badValue.offset, message: badValue.message } }, newest, structures: badValue.structures };
   if (scan.damage === undefined) return { report, newest };
   if (isLast && !hasValidFrameAfter(bytes, scan.damage.offset, newest)) {
     return { report: { ...report, incompleteTail: { offset: scan.damage.offset, bytes: bytes.byteLength - scan.damage.offset } }, newest };
@@ -172,19 +181,23 @@ function undecodable(codec: ValueCodec, encoded: Uint8Array): string | undefined
 }
 
 /** The first put in `records` whose value does not decode, as a file error at its record's offset. */
-function firstUndecodableValue(records: readonly CommitRecord[], offsets: readonly number[], codec: ValueCodec): { offset: number; message: string } | undefined {
+function firstUndecodableValue(records: readonly CommitRecord[], offsets: readonly number[], codec: ValueCodec): { offset: number; message: string; structures: boolean } | undefined {
   for (const [index, record] of records.entries()) {
     if (record.structures !== undefined) {
       try {
         codec.define(record.structures);
       } catch (error) {
-        return { offset: offsets[index]!, message: `record of version ${record.version}: ${(error as Error).message}` };
+        return { offset: offsets[index]!, message: `record of version ${record.version}: ${(error as Error).message}`, structures: error instanceof StructureTableError };
       }
     }
     for (const op of record.ops) {
       if (op.kind !== 'put') continue;
-      const reason = undecodable(codec, op.encoded);
-      if (reason !== undefined) return { offset: offsets[index]!, message: `record of version ${record.version}: value of key ${JSON.stringify(op.key)} passed its checksum but does not decode: ${reason}` };
+      try {
+        codec.prepareEncoded(op.encoded);
+      } catch (error) {
+        const message = `record of version ${record.version}: value of key ${JSON.stringify(op.key)} passed its checksum but does not decode: ${(error as Error).message}`;
+        return { offset: offsets[index]!, message, structures: error instanceof StructureTableError };
+      }
     }
   }
   return undefined;

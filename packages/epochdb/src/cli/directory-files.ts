@@ -12,7 +12,7 @@ export interface DirectoryFiles {
   readonly damagedFiles: number;
 }
 
-/** Counts and measures the checkpoints and WAL segments of `dir` (and what `damaged/` holds). */
+/** Counts and measures the checkpoints and WAL segments of `dir` (and what `damaged/` holds); files deleted between the listing and their measure (a live writer's checkpoint) are left out. */
 export async function directoryFiles(dir: string): Promise<DirectoryFiles> {
   let checkpoints = 0;
   let checkpointBytes = 0;
@@ -22,7 +22,15 @@ export async function directoryFiles(dir: string): Promise<DirectoryFiles> {
     const isCheckpoint = parseCheckpointName(name) !== undefined;
     const isSegment = !isCheckpoint && parseSegmentName(name) !== undefined;
     if (!isCheckpoint && !isSegment) continue;
-    const { size } = await stat(join(dir, name));
+    // A live directory: a checkpoint of the writing process may delete what was just listed.
+    const size = await stat(join(dir, name)).then(
+      (info) => info.size,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      },
+    );
+    if (size === undefined) continue;
     if (isCheckpoint) {
       checkpoints++;
       checkpointBytes += size;
