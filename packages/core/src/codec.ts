@@ -193,13 +193,3 @@ export function withNegativeZeroMarkers(value: unknown): unknown {
   for (const [k, v] of Object.entries(value)) out[k] = withNegativeZeroMarkers(v);
   return out;
 }
-
-/** Freezes a decoded plain value and everything in it. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    // Decoded plain objects and arrays only: for-in sees exactly their own keys.
-    for (const name in value) deepFreeze((value as Record<string, unknown>)[name]);
-  }
-  return value;
-}

@@ -19,6 +19,11 @@ export const GC_ENTRY_HEAP_BYTES = 16;
 
 const INDEXES: readonly IndexName[] = ['run', 'type'];
 
+/** Heap bytes of the index entry `tag + INDEX_SEPARATOR + key`. */
+function indexEntryBytes(tag: string, key: string): number {
+  return INDEX_ENTRY_HEAP_BYTES + tag.length + 1 + key.length;
+}
+
 /**
  * The key space: the primary B-tree (key → newest version), the run and type
  * indexes, every key's chain of older versions, and version GC. Keeps the
@@ -113,7 +118,7 @@ export class VersionChains {
         let list = tagged[index].get(tag);
         if (list === undefined) tagged[index].set(tag, (list = []));
         list.push(key);
-        heapBytes += INDEX_ENTRY_HEAP_BYTES + tag.length + 1 + key.length;
+        heapBytes += indexEntryBytes(tag, key);
       }
     }
     this.primary = bulkLoad(keys, ids, NODE_SIZE, compareStrings);
@@ -227,11 +232,11 @@ export class VersionChains {
 
   /** Adds a checked entry to a run/type index (its heap counted). */
   #addIndexEntry(tree: BTree<string, true>, tag: string, key: string): void {
-    if (tree.setIfNotPresent(tag + INDEX_SEPARATOR + key, true)) this.#heapBytes += INDEX_ENTRY_HEAP_BYTES + tag.length + 1 + key.length;
+    if (tree.setIfNotPresent(tag + INDEX_SEPARATOR + key, true)) this.#heapBytes += indexEntryBytes(tag, key);
   }
 
   #deleteIndexEntry(tree: BTree<string, true>, tag: string, key: string): void {
-    if (tree.delete(tag + INDEX_SEPARATOR + key)) this.#heapBytes -= INDEX_ENTRY_HEAP_BYTES + tag.length + 1 + key.length;
+    if (tree.delete(tag + INDEX_SEPARATOR + key)) this.#heapBytes -= indexEntryBytes(tag, key);
   }
 
   /** Cuts the versions of `key` older than `id` once the horizon has passed it; drops a tombstone nobody needs. */
