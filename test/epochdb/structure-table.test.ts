@@ -183,3 +183,39 @@ describe('directories written before the structure table (WAL and checkpoint for
     expect((await again.verify()).ok).toBe(true);
   });
 });
+
+describe('directories of checkpoint format 2 (msgpack chunks; test/fixtures/format-2, written by commit f368f19)', () => {
+  const FIXTURE = new URL('../fixtures/format-2/', import.meta.url).pathname;
+  interface Contents {
+    values: Record<string, unknown>;
+    tags: Record<string, { run: string | null; type: string | null; expiresAt: number | null }>;
+  }
+
+  it('open and read every value and tag; a checkpoint rewrites them in format 3, and the rewritten directory reopens equal', async () => {
+    const dir = join(tempDir(), 'db');
+    cpSync(FIXTURE, dir, { recursive: true });
+    const expected = JSON.parse(readFileSync(new URL('../fixtures/format-2-contents.json', import.meta.url), 'utf8')) as Contents;
+    const model = new Map(Object.entries(expected.values));
+    const expectAll = (db: Database, where: string): void => {
+      expectValues(db, model, where);
+      for (const [key, tags] of Object.entries(expected.tags)) {
+        const entry = db.getEntry(key)!;
+        expect({ run: entry.run ?? null, type: entry.type ?? null, expiresAt: entry.expiresAt ?? null }, `${where}: tags of ${key}`).toStrictEqual(tags);
+      }
+      expect([...db.byType('typeA')].map((e) => e.key).sort(), `${where}: the type index`).toStrictEqual(Object.keys(expected.tags).filter((k) => expected.tags[k]!.type === 'typeA').sort());
+    };
+    const db = await openDb({ dir });
+    expect(db.stats().structures).toBeGreaterThan(0);
+    expectAll(db, 'format 2');
+    await db.put('added', { written: 'by format 3' });
+    model.set('added', { written: 'by format 3' });
+    expected.tags.added = { run: null, type: null, expiresAt: null };
+    await db.checkpoint();
+    await db.close();
+    const checkpoint = readdirSync(dir).filter((name) => name.endsWith('.ckpt')).sort().at(-1)!;
+    expect(readFileSync(join(dir, checkpoint)).readUInt32LE(8), 'the new checkpoint is format 3').toBe(3);
+    const again = await openDb({ dir });
+    expectAll(again, 'rewritten');
+    expect((await again.verify()).ok).toBe(true);
+  });
+});

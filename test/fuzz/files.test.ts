@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checksum } from '@epochdb/persist';
+import { CHECKPOINT_FORMAT_VERSION, WAL_FORMAT_VERSION, checksum } from '@epochdb/persist';
 import { EpochError, open, type Database } from 'epochdb';
 import { SimFileSystem, type SimOp } from '../support/sim-fs.js';
 
@@ -152,21 +152,21 @@ describe('foreign directories and newer formats', () => {
     ['marker {"format":2}', (dir) => writeFileSync(join(dir, 'EPOCHDB'), JSON.stringify({ format: 2, createdBy: 'epochdb' }))],
     ['a marker that is not JSON', (dir) => writeFileSync(join(dir, 'EPOCHDB'), '\u0000garbage')],
     [
-      'a WAL segment header of format version 3 (CRC fixed)',
+      `a WAL segment header of format version ${WAL_FORMAT_VERSION + 1} (CRC fixed)`,
       (dir) => {
         const name = readdirSync(dir).find((n) => n.startsWith('wal-'))!;
         const bytes = readFileSync(join(dir, name));
-        bytes.writeUInt32LE(3, 8);
+        bytes.writeUInt32LE(WAL_FORMAT_VERSION + 1, 8);
         bytes.writeUInt32LE(checksum(bytes.subarray(0, 12)), 12);
         writeFileSync(join(dir, name), bytes);
       },
     ],
     [
-      'a checkpoint header of format version 3 (CRC fixed)',
+      `a checkpoint header of format version ${CHECKPOINT_FORMAT_VERSION + 1} (CRC fixed)`,
       (dir) => {
         const name = readdirSync(dir).find((n) => n.endsWith('.ckpt'))!;
         const bytes = readFileSync(join(dir, name));
-        bytes.writeUInt32LE(3, 8);
+        bytes.writeUInt32LE(CHECKPOINT_FORMAT_VERSION + 1, 8);
         bytes.writeUInt32LE(checksum(bytes.subarray(0, 20)), 20);
         writeFileSync(join(dir, name), bytes);
       },

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeValue } from '@epochdb/core';
-import { checksum, nodeFileSystem, writeCheckpoint } from '@epochdb/persist';
+import { CHECKPOINT_FORMAT_VERSION, WAL_FORMAT_VERSION, checksum, nodeFileSystem, writeCheckpoint } from '@epochdb/persist';
 import { CorruptionError, EpochError, UnsupportedFormatError, open, type Database, type OpenOptions, type RecoveryEvent } from 'epochdb';
 import { prng } from '../support/prng.js';
 
@@ -618,22 +618,24 @@ describe('foreign directories and unknown format versions: UnsupportedFormatErro
     }
   });
 
-  it('a WAL segment whose header says format version 3 (newer than this EpochDB writes; with a valid header CRC), last or not', async () => {
+  it('a WAL segment whose header says a format version newer than this EpochDB writes (with a valid header CRC), last or not', async () => {
+    const newer = WAL_FORMAT_VERSION + 1;
     const pristine = await build(MULTI, MULTI_OPTIONS);
     const segments = segmentsOf(pristine);
     for (const segment of [segments[0]!, segments[2]!, segments.at(-1)!]) {
       const dir = copyOf(pristine);
-      setHeaderFormat(join(dir, segment), 3, 12);
-      await expectUnsupported(dir, /format version 3/);
+      setHeaderFormat(join(dir, segment), newer, 12);
+      await expectUnsupported(dir, new RegExp(`format version ${newer}`));
       expect(readFileSync(join(dir, segment)).byteLength, 'the segment is not truncated or moved').toBe(readFileSync(join(pristine, segment)).byteLength);
     }
   });
 
-  it('a checkpoint whose header says format version 3 (newer than this EpochDB writes; with a valid header CRC) is refused, not skipped as damage', async () => {
+  it('a checkpoint whose header says a format version newer than this EpochDB writes (with a valid header CRC) is refused, not skipped as damage', async () => {
+    const newer = CHECKPOINT_FORMAT_VERSION + 1;
     const dir = await build([...SMALL, 'checkpoint', { key: 'z', value: 26 }]);
     const [checkpoint] = checkpointsOf(dir);
-    setHeaderFormat(join(dir, checkpoint!), 3, 20);
-    await expectUnsupported(dir, /format version 3/);
+    setHeaderFormat(join(dir, checkpoint!), newer, 20);
+    await expectUnsupported(dir, new RegExp(`format version ${newer}`));
     expect(existsSync(join(dir, checkpoint!)), 'the checkpoint is not moved aside').toBe(true);
   });
 });

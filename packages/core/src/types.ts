@@ -74,3 +74,34 @@ export interface CheckpointEntry {
   readonly type?: string | undefined;
   readonly expiresAt?: number | undefined;
 }
+
+/**
+ * A run of checkpoint entries in key order, column by column: what a
+ * checkpoint chunk decodes to without an object or a buffer per entry. Row
+ * `i`'s value is `bytes[valueStarts[i], valueStarts[i + 1])`.
+ */
+export interface CheckpointChunk {
+  /** Rows in the chunk. */
+  readonly length: number;
+  readonly keys: readonly Key[];
+  readonly versions: ArrayLike<Version>;
+  /** Every row's value bytes, one after another. */
+  readonly bytes: Uint8Array;
+  /** `length + 1` offsets into {@link bytes}. */
+  readonly valueStarts: ArrayLike<number>;
+  /** Each row's run tag, or `undefined` when no row of the chunk has one. */
+  readonly runs: readonly (string | undefined)[] | undefined;
+  /** Each row's type tag, or `undefined` when no row of the chunk has one. */
+  readonly types: readonly (string | undefined)[] | undefined;
+  /** Each row's expiry (epoch ms; `NaN`: none), or `undefined` when no row of the chunk expires. */
+  readonly expiresAt: ArrayLike<number> | undefined;
+}
+
+/**
+ * Checkpoint entries that can also be read a chunk at a time, in columns
+ * (the fast path of loading a store). Both views yield the same rows in the
+ * same order.
+ */
+export interface ChunkedEntries extends Iterable<CheckpointEntry> {
+  chunks(): Iterable<CheckpointChunk>;
+}

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { CorruptionError, ValueCodec, type CheckpointEntry, type Version } from '@epochdb/core';
-import { readCheckpointChunks, readCheckpointStructures, verifyWritten, writeCheckpoint, type CheckpointWritten } from './checkpoint-file.js';
+import { CheckpointWriter, readCheckpointChunks, readCheckpointStructures, verifyWritten, type CheckpointWritten } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
 import { checkpointName } from './directory-layout.js';
 import { checkSegmentHeader, scanFrames, WAL_HEADER_BYTES } from './wal-format.js';
@@ -63,35 +63,43 @@ export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Pro
     }
   }
   if (expected - 1 !== plan.version) throw damaged(plan.segments.at(-1) ?? plan.dir, `write-ahead log ends at version ${expected - 1}, the checkpoint needs ${plan.version}`, 0, expected - 1);
-  const changes = [...delta.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  // The default sort orders strings by UTF-16 code units, as `<` does, natively (a comparator function costs several times more).
+  const changed = [...delta.keys()].sort();
   const base = plan.base === undefined ? undefined : readCheckpointChunks(fs, join(plan.dir, plan.base));
-  const live = (entry: CheckpointEntry): boolean => entry.expiresAt === undefined || entry.expiresAt > plan.now;
-  async function* merged(): AsyncGenerator<CheckpointEntry> {
+  const now = plan.now;
+  const writer = await CheckpointWriter.create(fs, join(plan.dir, checkpointName(plan.version)), plan.version, plan.dir, table.table());
+  try {
+    // Changes and base rows merged in key order; a base row is copied from its chunk's columns as it is.
     let i = 0;
+    // Each add returns a promise only when it writes a full chunk: awaiting only those keeps a row free of microtasks.
+    const addChange = (change: CheckpointEntry | null): Promise<void> | undefined =>
+      change !== null && (change.expiresAt === undefined || change.expiresAt > now) ? writer.addEntry(change) : undefined;
+    let flushing: Promise<void> | undefined;
     if (base !== undefined) {
-      for await (const rows of base) {
+      for await (const chunk of base) {
         if (base.info().version !== plan.baseVersion) throw damaged(plan.base!, `holds version ${base.info().version}, expected ${plan.baseVersion}`, 0);
-        for (const row of rows) {
-          for (; i < changes.length && changes[i]![0] < row.key; i++) {
-            const change = changes[i]![1];
-            if (change !== null && live(change)) yield change;
+        const { keys, versions, bytes, valueStarts, runs, types, expiresAt } = chunk;
+        for (let row = 0; row < chunk.length; row++) {
+          const key = keys[row]!;
+          for (; i < changed.length && changed[i]! < key; i++) if ((flushing = addChange(delta.get(changed[i]!)!)) !== undefined) await flushing;
+          if (i < changed.length && changed[i] === key) {
+            if ((flushing = addChange(delta.get(changed[i++]!)!)) !== undefined) await flushing;
+            continue;
           }
-          if (i < changes.length && changes[i]![0] === row.key) {
-            const change = changes[i++]![1];
-            if (change !== null && live(change)) yield change;
-          } else if (live(row)) {
-            yield row;
-          }
+          const stored = expiresAt?.[row];
+          const expiry = stored === undefined || Number.isNaN(stored) ? undefined : stored;
+          if (expiry !== undefined && expiry <= now) continue;
+          if ((flushing = writer.add(key, bytes, valueStarts[row]!, valueStarts[row + 1]!, versions[row]!, runs?.[row], types?.[row], expiry)) !== undefined) await flushing;
         }
       }
       if (base.info().version !== plan.baseVersion) throw damaged(plan.base!, `holds version ${base.info().version}, expected ${plan.baseVersion}`, 0);
     }
-    for (; i < changes.length; i++) {
-      const change = changes[i]![1];
-      if (change !== null && live(change)) yield change;
-    }
+    for (; i < changed.length; i++) if ((flushing = addChange(delta.get(changed[i]!)!)) !== undefined) await flushing;
+  } catch (error) {
+    await writer.abort();
+    throw error;
   }
-  const written = await writeCheckpoint(fs, join(plan.dir, checkpointName(plan.version)), plan.version, merged(), plan.dir, table.table());
+  const written = await writer.finish();
   // Read back here, on the worker: the main thread prunes the WAL it covers as soon as this resolves.
   await verifyWritten(fs, written);
   return written;

@@ -1,9 +1,10 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { basename } from 'node:path';
-import { CorruptionError, UnsupportedFormatError, decodeValue, encodeValue, type CheckpointEntry, type StructureKeys, type Version } from '@epochdb/core';
+import { CorruptionError, UnsupportedFormatError, encodeValue, type CheckpointChunk, type CheckpointEntry, type ChunkedEntries, type StructureKeys, type Version } from '@epochdb/core';
+import { ChunkEncoder, chunkRowCount, decodeChunk, decodeTable, entriesOf } from './checkpoint-chunk.js';
 import { checksum } from './checksum.js';
 import { temporaryPath } from './directory-layout.js';
-import type { FileSystem } from './file-system.js';
+import type { FileHandle, FileSystem } from './file-system.js';
 
 /**
  * Checkpoint file layout (see docs/format.md):
@@ -11,16 +12,17 @@ import type { FileSystem } from './file-system.js';
  *                    u32 CRC-32C of the first 20 bytes
  *   structures (format 2) [u32 payload length][u32 CRC-32C][payload = msgpack array of
  *          the shared structure table: each structure an array of field names, by id]
- *   chunks [u32 payload length][u32 CRC-32C of payload][payload], payload = msgpack array of
+ *   chunks [u32 payload length][u32 CRC-32C of payload][payload]; format 3: a binary,
+ *          columnar chunk (see checkpoint-chunk.ts), formats 1-2: a msgpack array of
  *          entries [key, encoded value, version, run|null, type|null, expiresAt|null]
  *   footer 32 bytes: magic "EPDBEND\0", u64 entry count, u64 version, u32 chunk count,
  *                    u32 CRC-32C of the first 28 footer bytes
  */
 export const CHECKPOINT_MAGIC = Buffer.from('EPDBCKP\0', 'latin1');
 export const CHECKPOINT_END_MAGIC = Buffer.from('EPDBEND\0', 'latin1');
-export const CHECKPOINT_FORMAT_VERSION = 2;
-/** Format 1 had no structure table (its values are self-describing). */
-const READABLE_CHECKPOINT_FORMATS: readonly number[] = [1, 2];
+export const CHECKPOINT_FORMAT_VERSION = 3;
+/** Format 1 had no structure table (its values are self-describing); formats 1 and 2 held msgpack chunks. */
+const READABLE_CHECKPOINT_FORMATS: readonly number[] = [1, 2, 3];
 const HEADER_BYTES = 24;
 const FOOTER_BYTES = 32;
 const CHUNK_HEADER_BYTES = 8;
@@ -36,11 +38,110 @@ export interface CheckpointWritten {
 }
 
 /**
- * Writes every entry (in key order) as the checkpoint at `version`:
- * to a temporary name of its own (`<name>.<random>.tmp`), fdatasync'ed, renamed into place, and the directory
- * fsync'ed, so the file is either complete or absent. Yields to the event
- * loop between chunks. A plain function over an entry stream and files, so it
- * can run on a worker thread.
+ * Writes a checkpoint at `version` row by row (in key order), a chunk at a
+ * time: to a temporary name of its own (`<name>.<random>.tmp`), then
+ * fdatasync'ed, renamed into place and the directory fsync'ed by
+ * {@link finish}, so the file is either complete or absent. A plain class over
+ * files, so it can run on a worker thread.
+ */
+export class CheckpointWriter {
+  readonly #fs: FileSystem;
+  readonly #path: string;
+  readonly #temporary: string;
+  readonly #dir: string;
+  readonly #version: Version;
+  readonly #handle: FileHandle;
+  readonly #chunk = new ChunkEncoder();
+  #position = 0;
+  #count = 0;
+  #chunks = 0;
+
+  private constructor(fs: FileSystem, path: string, temporary: string, dir: string, version: Version, handle: FileHandle) {
+    this.#fs = fs;
+    this.#path = path;
+    this.#temporary = temporary;
+    this.#dir = dir;
+    this.#version = version;
+    this.#handle = handle;
+  }
+
+  /** Starts the checkpoint at `version`: its header and structure table are written. */
+  static async create(fs: FileSystem, path: string, version: Version, dir: string, structures: readonly StructureKeys[]): Promise<CheckpointWriter> {
+    // A name of its own per attempt: a worker that died mid-write leaves its file behind, and
+    // the retry must neither share nor truncate it (it is removed once no build runs).
+    const temporary = temporaryPath(path);
+    const handle = await fs.open(temporary, 'w');
+    const writer = new CheckpointWriter(fs, path, temporary, dir, version, handle);
+    try {
+      const header = Buffer.alloc(HEADER_BYTES);
+      CHECKPOINT_MAGIC.copy(header, 0);
+      header.writeUInt32LE(CHECKPOINT_FORMAT_VERSION, 8);
+      header.writeBigUInt64LE(BigInt(version), 12);
+      header.writeUInt32LE(checksum(header.subarray(0, 20)), 20);
+      await writer.#write(header);
+      await writer.#write(frameOf(encodeValue(structures)));
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    return writer;
+  }
+
+  /** Adds a row whose value bytes are `source[start, end)`; resolves at once unless a full chunk is written (then await it). */
+  add(key: string, source: Uint8Array, start: number, end: number, version: Version, run: string | undefined, type: string | undefined, expiresAt: number | undefined): Promise<void> | undefined {
+    this.#chunk.add(key, source, start, end, version, run, type, expiresAt);
+    this.#count++;
+    return this.#chunk.length >= CHUNK_ENTRIES ? this.#flush() : undefined;
+  }
+
+  addEntry(entry: CheckpointEntry): Promise<void> | undefined {
+    return this.add(entry.key, entry.encoded, 0, entry.encoded.byteLength, entry.version, entry.run, entry.type, entry.expiresAt);
+  }
+
+  /** Writes the last chunk and the footer, syncs, and renames the file into place. */
+  async finish(): Promise<CheckpointWritten> {
+    try {
+      if (this.#chunk.length > 0) await this.#flush();
+      const footer = Buffer.alloc(FOOTER_BYTES);
+      CHECKPOINT_END_MAGIC.copy(footer, 0);
+      footer.writeBigUInt64LE(BigInt(this.#count), 8);
+      footer.writeBigUInt64LE(BigInt(this.#version), 16);
+      footer.writeUInt32LE(this.#chunks, 24);
+      footer.writeUInt32LE(checksum(footer.subarray(0, 28)), 28);
+      await this.#write(footer);
+      await this.#handle.datasync();
+    } catch (error) {
+      await this.abort();
+      throw error;
+    }
+    await this.#handle.close();
+    await this.#fs.rename(this.#temporary, this.#path);
+    await this.#fs.syncDir(this.#dir);
+    return { path: this.#path, version: this.#version, entries: this.#count, bytes: this.#position };
+  }
+
+  /** Gives the checkpoint up: the temporary file is removed. */
+  async abort(): Promise<void> {
+    await this.#handle.close().catch(() => undefined);
+    await this.#fs.unlink(this.#temporary).catch(() => undefined);
+  }
+
+  async #flush(): Promise<void> {
+    await this.#write(frameOf(this.#chunk.encode()));
+    this.#chunks++;
+    await yieldToEventLoop();
+  }
+
+  async #write(bytes: Buffer): Promise<void> {
+    await this.#handle.write(bytes, this.#position);
+    this.#position += bytes.byteLength;
+  }
+}
+
+/**
+ * Writes every entry (in key order) as the checkpoint at `version` (see
+ * {@link CheckpointWriter}): the file is either complete or absent. Yields to
+ * the event loop between chunks.
  */
 export async function writeCheckpoint(
   fs: FileSystem,
@@ -50,63 +151,25 @@ export async function writeCheckpoint(
   dir: string,
   structures: readonly StructureKeys[],
 ): Promise<CheckpointWritten> {
-  // A name of its own per attempt: a worker that died mid-write leaves its file behind, and
-  // the retry must neither share nor truncate it (it is removed once no build runs).
-  const temporary = temporaryPath(path);
-  const handle = await fs.open(temporary, 'w');
-  let position = 0;
-  let count = 0;
-  let chunks = 0;
+  const writer = await CheckpointWriter.create(fs, path, version, dir, structures);
   try {
-    const header = Buffer.alloc(HEADER_BYTES);
-    CHECKPOINT_MAGIC.copy(header, 0);
-    header.writeUInt32LE(CHECKPOINT_FORMAT_VERSION, 8);
-    header.writeBigUInt64LE(BigInt(version), 12);
-    header.writeUInt32LE(checksum(header.subarray(0, 20)), 20);
-    await handle.write(header, position);
-    position += header.byteLength;
-    const table = frameOf(encodeValue(structures));
-    await handle.write(table, position);
-    position += table.byteLength;
-    let chunk: unknown[] = [];
-    const flush = async (): Promise<void> => {
-      const frame = frameOf(encodeValue(chunk));
-      await handle.write(frame, position);
-      position += frame.byteLength;
-      chunks++;
-      chunk = [];
-      await yieldToEventLoop();
-    };
-    const add = (e: CheckpointEntry): boolean => {
-      chunk.push([e.key, e.encoded, e.version, e.run ?? null, e.type ?? null, e.expiresAt ?? null]);
-      count++;
-      return chunk.length >= CHUNK_ENTRIES;
-    };
     if (Symbol.iterator in entries) {
       // A synchronous source (a snapshot): no microtask per entry, a yield per chunk.
-      for (const e of entries) if (add(e)) await flush();
+      for (const e of entries) {
+        const flushing = writer.addEntry(e);
+        if (flushing !== undefined) await flushing;
+      }
     } else {
-      for await (const e of entries) if (add(e)) await flush();
+      for await (const e of entries) {
+        const flushing = writer.addEntry(e);
+        if (flushing !== undefined) await flushing;
+      }
     }
-    if (chunk.length > 0) await flush();
-    const footer = Buffer.alloc(FOOTER_BYTES);
-    CHECKPOINT_END_MAGIC.copy(footer, 0);
-    footer.writeBigUInt64LE(BigInt(count), 8);
-    footer.writeBigUInt64LE(BigInt(version), 16);
-    footer.writeUInt32LE(chunks, 24);
-    footer.writeUInt32LE(checksum(footer.subarray(0, 28)), 28);
-    await handle.write(footer, position);
-    position += footer.byteLength;
-    await handle.datasync();
   } catch (error) {
-    await handle.close().catch(() => undefined);
-    await fs.unlink(temporary).catch(() => undefined);
+    await writer.abort();
     throw error;
   }
-  await handle.close();
-  await fs.rename(temporary, path);
-  await fs.syncDir(dir);
-  return { path, version, entries: count, bytes: position };
+  return writer.finish();
 }
 
 /** A checkpoint read back and verified. */
@@ -125,7 +188,7 @@ export interface CheckpointContents {
  * Iterating throws {@link CorruptionError} for a chunk that passed its
  * checksum but does not decode, or a count that disagrees with the footer.
  */
-export interface CheckpointEntries extends Iterable<CheckpointEntry> {
+export interface CheckpointEntries extends ChunkedEntries {
   /** Entries the footer counts (every chunk's checksum was verified). */
   readonly length: number;
 }
@@ -139,6 +202,8 @@ interface CheckpointFrame {
   expectedChunks: number;
   /** The shared structure table (empty for format 1). */
   structures: StructureKeys[];
+  /** The file's format version. */
+  format: number;
 }
 
 /**
@@ -167,7 +232,7 @@ async function* verifiedChunks(fs: FileSystem, path: string, frame: CheckpointFr
       throw damaged('footer is missing or damaged (incomplete file?)', footerAt);
     }
     if (Number(footer.readBigUInt64LE(16)) !== version) throw damaged('footer version differs from header version', footerAt);
-    Object.assign(frame, { version, size, footerAt, expectedEntries: Number(footer.readBigUInt64LE(8)), expectedChunks: footer.readUInt32LE(24), structures: [] });
+    Object.assign(frame, { version, size, footerAt, expectedEntries: Number(footer.readBigUInt64LE(8)), expectedChunks: footer.readUInt32LE(24), structures: [], format });
     let offset = HEADER_BYTES;
     if (format >= 2) {
       // The structure table's frame comes first: every value of the checkpoint may name its ids.
@@ -214,14 +279,15 @@ function damage(path: string): (message: string, offset: number) => CorruptionEr
   return (message, offset) => new CorruptionError(`checkpoint ${message}`, { file, offset, lastGoodVersion: 0 });
 }
 
-/** The rows of a verified chunk, checked against the checkpoint's version. */
-function rowsOf(payload: Buffer, offset: number, version: Version, damaged: (message: string, offset: number) => CorruptionError): CheckpointEntry[] {
-  const rows = decodeChunk(payload);
-  if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
-  for (const row of rows) {
-    if (row.version > version) throw damaged(`entry ${JSON.stringify(row.key)} has version ${row.version} above the checkpoint's ${version}`, offset);
+/** The rows of a verified chunk in columns, checked against the checkpoint's version. */
+function columnsOf(payload: Buffer, offset: number, frame: CheckpointFrame, damaged: (message: string, offset: number) => CorruptionError): CheckpointChunk {
+  const chunk = decodeChunk(payload, frame.format);
+  if (chunk === undefined) throw damaged('chunk does not decode to entries', offset);
+  const { versions, keys } = chunk;
+  for (let i = 0; i < chunk.length; i++) {
+    if (versions[i]! > frame.version) throw damaged(`entry ${JSON.stringify(keys[i])} has version ${versions[i]} above the checkpoint's ${frame.version}`, offset);
   }
-  return rows;
+  return chunk;
 }
 
 /**
@@ -235,11 +301,11 @@ export async function readCheckpointForLoad(
   onProgress?: (bytesDone: number, bytesTotal: number) => void,
 ): Promise<{ version: Version; bytes: number; entries: CheckpointEntries; structures: StructureKeys[] }> {
   const damaged = damage(path);
-  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [] };
+  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [], format: 0 };
   const payloads: { offset: number; payload: Buffer }[] = [];
   let counted = 0;
   for await (const chunk of verifiedChunks(fs, path, frame, damaged, onProgress)) {
-    const rows = arrayLength(chunk.payload);
+    const rows = chunkRowCount(chunk.payload, frame.format);
     if (rows === undefined) throw damaged('chunk does not decode to entries', chunk.offset);
     counted += rows;
     payloads.push(chunk);
@@ -247,17 +313,19 @@ export async function readCheckpointForLoad(
   if (payloads.length !== frame.expectedChunks || counted !== frame.expectedEntries) {
     throw damaged(`holds ${payloads.length} chunks / ${counted} entries, footer says ${frame.expectedChunks} / ${frame.expectedEntries}`, frame.footerAt);
   }
-  function* entries(): Generator<CheckpointEntry> {
+  function* chunks(): Generator<CheckpointChunk> {
     let seen = 0;
     for (const { offset, payload } of payloads) {
-      for (const row of rowsOf(payload, offset, frame.version, damaged)) {
-        seen++;
-        yield row;
-      }
+      const chunk = columnsOf(payload, offset, frame, damaged);
+      seen += chunk.length;
+      yield chunk;
     }
     if (seen !== counted) throw damaged(`holds ${seen} entries, its chunks say ${counted}`, frame.footerAt);
   }
-  return { version: frame.version, bytes: frame.size, entries: { length: counted, [Symbol.iterator]: entries }, structures: frame.structures };
+  function* entries(): Generator<CheckpointEntry> {
+    for (const chunk of chunks()) yield* entriesOf(chunk);
+  }
+  return { version: frame.version, bytes: frame.size, entries: { length: counted, [Symbol.iterator]: entries, chunks }, structures: frame.structures };
 }
 
 /**
@@ -270,34 +338,35 @@ export async function readCheckpointForLoad(
 export async function readCheckpoint(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): Promise<CheckpointContents> {
   const entries: CheckpointEntry[] = [];
   const reader = readCheckpointChunks(fs, path, onProgress);
-  for await (const rows of reader) for (const row of rows) entries.push(row);
+  for await (const chunk of reader) for (const row of entriesOf(chunk)) entries.push(row);
   const { version, bytes, structures } = reader.info();
   return { version, entries, bytes, structures };
 }
 
-/** A streaming read of a checkpoint: its chunks of entries in key order, and what the file said once read. */
-export interface CheckpointChunks extends AsyncIterable<CheckpointEntry[]> {
+/** A streaming read of a checkpoint: its chunks in key order (as columns), and what the file said once read. */
+export interface CheckpointChunks extends AsyncIterable<CheckpointChunk> {
   /** The checkpoint's version (known after the first chunk is read, or at the end of an empty one) and size. */
   info(): { readonly version: Version; readonly bytes: number; readonly structures: StructureKeys[] };
 }
 
 /**
- * Reads a checkpoint chunk by chunk (entries in key order), verifying as it
- * goes: header first, footer before the first chunk, each chunk's checksum,
- * and at the end that the counts agree. Memory: one chunk. Damage throws from
- * the iteration, so a consumer that builds something must be able to drop it.
+ * Reads a checkpoint chunk by chunk (rows in key order, in columns),
+ * verifying as it goes: header first, footer before the first chunk, each
+ * chunk's checksum, and at the end that the counts agree. Memory: one chunk.
+ * Damage throws from the iteration, so a consumer that builds something must
+ * be able to drop it.
  */
 export function readCheckpointChunks(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): CheckpointChunks {
   const damaged = damage(path);
-  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [] };
-  async function* chunks(): AsyncGenerator<CheckpointEntry[]> {
+  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [], format: 0 };
+  async function* chunks(): AsyncGenerator<CheckpointChunk> {
     let count = 0;
     let chunkCount = 0;
     for await (const { offset, payload } of verifiedChunks(fs, path, frame, damaged, onProgress)) {
-      const rows = rowsOf(payload, offset, frame.version, damaged);
-      count += rows.length;
+      const chunk = columnsOf(payload, offset, frame, damaged);
+      count += chunk.length;
       chunkCount++;
-      yield rows;
+      yield chunk;
     }
     if (chunkCount !== frame.expectedChunks || count !== frame.expectedEntries) {
       throw damaged(`holds ${chunkCount} chunks / ${count} entries, footer says ${frame.expectedChunks} / ${frame.expectedEntries}`, frame.footerAt);
@@ -308,7 +377,7 @@ export function readCheckpointChunks(fs: FileSystem, path: string, onProgress?: 
 
 /** The shared structure table of a checkpoint (header, footer and the table's checksum verified; empty for format 1). */
 export async function readCheckpointStructures(fs: FileSystem, path: string): Promise<StructureKeys[]> {
-  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [] };
+  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [], format: 0 };
   const chunks = verifiedChunks(fs, path, frame, damage(path));
   try {
     await chunks.next();
@@ -328,7 +397,7 @@ export async function verifyWritten(fs: FileSystem, written: CheckpointWritten):
   // Streamed: every chunk's checksum and the footer's counts are checked without holding the entries.
   const reader = readCheckpointChunks(fs, written.path);
   let count = 0;
-  for await (const rows of reader) count += rows.length;
+  for await (const chunk of reader) count += chunk.length;
   const contents = reader.info();
   if (contents.version !== written.version || count !== written.entries || contents.bytes !== written.bytes) {
     throw new CorruptionError(`checkpoint read back as version ${contents.version} with ${count} entries (${contents.bytes} bytes); ${written.version} with ${written.entries} (${written.bytes} bytes) were written`, {
@@ -340,49 +409,3 @@ export async function verifyWritten(fs: FileSystem, written: CheckpointWritten):
 }
 
 
-/** The length of the msgpack array `payload` starts with, or `undefined` if it does not start with one. */
-function arrayLength(payload: Buffer): number | undefined {
-  const first = payload[0];
-  if (first === undefined) return undefined;
-  if (first >= 0x90 && first <= 0x9f) return first - 0x90;
-  if (first === 0xdc && payload.byteLength >= 3) return payload.readUInt16BE(1);
-  if (first === 0xdd && payload.byteLength >= 5) return payload.readUInt32BE(1);
-  return undefined;
-}
-
-/** The msgpack array `payload` holds, or `undefined` if it does not decode to one. */
-function decodeArray(payload: Buffer): unknown[] | undefined {
-  try {
-    const decoded = decodeValue(payload);
-    return Array.isArray(decoded) ? decoded : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function decodeTable(payload: Buffer): StructureKeys[] | undefined {
-  const table = decodeArray(payload);
-  if (table === undefined || !table.every((keys) => Array.isArray(keys) && keys.every((k) => typeof k === 'string'))) return undefined;
-  return table as string[][];
-}
-
-function decodeChunk(payload: Buffer): CheckpointEntry[] | undefined {
-  const rows = decodeArray(payload);
-  if (rows === undefined) return undefined;
-  const entries: CheckpointEntry[] = [];
-  for (const row of rows as unknown[]) {
-    if (!Array.isArray(row) || row.length !== 6) return undefined;
-    const [key, encoded, version, run, type, expiresAt] = row as unknown[];
-    if (typeof key !== 'string' || !(encoded instanceof Uint8Array) || !Number.isSafeInteger(version) || (version as number) < 1) return undefined;
-    if ((run !== null && typeof run !== 'string') || (type !== null && typeof type !== 'string') || (expiresAt !== null && typeof expiresAt !== 'number')) return undefined;
-    entries.push({
-      key,
-      encoded,
-      version: version as number,
-      ...(run === null ? {} : { run: run as string }),
-      ...(type === null ? {} : { type: type as string }),
-      ...(expiresAt === null ? {} : { expiresAt: expiresAt as number }),
-    });
-  }
-  return entries;
-}

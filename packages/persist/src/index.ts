@@ -21,6 +21,7 @@ export type { Recovered, RecoverOptions } from './recovery.js';
 export { WalWriter } from './wal-writer.js';
 export type { WalWriterOptions } from './wal-writer.js';
 export { writeCheckpoint, readCheckpoint, readCheckpointForLoad, CHECKPOINT_FORMAT_VERSION } from './checkpoint-file.js';
+export { encodeChunk, decodeChunk, entriesOf } from './checkpoint-chunk.js';
 export type { CheckpointWritten, CheckpointContents, CheckpointEntries } from './checkpoint-file.js';
 export { encodeFrame, scanFrames, encodeSegmentHeader, checkSegmentHeader, WAL_FORMAT_VERSION, WAL_HEADER_BYTES } from './wal-format.js';
 export { DirectoryLock } from './dir-lock.js';

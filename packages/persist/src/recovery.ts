@@ -74,7 +74,7 @@ export interface RecoverOptions {
  * falls back to the previous one and the longer WAL.
  */
 /** No checkpoint: no entries. */
-const NO_ENTRIES: CheckpointEntries = { length: 0, [Symbol.iterator]: () => ([] as CheckpointEntry[])[Symbol.iterator]() };
+const NO_ENTRIES: CheckpointEntries = { length: 0, [Symbol.iterator]: () => ([] as CheckpointEntry[])[Symbol.iterator](), chunks: () => [] };
 
 export async function recover(options: RecoverOptions): Promise<Recovered> {
   const { fs, dir, mode } = options;

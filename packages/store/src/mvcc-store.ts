@@ -9,6 +9,7 @@ import {
   type Clock,
   type CommitRecord,
   type CheckpointEntry,
+  type ChunkedEntries,
   type Entry,
   type SyncMode,
   type StructureKeys,
@@ -380,9 +381,10 @@ export class MvccStore implements ReadApi {
    * version, and the store's version becomes `version`. Listeners are not
    * called. Each value's bytes are copied into value memory as they are, not
    * decoded: a value that does not decode is a `CorruptionError` when read.
-   * `structures` is the checkpoint's shared structure table.
+   * `structures` is the checkpoint's shared structure table. Entries that
+   * can be read in chunks ({@link ChunkedEntries}) load column by column.
    */
-  restore(entries: Iterable<CheckpointEntry>, version: Version, structures: readonly StructureKeys[] = []): void {
+  restore(entries: Iterable<CheckpointEntry> | ChunkedEntries, version: Version, structures: readonly StructureKeys[] = []): void {
     this.assertOpen('restore');
     this.#loader.restore(entries, version, structures);
     // A checkpoint holds only the newest version of each key: nothing before it can be read.

@@ -1,4 +1,4 @@
-import { CorruptionError, InvalidOptionError, type CheckpointEntry, type CommitRecord, type StructureDefs, type StructureKeys, type Version } from '@epochdb/core';
+import { CorruptionError, InvalidOptionError, type CheckpointEntry, type ChunkedEntries, type CommitRecord, type StructureDefs, type StructureKeys, type Version } from '@epochdb/core';
 import type { VersionChains } from './version-chains.js';
 import type { VersionId, Versions } from './versions.js';
 
@@ -31,7 +31,7 @@ export class StoreLoader {
    * bottom-up in O(n); any other order goes key by key, a later duplicate
    * winning.
    */
-  restore(entries: Iterable<CheckpointEntry>, version: Version, structures: readonly StructureKeys[]): void {
+  restore(entries: Iterable<CheckpointEntry> | ChunkedEntries, version: Version, structures: readonly StructureKeys[]): void {
     const { versions, chains, state } = this.#parts;
     if (state.version !== 0 || chains.primary.size !== 0) throw new InvalidOptionError('restore(): the store must be empty');
     if (!Number.isSafeInteger(version) || version < 0) throw new InvalidOptionError(`restore(): version must be a non-negative integer, got ${String(version)}`);
@@ -39,13 +39,28 @@ export class StoreLoader {
     const keys: string[] = [];
     const ids: VersionId[] = [];
     let ascending = true;
-    for (const entry of entries) {
-      if (!(entry.version > 0 && entry.version <= version)) {
-        throw new InvalidOptionError(`restore(): entry ${JSON.stringify(entry.key)} has version ${entry.version}, outside 1..${version}`);
+    const outside = (key: string, at: Version): InvalidOptionError => new InvalidOptionError(`restore(): entry ${JSON.stringify(key)} has version ${at}, outside 1..${version}`);
+    if ('chunks' in entries) {
+      // Column by column: each value's bytes are copied from the chunk's block, no object or view per entry.
+      for (const chunk of entries.chunks()) {
+        const { keys: chunkKeys, versions: at, bytes, valueStarts, runs, types, expiresAt } = chunk;
+        for (let i = 0; i < chunk.length; i++) {
+          const key = chunkKeys[i]!;
+          const entryVersion = at[i]!;
+          if (!(entryVersion > 0 && entryVersion <= version)) throw outside(key, entryVersion);
+          if (ascending && keys.length > 0 && !(key > keys[keys.length - 1]!)) ascending = false;
+          const expiry = expiresAt?.[i];
+          keys.push(key);
+          ids.push(versions.valueFrom(entryVersion, bytes, valueStarts[i]!, valueStarts[i + 1]!, runs?.[i], types?.[i], expiry === undefined || Number.isNaN(expiry) ? undefined : expiry));
+        }
       }
-      if (ascending && keys.length > 0 && !(entry.key > keys[keys.length - 1]!)) ascending = false;
-      keys.push(entry.key);
-      ids.push(versions.value(entry.version, entry.encoded, undefined, entry.run, entry.type, entry.expiresAt));
+    } else {
+      for (const entry of entries) {
+        if (!(entry.version > 0 && entry.version <= version)) throw outside(entry.key, entry.version);
+        if (ascending && keys.length > 0 && !(entry.key > keys[keys.length - 1]!)) ascending = false;
+        keys.push(entry.key);
+        ids.push(versions.value(entry.version, entry.encoded, undefined, entry.run, entry.type, entry.expiresAt));
+      }
     }
     if (ascending) chains.load(keys, ids);
     else for (let i = 0; i < keys.length; i++) chains.apply(keys[i]!, ids[i]!, true, chains.heads.get(keys[i]!));

@@ -4,6 +4,9 @@ import { HAS_EXPIRY, HAS_TAGS, OWN_ID, PREV, TOMBSTONE, alignUp, headerBytes, re
 
 export { COPY_ON_READ, EXPIRY, HEADER_BYTES, KIND_KNOWN, TOMBSTONE, recordSize } from './record-layout.js';
 
+/** Values up to this many bytes are copied by a loop: a native copy of so few bytes costs more than the bytes. */
+const SMALL_COPY_BYTES = 128;
+
 /**
  * Value memory: every version of every key as one compact record in large
  * `SharedArrayBuffer` segments outside the V8 heap (see docs/memory.md).
@@ -82,6 +85,34 @@ export class ValueMemory {
     const id = this.#takeId();
     writeHeader(segment, offset, length, full, version, expiresAt, prev, runId, typeId, id);
     if (encoded !== undefined && length > 0) segment.u8.set(encoded, offset + headerBytes(full));
+    segment.used += size;
+    segment.live += size;
+    segment.liveRecords++;
+    this.#usedBytes += size;
+    this.#liveBytes += size;
+    this.#liveRecords++;
+    this.#table[id] = segment.index * SEGMENT_STRIDE + offset;
+    return id;
+  }
+
+  /**
+   * Appends a value record whose bytes are `source[start, end)` (a loaded
+   * checkpoint chunk's value block) and returns its id: the bytes are copied
+   * straight from the block, with no view made per value. Complexity: O(value bytes).
+   */
+  appendFrom(version: Version, flags: number, expiresAt: number | undefined, runId: number, typeId: number, source: Uint8Array, start: number, end: number): number {
+    const length = end - start;
+    const full = flags | (expiresAt === undefined ? 0 : HAS_EXPIRY) | (runId === 0 && typeId === 0 ? 0 : HAS_TAGS);
+    const size = recordSize(length, full);
+    const segment = this.#room(size);
+    const offset = segment.used;
+    const id = this.#takeId();
+    writeHeader(segment, offset, length, full, version, expiresAt, 0, runId, typeId, id);
+    const to = offset + headerBytes(full);
+    const u8 = segment.u8;
+    // Small values by loop: a native copy costs more than its bytes.
+    if (length <= SMALL_COPY_BYTES) for (let i = 0; i < length; i++) u8[to + i] = source[start + i]!;
+    else u8.set(source.subarray(start, end), to);
     segment.used += size;
     segment.live += size;
     segment.liveRecords++;

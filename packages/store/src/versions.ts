@@ -49,6 +49,11 @@ export class Versions {
     return this.memory.append(version, flags, expiresAt, 0, this.tags.acquire(run), this.tags.acquire(type), encoded);
   }
 
+  /** Stores a value version loaded from disk whose bytes are `source[start, end)` (copied) and returns its id. */
+  valueFrom(version: Version, source: Uint8Array, start: number, end: number, run: string | undefined, type: string | undefined, expiresAt: number | undefined): VersionId {
+    return this.memory.appendFrom(version, 0, expiresAt, this.tags.acquire(run), this.tags.acquire(type), source, start, end);
+  }
+
   /** Stores a deletion (`expiry`: made by the TTL cleaner). */
   tombstone(version: Version, expiry: boolean): VersionId {
     return this.memory.append(version, TOMBSTONE | (expiry ? EXPIRY : 0), undefined, 0, 0, 0, undefined);
