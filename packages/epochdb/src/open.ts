@@ -206,8 +206,7 @@ async function openReadOnly(store: MvccStore, parsed: OpenOptionsParsed, dir: st
 /** Loads what recovery read into the (empty) store. */
 function load(store: MvccStore, recovered: Recovered, dir: string): void {
   try {
-    store.restore(recovered.checkpointEntries, recovered.checkpointVersion, recovered.checkpointStructures);
-    for (const record of recovered.records) store.applyRecord(record);
+    store.load(recovered.checkpointEntries, recovered.checkpointVersion, recovered.checkpointStructures, recovered.records);
   } catch (error) {
     // Bytes that passed their checksums but do not load are damage all the same. Values are
     // not decoded here (they stay encoded until first read, so reopen costs reading,

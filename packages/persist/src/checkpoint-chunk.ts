@@ -222,13 +222,18 @@ function decodeBinaryChunk(payload: Buffer): CheckpointChunk | undefined {
   let at = FIXED_BYTES;
   // Every row takes at least 14 bytes: a count past that cannot be real (and must not size an allocation).
   if (keyBytes > size - at || n * 14 > size - at - keyBytes) return undefined;
+  const keyStart = at;
   const keyText = payload.toString('utf8', at, at + keyBytes);
   at += keyBytes;
+  // All ASCII (as many characters as bytes): each key is read on its own, a flat string. A slice of
+  // the block would be a V8 sliced string, every later comparison and hash going through its parent.
+  const ascii = keyText.length === keyBytes;
   const keys: string[] = new Array(n);
   let char = 0;
   for (let i = 0; i < n; i++, at += 2) {
     const length = view.getUint16(at, true);
-    keys[i] = keyText.slice(char, char + length);
+    if (char + length > keyText.length) return undefined;
+    keys[i] = ascii ? payload.toString('latin1', keyStart + char, keyStart + char + length) : keyText.slice(char, char + length);
     char += length;
   }
   // The lengths must account for the key text exactly (a damaged length or a key block cut short would shift every key).

@@ -392,6 +392,18 @@ export class MvccStore implements ReadApi {
   }
 
   /**
+   * Loads a checkpoint and the committed records after it into an empty
+   * store, as {@link restore} and {@link applyRecord} for each record would,
+   * in one pass when no history is kept (see `StoreLoader.load`). The store's
+   * version becomes the last record's (or `version`).
+   */
+  load(entries: Iterable<CheckpointEntry> | ChunkedEntries, version: Version, structures: readonly StructureKeys[], records: Iterable<CommitRecord>): void {
+    this.assertOpen('load');
+    this.#loader.load(entries, version, structures, records);
+    this.#history.floor = version;
+  }
+
+  /**
    * Replays a committed record (from a WAL or checkpoint) with its own
    * version, which must be above the current one. Listeners are not called.
    * Like {@link restore}, copies each put's bytes without decoding them, and
