@@ -63,7 +63,7 @@ describe("checkpointOnClose: 'auto'", () => {
     await again.close();
   });
 
-  it('checkpoints when the WAL since the checkpoint reaches a quarter of its size', async () => {
+  it('checkpoints when the WAL since the checkpoint reaches its share of the checkpoint (CLOSE_CHECKPOINT_WAL_SHARE)', async () => {
     const dir = await tempDir();
     const db = await largeDatabase(dir);
     for (let i = 0; i < Math.ceil(BIG * CLOSE_CHECKPOINT_WAL_SHARE); i++) await db.put(`big:${i}`, big(i + 1));
@@ -124,6 +124,22 @@ describe("checkpointOnClose: 'auto'", () => {
     for (let i = 0; i < 50; i++) expect(again.get(`small:${i}`)).toBe(i);
     expect(again.get('big:19')).toBe(big(19));
     expect(db.stats().checkpoints).toBeGreaterThanOrEqual(started);
+    await again.close();
+  });
+
+  it('a closing checkpoint cancels the automatic one still running and writes its own: everything in the checkpoint, no failure counted, no file left behind', async () => {
+    const dir = await tempDir();
+    const db = await largeDatabase(dir, { checkpointWalBytes: 1024, checkpointOnClose: true });
+    for (let i = 0; i < 50; i++) await db.put(`small:${i}`, i);
+    expect(db.stats().checkpointing, 'an automatic checkpoint is running').toBe(true);
+    const version = db.version;
+    await db.close();
+    expect(db.stats().checkpointErrors).toBe(0);
+    expect((await readdir(dir)).filter((name) => name.endsWith('.tmp'))).toStrictEqual([]);
+    const again = await open({ dir });
+    expect(again.recovery).toMatchObject({ checkpointVersion: version, replayedRecords: 0 });
+    for (let i = 0; i < 50; i++) expect(again.get(`small:${i}`)).toBe(i);
+    expect(again.get('big:19')).toBe(big(19));
     await again.close();
   });
 });

@@ -88,6 +88,29 @@ describe('checkpoints on a worker thread', () => {
     expect(again.stats().keys).toBe(60_001);
   });
 
+  it('close() stops the worker of an automatic checkpoint mid-write instead of waiting for it (cancelled, not retried), then writes its own closing checkpoint', async () => {
+    const dir = tempDir();
+    const db = await openDb({ dir, sync: 'none', checkpointOnClose: true, checkpointWalBytes: 1024, maintenance: { intervalMs: 0 } });
+    await fill(db, 60_000);
+    // Wait for an automatic checkpoint visibly under way on a worker (its temporary file exists); a
+    // write past checkpointWalBytes starts one whenever none runs.
+    const deadline = Date.now() + 20_000;
+    let nudges = 0;
+    while (!(await readdir(dir)).some((n) => n.endsWith('.tmp')) && Date.now() < deadline) {
+      if (!db.stats().checkpointing) await db.put(`nudge:${nudges++}`, 'x'.repeat(2048));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(db.stats().checkpointing).toBe(true);
+    const version = db.version;
+    await db.close();
+    const stats = db.stats();
+    expect({ tasksFailed: stats.tasksFailed, tasksRetried: stats.tasksRetried, checkpointErrors: stats.checkpointErrors }).toStrictEqual({ tasksFailed: 1, tasksRetried: 0, checkpointErrors: 0 });
+    expect((await readdir(dir)).filter((n) => n.endsWith('.tmp'))).toStrictEqual([]);
+    const again = await openDb({ dir, maintenance: { intervalMs: 0 } });
+    expect(again.recovery).toMatchObject({ checkpointVersion: version, replayedRecords: 0 });
+    expect(again.stats().keys).toBe(60_000 + nudges);
+  });
+
   it('a worker that dies on every attempt: checkpoint() rejects IO_ERROR, the old checkpoint and the WAL stay authoritative, writes go on', async () => {
     const dir = tempDir();
     const db = await openDb({ dir, sync: 'none', checkpointOnClose: false, maintenance: { intervalMs: 0 } });

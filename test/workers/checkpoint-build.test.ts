@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeValue, encodeValue, type CommitOp, type CommitRecord } from '@epochdb/core';
-import { Persistence, recover, nodeFileSystem } from '@epochdb/persist';
+import { Persistence, recover, nodeFileSystem, writeCheckpoint } from '@epochdb/persist';
 import { WorkerPool } from '@epochdb/workers';
 
 const dirs: string[] = [];
@@ -64,6 +64,13 @@ describe('checkpoints built from files on a worker (Persistence.checkpointFromWa
         expect(recovered.records).toEqual([]);
         const expected = [...model.entries()].filter(([, e]) => e.expiresAt === undefined || e.expiresAt > now).sort(([a], [b]) => (a < b ? -1 : 1));
         expect([...recovered.checkpointEntries].map((e) => [e.key, { value: decodeValue(e.encoded), version: e.version, ...(e.run === undefined ? {} : { run: e.run }), ...(e.expiresAt === undefined ? {} : { expiresAt: e.expiresAt }) }])).toEqual(expected);
+        if (written !== undefined) {
+          // The merge copies value bytes as they are: its file is byte for byte the one written from the decoded state.
+          const decodedDir = mkdtempSync(join(tmpdir(), 'epochdb-build-decoded-'));
+          dirs.push(decodedDir);
+          const fromDecoded = await writeCheckpoint(nodeFileSystem, join(decodedDir, 'decoded.ckpt'), version, expected.map(([key, e]) => ({ key, encoded: encodeValue(e.value), version: e.version, run: e.run, expiresAt: e.expiresAt })), decodedDir, []);
+          expect(readFileSync(fromDecoded.path).equals(readFileSync(written.path))).toBe(true);
+        }
       }),
       { numRuns: 25 },
     );

@@ -45,6 +45,8 @@ export class CheckpointScheduler {
   #errors = 0;
   #lastError: string | undefined;
   #retries = 0;
+  /** Cancels the automatic checkpoint running, if any. */
+  #abort: AbortController | undefined;
   /** Automatic checkpoints failed in a row: the retry delay doubles with each. */
   #failuresInRow = 0;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -61,14 +63,18 @@ export class CheckpointScheduler {
     if (this.#persistence.checkpointDue) this.#startAutomatic();
   }
 
-  /** Checkpoints everything committed so far, now (from the files: see `Persistence.checkpointFromWal`). */
-  async checkpoint(): Promise<void> {
+  /**
+   * Checkpoints everything committed so far, now (from the files: see
+   * `Persistence.checkpointFromWal`). `signal` cancels a build running on a
+   * worker (it rejects with `DatabaseClosedError`; the WAL stays authoritative).
+   */
+  async checkpoint(signal?: AbortSignal): Promise<void> {
     const fileSystem = this.#options.fileSystem;
     const build =
       fileSystem !== undefined
         ? (plan: CheckpointPlan): Promise<CheckpointWritten> => buildCheckpoint(fileSystem, plan)
         : async (plan: CheckpointPlan): Promise<CheckpointWritten> => {
-            const { threadId: _threadId, ...written } = await this.#options.pool.run('checkpoint', plan);
+            const { threadId: _threadId, ...written } = await this.#options.pool.run('checkpoint', plan, signal);
             return written;
           };
     await this.#persistence.checkpointFromWal(this.#options.now(), build);
@@ -77,10 +83,12 @@ export class CheckpointScheduler {
 
   /**
    * Starts no more automatic checkpoints or retries (at once), and resolves
-   * when the one running, if any, has finished.
+   * when the one running, if any, has finished. `cancel`: a running
+   * automatic checkpoint's worker is stopped instead of waited for.
    */
-  stop(): Promise<void> {
+  stop(cancel = false): Promise<void> {
     this.#stopped = true;
+    if (cancel) this.#abort?.abort();
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     return this.#running ?? Promise.resolve();
@@ -93,7 +101,9 @@ export class CheckpointScheduler {
   /** Starts an automatic checkpoint unless one runs; a failure schedules a retry. */
   #startAutomatic(): void {
     if (this.#running !== undefined || this.#stopped) return;
-    this.#running = this.checkpoint()
+    const abort = new AbortController();
+    this.#abort = abort;
+    this.#running = this.checkpoint(abort.signal)
       .then(() => {
         this.#failuresInRow = 0;
       })
@@ -106,7 +116,10 @@ export class CheckpointScheduler {
         this.#persistence.checkpointFailed();
         this.#scheduleRetry();
       })
-      .finally(() => (this.#running = undefined));
+      .finally(() => {
+        this.#running = undefined;
+        this.#abort = undefined;
+      });
   }
 
   /**

@@ -61,9 +61,10 @@ export interface OpenOptions {
   readonly walSegmentBytes?: number;
   /**
    * Checkpoint in `close()`. `'auto'` (default): unless the newest checkpoint
-   * is over 16 MiB and the WAL since it under a quarter of its size, in which
-   * case the WAL stays (flushed) and the next open replays it: a closing
-   * checkpoint rewrites the whole file. `true`: always; `false`: never.
+   * is over 16 MiB and the WAL since it smaller than it, in which case the
+   * WAL stays (flushed) and the next open replays it: a closing checkpoint
+   * rewrites the whole file. `true`: always; `false`: never. An automatic
+   * checkpoint still running at close is cancelled either way.
    */
   readonly checkpointOnClose?: boolean | 'auto';
   /** `'strict'` (default): damage fails open(). `'salvage'`: keep the longest consistent prefix, move damaged files aside. */

@@ -49,11 +49,11 @@ export const CLOSE_CHECKPOINT_FREE_BYTES = 16 * 1024 * 1024;
 /**
  * Under `checkpointOnClose: 'auto'`, `close()` leaves the WAL since the newest
  * checkpoint for the next open to replay while it is smaller than this share
- * of that checkpoint's bytes: a closing checkpoint rewrites the whole file,
- * so at 10M keys it would copy about a gigabyte to save replaying a few
- * megabytes.
+ * of that checkpoint's bytes: a closing checkpoint rewrites the whole file
+ * (at 10M keys about 700 MB and ten seconds), while open replays the WAL in
+ * one pass, its last write per key merged with the checkpoint's rows.
  */
-export const CLOSE_CHECKPOINT_WAL_SHARE = 0.25;
+export const CLOSE_CHECKPOINT_WAL_SHARE = 1;
 
 /**
  * Whether a closing checkpoint is worth its cost (the policy of

@@ -60,19 +60,24 @@ export class WorkerPool {
   /**
    * Runs `task` on a worker (or inline with `workers: 0`). Rejects with the
    * task's own typed error, or with an `IoError` when its worker died on every
-   * attempt, or `DatabaseClosedError` when the pool was closed meanwhile.
+   * attempt, or `DatabaseClosedError` when the pool was closed meanwhile or
+   * `signal` aborted it (its worker is terminated; an inline task runs to the end).
    */
-  async run<N extends TaskName>(task: N, input: TaskMap[N]['input']): Promise<TaskMap[N]['output']> {
+  async run<N extends TaskName>(task: N, input: TaskMap[N]['input'], signal?: AbortSignal): Promise<TaskMap[N]['output']> {
     const request = { task, input } as TaskRequest;
+    // A function, so the check after an await reads the signal as it is then.
+    const cancelled = (): boolean => signal?.aborted === true;
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw new DatabaseClosedError(`cannot run background task ${task}: the database is closing`);
+      if (cancelled()) throw new DatabaseClosedError(`background task ${task} was cancelled`);
       let outcome: TaskOutcome;
       try {
-        outcome = this.#workers === 0 ? await runTask(request) : ((await this.#start().run(request)) as TaskOutcome);
+        outcome = this.#workers === 0 ? await runTask(request) : ((await this.#start().run(request, signal === undefined ? {} : { signal })) as TaskOutcome);
       } catch (error) {
-        // runTask never throws: the worker itself went away (or the pool was destroyed).
+        // runTask never throws: the worker itself went away (or the pool was destroyed, or the task was aborted).
         this.#tasksFailed++;
         if (this.#closed) throw new DatabaseClosedError(`background task ${task} was cancelled: the database closed`, { cause: error });
+        if (cancelled()) throw new DatabaseClosedError(`background task ${task} was cancelled`, { cause: error });
         if (attempt < this.#retries) {
           this.#tasksRetried++;
           continue;
