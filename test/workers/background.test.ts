@@ -162,6 +162,28 @@ describe('checkpoints on a worker thread', () => {
   });
 });
 
+describe('the head index after a reopen', () => {
+  it('maintenance fills it by itself, in slices, while reads and writes go on and see the right heads', async () => {
+    const dir = tempDir();
+    const db = await openDb({ dir, sync: 'none', maintenance: { intervalMs: 0 } });
+    await fill(db, 30_000);
+    await db.checkpoint();
+    await db.close();
+    const again = await openDb({ dir, maintenance: { intervalMs: 5 } });
+    expect(again.recovery).toMatchObject({ checkpointEntries: 30_000, replayedRecords: 0 });
+    expect(again.stats().headIndexKeys, 'the load hashes no key').toBeLessThan(30_000);
+    // Reads and writes before it is complete: a read adds its key, a write sets its head.
+    expect(again.get('k0012345')).toStrictEqual({ i: 12_345, pad: 'x'.repeat(80) });
+    await again.put('k0000007', 'rewritten');
+    await again.delete('k0029999');
+    await vi.waitFor(() => expect(again.stats().headIndexKeys).toBe(again.stats().keys), { timeout: 20_000, interval: 20 });
+    expect(again.get('k0000007')).toBe('rewritten');
+    expect(again.get('k0029999')).toBeUndefined();
+    expect(again.get('k0029998')).toStrictEqual({ i: 29_998, pad: 'x'.repeat(80) });
+    expect(again.stats().keys).toBe(29_999);
+  });
+});
+
 describe('maintenance policy: one options object', () => {
   it('maintenance.workers and maintenance.checkpointWalBytes are the same settings as the top-level names; contradicting them is INVALID_OPTION', async () => {
     const db = await openDb({ maintenance: { workers: 0, intervalMs: 0 } });

@@ -149,7 +149,12 @@ export class Maintenance {
         if (this.#store.hasGarbage()) this.#store.collectGarbage(left);
       });
       stage(() => this.#compact());
-      if (!failed && (this.#hasExpired() || this.#store.hasGarbage())) {
+      // After a reopen: the head index for point reads fills with what is left of the budget.
+      let headsComplete = true;
+      stage(() => {
+        headsComplete = this.#store.fillHeadIndex(Math.max(sliceMs - (performance.now() - started), sliceMs / 4));
+      });
+      if (!failed && (this.#hasExpired() || this.#store.hasGarbage() || !headsComplete)) {
         this.#followUp = setImmediate(() => this.#slice()).unref();
       }
     } finally {

@@ -30,9 +30,18 @@ export const HEAD_INDEX_HEAP_BYTES = 36;
  * of the key (each below the capacity up to about 500M keys). A key lives in
  * exactly one map: the first one if it was set while the first had room, else
  * its overflow map.
+ *
+ * After a bulk load the index may be *partial* ({@link beginPartial}): every
+ * key it holds has the tree's head, but a key it does not hold may still be
+ * in the tree, so a miss asks the tree and keeps what it finds; a background
+ * fill ({@link VersionChains.fillHeads}) adds the rest and ends it
+ * ({@link endPartial}). A reopen builds the tree in O(n) without hashing every
+ * key first.
  */
 export class HeadIndex {
   readonly #capacity: number;
+  /** While partial: where a miss looks the key up (the tree). */
+  #source: ((key: string) => VersionId | undefined) | undefined;
   readonly #first = new Map<string, VersionId>();
   /** Created when the first map is full; `undefined` until then (every operation then touches one map). */
   #overflow: Map<string, VersionId>[] | undefined;
@@ -42,11 +51,39 @@ export class HeadIndex {
     this.#capacity = capacity;
   }
 
-  /** The head of `key` (`undefined`: not in the tree). Complexity: O(key length). */
+  /**
+   * The head of `key` (`undefined`: not in the tree). While partial, a miss
+   * looks the key up in the tree and keeps it. Complexity: O(key length)
+   * (a partial miss: O(log n) for the tree).
+   */
   get(key: string): VersionId | undefined {
+    const id = this.peek(key);
+    if (id !== undefined || this.#source === undefined) return id;
+    const found = this.#source(key);
+    if (found !== undefined) this.set(key, found);
+    return found;
+  }
+
+  /** The head of `key` if this index holds it (while partial, `undefined` says nothing about the tree). */
+  peek(key: string): VersionId | undefined {
     const id = this.#first.get(key);
     if (id !== undefined || this.#overflow === undefined) return id;
     return this.#overflow[overflowOf(key)]!.get(key);
+  }
+
+  /** Whether every key of the tree is held (no miss needs the tree). */
+  get complete(): boolean {
+    return this.#source === undefined;
+  }
+
+  /** From now on a miss asks `source` (the tree), until {@link endPartial}. */
+  beginPartial(source: (key: string) => VersionId | undefined): void {
+    this.#source = source;
+  }
+
+  /** Every key of the tree is held again. */
+  endPartial(): void {
+    this.#source = undefined;
   }
 
   /** Makes `id` the head of `key`. Complexity: O(key length). */

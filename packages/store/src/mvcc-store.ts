@@ -314,6 +314,16 @@ export class MvccStore implements ReadApi {
     return this.#chains.hasGarbage(this.#history.horizon());
   }
 
+  /**
+   * Completes the head index a bulk load left partial, in key order, for at
+   * most `budgetMs`; returns whether it is complete (point reads of keys not
+   * yet in it descend the tree meanwhile). Complexity: O(keys added).
+   */
+  fillHeadIndex(budgetMs = 2): boolean {
+    this.assertOpen('fillHeadIndex');
+    return this.#chains.fillHeads(performance.now() + budgetMs);
+  }
+
   /** Value-memory cleaning: plans for the worker pool, installs, and an inline compaction (see {@link Compactor}). */
   get compaction(): Compactor {
     return this.#compactor;

@@ -83,6 +83,13 @@ export interface StoreStats extends ValueMemoryStats {
   readonly leasesExpired: number;
   /** Object shapes in the shared structure table (values of these shapes are stored as a structure id and field values). */
   readonly structures: number;
+  /**
+   * Keys in the hash index point reads use (like the B-tree, it also holds
+   * deleted keys whose tombstones GC has not collected yet). Fewer than the
+   * B-tree holds only after a reopen, while maintenance fills it in slices; a
+   * read of a key not in it yet descends the B-tree and adds it.
+   */
+  readonly headIndexKeys: number;
   readonly valueCacheEntries: number;
   readonly valueCacheHits: number;
   readonly valueCacheMisses: number;

@@ -28,6 +28,7 @@ export function storeStats(
     maxMemoryBytes: figures.maxMemoryBytes,
     leasesExpired: leases.expired,
     structures: versions.codec.size,
+    headIndexKeys: chains.heads.size,
     ...memory,
     ...versions.cache.stats(),
   });

@@ -51,6 +51,8 @@ export class VersionChains {
   /** Estimated heap bytes of the trees and the GC queue (value memory is counted exactly by {@link Versions}). */
   #heapBytes = 0;
   #cloneCache: { version: Version; trees: TreeSet } | undefined;
+  /** Where {@link fillHeads} goes on (the next key to add) while the head index is partial. */
+  #fillNext: string | undefined;
   /**
    * Tombstones version GC took out of the tree while readers were open: a
    * reader's tree clone may still name them, so their records stay until every
@@ -96,19 +98,18 @@ export class VersionChains {
    * Loads an empty key space from live versions whose keys are in strictly
    * ascending order (a checkpoint's): the trees are built bottom-up in O(n)
    * (sorted-btree's `bulkLoad`) rather than by n descents; counters, the heap
-   * account, the TTL index and the head index come out as n {@link apply}s
-   * would leave them. Complexity: O(n + tagged entries · log(tags)).
+   * account and the TTL index come out as n {@link apply}s would leave them;
+   * the head index is left partial, for {@link fillHeads} to complete.
+   * Complexity: O(n + tagged entries · log(tags)).
    */
   load(keys: string[], ids: VersionId[]): void {
     if (this.primary.size !== 0) throw new Error('VersionChains.load: the key space must be empty');
     const versions = this.#versions;
     const tagged: Record<IndexName, Map<string, string[]>> = { run: new Map(), type: new Map() };
-    const heads = this.heads;
     let heapBytes = 0;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const id = ids[i]!;
-      heads.set(key, id);
       heapBytes += KEY_HEAP_BYTES + key.length;
       const expiresAt = versions.expiresAt(id);
       if (expiresAt !== undefined) this.#ttl.set(expiresAt, key, versions.version(id));
@@ -122,6 +123,12 @@ export class VersionChains {
       }
     }
     this.primary = bulkLoad(keys, ids, NODE_SIZE, compareStrings);
+    // The head index fills later, in slices (fillHeads), and meanwhile looks misses up in the tree:
+    // hashing every key here cost more than building the tree.
+    if (keys.length > 0) {
+      this.heads.beginPartial((key) => this.primary.get(key));
+      this.#fillNext = keys[0];
+    }
     // Composite index keys are tag-major: each tag's keys are already in order, so the tags sorted give the whole order.
     const indexTree = (byTag: Map<string, string[]>): BTree<string, true> => {
       const composites: string[] = [];
@@ -134,6 +141,28 @@ export class VersionChains {
     this.#storedVersions += keys.length;
     this.#heapBytes += heapBytes;
     this.#cloneCache = undefined;
+  }
+
+  /**
+   * Adds the keys a partial head index lacks, in key order from where the
+   * last call stopped, until `deadline` (`performance.now()`); returns whether
+   * the index is complete. Keys written meanwhile are already in it (every
+   * write sets its key), so one pass over the tree completes it.
+   */
+  fillHeads(deadline: number): boolean {
+    const heads = this.heads;
+    if (heads.complete) return true;
+    let handled = 0;
+    for (const [key, id] of this.primary.entries(this.#fillNext)) {
+      if (++handled % BUDGET_CHECK_EVERY === 0 && performance.now() > deadline) {
+        this.#fillNext = key;
+        return false;
+      }
+      if (heads.peek(key) === undefined) heads.set(key, id);
+    }
+    heads.endPartial();
+    this.#fillNext = undefined;
+    return true;
   }
 
   indexTree(index: IndexName): BTree<string, true> {
