@@ -1,12 +1,17 @@
 import type { VersionId } from './versions.js';
 
 /**
- * Shards of the head index. V8's `Map` holds at most 2^24 entries; 64 shards
- * of a well-mixed hash keep every shard far below that up to a billion keys
- * (100M keys: about 1.6M per shard).
+ * Live keys one `Map` of the head index holds at most. V8's `Map` stops at
+ * 2^24 entries, and a full table with fewer than half its slots deleted
+ * grows (doubles) instead of rehashing in place: a map of 2^24 slots whose
+ * live entries stay at or below half of them can take any churn of deletes
+ * and sets. Half of 2^24 less a margin, so that bound holds with room to spare.
  */
-const SHARD_BITS = 6;
-const SHARDS = 1 << SHARD_BITS;
+export const HEAD_MAP_CAPACITY = (1 << 23) - (1 << 16);
+
+/** Overflow maps, chosen by hash, for the keys past the first map's capacity. */
+const OVERFLOW_BITS = 6;
+const OVERFLOW_MAPS = 1 << OVERFLOW_BITS;
 
 /** Heap bytes of one key in the head index (a `Map` entry: key, value and chain slots, plus its share of the buckets). */
 export const HEAD_INDEX_HEAP_BYTES = 36;
@@ -18,40 +23,83 @@ export const HEAD_INDEX_HEAP_BYTES = 36;
  * in step with the primary B-tree by {@link VersionChains}: the tree stays for
  * order, scans, indexes and O(1) snapshot clones; this serves only the
  * newest version of each key.
+ *
+ * One `Map` while it has room (a single lookup, no hashing of our own; a
+ * sharded map cost twice as much per operation); past
+ * {@link HEAD_MAP_CAPACITY} keys, 64 overflow maps chosen by an FNV-1a hash
+ * of the key (each below the capacity up to about 500M keys). A key lives in
+ * exactly one map: the first one if it was set while the first had room, else
+ * its overflow map.
  */
 export class HeadIndex {
-  readonly #shards: Map<string, VersionId>[] = Array.from({ length: SHARDS }, () => new Map());
+  readonly #capacity: number;
+  readonly #first = new Map<string, VersionId>();
+  /** Created when the first map is full; `undefined` until then (every operation then touches one map). */
+  #overflow: Map<string, VersionId>[] | undefined;
+
+  /** @param capacity live keys the first map holds before keys spill to overflow maps (tests make it small). */
+  constructor(capacity = HEAD_MAP_CAPACITY) {
+    this.#capacity = capacity;
+  }
 
   /** The head of `key` (`undefined`: not in the tree). Complexity: O(key length). */
   get(key: string): VersionId | undefined {
-    return this.#shards[shardOf(key)]!.get(key);
+    const id = this.#first.get(key);
+    if (id !== undefined || this.#overflow === undefined) return id;
+    return this.#overflow[overflowOf(key)]!.get(key);
   }
 
+  /** Makes `id` the head of `key`. Complexity: O(key length). */
   set(key: string, id: VersionId): void {
-    this.#shards[shardOf(key)]!.set(key, id);
+    const first = this.#first;
+    const overflow = this.#overflow;
+    if (overflow === undefined) {
+      if (first.size < this.#capacity || first.has(key)) {
+        first.set(key, id);
+        return;
+      }
+      this.#overflow = Array.from({ length: OVERFLOW_MAPS }, () => new Map());
+      this.#overflow[overflowOf(key)]!.set(key, id);
+      return;
+    }
+    // With overflow maps the key may be in either place: update it where it is, so it is never in two.
+    if (first.has(key)) {
+      first.set(key, id);
+      return;
+    }
+    const spill = overflow[overflowOf(key)]!;
+    if (spill.has(key) || first.size >= this.#capacity) spill.set(key, id);
+    else first.set(key, id);
   }
 
+  /** Removes `key`. Complexity: O(key length). */
   delete(key: string): void {
-    this.#shards[shardOf(key)]!.delete(key);
+    if (this.#first.delete(key) || this.#overflow === undefined) return;
+    this.#overflow[overflowOf(key)]!.delete(key);
   }
 
-  /** Keys held. Complexity: O(shards). */
+  /** Keys held. Complexity: O(maps). */
   get size(): number {
-    let size = 0;
-    for (const shard of this.#shards) size += shard.size;
+    let size = this.#first.size;
+    for (const map of this.#overflow ?? []) size += map.size;
     return size;
+  }
+
+  /** Maps in use (1 until the first map is full): for tests. */
+  get maps(): number {
+    return this.#overflow === undefined ? 1 : 1 + this.#overflow.filter((map) => map.size > 0).length;
   }
 }
 
 /**
- * The shard of `key`: FNV-1a over every character (keys that differ anywhere
- * spread evenly; sampling only some characters let keys differing in their
- * middle pile into one shard), finished with a multiplicative mix.
+ * The overflow map of `key`: FNV-1a over every character (keys that differ
+ * anywhere spread evenly; sampling only some characters let keys differing in
+ * their middle pile into one map), finished with a multiplicative mix.
  */
-function shardOf(key: string): number {
+function overflowOf(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
   h ^= h >>> 15;
   h = Math.imul(h, 0x2c1b3c6d);
-  return h >>> (32 - SHARD_BITS);
+  return h >>> (32 - OVERFLOW_BITS);
 }
