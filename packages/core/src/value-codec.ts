@@ -1,6 +1,6 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { InvalidValueError } from './errors.js';
-import { inspect, withNegativeZeroMarkers, type Inspection, type PreparedValue } from './codec.js';
+import { inspect, inspectValue, withNegativeZeroMarkers, type Inspection, type PreparedValue } from './codec.js';
 
 /** The field names of one shared structure (a msgpackr record definition), in order. */
 export type StructureKeys = readonly string[];
@@ -183,8 +183,7 @@ export class ValueCodec {
    */
   prepare(value: unknown, maxBytes: number, what: string): PreparedValue {
     if (value === undefined) throw new InvalidValueError(`${what} must not be undefined (use delete() to remove a key)`);
-    const inspection: Inspection = { freezable: true, negativeZero: false };
-    inspect(value, inspection, [], [], what);
+    const inspection = inspectValue(value, what);
     const encoded = this.#pack(inspection.negativeZero ? withNegativeZeroMarkers(value) : value, what);
     if (encoded.byteLength > maxBytes) {
       throw new InvalidValueError(`${what} is ${encoded.byteLength} bytes encoded, over the limit of ${maxBytes} bytes (maxValueBytes)`);
