@@ -15,7 +15,7 @@ import type { AppliedChange, ApplyListener, CommitContext, CommitListener, Commi
 import type { Leases } from './leases.js';
 import { expiryOf, type PendingWrite } from './pending-write.js';
 import { recordSize } from './value-memory.js';
-import { KEY_HEAP_BYTES, type VersionChains } from './version-chains.js';
+import { KEY_HEAP_BYTES, TreeWrites, type VersionChains } from './version-chains.js';
 import type { VersionId, Versions } from './versions.js';
 import { writeBytes } from './write-options.js';
 
@@ -48,6 +48,8 @@ export class CommitPath {
   readonly validators = new Set<CommitValidator>();
   /** Recent commits for serializable transactions' range checks. */
   readonly commitLog = new CommitLog();
+  /** The primary-tree writes of the commit being made (reused: emptied by every commit). */
+  readonly #tree = new TreeWrites();
   /** Runs first in every commit; throwing refuses it (a failed database turns read-only). */
   gate: (() => void) | undefined;
 
@@ -91,35 +93,41 @@ export class CommitPath {
     const changes: KeyChange[] = [];
     const ops: CommitOp[] = [];
     const applied: AppliedChange[] | undefined = this.applyListeners.size > 0 ? [] : undefined;
+    const tree = this.#tree;
     let at = 0;
-    for (const write of last.values()) {
-      const before = heads[at++];
-      let id: VersionId;
-      let op: CommitOp;
-      if (write.kind === 'put') {
-        const prepared = write.prepared!;
-        const expiresAt = expiryOf(write, now);
-        id = versions.value(version, prepared.encoded, prepared.copyOnRead, write.run, write.type, expiresAt);
-        op = { kind: 'put', key: write.key, encoded: prepared.encoded, ...tagsOf(write), ...(expiresAt === undefined ? {} : { expiresAt }) };
-      } else {
-        if (write.kind === 'expire' && (before === undefined || versions.version(before) !== write.seenVersion || !versions.isExpiredAt(before, now))) continue;
-        id = versions.tombstone(version, write.kind === 'expire');
-        op = { kind: write.kind, key: write.key };
+    try {
+      for (const write of last.values()) {
+        const before = heads[at++];
+        let id: VersionId;
+        let op: CommitOp;
+        if (write.kind === 'put') {
+          const prepared = write.prepared!;
+          const expiresAt = expiryOf(write, now);
+          id = versions.value(version, prepared.encoded, prepared.copyOnRead, write.run, write.type, expiresAt);
+          op = putOp(write, prepared.encoded, expiresAt);
+        } else {
+          if (write.kind === 'expire' && (before === undefined || versions.version(before) !== write.seenVersion || !versions.isExpiredAt(before, now))) continue;
+          id = versions.tombstone(version, write.kind === 'expire');
+          op = { kind: write.kind, key: write.key };
+        }
+        // Read what the old head contributes before `apply` may free it.
+        const beforeTags = before === undefined || versions.isTombstone(before) ? undefined : versions.tagsOf(before);
+        const beforeExpiry = logging && before !== undefined ? versions.expiresAt(before) : undefined;
+        // `before` is the current head: no second walk down the tree.
+        if (!chains.apply(write.key, id, eager, before, tree)) continue;
+        ops.push(Object.freeze(op));
+        if (logging) {
+          changes.push({ key: write.key, before: before === undefined ? undefined : { ...beforeTags, expiresAt: beforeExpiry }, after: write.kind === 'put' ? tagsOf(write) : {}, expiry: write.kind === 'expire' });
+        }
+        if (applied !== undefined) {
+          // The new entry's value is decoded from value memory (and cached for the next reader); `before`
+          // contributes only its tags, so nothing can fail here halfway through the commit.
+          applied.push({ key: write.key, kind: write.kind, before: beforeTags, after: write.kind === 'put' ? versions.entry(write.key, id) : undefined });
+        }
       }
-      // Read what the old head contributes before `apply` may free it.
-      const beforeTags = before === undefined || versions.isTombstone(before) ? undefined : versions.tagsOf(before);
-      const beforeExpiry = logging && before !== undefined ? versions.expiresAt(before) : undefined;
-      // `before` is the current head: no second walk down the tree.
-      if (!chains.apply(write.key, id, eager, before)) continue;
-      ops.push(Object.freeze(op));
-      if (logging) {
-        changes.push({ key: write.key, before: before === undefined ? undefined : { ...beforeTags, expiresAt: beforeExpiry }, after: write.kind === 'put' ? tagsOf(write) : {}, expiry: write.kind === 'expire' });
-      }
-      if (applied !== undefined) {
-        // The new entry's value is decoded from value memory (and cached for the next reader); `before`
-        // contributes only its tags, so nothing can fail here halfway through the commit.
-        applied.push({ key: write.key, kind: write.kind, before: beforeTags, after: write.kind === 'put' ? versions.entry(write.key, id) : undefined });
-      }
+    } finally {
+      // The tree takes the commit's keys in key order (nothing else reads it until the commit returns).
+      chains.writeTree(tree);
     }
     this.#deps.state.version = version;
     if (logging) this.commitLog.append(version, changes);
@@ -237,6 +245,17 @@ export class CommitPath {
     const id = this.#deps.chains.heads.get(key);
     return id !== undefined && this.#deps.versions.isVisibleAt(id, now) ? this.#deps.versions.version(id) : 0;
   }
+}
+
+/**
+ * The record op of a put: `kind`, `key`, `encoded`, then `run`, `type` and
+ * `expiresAt` where present (in that order: the WAL encodes the object as it is).
+ */
+function putOp(write: PendingWrite, encoded: Uint8Array, expiresAt: number | undefined): CommitOp {
+  if (write.run === undefined && write.type === undefined) {
+    return expiresAt === undefined ? { kind: 'put', key: write.key, encoded } : { kind: 'put', key: write.key, encoded, expiresAt };
+  }
+  return { kind: 'put', key: write.key, encoded, ...tagsOf(write), ...(expiresAt === undefined ? {} : { expiresAt }) };
 }
 
 /** The run and type tags of a write (absent ones left out). */
