@@ -1,6 +1,6 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { InvalidValueError } from './errors.js';
-import { inspect, inspectValue, withNegativeZeroMarkers, type Inspection, type PreparedValue } from './codec.js';
+import { inspect, inspectPlain, UNFREEZABLE, UNSURE, withNegativeZeroMarkers, type Inspection, type PreparedValue } from './codec.js';
 
 /** The field names of one shared structure (a msgpackr record definition), in order. */
 export type StructureKeys = readonly string[];
@@ -43,6 +43,11 @@ export interface DecodedValue {
  * checkpoint replaced) and should read again before calling it damage.
  */
 export class StructureTableError extends InvalidValueError {}
+
+/** The name of the value in an error message, made only when there is an error. */
+function nameOf(what: string | (() => string)): string {
+  return typeof what === 'string' ? what : what();
+}
 
 /** Thrown (inside msgpackr) when a value names a structure id the table does not hold. */
 class UnknownStructure extends Error {}
@@ -180,13 +185,18 @@ export class ValueCodec {
   /**
    * Validates, encodes and copies a value for storage (see `prepareValue` for
    * what is accepted). New object shapes join the table as pending structures.
+   * `what` names the value in error messages (a function is called only when
+   * there is an error: a batch does not build a name per value).
    */
-  prepare(value: unknown, maxBytes: number, what: string): PreparedValue {
-    if (value === undefined) throw new InvalidValueError(`${what} must not be undefined (use delete() to remove a key)`);
-    const inspection = inspectValue(value, what);
+  prepare(value: unknown, maxBytes: number, what: string | (() => string)): PreparedValue {
+    if (value === undefined) throw new InvalidValueError(`${nameOf(what)} must not be undefined (use delete() to remove a key)`);
+    const plain = inspectPlain(value, 0);
+    const inspection: Inspection = { freezable: plain !== UNFREEZABLE, negativeZero: false };
+    // Not plain data for certain: the full walk decides (and names what is wrong).
+    if (plain === UNSURE) inspect(value, inspection, [], [], nameOf(what));
     const encoded = this.#pack(inspection.negativeZero ? withNegativeZeroMarkers(value) : value, what);
     if (encoded.byteLength > maxBytes) {
-      throw new InvalidValueError(`${what} is ${encoded.byteLength} bytes encoded, over the limit of ${maxBytes} bytes (maxValueBytes)`);
+      throw new InvalidValueError(`${nameOf(what)} is ${encoded.byteLength} bytes encoded, over the limit of ${maxBytes} bytes (maxValueBytes)`);
     }
     return { encoded, copyOnRead: !inspection.freezable };
   }
@@ -244,7 +254,7 @@ export class ValueCodec {
     return this.#unpack(this.#thawedCodec(), Buffer.from(encoded));
   }
 
-  #pack(value: unknown, what: string): Uint8Array {
+  #pack(value: unknown, what: string | (() => string)): Uint8Array {
     this.#packing = true;
     try {
       // msgpackr's result is a view of its own buffer, valid until the next pack: copy it out, into a
@@ -264,7 +274,7 @@ export class ValueCodec {
       return slab.subarray(at, at + length);
     } catch (cause) {
       if (cause instanceof InvalidValueError) throw cause;
-      throw new InvalidValueError(`${what} cannot be encoded: ${(cause as Error).message}`, { cause });
+      throw new InvalidValueError(`${nameOf(what)} cannot be encoded: ${(cause as Error).message}`, { cause });
     } finally {
       this.#packing = false;
     }

@@ -74,15 +74,16 @@ export function prepareBatch(limits: WriteLimits, ops: unknown, options: unknown
   const { sync } = options === undefined ? {} : parseArgument(batchOptionsSchema, options, 'batch(): options');
   if (fast !== undefined) {
     const { writes, values } = fast;
+    // Names are made only for an error (the ones the schema path gives: `preparePut`'s for a put).
+    let at = 0;
+    const valueName = (): string => `batch(): ops[${at}]: value`;
     for (let i = 0; i < writes.length; i++) {
       const write = writes[i]!;
-      // The names the schema path gives (`preparePut`'s for a put).
-      if (write.kind === 'delete') {
-        assertKey(write.key, `batch(): ops[${i}].key`, limits.maxKeyBytes);
-        continue;
-      }
-      assertKey(write.key, `batch(): ops[${i}]: key`, limits.maxKeyBytes);
-      write.prepared = limits.codec.prepare(values[i], limits.maxValueBytes, `batch(): ops[${i}]: value`);
+      const key = write.key;
+      if (!isPlainKey(key, limits.maxKeyBytes)) assertKey(key, write.kind === 'delete' ? `batch(): ops[${i}].key` : `batch(): ops[${i}]: key`, limits.maxKeyBytes);
+      if (write.kind === 'delete') continue;
+      at = i;
+      write.prepared = limits.codec.prepare(values[i], limits.maxValueBytes, valueName);
     }
     return { writes: writes as PendingWrite[], sync };
   }
@@ -154,6 +155,11 @@ function parsePlainOps(ops: unknown): { writes: DraftWrite[]; values: unknown[] 
     writes[i] = { kind: 'put', key, prepared: undefined, run, type, ttl, expiresAt, ifVersion: ifVersion as Version | null | undefined };
   }
   return { writes, values };
+}
+
+/** A key {@link assertKey} accepts without measuring its UTF-8 bytes (it throws, naming the key, for every other). */
+function isPlainKey(key: unknown, maxKeyBytes: number): boolean {
+  return typeof key === 'string' && key.length > 0 && key.length * 3 <= maxKeyBytes && key.isWellFormed();
 }
 
 /** A tag `tagSchema` accepts: 1 to 256 UTF-16 units (so 1 to 256 code points), no U+0000, well-formed. */
