@@ -1,4 +1,4 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
 import { InvalidValueError } from './errors.js';
 import { inspect, inspectPlain, UNFREEZABLE, UNSURE, withNegativeZeroMarkers, type Inspection, type PreparedValue } from './codec.js';
 
@@ -257,19 +257,29 @@ export class ValueCodec {
   #pack(value: unknown, what: string | (() => string)): Uint8Array {
     this.#packing = true;
     try {
-      // msgpackr's result is a view of its own buffer, valid until the next pack: copy it out, into a
-      // slab shared by many values rather than a buffer of its own (an ArrayBuffer per value made every
-      // scavenge sweep thousands of them under a write load).
-      const packed = this.#packr.pack(value);
-      const length = packed.byteLength;
-      if (length > SLAB_BYTES / 4) return new Uint8Array(packed);
+      // As lmdb-js does: msgpackr hands back its own buffer with the value's range in `start`/`end` (no
+      // view to allocate) and writes the next value over it; a pack that saved new structures hands back
+      // a view instead. Either way the bytes are copied out, into a slab shared by many values rather
+      // than a buffer of their own (an ArrayBuffer per value made every scavenge sweep thousands of them
+      // under a write load).
+      const packed = this.#packr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE) as Buffer & { start?: number; end?: number };
+      const reused = typeof packed.end === 'number' && typeof packed.start === 'number';
+      const start = reused ? packed.start! : 0;
+      const end = reused ? packed.end! : packed.byteLength;
+      const length = end - start;
+      if (length > SLAB_BYTES / 4) {
+        const own = new Uint8Array(length);
+        COPY.call(packed, own, 0, start, end);
+        return own;
+      }
       let slab = this.#slab;
       let at = this.#slabUsed;
       if (at + length > slab.byteLength) {
         slab = this.#slab = new Uint8Array(SLAB_BYTES);
         at = 0;
       }
-      slab.set(packed, at);
+      if (length <= SMALL_COPY_BYTES) for (let i = 0; i < length; i++) slab[at + i] = packed[start + i]!;
+      else COPY.call(packed, slab, at, start, end);
       this.#slabUsed = (at + length + 7) & ~7;
       return slab.subarray(at, at + length);
     } catch (cause) {
