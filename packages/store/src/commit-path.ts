@@ -74,11 +74,7 @@ export class CommitPath {
     }
     const last = new Map<string, PendingWrite>();
     for (const write of writes) last.set(write.key, write);
-    // The current head of every written key, looked up once for the budget check and the apply loop.
-    const index = this.#deps.chains.heads;
-    const heads: (VersionId | undefined)[] = [];
-    for (const write of last.values()) heads.push(index.get(write.key));
-    this.#checkLimits(writes, last, heads);
+    this.#checkLimits(writes, last);
     if (this.validators.size > 0) {
       const final = [...last.values()];
       for (const validator of this.validators) validator(final, now);
@@ -94,10 +90,11 @@ export class CommitPath {
     const ops: CommitOp[] = [];
     const applied: AppliedChange[] | undefined = this.applyListeners.size > 0 ? [] : undefined;
     const tree = this.#tree;
-    let at = 0;
+    const index = chains.heads;
     try {
       for (const write of last.values()) {
-        const before = heads[at++];
+        // The current head, looked up just before `apply` sets the new one (its slot is then still in cache).
+        const before = index.get(write.key);
         let id: VersionId;
         let op: CommitOp;
         if (write.kind === 'put') {
@@ -150,7 +147,7 @@ export class CommitPath {
   #reserve(writes: Iterable<PendingWrite>): void {
     const sizes: number[] = [];
     for (const write of writes) {
-      sizes.push(write.kind === 'put' ? recordSize(write.prepared!.encoded.byteLength, { expiry: write.ttl !== undefined || write.expiresAt !== undefined, tags: write.run !== undefined || write.type !== undefined }) : recordSize(0));
+      sizes.push(write.kind === 'put' ? putRecordSize(write) : recordSize(0));
     }
     try {
       this.#deps.versions.memory.reserve(sizes);
@@ -160,7 +157,7 @@ export class CommitPath {
   }
 
   /** Refuses a commit past `maxTransactionOps`, `maxTransactionBytes`, the commit size limit or the memory budget. */
-  #checkLimits(writes: readonly PendingWrite[], last: ReadonlyMap<string, PendingWrite>, heads: readonly (VersionId | undefined)[]): void {
+  #checkLimits(writes: readonly PendingWrite[], last: ReadonlyMap<string, PendingWrite>): void {
     let bytes = 0;
     for (const write of last.values()) bytes += writeBytes(write);
     if (bytes > MAX_COMMIT_BYTES) {
@@ -174,7 +171,7 @@ export class CommitPath {
     if (bytes > this.#deps.limits.maxTransactionBytes) {
       throw new LimitExceededError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${this.#deps.limits.maxTransactionBytes} bytes (maxTransactionBytes); split it`, 'maxTransactionBytes');
     }
-    if (this.#deps.limits.maxMemoryBytes > 0 || this.#deps.limits.maxHeapBytes > 0) this.#checkMemoryBudget(last.values(), heads);
+    if (this.#deps.limits.maxMemoryBytes > 0 || this.#deps.limits.maxHeapBytes > 0) this.#checkMemoryBudget(last);
   }
 
   /**
@@ -183,33 +180,55 @@ export class CommitPath {
    * heap estimate past `maxHeapBytes`. Net growth: a put that replaces a
    * version nothing else needs frees that version. Deletes and expiry are never refused.
    */
-  #checkMemoryBudget(writes: Iterable<PendingWrite>, heads: readonly (VersionId | undefined)[]): void {
-    const eager = this.#deps.eager();
+  #checkMemoryBudget(writes: ReadonlyMap<string, PendingWrite>): void {
+    // First as if every put were a new key freeing nothing: when even that fits, so does the exact
+    // growth (never more), and no key's head needs looking up.
     let growth = 0;
     let heapGrowth = 0;
-    let at = 0;
-    for (const write of writes) {
-      const before = heads[at++];
+    for (const write of writes.values()) {
       if (write.kind !== 'put') continue;
-      growth += recordSize(write.prepared!.encoded.byteLength, { expiry: write.ttl !== undefined || write.expiresAt !== undefined, tags: write.run !== undefined || write.type !== undefined });
+      growth += putRecordSize(write);
+      heapGrowth += KEY_HEAP_BYTES + write.key.length;
+    }
+    if (!this.#overBudget(growth, heapGrowth)) return;
+    const eager = this.#deps.eager();
+    const index = this.#deps.chains.heads;
+    growth = 0;
+    heapGrowth = 0;
+    for (const write of writes.values()) {
+      if (write.kind !== 'put') continue;
+      const before = index.get(write.key);
+      growth += putRecordSize(write);
       if (before === undefined) heapGrowth += KEY_HEAP_BYTES + write.key.length;
       else if (eager) growth -= this.#deps.versions.recordBytes(before);
     }
-    if (growth + heapGrowth <= 0) return;
+    this.#overBudget(growth, heapGrowth, true);
+  }
+
+  /**
+   * Whether growing value memory by `growth` and the heap estimate by
+   * `heapGrowth` would pass `maxMemoryBytes` or `maxHeapBytes`; `refuse`: throw
+   * the {@link LimitExceededError} that says which instead.
+   */
+  #overBudget(growth: number, heapGrowth: number, refuse = false): boolean {
+    if (growth + heapGrowth <= 0) return false;
     const heap = this.#deps.heapBytes();
     const used = this.#deps.versions.memory.stats().valueLiveBytes + heap;
     if (this.#deps.limits.maxMemoryBytes > 0 && used + growth + heapGrowth > this.#deps.limits.maxMemoryBytes) {
+      if (!refuse) return true;
       throw new LimitExceededError(
         `write refused: the database holds ${used} bytes (value memory plus the estimated heap) and this commit would add about ${growth + heapGrowth}, over the memory budget of ${this.#deps.limits.maxMemoryBytes} bytes (maxMemoryBytes); delete data or raise the budget`,
         'maxMemoryBytes',
       );
     }
     if (this.#deps.limits.maxHeapBytes > 0 && heapGrowth > 0 && heap + heapGrowth > this.#deps.limits.maxHeapBytes) {
+      if (!refuse) return true;
       throw new LimitExceededError(
         `write refused: keys and indexes take about ${heap} bytes of the V8 heap and this commit would add about ${heapGrowth}, over the heap ceiling of ${this.#deps.limits.maxHeapBytes} bytes derived from V8's heap limit (part of maxMemoryBytes); delete data or start node with a larger --max-old-space-size`,
         'maxMemoryBytes',
       );
     }
+    return false;
   }
 
   #checkConflicts(writes: readonly PendingWrite[], check: TransactionCheck): void {
@@ -245,6 +264,11 @@ export class CommitPath {
     const id = this.#deps.chains.heads.get(key);
     return id !== undefined && this.#deps.versions.isVisibleAt(id, now) ? this.#deps.versions.version(id) : 0;
   }
+}
+
+/** Bytes of value memory the record of a put takes. */
+function putRecordSize(write: PendingWrite): number {
+  return recordSize(write.prepared!.encoded.byteLength, { expiry: write.ttl !== undefined || write.expiresAt !== undefined, tags: write.run !== undefined || write.type !== undefined });
 }
 
 /**
