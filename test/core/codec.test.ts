@@ -5,8 +5,15 @@ import {
   InvalidValueError,
   MAX_VALUE_DEPTH,
   ValueCodec,
+  PLAIN,
+  UNFREEZABLE,
+  UNSURE,
   encodeValue,
+  inspect,
+  inspectPlain,
+  inspectValue,
   prepareValue,
+  type Inspection,
   type PreparedValue,
 } from '@epochdb/core';
 
@@ -684,5 +691,95 @@ describe('regression: decoded binary data must not alias stored bytes', () => {
     expect(first.u.buffer).not.toBe(prepared.encoded.buffer);
     prepared.encoded.fill(0);
     expect(first.u).toEqual(new Uint8Array([1, 2, 3]));
+  });
+});
+
+describe('the plain-data fast check (inspectPlain) before the full walk', () => {
+  class Point {
+    x = 1;
+  }
+  const cyclic = (): unknown => {
+    const o: Record<string, unknown> = { a: 1 };
+    o['self'] = { back: o };
+    return o;
+  };
+  const deep = (levels: number): unknown => {
+    let v: unknown = 'bottom';
+    for (let i = 0; i < levels; i++) v = i % 2 === 0 ? [v] : { v };
+    return v;
+  };
+  const odd = fc.constantFrom<() => unknown>(
+    () => () => 1,
+    () => Symbol('s'),
+    () => 'lone \ud800 surrogate',
+    () => ({ ['bad\udc00key']: 1 }),
+    () => JSON.parse('{"__proto__": 1}') as unknown,
+    () => new Point(),
+    () => new (class extends Uint8Array {})(2),
+    () => -0,
+    cyclic,
+    () => deep(63),
+    () => deep(64),
+    () => deep(65),
+    () => deep(MAX_VALUE_DEPTH + 1),
+  );
+  const mixed = fc.letrec<{ value: unknown }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      valueArb,
+      odd.map((make) => make()),
+      fc.array(tie('value'), { maxLength: 3 }),
+      fc.dictionary(safeKey, tie('value'), { maxKeys: 3 }),
+    ),
+  })).value;
+
+  const full = (value: unknown): Inspection | string => {
+    const state: Inspection = { freezable: true, negativeZero: false };
+    try {
+      inspect(value, state, [], [], WHAT);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return state;
+  };
+
+  test('property: never accepts what the full walk refuses, and agrees with it on freezability', () => {
+    fc.assert(
+      fc.property(mixed, (value) => {
+        const plain = inspectPlain(value, 0);
+        const reference = full(value);
+        if (plain === UNSURE) return;
+        expect(typeof reference).toBe('object');
+        expect(reference).toEqual({ freezable: plain === PLAIN, negativeZero: false });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('inspectValue gives what the full walk gives: the same learning, or the same error', () => {
+    fc.assert(
+      fc.property(mixed, (value) => {
+        let got: Inspection | string;
+        try {
+          got = inspectValue(value, WHAT);
+        } catch (error) {
+          got = (error as Error).message;
+        }
+        expect(got).toEqual(full(value));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('plain data and Dates are decided by the fast check; -0, Map, cycles and deep values go to the full walk', () => {
+    expect(inspectPlain({ id: 1, name: 'n', tags: ['a', 'b'], nested: { ok: true, n: null } }, 0)).toBe(PLAIN);
+    expect(inspectPlain({ at: new Date(0), bytes: new Uint8Array(2) }, 0)).toBe(UNFREEZABLE);
+    expect(inspectPlain({ a: -0 }, 0)).toBe(UNSURE);
+    expect(inspectPlain(new Map(), 0)).toBe(UNSURE);
+    expect(inspectPlain(cyclic(), 0)).toBe(UNSURE);
+    expect(inspectPlain(deep(64), 0)).toBe(PLAIN);
+    expect(inspectPlain(deep(65), 0)).toBe(UNSURE);
+    expectInvalidValue(() => prepare(cyclic()), 'cyclic reference');
+    expect(prepare(deep(200)).copyOnRead).toBe(false);
   });
 });

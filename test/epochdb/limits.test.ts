@@ -206,6 +206,26 @@ describe('maxMemoryBytes', () => {
     expect(db.get('another')).toBe(value);
   });
 
+  it('a batch that only overwrites keys at a full budget is accepted (the exact growth, not the bound checked first); one new key more is refused whole', async () => {
+    const db = await openDb({ maxMemoryBytes: 64 * 1024 });
+    const value = 'v'.repeat(1000);
+    let keys = 0;
+    for (; keys < 100; keys++) {
+      const refused = await db.put(`k${keys}`, value).then(
+        () => false,
+        () => true,
+      );
+      if (refused) break;
+    }
+    expect(keys).toBeGreaterThan(10);
+    const overwrite = Array.from({ length: keys }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value: 'w'.repeat(1000) }));
+    const version = await db.batch(overwrite);
+    expect(db.get('k0')).toBe('w'.repeat(1000));
+    await expect(db.batch([...overwrite, { op: 'put', key: 'new', value }])).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'maxMemoryBytes' });
+    expect(db.version).toBe(version);
+    expect(db.get('new')).toBeUndefined();
+  });
+
   it('the account survives close and reopen (checkpoint and WAL replay both count)', async () => {
     const dir = tempDir();
     const db = await open({ dir, workers: 0, maintenance: { intervalMs: 0 }, checkpointOnClose: false });

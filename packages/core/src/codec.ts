@@ -73,8 +73,7 @@ export interface Inspection {
  */
 export function prepareValue(value: unknown, maxBytes: number, what: string): PreparedValue {
   if (value === undefined) throw new InvalidValueError(`${what} must not be undefined (use delete() to remove a key)`);
-  const inspection: Inspection = { freezable: true, negativeZero: false };
-  inspect(value, inspection, [], [], what);
+  const inspection = inspectValue(value, what);
   const toEncode = inspection.negativeZero ? withNegativeZeroMarkers(value) : value;
   let encoded: Uint8Array;
   try {
@@ -102,10 +101,74 @@ export function decodeValue(bytes: Uint8Array): unknown {
   return packr.unpack(bytes);
 }
 
+/** What {@link inspect} learns of `value` (throwing for what cannot be stored), by way of {@link inspectPlain} for plain data. */
+export function inspectValue(value: unknown, what: string): Inspection {
+  const plain = inspectPlain(value, 0);
+  if (plain !== UNSURE) return { freezable: plain === PLAIN, negativeZero: false };
+  const inspection: Inspection = { freezable: true, negativeZero: false };
+  inspect(value, inspection, [], [], what);
+  return inspection;
+}
+
 function describe(what: string, path: readonly (string | number)[]): string {
   let out = what;
   for (const segment of path) out += typeof segment === 'number' ? `[${segment}]` : `.${segment}`;
   return out;
+}
+
+/** {@link inspectPlain}: plain data that can be frozen. */
+export const PLAIN = 0;
+/** {@link inspectPlain}: storable, but holds a `Date` or typed array (readers get a copy). */
+export const UNFREEZABLE = 1;
+/** {@link inspectPlain}: anything else (maybe storable): {@link inspect} decides and words the error. */
+export const UNSURE = 2;
+/** Nesting {@link inspectPlain} follows (a cycle is deeper than this); deeper values go to {@link inspect}. */
+const PLAIN_DEPTH = 64;
+
+/**
+ * The cheap first look at a value on the write path: no path or ancestor
+ * bookkeeping, so it can only say {@link PLAIN}, {@link UNFREEZABLE} or
+ * {@link UNSURE}. Anything it does not accept outright (`-0`, `Map`, `Set`,
+ * lone surrogates, `__proto__` keys, class instances, functions, symbols,
+ * nesting past 64 levels, which takes in cycles) is {@link UNSURE}; it never
+ * accepts what {@link inspect} refuses. Complexity: O(size of the value).
+ */
+export function inspectPlain(value: unknown, depth: number): number {
+  switch (typeof value) {
+    case 'string':
+      return value.isWellFormed() ? PLAIN : UNSURE;
+    case 'number':
+      return value === 0 && 1 / value < 0 ? UNSURE : PLAIN;
+    case 'boolean':
+    case 'bigint':
+    case 'undefined':
+      return PLAIN;
+    case 'function':
+    case 'symbol':
+      return UNSURE;
+  }
+  if (value === null) return PLAIN;
+  if (depth >= PLAIN_DEPTH) return UNSURE;
+  let result = PLAIN;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = inspectPlain(value[i], depth + 1);
+      if (found === UNSURE) return UNSURE;
+      result |= found;
+    }
+    return result;
+  }
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (proto === Object.prototype || proto === null) {
+    for (const name of Object.keys(value as object)) {
+      if (name === '__proto__' || !name.isWellFormed()) return UNSURE;
+      const found = inspectPlain((value as Record<string, unknown>)[name], depth + 1);
+      if (found === UNSURE) return UNSURE;
+      result |= found;
+    }
+    return result;
+  }
+  return proto === Date.prototype || TYPED_ARRAY_PROTOTYPES.has(proto) ? UNFREEZABLE : UNSURE;
 }
 
 /** Walks `value`, rejecting what cannot be stored (the checks of {@link prepareValue}). `ancestors` is the chain of objects above (short: nesting is shallow). */

@@ -1,6 +1,6 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
 import { InvalidValueError } from './errors.js';
-import { inspect, withNegativeZeroMarkers, type Inspection, type PreparedValue } from './codec.js';
+import { inspect, inspectPlain, UNFREEZABLE, UNSURE, withNegativeZeroMarkers, type Inspection, type PreparedValue } from './codec.js';
 
 /** The field names of one shared structure (a msgpackr record definition), in order. */
 export type StructureKeys = readonly string[];
@@ -43,6 +43,11 @@ export interface DecodedValue {
  * checkpoint replaced) and should read again before calling it damage.
  */
 export class StructureTableError extends InvalidValueError {}
+
+/** The name of the value in an error message, made only when there is an error. */
+function nameOf(what: string | (() => string)): string {
+  return typeof what === 'string' ? what : what();
+}
 
 /** Thrown (inside msgpackr) when a value names a structure id the table does not hold. */
 class UnknownStructure extends Error {}
@@ -180,14 +185,18 @@ export class ValueCodec {
   /**
    * Validates, encodes and copies a value for storage (see `prepareValue` for
    * what is accepted). New object shapes join the table as pending structures.
+   * `what` names the value in error messages (a function is called only when
+   * there is an error: a batch does not build a name per value).
    */
-  prepare(value: unknown, maxBytes: number, what: string): PreparedValue {
-    if (value === undefined) throw new InvalidValueError(`${what} must not be undefined (use delete() to remove a key)`);
-    const inspection: Inspection = { freezable: true, negativeZero: false };
-    inspect(value, inspection, [], [], what);
+  prepare(value: unknown, maxBytes: number, what: string | (() => string)): PreparedValue {
+    if (value === undefined) throw new InvalidValueError(`${nameOf(what)} must not be undefined (use delete() to remove a key)`);
+    const plain = inspectPlain(value, 0);
+    const inspection: Inspection = { freezable: plain !== UNFREEZABLE, negativeZero: false };
+    // Not plain data for certain: the full walk decides (and names what is wrong).
+    if (plain === UNSURE) inspect(value, inspection, [], [], nameOf(what));
     const encoded = this.#pack(inspection.negativeZero ? withNegativeZeroMarkers(value) : value, what);
     if (encoded.byteLength > maxBytes) {
-      throw new InvalidValueError(`${what} is ${encoded.byteLength} bytes encoded, over the limit of ${maxBytes} bytes (maxValueBytes)`);
+      throw new InvalidValueError(`${nameOf(what)} is ${encoded.byteLength} bytes encoded, over the limit of ${maxBytes} bytes (maxValueBytes)`);
     }
     return { encoded, copyOnRead: !inspection.freezable };
   }
@@ -245,27 +254,37 @@ export class ValueCodec {
     return this.#unpack(this.#thawedCodec(), Buffer.from(encoded));
   }
 
-  #pack(value: unknown, what: string): Uint8Array {
+  #pack(value: unknown, what: string | (() => string)): Uint8Array {
     this.#packing = true;
     try {
-      // msgpackr's result is a view of its own buffer, valid until the next pack: copy it out, into a
-      // slab shared by many values rather than a buffer of its own (an ArrayBuffer per value made every
-      // scavenge sweep thousands of them under a write load).
-      const packed = this.#packr.pack(value);
-      const length = packed.byteLength;
-      if (length > SLAB_BYTES / 4) return new Uint8Array(packed);
+      // As lmdb-js does: msgpackr hands back its own buffer with the value's range in `start`/`end` (no
+      // view to allocate) and writes the next value over it; a pack that saved new structures hands back
+      // a view instead. Either way the bytes are copied out, into a slab shared by many values rather
+      // than a buffer of their own (an ArrayBuffer per value made every scavenge sweep thousands of them
+      // under a write load).
+      const packed = this.#packr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE) as Buffer & { start?: number; end?: number };
+      const reused = typeof packed.end === 'number' && typeof packed.start === 'number';
+      const start = reused ? packed.start! : 0;
+      const end = reused ? packed.end! : packed.byteLength;
+      const length = end - start;
+      if (length > SLAB_BYTES / 4) {
+        const own = new Uint8Array(length);
+        COPY.call(packed, own, 0, start, end);
+        return own;
+      }
       let slab = this.#slab;
       let at = this.#slabUsed;
       if (at + length > slab.byteLength) {
         slab = this.#slab = new Uint8Array(SLAB_BYTES);
         at = 0;
       }
-      slab.set(packed, at);
+      if (length <= SMALL_COPY_BYTES) for (let i = 0; i < length; i++) slab[at + i] = packed[start + i]!;
+      else COPY.call(packed, slab, at, start, end);
       this.#slabUsed = (at + length + 7) & ~7;
       return slab.subarray(at, at + length);
     } catch (cause) {
       if (cause instanceof InvalidValueError) throw cause;
-      throw new InvalidValueError(`${what} cannot be encoded: ${(cause as Error).message}`, { cause });
+      throw new InvalidValueError(`${nameOf(what)} cannot be encoded: ${(cause as Error).message}`, { cause });
     } finally {
       this.#packing = false;
     }

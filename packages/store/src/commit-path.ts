@@ -15,7 +15,7 @@ import type { AppliedChange, ApplyListener, CommitContext, CommitListener, Commi
 import type { Leases } from './leases.js';
 import { expiryOf, type PendingWrite } from './pending-write.js';
 import { recordSize } from './value-memory.js';
-import { KEY_HEAP_BYTES, type VersionChains } from './version-chains.js';
+import { KEY_HEAP_BYTES, TreeWrites, type VersionChains } from './version-chains.js';
 import type { VersionId, Versions } from './versions.js';
 import { writeBytes } from './write-options.js';
 
@@ -48,6 +48,8 @@ export class CommitPath {
   readonly validators = new Set<CommitValidator>();
   /** Recent commits for serializable transactions' range checks. */
   readonly commitLog = new CommitLog();
+  /** The primary-tree writes of the commit being made (reused: emptied by every commit). */
+  readonly #tree = new TreeWrites();
   /** Runs first in every commit; throwing refuses it (a failed database turns read-only). */
   gate: (() => void) | undefined;
 
@@ -72,11 +74,7 @@ export class CommitPath {
     }
     const last = new Map<string, PendingWrite>();
     for (const write of writes) last.set(write.key, write);
-    // The current head of every written key, looked up once for the budget check and the apply loop.
-    const index = this.#deps.chains.heads;
-    const heads: (VersionId | undefined)[] = [];
-    for (const write of last.values()) heads.push(index.get(write.key));
-    this.#checkLimits(writes, last, heads);
+    this.#checkLimits(writes, last);
     if (this.validators.size > 0) {
       const final = [...last.values()];
       for (const validator of this.validators) validator(final, now);
@@ -91,35 +89,42 @@ export class CommitPath {
     const changes: KeyChange[] = [];
     const ops: CommitOp[] = [];
     const applied: AppliedChange[] | undefined = this.applyListeners.size > 0 ? [] : undefined;
-    let at = 0;
-    for (const write of last.values()) {
-      const before = heads[at++];
-      let id: VersionId;
-      let op: CommitOp;
-      if (write.kind === 'put') {
-        const prepared = write.prepared!;
-        const expiresAt = expiryOf(write, now);
-        id = versions.value(version, prepared.encoded, prepared.copyOnRead, write.run, write.type, expiresAt);
-        op = { kind: 'put', key: write.key, encoded: prepared.encoded, ...tagsOf(write), ...(expiresAt === undefined ? {} : { expiresAt }) };
-      } else {
-        if (write.kind === 'expire' && (before === undefined || versions.version(before) !== write.seenVersion || !versions.isExpiredAt(before, now))) continue;
-        id = versions.tombstone(version, write.kind === 'expire');
-        op = { kind: write.kind, key: write.key };
+    const tree = this.#tree;
+    const index = chains.heads;
+    try {
+      for (const write of last.values()) {
+        // The current head, looked up just before `apply` sets the new one (its slot is then still in cache).
+        const before = index.get(write.key);
+        let id: VersionId;
+        let op: CommitOp;
+        if (write.kind === 'put') {
+          const prepared = write.prepared!;
+          const expiresAt = expiryOf(write, now);
+          id = versions.value(version, prepared.encoded, prepared.copyOnRead, write.run, write.type, expiresAt);
+          op = putOp(write, prepared.encoded, expiresAt);
+        } else {
+          if (write.kind === 'expire' && (before === undefined || versions.version(before) !== write.seenVersion || !versions.isExpiredAt(before, now))) continue;
+          id = versions.tombstone(version, write.kind === 'expire');
+          op = { kind: write.kind, key: write.key };
+        }
+        // Read what the old head contributes before `apply` may free it.
+        const beforeTags = before === undefined || versions.isTombstone(before) ? undefined : versions.tagsOf(before);
+        const beforeExpiry = logging && before !== undefined ? versions.expiresAt(before) : undefined;
+        // `before` is the current head: no second walk down the tree.
+        if (!chains.apply(write.key, id, eager, before, tree)) continue;
+        ops.push(Object.freeze(op));
+        if (logging) {
+          changes.push({ key: write.key, before: before === undefined ? undefined : { ...beforeTags, expiresAt: beforeExpiry }, after: write.kind === 'put' ? tagsOf(write) : {}, expiry: write.kind === 'expire' });
+        }
+        if (applied !== undefined) {
+          // The new entry's value is decoded from value memory (and cached for the next reader); `before`
+          // contributes only its tags, so nothing can fail here halfway through the commit.
+          applied.push({ key: write.key, kind: write.kind, before: beforeTags, after: write.kind === 'put' ? versions.entry(write.key, id) : undefined });
+        }
       }
-      // Read what the old head contributes before `apply` may free it.
-      const beforeTags = before === undefined || versions.isTombstone(before) ? undefined : versions.tagsOf(before);
-      const beforeExpiry = logging && before !== undefined ? versions.expiresAt(before) : undefined;
-      // `before` is the current head: no second walk down the tree.
-      if (!chains.apply(write.key, id, eager, before)) continue;
-      ops.push(Object.freeze(op));
-      if (logging) {
-        changes.push({ key: write.key, before: before === undefined ? undefined : { ...beforeTags, expiresAt: beforeExpiry }, after: write.kind === 'put' ? tagsOf(write) : {}, expiry: write.kind === 'expire' });
-      }
-      if (applied !== undefined) {
-        // The new entry's value is decoded from value memory (and cached for the next reader); `before`
-        // contributes only its tags, so nothing can fail here halfway through the commit.
-        applied.push({ key: write.key, kind: write.kind, before: beforeTags, after: write.kind === 'put' ? versions.entry(write.key, id) : undefined });
-      }
+    } finally {
+      // The tree takes the commit's keys in key order (nothing else reads it until the commit returns).
+      chains.writeTree(tree);
     }
     this.#deps.state.version = version;
     if (logging) this.commitLog.append(version, changes);
@@ -142,7 +147,7 @@ export class CommitPath {
   #reserve(writes: Iterable<PendingWrite>): void {
     const sizes: number[] = [];
     for (const write of writes) {
-      sizes.push(write.kind === 'put' ? recordSize(write.prepared!.encoded.byteLength, { expiry: write.ttl !== undefined || write.expiresAt !== undefined, tags: write.run !== undefined || write.type !== undefined }) : recordSize(0));
+      sizes.push(write.kind === 'put' ? putRecordSize(write) : recordSize(0));
     }
     try {
       this.#deps.versions.memory.reserve(sizes);
@@ -152,7 +157,7 @@ export class CommitPath {
   }
 
   /** Refuses a commit past `maxTransactionOps`, `maxTransactionBytes`, the commit size limit or the memory budget. */
-  #checkLimits(writes: readonly PendingWrite[], last: ReadonlyMap<string, PendingWrite>, heads: readonly (VersionId | undefined)[]): void {
+  #checkLimits(writes: readonly PendingWrite[], last: ReadonlyMap<string, PendingWrite>): void {
     let bytes = 0;
     for (const write of last.values()) bytes += writeBytes(write);
     if (bytes > MAX_COMMIT_BYTES) {
@@ -166,7 +171,7 @@ export class CommitPath {
     if (bytes > this.#deps.limits.maxTransactionBytes) {
       throw new LimitExceededError(`commit of ${last.size} operations is about ${bytes} bytes encoded, over the limit of ${this.#deps.limits.maxTransactionBytes} bytes (maxTransactionBytes); split it`, 'maxTransactionBytes');
     }
-    if (this.#deps.limits.maxMemoryBytes > 0 || this.#deps.limits.maxHeapBytes > 0) this.#checkMemoryBudget(last.values(), heads);
+    if (this.#deps.limits.maxMemoryBytes > 0 || this.#deps.limits.maxHeapBytes > 0) this.#checkMemoryBudget(last);
   }
 
   /**
@@ -175,33 +180,55 @@ export class CommitPath {
    * heap estimate past `maxHeapBytes`. Net growth: a put that replaces a
    * version nothing else needs frees that version. Deletes and expiry are never refused.
    */
-  #checkMemoryBudget(writes: Iterable<PendingWrite>, heads: readonly (VersionId | undefined)[]): void {
-    const eager = this.#deps.eager();
+  #checkMemoryBudget(writes: ReadonlyMap<string, PendingWrite>): void {
+    // First as if every put were a new key freeing nothing: when even that fits, so does the exact
+    // growth (never more), and no key's head needs looking up.
     let growth = 0;
     let heapGrowth = 0;
-    let at = 0;
-    for (const write of writes) {
-      const before = heads[at++];
+    for (const write of writes.values()) {
       if (write.kind !== 'put') continue;
-      growth += recordSize(write.prepared!.encoded.byteLength, { expiry: write.ttl !== undefined || write.expiresAt !== undefined, tags: write.run !== undefined || write.type !== undefined });
+      growth += putRecordSize(write);
+      heapGrowth += KEY_HEAP_BYTES + write.key.length;
+    }
+    if (!this.#overBudget(growth, heapGrowth)) return;
+    const eager = this.#deps.eager();
+    const index = this.#deps.chains.heads;
+    growth = 0;
+    heapGrowth = 0;
+    for (const write of writes.values()) {
+      if (write.kind !== 'put') continue;
+      const before = index.get(write.key);
+      growth += putRecordSize(write);
       if (before === undefined) heapGrowth += KEY_HEAP_BYTES + write.key.length;
       else if (eager) growth -= this.#deps.versions.recordBytes(before);
     }
-    if (growth + heapGrowth <= 0) return;
+    this.#overBudget(growth, heapGrowth, true);
+  }
+
+  /**
+   * Whether growing value memory by `growth` and the heap estimate by
+   * `heapGrowth` would pass `maxMemoryBytes` or `maxHeapBytes`; `refuse`: throw
+   * the {@link LimitExceededError} that says which instead.
+   */
+  #overBudget(growth: number, heapGrowth: number, refuse = false): boolean {
+    if (growth + heapGrowth <= 0) return false;
     const heap = this.#deps.heapBytes();
     const used = this.#deps.versions.memory.stats().valueLiveBytes + heap;
     if (this.#deps.limits.maxMemoryBytes > 0 && used + growth + heapGrowth > this.#deps.limits.maxMemoryBytes) {
+      if (!refuse) return true;
       throw new LimitExceededError(
         `write refused: the database holds ${used} bytes (value memory plus the estimated heap) and this commit would add about ${growth + heapGrowth}, over the memory budget of ${this.#deps.limits.maxMemoryBytes} bytes (maxMemoryBytes); delete data or raise the budget`,
         'maxMemoryBytes',
       );
     }
     if (this.#deps.limits.maxHeapBytes > 0 && heapGrowth > 0 && heap + heapGrowth > this.#deps.limits.maxHeapBytes) {
+      if (!refuse) return true;
       throw new LimitExceededError(
         `write refused: keys and indexes take about ${heap} bytes of the V8 heap and this commit would add about ${heapGrowth}, over the heap ceiling of ${this.#deps.limits.maxHeapBytes} bytes derived from V8's heap limit (part of maxMemoryBytes); delete data or start node with a larger --max-old-space-size`,
         'maxMemoryBytes',
       );
     }
+    return false;
   }
 
   #checkConflicts(writes: readonly PendingWrite[], check: TransactionCheck): void {
@@ -237,6 +264,22 @@ export class CommitPath {
     const id = this.#deps.chains.heads.get(key);
     return id !== undefined && this.#deps.versions.isVisibleAt(id, now) ? this.#deps.versions.version(id) : 0;
   }
+}
+
+/** Bytes of value memory the record of a put takes. */
+function putRecordSize(write: PendingWrite): number {
+  return recordSize(write.prepared!.encoded.byteLength, { expiry: write.ttl !== undefined || write.expiresAt !== undefined, tags: write.run !== undefined || write.type !== undefined });
+}
+
+/**
+ * The record op of a put: `kind`, `key`, `encoded`, then `run`, `type` and
+ * `expiresAt` where present (in that order: the WAL encodes the object as it is).
+ */
+function putOp(write: PendingWrite, encoded: Uint8Array, expiresAt: number | undefined): CommitOp {
+  if (write.run === undefined && write.type === undefined) {
+    return expiresAt === undefined ? { kind: 'put', key: write.key, encoded } : { kind: 'put', key: write.key, encoded, expiresAt };
+  }
+  return { kind: 'put', key: write.key, encoded, ...tagsOf(write), ...(expiresAt === undefined ? {} : { expiresAt }) };
 }
 
 /** The run and type tags of a write (absent ones left out). */

@@ -174,8 +174,12 @@ export class VersionChains {
    * the indexes and counters exact. `eager`: no reader can see anything but the
    * newest version, so what `id` supersedes goes at once. Returns false (and
    * frees `id`) for a delete of a key that does not exist.
+   *
+   * `tree`: the primary tree's part is queued there instead, for
+   * {@link writeTree} to make once the commit's keys are all applied (each key
+   * at most once per queue); everything else happens now.
    */
-  apply(key: string, id: VersionId, eager: boolean, old: VersionId | undefined): boolean {
+  apply(key: string, id: VersionId, eager: boolean, old: VersionId | undefined, tree?: TreeWrites): boolean {
     const versions = this.#versions;
     const tombstone = versions.isTombstone(id);
     const wasLive = old !== undefined && !versions.isTombstone(old);
@@ -201,19 +205,22 @@ export class VersionChains {
     if (old === undefined) this.#heapBytes += KEY_HEAP_BYTES + key.length;
     if (eager) {
       if (tombstone) {
-        this.primary.delete(key);
+        if (tree === undefined) this.primary.delete(key);
+        else tree.push(key, 0);
         this.heads.delete(key);
         this.#heapBytes -= KEY_HEAP_BYTES + key.length;
         this.#storedVersions--;
         versions.free(id);
       } else {
-        this.primary.set(key, id);
+        if (tree === undefined) this.primary.set(key, id);
+        else tree.push(key, id);
         this.heads.set(key, id);
       }
       if (old !== undefined) this.#drop(key, old, tombstone ? 0 : id);
     } else {
       versions.setPrev(id, old ?? 0);
-      this.primary.set(key, id);
+      if (tree === undefined) this.primary.set(key, id);
+      else tree.push(key, id);
       this.heads.set(key, id);
       if (old !== undefined) {
         this.#gcKeys.push(key);
@@ -223,6 +230,39 @@ export class VersionChains {
       }
     }
     return true;
+  }
+
+  /**
+   * Makes the primary-tree writes {@link apply} queued in `tree`, in key order:
+   * into an empty tree as one O(n) bulk load, else set by set, each descent
+   * finding most of its path where the one before left it. Empties `tree`.
+   * Complexity: O(n log n) for the sort plus the n writes.
+   */
+  writeTree(tree: TreeWrites): void {
+    const { keys, ids } = tree;
+    const n = keys.length;
+    if (n === 0) return;
+    const primary = this.primary;
+    if (n === 1) {
+      if (ids[0] === 0) primary.delete(keys[0]!);
+      else primary.set(keys[0]!, ids[0]!);
+    } else {
+      const order = new Array<number>(n);
+      for (let i = 0; i < n; i++) order[i] = i;
+      order.sort((a, b) => compareStrings(keys[a]!, keys[b]!));
+      if (primary.size === 0 && !ids.includes(0)) {
+        // An empty tree (a first load): built bottom-up. Keys are distinct, so the order is strictly ascending.
+        this.primary = bulkLoad(order.map((i) => keys[i]!), order.map((i) => ids[i]!), NODE_SIZE, compareStrings);
+      } else {
+        for (const i of order) {
+          const id = ids[i]!;
+          if (id === 0) primary.delete(keys[i]!);
+          else primary.set(keys[i]!, id);
+        }
+      }
+    }
+    keys.length = 0;
+    ids.length = 0;
   }
 
   /** Whether superseded versions at or below `horizon` wait for {@link collectGarbage}. */
@@ -343,6 +383,17 @@ export class VersionChains {
   #chainHasTag(head: VersionId, index: IndexName, tag: string): boolean {
     for (let id = head; id !== 0; id = this.#versions.prev(id)) if (this.#versions.tag(id, index) === tag) return true;
     return false;
+  }
+}
+
+/** Primary-tree writes one commit queued ({@link VersionChains.apply}); id 0 deletes the key. */
+export class TreeWrites {
+  readonly keys: string[] = [];
+  readonly ids: VersionId[] = [];
+
+  push(key: string, id: VersionId): void {
+    this.keys.push(key);
+    this.ids.push(id);
   }
 }
 
