@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeValue, ValueCodec } from '@epochdb/core';
+import { decodeChunk } from '@epochdb/persist';
 
 /** Returns how many payloads were decoded. Values decode with the shared structure table (the checkpoint's, grown by the WAL records'). */
 export function readAndDecodeOwnFiles(dir) {
@@ -16,7 +17,8 @@ export function readAndDecodeOwnFiles(dir) {
     const bytes = readFileSync(join(dir, name));
     const end = checkpoint ? bytes.length - 32 : bytes.length;
     let offset = checkpoint ? 24 : 16;
-    if (checkpoint && bytes.readUInt32LE(8) >= 2) {
+    const format = checkpoint ? bytes.readUInt32LE(8) : 0;
+    if (format >= 2) {
       // Format 2: the structure table's frame follows the header.
       const length = bytes.readUInt32LE(offset);
       const table = decodeValue(bytes.subarray(offset + 8, offset + 8 + length));
@@ -25,7 +27,16 @@ export function readAndDecodeOwnFiles(dir) {
     }
     while (offset < end) {
       const length = bytes.readUInt32LE(offset);
-      const decoded = decodeValue(bytes.subarray(offset + 8, offset + 8 + length));
+      const payload = bytes.subarray(offset + 8, offset + 8 + length);
+      if (format >= 3) {
+        // Format 3: a binary, columnar chunk; every value decoded from its range of the chunk's value block.
+        const chunk = decodeChunk(payload, format);
+        for (let i = 0; i < chunk.length; i++) codec.decode(chunk.bytes.subarray(chunk.valueStarts[i], chunk.valueStarts[i + 1]));
+        payloads++;
+        offset += 8 + length;
+        continue;
+      }
+      const decoded = decodeValue(payload);
       // Checkpoint chunks: [[key, value bytes, ...], ...]; WAL frames: [version, time, [[kind, key, value bytes, ...]], from?, keys?].
       if (!checkpoint && decoded.length === 5) codec.define({ from: decoded[3], keys: decoded[4] });
       for (const row of checkpoint ? decoded : decoded[2]) if (row[2] instanceof Uint8Array) codec.decode(row[2]); else if (row[1] instanceof Uint8Array) codec.decode(row[1]);
