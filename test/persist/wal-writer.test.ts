@@ -1,6 +1,6 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeValue, type CommitRecord } from '@epochdb/core';
 import { WalWriter, nodeFileSystem, parseSegmentName, recover, scanFrames, type FileHandle, type FileSystem } from '@epochdb/persist';
@@ -141,6 +141,27 @@ describe('WalWriter', () => {
     expect(recovered.records.map((r) => r.version)).toStrictEqual(Array.from({ length: version }, (_, i) => i + 1));
   });
 
+  it('a group that fills its segment queues a rotation; one queued before it (a checkpoint\'s) makes that one a no-op, not a second open of the same segment', async () => {
+    const dir = tempDir();
+    await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
+    const { fs, writes, opened } = gatedFileSystem();
+    const wal = await WalWriter.create({ fs, dir, segmentBytes: 200, syncIntervalMs: 1000 }, 1);
+    const full = wal.append(record(1, 300), 'always');
+    await untilTurn(() => writes.length === 1, 'the group is written', 1);
+    const rotated = wal.rotate(); // queued behind the group's write
+    writes[0]!.release();
+    await full;
+    expect(await rotated, 'the checkpoint rotation closes the segment holding version 1').toBe(1);
+    const next = wal.append(record(2), 'always');
+    await untilTurn(() => writes.length === 2, 'the next group is written', 1);
+    writes[1]!.release();
+    await next;
+    await wal.close();
+    expect(opened, 'one segment at create, one for the rotation: the queued automatic one found nothing to do').toEqual(['wal-0000000000000001.log', 'wal-0000000000000002.log']);
+    const recovered = await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
+    expect(recovered.records.map((r) => r.version)).toStrictEqual([1, 2]);
+  });
+
   it('early write: a group below earlyWriteBytes waits for the end of the run (one write for all of it)', async () => {
     const dir = tempDir();
     await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
@@ -157,13 +178,15 @@ describe('WalWriter', () => {
 });
 
 /** The real file system, with every durable write of a WAL segment held until the test releases it (and counted in frames). */
-function gatedFileSystem(): { fs: FileSystem; writes: { frames: number; release: () => void }[] } {
+function gatedFileSystem(): { fs: FileSystem; writes: { frames: number; release: () => void }[]; opened: string[] } {
   const writes: { frames: number; release: () => void }[] = [];
+  const opened: string[] = [];
   const fs: FileSystem = {
     ...nodeFileSystem,
     async open(path, flags, mode) {
       const handle = await nodeFileSystem.open(path, flags, mode);
       if (!path.endsWith('.log')) return handle;
+      opened.push(basename(path));
       return {
         write: (data, position) => handle.write(data, position),
         read: (position, length) => handle.read(position, length),
@@ -179,5 +202,5 @@ function gatedFileSystem(): { fs: FileSystem; writes: { frames: number; release:
       };
     },
   };
-  return { fs, writes };
+  return { fs, writes, opened };
 }

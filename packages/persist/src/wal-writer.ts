@@ -166,7 +166,7 @@ export class WalWriter {
     if (sync === 'always') group.durable = true;
     else if (sync === 'interval') group.interval = true;
     // Only when no file operation is queued: then the write starts now, in this turn.
-    if (this.#operations === 0 && this.#frames.length >= this.#earlyWriteBytes) this.#writePending();
+    if (this.#operations === 0 && this.#frames.length >= this.#earlyWriteBytes) void this.#writePending();
     return group.settled;
   }
 
@@ -211,7 +211,8 @@ export class WalWriter {
     const group = new Group();
     this.#pending = group;
     // A microtask, not an immediate write: every commit made in the current
-    // synchronous run joins the same write and the same fdatasync.
+    // synchronous run joins the same write and the same fdatasync (up to
+    // earlyWriteBytes: see append).
     this.#flushing ??= Promise.resolve().then(() => this.#flushLoop());
     return group;
   }
@@ -287,6 +288,8 @@ export class WalWriter {
     if (this.#segmentSize >= this.#options.segmentBytes) {
       // Next in line, before any later group; this group's ack does not wait for it.
       void this.#exclusive(async () => {
+        // A rotation queued before this one (a checkpoint's) may have started a new segment already.
+        if (this.#segmentSize < this.#options.segmentBytes) return;
         try {
           await this.#rotate();
         } catch (error) {
