@@ -479,10 +479,10 @@ describe('a failed checkpoint write', () => {
 // ============================================================== WalWriter level
 
 describe('WalWriter with a faulty file system', () => {
-  async function writer(fs: FileSystem, options: { segmentBytes?: number; syncIntervalMs?: number } = {}): Promise<{ dir: string; wal: WalWriter }> {
+  async function writer(fs: FileSystem, options: { segmentBytes?: number; syncIntervalMs?: number; earlyWriteBytes?: number } = {}): Promise<{ dir: string; wal: WalWriter }> {
     const dir = freshDir();
     await recover({ fs: nodeFileSystem, dir, mode: 'strict' }); // creates the directory and its marker
-    const wal = await WalWriter.create({ fs, dir, segmentBytes: options.segmentBytes ?? 1 << 20, syncIntervalMs: options.syncIntervalMs ?? 1000 }, 1);
+    const wal = await WalWriter.create({ fs, dir, segmentBytes: options.segmentBytes ?? 1 << 20, syncIntervalMs: options.syncIntervalMs ?? 1000, earlyWriteBytes: options.earlyWriteBytes }, 1);
     return { dir, wal };
   }
 
@@ -502,6 +502,32 @@ describe('WalWriter with a faulty file system', () => {
     await wal.close();
     const r = await recover({ fs: nodeFileSystem, dir, mode: 'strict' });
     expect(r.records.map((x) => x.version)).toEqual(range(1, 4));
+  });
+
+  it('a failed early write (a group written inside the run that appends it): its whole group rejects with IoError, the group gathering behind it with FAILED, and nothing is written after it', async () => {
+    for (const durable of [true, false]) {
+      const fs = new FaultyFileSystem({ durable });
+      const { dir, wal } = await writer(fs, { earlyWriteBytes: 200 });
+      for (const v of range(1, 3)) await wal.append(record(v), 'always');
+      const writesBefore = fs.calls.write + fs.calls.writeDurable;
+      const release = fs.hold();
+      fs.fail(durable ? 'writeDurable' : 'write', { partial: 25 });
+      // One synchronous run, past earlyWriteBytes several times over.
+      const appended = range(4, 23).map((v) => wal.append(record(v), 'always'));
+      expect(fs.calls.write + fs.calls.writeDurable - writesBefore, `durable=${durable}: the early write started inside the run, and only one`).toBe(1);
+      const early = appended.findIndex((p) => p !== appended[0]);
+      expect(early, 'the run split into the early group and the one gathering behind it').toBeGreaterThan(0);
+      expect(new Set(appended.slice(early)).size).toBe(1);
+      release();
+      const errors = await Promise.all(appended.slice(0, early).map(expectIoError));
+      expect(new Set(errors).size, 'one failure, one error').toBe(1);
+      for (const p of appended.slice(early)) await expectFailed(p);
+      expect(fs.calls.write + fs.calls.writeDurable - writesBefore, 'no write after the failed one').toBe(1);
+      expect(wal.failed).toBeInstanceOf(IoError);
+      await expectFailed(wal.append(record(24), 'always'));
+      await wal.close();
+      expect(await recovered(dir)).toEqual({ versions: range(1, 3), events: ['truncated'] });
+    }
   });
 
   it('group commit: N concurrent always-appends cost far fewer syncs than N; N sequential awaited ones cost N', async () => {

@@ -36,7 +36,21 @@ export interface WalWriterOptions {
   readonly segmentBytes: number;
   /** Period of the fdatasync timer for `'interval'` writes. */
   readonly syncIntervalMs: number;
+  /**
+   * A gathering group this large is written at once, while the disk is idle,
+   * instead of at the end of the synchronous run that appends it (default
+   * {@link EARLY_WRITE_BYTES}).
+   */
+  readonly earlyWriteBytes?: number | undefined;
 }
+
+/**
+ * Default of {@link WalWriterOptions.earlyWriteBytes}: large enough to be
+ * worth a trip to the disk of its own, small enough that a burst of commits
+ * this big (thousands of them, tens of milliseconds of encoding) outlasts the
+ * write it starts.
+ */
+export const EARLY_WRITE_BYTES = 1024 * 1024;
 
 /**
  * The append side of the write-ahead log. `append` encodes a commit record
@@ -44,7 +58,11 @@ export interface WalWriterOptions {
  * group's buffer ({@link FrameBatch}); a single flush loop writes the group
  * with one write and, if any of its commits asked for `'always'`, one
  * fdatasync (group commit). While one group is on its way to the disk the
- * next one gathers, and goes as soon as the first returns. Every commit of a
+ * next one gathers, and goes as soon as the first returns. A group that
+ * passes {@link WalWriterOptions.earlyWriteBytes} while the disk is idle goes
+ * at once, from inside the append: a long synchronous burst of commits (no
+ * microtask runs until it ends) would otherwise leave the disk idle while
+ * it is encoded and the CPU idle while it is written. Every commit of a
  * group shares one promise. The first write or fsync error puts the writer
  * in a failed state: the affected commits and every later append are
  * rejected, never acknowledged.
@@ -57,7 +75,9 @@ export class WalWriter {
   readonly #frames = new FrameBatch();
   /** The group gathering now (not yet taken by the flush loop). */
   #pending: Group | undefined;
+  /** The flush loop, scheduled or running. */
   #flushing: Promise<void> | undefined;
+  readonly #earlyWriteBytes: number;
   /** Written to the OS but not yet fdatasync'ed. */
   #dirty = false;
   /** Holds unsynced `'interval'` writes: the timer syncs only then (`'none'` writes are never synced for their own sake). */
@@ -76,6 +96,7 @@ export class WalWriter {
     this.#handle = handle;
     this.#segmentSize = size;
     this.#nextVersion = nextVersion;
+    this.#earlyWriteBytes = options.earlyWriteBytes ?? EARLY_WRITE_BYTES;
     this.#interval = setInterval(() => void this.#intervalSync(), options.syncIntervalMs).unref();
   }
 
@@ -144,6 +165,8 @@ export class WalWriter {
     group.lastVersion = record.version;
     if (sync === 'always') group.durable = true;
     else if (sync === 'interval') group.interval = true;
+    // Only when no file operation is queued: then the write starts now, in this turn.
+    if (this.#operations === 0 && this.#frames.length >= this.#earlyWriteBytes) void this.#writePending();
     return group.settled;
   }
 
@@ -188,34 +211,58 @@ export class WalWriter {
     const group = new Group();
     this.#pending = group;
     // A microtask, not an immediate write: every commit made in the current
-    // synchronous run joins the same write and the same fdatasync.
+    // synchronous run joins the same write and the same fdatasync (up to
+    // earlyWriteBytes: see append).
     this.#flushing ??= Promise.resolve().then(() => this.#flushLoop());
     return group;
   }
 
   async #drain(): Promise<void> {
-    while (this.#flushing !== undefined) await this.#flushing;
+    while (this.#flushing !== undefined || this.#operations > 0) await (this.#flushing ?? this.#chain);
   }
 
   async #flushLoop(): Promise<void> {
     try {
       while (this.#pending !== undefined && this.#failed === undefined) {
-        const group = this.#pending;
-        this.#pending = undefined;
-        const data = this.#frames.take();
-        await this.#exclusive(() => this.#writeGroup(group, data));
+        if (this.#operations > 0) {
+          // An early write, a rotation or an interval sync is on its way: the group keeps
+          // gathering and goes, whole, when the file is free.
+          await this.#chain;
+          continue;
+        }
+        await this.#writePending();
       }
     } finally {
       this.#flushing = undefined;
     }
   }
 
-  async #writeGroup(group: Group, data: Buffer): Promise<void> {
+  /**
+   * Takes the pending group and writes it (starting now if no file operation
+   * is queued). Never rejects: a failure fails the writer. The group's
+   * commits are acknowledged once the file is free again, so a commit that
+   * awaited its ack and starts a burst finds the disk idle.
+   */
+  #writePending(): Promise<void> {
+    const group = this.#pending!;
+    this.#pending = undefined;
+    const data = this.#frames.take();
+    return this.#exclusive(() => this.#writeGroup(group, data)).then((written) => {
+      if (written) group.resolve();
+    });
+  }
+
+  /** Writes (and syncs, as the group asks) `data`; false when it failed (the group is rejected then). */
+  async #writeGroup(group: Group, data: Buffer): Promise<boolean> {
+    if (this.#failed !== undefined) {
+      // Never write after a failure (the kernel may have dropped what came before).
+      group.reject(this.#failedError());
+      return false;
+    }
     try {
       if (data.byteLength === 0) {
         if (group.durable && this.#dirty) await this.#datasync();
-        group.resolve();
-        return;
+        return true;
       }
       if (group.durable && !this.#dirty && this.#handle.writeDurable !== undefined) {
         // Everything before is already on disk: one O_DSYNC write is as durable as write +
@@ -236,16 +283,21 @@ export class WalWriter {
       this.#nextVersion = group.lastVersion! + 1;
     } catch (error) {
       this.#fail(error, group);
-      return;
+      return false;
     }
-    group.resolve();
     if (this.#segmentSize >= this.#options.segmentBytes) {
-      try {
-        await this.#rotate();
-      } catch (error) {
-        this.#fail(error, undefined);
-      }
+      // Next in line, before any later group; this group's ack does not wait for it.
+      void this.#exclusive(async () => {
+        // A rotation queued before this one (a checkpoint's) may have started a new segment already.
+        if (this.#segmentSize < this.#options.segmentBytes) return;
+        try {
+          await this.#rotate();
+        } catch (error) {
+          this.#fail(error, undefined);
+        }
+      });
     }
+    return true;
   }
 
   async #rotate(): Promise<Version> {
@@ -302,8 +354,19 @@ export class WalWriter {
 
   /** Runs file operations one at a time (writes, syncs and rotation never overlap). */
   #chain: Promise<unknown> = Promise.resolve();
+  /** File operations queued or running: none, and the next one starts at once instead of a microtask later. */
+  #operations = 0;
   #exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.#chain.then(operation);
+    this.#operations++;
+    const run = async (): Promise<T> => {
+      try {
+        return await operation();
+      } finally {
+        // Before anyone waiting on the result runs: the file is free by then.
+        this.#operations--;
+      }
+    };
+    const result = this.#operations === 1 ? run() : this.#chain.then(run);
     this.#chain = result.catch(() => undefined);
     return result;
   }
