@@ -88,15 +88,21 @@ export class StoreLoader {
     if (state.version !== 0 || chains.primary.size !== 0) throw new InvalidOptionError('load(): the store must be empty');
     if (!Number.isSafeInteger(version) || version < 0) throw new InvalidOptionError(`load(): version must be a non-negative integer, got ${String(version)}`);
     if (structures.length > 0) this.#define({ from: 0, keys: structures }, version);
-    // Each written key's last op and the version of its record; structures defined in record order.
-    const last = new Map<string, { op: CommitOp; version: Version }>();
+    // Each written key's last op (an index into `ops`/`opVersions`: no object per write); structures defined in record order.
+    const last = new Map<string, number>();
+    const ops: CommitOp[] = [];
+    const opVersions: Version[] = [];
     let newest = version;
     for (const record of records) {
       if (!Number.isSafeInteger(record.version) || record.version <= newest) {
         throw new InvalidOptionError(`load(): record versions must be integers ascending above ${newest}, got ${String(record.version)}`);
       }
       if (record.structures !== undefined) this.#define(record.structures, record.version);
-      for (const op of record.ops) last.set(op.key, { op, version: record.version });
+      for (const op of record.ops) {
+        last.set(op.key, ops.length);
+        ops.push(op);
+        opVersions.push(record.version);
+      }
       newest = record.version;
     }
     // The default sort orders strings by UTF-16 code units, as `<` does, natively.
@@ -105,10 +111,11 @@ export class StoreLoader {
     const ids: VersionId[] = [];
     let w = 0;
     const addWritten = (key: string): void => {
-      const { op, version: at } = last.get(key)!;
+      const at = last.get(key)!;
+      const op = ops[at]!;
       if (op.kind !== 'put') return;
       keys.push(key);
-      ids.push(versions.value(at, op.encoded, undefined, op.run, op.type, op.expiresAt));
+      ids.push(versions.value(opVersions[at]!, op.encoded, undefined, op.run, op.type, op.expiresAt));
     };
     let previous: string | undefined;
     for (const chunk of entries.chunks()) {
