@@ -61,12 +61,15 @@ describe('retainVersions across restarts', () => {
             else if (s.kind === 'checkpoint') await db.checkpoint();
             record();
             if (s.kind === 'reopen') {
+              // What was readable before the close: a window can only keep history that existed (a database
+              // reopened with a larger retainVersions cannot reach below what its previous window kept).
+              const oldestBefore = db.oldestVersion;
               await db.close();
               const before = retain;
               retain = s.retain;
               db = await open({ dir, retainVersions: retain, walSegmentBytes: 1024, workers: 0 });
               // What the files kept reaches back `before` versions (the window they were written for).
-              const from = Math.max(1, db.version - Math.min(before, retain));
+              const from = Math.max(1, oldestBefore, db.version - Math.min(before, retain));
               expect(db.oldestVersion).toBeLessThanOrEqual(from);
               for (let v = from; v <= db.version; v++) expect(stateAt(db, v), `version ${v} after reopen`).toEqual(states.get(v));
             }
@@ -78,6 +81,31 @@ describe('retainVersions across restarts', () => {
       { numRuns: 40 },
     );
   }, 120_000);
+
+  it('regression (found by the property above): a database reopened with a larger retainVersions keeps what its previous window held, and cannot reach below it', async () => {
+    const dir = tempDir();
+    const options = { walSegmentBytes: 1024, workers: 0 } as const;
+    let db = await open({ dir, retainVersions: 1, ...options });
+    await db.put('a', 0);
+    await db.put('a', 0);
+    await db.checkpoint();
+    await db.put('a', 0);
+    await db.close();
+    db = await open({ dir, retainVersions: 10, ...options });
+    await db.put('a', 0);
+    await db.checkpoint();
+    const oldest = db.oldestVersion;
+    const before = new Map<number, Entry[]>();
+    for (let v = oldest; v <= db.version; v++) before.set(v, stateAt(db, v));
+    await db.close();
+    db = await open({ dir, retainVersions: 10, ...options });
+    try {
+      expect(db.oldestVersion).toBeLessThanOrEqual(oldest);
+      for (const [v, state] of before) expect(stateAt(db, v), `version ${v}`).toEqual(state);
+    } finally {
+      await db.close();
+    }
+  });
 
   it('after a SIGKILL, every acknowledged version within retainVersions reads as it was', { timeout: 60_000 }, async () => {
     const retainVersions = 150;
