@@ -82,3 +82,24 @@ describe('checkpoint chunk format 3', () => {
     expect(decodeChunk(payload, 3)).toBeUndefined();
   });
 });
+
+describe('checkpoint rows are written in key order', () => {
+  it('a row at or below the one before is refused, and no file is left behind', async () => {
+    const { mkdtempSync, readdirSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { nodeFileSystem, writeCheckpoint } = await import('@epochdb/persist');
+    const dir = mkdtempSync(join(tmpdir(), 'epochdb-order-'));
+    try {
+      const rows = [
+        { key: 'b', encoded: Uint8Array.of(1), version: 1 },
+        { key: 'a', encoded: Uint8Array.of(2), version: 1 },
+      ];
+      await expect(writeCheckpoint(nodeFileSystem, join(dir, 'c.ckpt'), 1, rows, dir, [])).rejects.toThrow(/ascending key order/);
+      await expect(writeCheckpoint(nodeFileSystem, join(dir, 'c.ckpt'), 1, [rows[0]!, rows[0]!], dir, [])).rejects.toThrow(/ascending key order/);
+      expect(readdirSync(dir)).toStrictEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

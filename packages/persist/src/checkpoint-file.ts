@@ -55,6 +55,7 @@ export class CheckpointWriter {
   #position = 0;
   #count = 0;
   #chunks = 0;
+  #previous: string | undefined;
 
   private constructor(fs: FileSystem, path: string, temporary: string, dir: string, version: Version, handle: FileHandle) {
     this.#fs = fs;
@@ -87,8 +88,15 @@ export class CheckpointWriter {
     return writer;
   }
 
-  /** Adds a row whose value bytes are `source[start, end)`; resolves at once unless a full chunk is written (then await it). */
+  /**
+   * Adds a row whose value bytes are `source[start, end)`; resolves at once
+   * unless a full chunk is written (then await it). Rows must come in
+   * strictly ascending key order (a checkpoint's; loading builds its tree
+   * bottom-up from that order): anything else throws.
+   */
   add(key: string, source: Uint8Array, start: number, end: number, version: Version, run: string | undefined, type: string | undefined, expiresAt: number | undefined): Promise<void> | undefined {
+    if (this.#previous !== undefined && !(key > this.#previous)) throw new Error(`checkpoint rows must be in ascending key order: ${JSON.stringify(key)} after ${JSON.stringify(this.#previous)}`);
+    this.#previous = key;
     this.#chunk.add(key, source, start, end, version, run, type, expiresAt);
     this.#count++;
     return this.#chunk.length >= CHUNK_ENTRIES ? this.#flush() : undefined;

@@ -99,7 +99,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       }
       messages.stop();
     }
-    await writeBackup(options.dir, target, entries.values(), table.table());
+    // A checkpoint holds its rows in key order (the map holds them in the order they were first written).
+    const sorted = [...entries.keys()].sort().map((key) => entries.get(key)!);
+    await writeBackup(options.dir, target, sorted, table.table());
     return Object.freeze({ version: target, checkpointVersion: checkpoint, records: at - checkpoint, entries: entries.size });
   } catch (error) {
     throw classifyNatsError(error, connection, 'restore()') ?? error;

@@ -407,7 +407,7 @@ export class MvccStore implements ReadApi {
    * in one pass when no history is kept (see `StoreLoader.load`). The store's
    * version becomes the last record's (or `version`).
    */
-  load(entries: Iterable<CheckpointEntry> | ChunkedEntries, version: Version, structures: readonly StructureKeys[], records: Iterable<CommitRecord>): void {
+  load(entries: Iterable<CheckpointEntry> | ChunkedEntries, version: Version, structures: readonly StructureKeys[], records: readonly CommitRecord[]): void {
     this.assertOpen('load');
     this.#loader.load(entries, version, structures, records);
     this.#history.floor = version;

@@ -75,10 +75,12 @@ export class StoreLoader {
    * with the checkpoint's rows, and the trees built once, bottom-up, with no
    * descent per write and no record for a superseded version. Otherwise (a
    * retention window, or entries not in chunks) it is {@link restore} and
-   * {@link applyRecord} for each record, which keeps their history.
+   * {@link applyRecord} for each record, which keeps their history; so it is
+   * for a checkpoint whose rows turn out not to be in key order (written by an
+   * older restore): what was loaded is let go and the entries read again.
    * Complexity: O(n + d log d) for n checkpoint rows and d written keys.
    */
-  load(entries: Iterable<CheckpointEntry> | ChunkedEntries, version: Version, structures: readonly StructureKeys[], records: Iterable<CommitRecord>): void {
+  load(entries: Iterable<CheckpointEntry> | ChunkedEntries, version: Version, structures: readonly StructureKeys[], records: readonly CommitRecord[]): void {
     if (!this.#parts.eager() || !('chunks' in entries)) {
       this.restore(entries, version, structures);
       for (const record of records) this.applyRecord(record);
@@ -122,7 +124,13 @@ export class StoreLoader {
       const { keys: chunkKeys, versions: at, bytes, valueStarts, runs, types, expiresAt } = chunk;
       for (let i = 0; i < chunk.length; i++) {
         const key = chunkKeys[i]!;
-        if (previous !== undefined && !(key > previous)) throw new InvalidOptionError(`load(): checkpoint rows out of key order at ${JSON.stringify(key)}`);
+        if (previous !== undefined && !(key > previous)) {
+          // Not a checkpoint in key order: undo and load key by key (a later row for a key wins).
+          for (const id of ids) versions.free(id);
+          this.restore(entries, version, structures);
+          for (const record of records) this.applyRecord(record);
+          return;
+        }
         previous = key;
         const entryVersion = at[i]!;
         if (!(entryVersion > 0 && entryVersion <= version)) throw new InvalidOptionError(`load(): entry ${JSON.stringify(key)} has version ${entryVersion}, outside 1..${version}`);
