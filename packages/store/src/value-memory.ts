@@ -54,6 +54,9 @@ export class ValueMemory {
   #allocatedBytes = 0;
   #recordsMoved = 0;
   #segmentsCleaned = 0;
+  /** Scratch result of {@link #place}: the segment and offset its value goes at. */
+  #placed!: Segment;
+  #placedAt = 0;
   /** Scratch result of {@link #at}. */
   #offset = 0;
   /** Called with every id freed or moved under a reader's cached decode (see `ValueCache`). */
@@ -78,20 +81,8 @@ export class ValueMemory {
    */
   append(version: Version, flags: number, expiresAt: number | undefined, prev: number, runId: number, typeId: number, encoded: Uint8Array | undefined): number {
     const length = encoded === undefined ? 0 : encoded.byteLength;
-    const full = flags | (expiresAt === undefined ? 0 : HAS_EXPIRY) | (runId === 0 && typeId === 0 ? 0 : HAS_TAGS);
-    const size = recordSize(length, full);
-    const segment = this.#room(size);
-    const offset = segment.used;
-    const id = this.#takeId();
-    writeHeader(segment, offset, length, full, version, expiresAt, prev, runId, typeId, id);
-    if (encoded !== undefined && length > 0) segment.u8.set(encoded, offset + headerBytes(full));
-    segment.used += size;
-    segment.live += size;
-    segment.liveRecords++;
-    this.#usedBytes += size;
-    this.#liveBytes += size;
-    this.#liveRecords++;
-    this.#table[id] = segment.index * SEGMENT_STRIDE + offset;
+    const id = this.#place(version, flags, expiresAt, prev, runId, typeId, length);
+    if (encoded !== undefined && length > 0) this.#placed.u8.set(encoded, this.#placedAt);
     return id;
   }
 
@@ -102,17 +93,26 @@ export class ValueMemory {
    */
   appendFrom(version: Version, flags: number, expiresAt: number | undefined, runId: number, typeId: number, source: Uint8Array, start: number, end: number): number {
     const length = end - start;
+    const id = this.#place(version, flags, expiresAt, 0, runId, typeId, length);
+    const u8 = this.#placed.u8;
+    const to = this.#placedAt;
+    // Small values by loop: a native copy costs more than its bytes.
+    if (length <= SMALL_COPY_BYTES) for (let i = 0; i < length; i++) u8[to + i] = source[start + i]!;
+    else u8.set(source.subarray(start, end), to);
+    return id;
+  }
+
+  /**
+   * Makes room for a record of `length` value bytes, writes its header and
+   * accounts for it; the value goes at {@link #placedAt} of {@link #placed}.
+   */
+  #place(version: Version, flags: number, expiresAt: number | undefined, prev: number, runId: number, typeId: number, length: number): number {
     const full = flags | (expiresAt === undefined ? 0 : HAS_EXPIRY) | (runId === 0 && typeId === 0 ? 0 : HAS_TAGS);
     const size = recordSize(length, full);
     const segment = this.#room(size);
     const offset = segment.used;
     const id = this.#takeId();
-    writeHeader(segment, offset, length, full, version, expiresAt, 0, runId, typeId, id);
-    const to = offset + headerBytes(full);
-    const u8 = segment.u8;
-    // Small values by loop: a native copy costs more than its bytes.
-    if (length <= SMALL_COPY_BYTES) for (let i = 0; i < length; i++) u8[to + i] = source[start + i]!;
-    else u8.set(source.subarray(start, end), to);
+    writeHeader(segment, offset, length, full, version, expiresAt, prev, runId, typeId, id);
     segment.used += size;
     segment.live += size;
     segment.liveRecords++;
@@ -120,6 +120,8 @@ export class ValueMemory {
     this.#liveBytes += size;
     this.#liveRecords++;
     this.#table[id] = segment.index * SEGMENT_STRIDE + offset;
+    this.#placed = segment;
+    this.#placedAt = offset + headerBytes(full);
     return id;
   }
 
