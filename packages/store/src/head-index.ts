@@ -115,6 +115,13 @@ export class HeadIndex {
     this.#overflow[overflowOf(key)]!.delete(key);
   }
 
+  /** Holds nothing (complete: the tree is empty too). */
+  clear(): void {
+    this.#first.clear();
+    this.#overflow = undefined;
+    this.#source = undefined;
+  }
+
   /** Keys held. Complexity: O(maps). */
   get size(): number {
     let size = this.#first.size;

@@ -430,6 +430,11 @@ export class MvccStore implements ReadApi {
     this.#commits.listeners.clear();
     this.#commits.applyListeners.clear();
     this.#commits.validators.clear();
+    // Nothing reads a closed store (snapshots and scans opened before refuse too): its data goes
+    // now, so a handle kept after close() (a variable reassigned only once a reopen returns) pins none of it.
+    this.#chains.release();
+    this.#versions.cache.clear();
+    this.#versions.memory.releaseAll();
   }
 
   /** Throws {@link DatabaseClosedError} once closed. */

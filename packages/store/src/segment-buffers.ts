@@ -53,6 +53,13 @@ export class SegmentBuffers {
     for (const buffer of deferred) this.#keep(buffer);
   }
 
+  /** Keeps nothing any more (the store closed). */
+  dropAll(): void {
+    this.#spares.length = 0;
+    this.#planned.clear();
+    this.#deferred = [];
+  }
+
   #keep(buffer: SharedArrayBuffer): void {
     if (this.#spares.length < MAX_SPARES) this.#spares.push(buffer);
   }

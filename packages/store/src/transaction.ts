@@ -255,8 +255,11 @@ export class Transaction implements ReadApi, AsyncDisposable, LeaseHolder {
     const emit = (write: PendingWrite): Entry | undefined =>
       this.#pendingVisible(write) && (matches === undefined || matches(write)) ? this.#pendingEntry(write) : undefined;
     const before = (a: string, b: string): boolean => (direction === 1 ? a < b : a > b);
-    for (let next = committed.next(); next.done !== true && yielded < range.limit; next = committed.next()) {
+    while (yielded < range.limit) {
+      // Checked before the committed side is read: a closed store has let its records go.
       this.#check(operation);
+      const next = committed.next();
+      if (next.done === true) break;
       const entry = next.value;
       for (; i < pending.length && before(pending[i]!.key, entry.key) && yielded < range.limit; i++) {
         this.#check(operation);

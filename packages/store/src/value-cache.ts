@@ -43,6 +43,13 @@ export class ValueCache {
     this.#entries.delete(id);
   }
 
+  /** Holds nothing. */
+  clear(): void {
+    this.#entries.clear();
+    this.#ring.fill(0);
+    this.#next = 0;
+  }
+
   stats(): { readonly valueCacheEntries: number; readonly valueCacheHits: number; readonly valueCacheMisses: number } {
     return { valueCacheEntries: this.#entries.size, valueCacheHits: this.#hits, valueCacheMisses: this.#misses };
   }

@@ -125,6 +125,24 @@ export class ValueMemory {
     return id;
   }
 
+  /**
+   * Lets every segment go at once (the store closed: nothing can read a
+   * record again): the byte and record gauges go to 0, the cleaner's
+   * counters stay; any later use of an id is a bug.
+   */
+  releaseAll(): void {
+    this.#allocatedBytes = 0;
+    this.#usedBytes = 0;
+    this.#liveBytes = 0;
+    this.#liveRecords = 0;
+    this.#segments.length = 0;
+    this.#head = undefined;
+    this.#ready.length = 0;
+    this.#buffers.dropAll();
+    this.#table = new Float64Array(0);
+    this.#freeIds.length = 0;
+  }
+
   /** Frees the record of `id`; its space is dead until its segment is cleaned or let go. */
   free(id: number): void {
     const address = this.#table[id]!;

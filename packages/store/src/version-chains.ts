@@ -165,6 +165,25 @@ export class VersionChains {
     return true;
   }
 
+  /**
+   * Lets the key space go (the store closed: nothing can read it again), so a
+   * handle kept after `close()` does not pin its trees. Counters keep their
+   * last values.
+   */
+  release(): void {
+    this.primary = createStringTree<VersionId>();
+    this.runIndex = createStringTree<true>();
+    this.typeIndex = createStringTree<true>();
+    this.heads.clear();
+    this.#gcKeys = [];
+    this.#gcIds = [];
+    this.#gcVersions = [];
+    this.#gcHead = 0;
+    this.#limbo = [];
+    this.#cloneCache = undefined;
+    this.#fillNext = undefined;
+  }
+
   indexTree(index: IndexName): BTree<string, true> {
     return index === 'run' ? this.runIndex : this.typeIndex;
   }
