@@ -17,6 +17,7 @@ export function renderScaleMd(results, { chart = 'bench/results/scale-chart.svg'
   out.push('|---|---|');
   out.push(`| date | ${m.date}${m.merged ? ` (merged from runs of ${m.merged.join(', ')})` : ''} |`);
   out.push(`| command | \`${m.command}\` |`);
+  if (m.note) out.push(`| note | ${m.note} |`);
   out.push(`| keys (N) | ${m.sizes.map(fmtN).join(', ')} |`);
   out.push(`| CPU | ${m.cpu}, ${m.cores} cores |`);
   out.push(`| memory | ${m.memoryGiB} GiB; V8 heap limit of the children ${m.heapLimit ? fmtBytes(m.heapLimit) : '?'} (default flags) |`);
