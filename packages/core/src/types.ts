@@ -97,6 +97,12 @@ export interface CheckpointChunk {
   readonly expiresAt: ArrayLike<number> | undefined;
 }
 
+/** Row `row`'s expiry in `chunk` (epoch ms), or `undefined` when it has none. */
+export function chunkExpiresAt(chunk: CheckpointChunk, row: number): number | undefined {
+  const expiry = chunk.expiresAt?.[row];
+  return expiry === undefined || Number.isNaN(expiry) ? undefined : expiry;
+}
+
 /**
  * Checkpoint entries that can also be read a chunk at a time, in columns
  * (the fast path of loading a store). Both views yield the same rows in the

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CorruptionError, ValueCodec, type CheckpointEntry, type Version } from '@epochdb/core';
+import { chunkExpiresAt, CorruptionError, ValueCodec, type CheckpointEntry, type Version } from '@epochdb/core';
 import { CheckpointWriter, readCheckpointChunks, readCheckpointStructures, verifyWritten, type CheckpointWritten } from './checkpoint-file.js';
 import type { FileSystem } from './file-system.js';
 import { checkpointName } from './directory-layout.js';
@@ -78,7 +78,7 @@ export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Pro
     if (base !== undefined) {
       for await (const chunk of base) {
         if (base.info().version !== plan.baseVersion) throw damaged(plan.base!, `holds version ${base.info().version}, expected ${plan.baseVersion}`, 0);
-        const { keys, versions, bytes, valueStarts, runs, types, expiresAt } = chunk;
+        const { keys, versions, bytes, valueStarts, runs, types } = chunk;
         for (let row = 0; row < chunk.length; row++) {
           const key = keys[row]!;
           for (; i < changed.length && changed[i]! < key; i++) if ((flushing = addChange(delta.get(changed[i]!)!)) !== undefined) await flushing;
@@ -86,8 +86,7 @@ export async function buildCheckpoint(fs: FileSystem, plan: CheckpointPlan): Pro
             if ((flushing = addChange(delta.get(changed[i++]!)!)) !== undefined) await flushing;
             continue;
           }
-          const stored = expiresAt?.[row];
-          const expiry = stored === undefined || Number.isNaN(stored) ? undefined : stored;
+          const expiry = chunkExpiresAt(chunk, row);
           if (expiry !== undefined && expiry <= now) continue;
           if ((flushing = writer.add(key, bytes, valueStarts[row]!, valueStarts[row + 1]!, versions[row]!, runs?.[row], types?.[row], expiry)) !== undefined) await flushing;
         }

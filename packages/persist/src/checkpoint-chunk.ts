@@ -1,4 +1,4 @@
-import { decodeValue, type CheckpointChunk, type CheckpointEntry, type StructureKeys } from '@epochdb/core';
+import { chunkExpiresAt, decodeValue, type CheckpointChunk, type CheckpointEntry, type StructureKeys } from '@epochdb/core';
 
 /**
  * The payload of one checkpoint chunk, by file format (see docs/format.md).
@@ -194,18 +194,18 @@ export function decodeChunk(payload: Buffer, format: number): CheckpointChunk | 
 /** The rows of a decoded chunk as entries (a buffer view per value). */
 export function entriesOf(chunk: CheckpointChunk): CheckpointEntry[] {
   const entries: CheckpointEntry[] = new Array(chunk.length);
-  const { keys, versions, bytes, valueStarts, runs, types, expiresAt } = chunk;
+  const { keys, versions, bytes, valueStarts, runs, types } = chunk;
   for (let i = 0; i < chunk.length; i++) {
     const run = runs?.[i];
     const type = types?.[i];
-    const expiry = expiresAt?.[i];
+    const expiry = chunkExpiresAt(chunk, i);
     entries[i] = {
       key: keys[i]!,
       encoded: bytes.subarray(valueStarts[i], valueStarts[i + 1]),
       version: versions[i]!,
       ...(run === undefined ? {} : { run }),
       ...(type === undefined ? {} : { type }),
-      ...(expiry === undefined || Number.isNaN(expiry) ? {} : { expiresAt: expiry }),
+      ...(expiry === undefined ? {} : { expiresAt: expiry }),
     };
   }
   return entries;

@@ -273,6 +273,40 @@ async function* verifiedChunks(fs: FileSystem, path: string, frame: CheckpointFr
   }
 }
 
+/** A frame to be filled by {@link verifiedChunks}. */
+function emptyFrame(): CheckpointFrame {
+  return { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [], format: 0 };
+}
+
+/**
+ * Reads every chunk of a checkpoint (checksums verified), counts its rows
+ * from the chunk's own header without decoding them, and checks the chunk
+ * and row counts against the footer; `keep` sees each verified chunk.
+ * Returns the row count.
+ */
+async function countVerifiedChunks(
+  fs: FileSystem,
+  path: string,
+  frame: CheckpointFrame,
+  damaged: (message: string, offset: number) => CorruptionError,
+  onProgress?: (bytesDone: number, bytesTotal: number) => void,
+  keep?: (chunk: { offset: number; payload: Buffer }) => void,
+): Promise<number> {
+  let rows = 0;
+  let chunks = 0;
+  for await (const chunk of verifiedChunks(fs, path, frame, damaged, onProgress)) {
+    const count = chunkRowCount(chunk.payload, frame.format);
+    if (count === undefined) throw damaged('chunk does not decode to entries', chunk.offset);
+    rows += count;
+    chunks++;
+    keep?.(chunk);
+  }
+  if (chunks !== frame.expectedChunks || rows !== frame.expectedEntries) {
+    throw damaged(`holds ${chunks} chunks / ${rows} entries, footer says ${frame.expectedChunks} / ${frame.expectedEntries}`, frame.footerAt);
+  }
+  return rows;
+}
+
 /** A checksummed frame: [u32 payload length][u32 CRC-32C of payload][payload]. */
 function frameOf(payload: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(CHUNK_HEADER_BYTES + payload.byteLength);
@@ -309,18 +343,9 @@ export async function readCheckpointForLoad(
   onProgress?: (bytesDone: number, bytesTotal: number) => void,
 ): Promise<{ version: Version; bytes: number; entries: CheckpointEntries; structures: StructureKeys[] }> {
   const damaged = damage(path);
-  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [], format: 0 };
+  const frame = emptyFrame();
   const payloads: { offset: number; payload: Buffer }[] = [];
-  let counted = 0;
-  for await (const chunk of verifiedChunks(fs, path, frame, damaged, onProgress)) {
-    const rows = chunkRowCount(chunk.payload, frame.format);
-    if (rows === undefined) throw damaged('chunk does not decode to entries', chunk.offset);
-    counted += rows;
-    payloads.push(chunk);
-  }
-  if (payloads.length !== frame.expectedChunks || counted !== frame.expectedEntries) {
-    throw damaged(`holds ${payloads.length} chunks / ${counted} entries, footer says ${frame.expectedChunks} / ${frame.expectedEntries}`, frame.footerAt);
-  }
+  const counted = await countVerifiedChunks(fs, path, frame, damaged, onProgress, (chunk) => payloads.push(chunk));
   function* chunks(): Generator<CheckpointChunk> {
     let seen = 0;
     for (const { offset, payload } of payloads) {
@@ -366,7 +391,7 @@ export interface CheckpointChunks extends AsyncIterable<CheckpointChunk> {
  */
 export function readCheckpointChunks(fs: FileSystem, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): CheckpointChunks {
   const damaged = damage(path);
-  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [], format: 0 };
+  const frame = emptyFrame();
   async function* chunks(): AsyncGenerator<CheckpointChunk> {
     let count = 0;
     let chunkCount = 0;
@@ -385,7 +410,7 @@ export function readCheckpointChunks(fs: FileSystem, path: string, onProgress?: 
 
 /** The shared structure table of a checkpoint (header, footer and the table's checksum verified; empty for format 1). */
 export async function readCheckpointStructures(fs: FileSystem, path: string): Promise<StructureKeys[]> {
-  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [], format: 0 };
+  const frame = emptyFrame();
   const chunks = verifiedChunks(fs, path, frame, damage(path));
   try {
     await chunks.next();
@@ -404,22 +429,10 @@ export async function readCheckpointStructures(fs: FileSystem, path: string): Pr
 export async function verifyWritten(fs: FileSystem, written: CheckpointWritten): Promise<void> {
   // Streamed: every chunk's checksum and row count, and the footer's counts, are checked without decoding
   // the rows (the bytes were just encoded here; what the read-back guards against is the disk).
-  const damaged = damage(written.path);
-  const frame: CheckpointFrame = { version: 0, size: 0, footerAt: 0, expectedEntries: 0, expectedChunks: 0, structures: [], format: 0 };
-  let count = 0;
-  let chunks = 0;
-  for await (const { offset, payload } of verifiedChunks(fs, written.path, frame, damaged)) {
-    const rows = chunkRowCount(payload, frame.format);
-    if (rows === undefined) throw damaged('chunk does not decode to entries', offset);
-    count += rows;
-    chunks++;
-  }
-  if (chunks !== frame.expectedChunks || count !== frame.expectedEntries) {
-    throw damaged(`holds ${chunks} chunks / ${count} entries, footer says ${frame.expectedChunks} / ${frame.expectedEntries}`, frame.footerAt);
-  }
-  const contents = { version: frame.version, bytes: frame.size };
-  if (contents.version !== written.version || count !== written.entries || contents.bytes !== written.bytes) {
-    throw new CorruptionError(`checkpoint read back as version ${contents.version} with ${count} entries (${contents.bytes} bytes); ${written.version} with ${written.entries} (${written.bytes} bytes) were written`, {
+  const frame = emptyFrame();
+  const count = await countVerifiedChunks(fs, written.path, frame, damage(written.path));
+  if (frame.version !== written.version || count !== written.entries || frame.size !== written.bytes) {
+    throw new CorruptionError(`checkpoint read back as version ${frame.version} with ${count} entries (${frame.size} bytes); ${written.version} with ${written.entries} (${written.bytes} bytes) were written`, {
       file: basename(written.path),
       offset: 0,
       lastGoodVersion: 0,

@@ -433,8 +433,7 @@ export class MvccStore implements ReadApi {
     // Nothing reads a closed store (snapshots and scans opened before refuse too): its data goes
     // now, so a handle kept after close() (a variable reassigned only once a reopen returns) pins none of it.
     this.#chains.release();
-    this.#versions.cache.clear();
-    this.#versions.memory.releaseAll();
+    this.#versions.release();
   }
 
   /** Throws {@link DatabaseClosedError} once closed. */

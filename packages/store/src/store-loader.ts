@@ -1,4 +1,4 @@
-import { CorruptionError, InvalidOptionError, type CheckpointEntry, type ChunkedEntries, type CommitOp, type CommitRecord, type StructureDefs, type StructureKeys, type Version } from '@epochdb/core';
+import { chunkExpiresAt, CorruptionError, InvalidOptionError, type CheckpointChunk, type CheckpointEntry, type ChunkedEntries, type CommitOp, type CommitRecord, type StructureDefs, type StructureKeys, type Version } from '@epochdb/core';
 import type { VersionChains } from './version-chains.js';
 import type { VersionId, Versions } from './versions.js';
 
@@ -43,15 +43,13 @@ export class StoreLoader {
     if ('chunks' in entries) {
       // Column by column: each value's bytes are copied from the chunk's block, no object or view per entry.
       for (const chunk of entries.chunks()) {
-        const { keys: chunkKeys, versions: at, bytes, valueStarts, runs, types, expiresAt } = chunk;
         for (let i = 0; i < chunk.length; i++) {
-          const key = chunkKeys[i]!;
-          const entryVersion = at[i]!;
+          const key = chunk.keys[i]!;
+          const entryVersion = chunk.versions[i]!;
           if (!(entryVersion > 0 && entryVersion <= version)) throw outside(key, entryVersion);
           if (ascending && keys.length > 0 && !(key > keys[keys.length - 1]!)) ascending = false;
-          const expiry = expiresAt?.[i];
           keys.push(key);
-          ids.push(versions.valueFrom(entryVersion, bytes, valueStarts[i]!, valueStarts[i + 1]!, runs?.[i], types?.[i], expiry === undefined || Number.isNaN(expiry) ? undefined : expiry));
+          ids.push(this.#storeRow(chunk, i));
         }
       }
     } else {
@@ -121,7 +119,7 @@ export class StoreLoader {
     };
     let previous: string | undefined;
     for (const chunk of entries.chunks()) {
-      const { keys: chunkKeys, versions: at, bytes, valueStarts, runs, types, expiresAt } = chunk;
+      const { keys: chunkKeys, versions: at } = chunk;
       for (let i = 0; i < chunk.length; i++) {
         const key = chunkKeys[i]!;
         if (previous !== undefined && !(key > previous)) {
@@ -140,9 +138,8 @@ export class StoreLoader {
           addWritten(written[w++]!);
           continue;
         }
-        const expiry = expiresAt?.[i];
         keys.push(key);
-        ids.push(versions.valueFrom(entryVersion, bytes, valueStarts[i]!, valueStarts[i + 1]!, runs?.[i], types?.[i], expiry === undefined || Number.isNaN(expiry) ? undefined : expiry));
+        ids.push(this.#storeRow(chunk, i));
       }
     }
     for (; w < written.length; w++) addWritten(written[w]!);
@@ -167,6 +164,12 @@ export class StoreLoader {
       chains.apply(op.key, id, eager, chains.heads.get(op.key));
     }
     state.version = record.version;
+  }
+
+  /** Stores row `i` of a checkpoint chunk as a value version (its bytes copied from the chunk's block). */
+  #storeRow(chunk: CheckpointChunk, i: number): VersionId {
+    const { valueStarts } = chunk;
+    return this.#parts.versions.valueFrom(chunk.versions[i]!, chunk.bytes, valueStarts[i]!, valueStarts[i + 1]!, chunk.runs?.[i], chunk.types?.[i], chunkExpiresAt(chunk, i));
   }
 
   /** Adds replayed structure definitions; ones that clash with the table are corruption of what was replayed. */

@@ -54,6 +54,12 @@ export class Versions {
     return this.memory.appendFrom(version, 0, expiresAt, this.tags.acquire(run), this.tags.acquire(type), source, start, end);
   }
 
+  /** Lets every record and cached entry go (the store closed). */
+  release(): void {
+    this.cache.clear();
+    this.memory.releaseAll();
+  }
+
   /** Stores a deletion (`expiry`: made by the TTL cleaner). */
   tombstone(version: Version, expiry: boolean): VersionId {
     return this.memory.append(version, TOMBSTONE | (expiry ? EXPIRY : 0), undefined, 0, 0, 0, undefined);
